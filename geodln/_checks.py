@@ -1,0 +1,93 @@
+"""Input validation shared by every public entry point: clear ``ValueError`` naming the argument."""
+
+import numbers
+
+import numpy as np
+
+
+def check_depth(depth, name="depth", allow_inf=True):
+    """Return ``depth`` as an ``int`` >= 1, or ``numpy.inf`` when allowed.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not a positive integer (or ``inf`` when ``allow_inf``).
+    """
+    if isinstance(depth, bool):
+        raise ValueError(f"{name} must be an integer >= 1 or numpy.inf, got {depth!r}")
+    if isinstance(depth, numbers.Real) and np.isposinf(depth):
+        if not allow_inf:
+            raise ValueError(f"{name} must be a finite integer >= 1 here, got inf")
+        return np.inf
+    if isinstance(depth, numbers.Integral) or (
+        isinstance(depth, numbers.Real) and np.isfinite(depth) and float(depth).is_integer()
+    ):
+        if int(depth) >= 1:
+            return int(depth)
+    raise ValueError(
+        f"{name} must be an integer >= 1" + (" or numpy.inf" if allow_inf else "")
+        + f", got {depth!r}"
+    )
+
+
+def check_positive_int(value, name, minimum=1):
+    """Return ``value`` as an ``int`` >= ``minimum`` or raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+        if not (isinstance(value, numbers.Real) and float(value).is_integer()):
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_matrix(x, name, shape=None, allow_batch=True):
+    """Return ``x`` as a float array of matrices ``[..., m, n]``, finite, of the given shape.
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        Argument name used in the error message.
+    shape : tuple of int, optional
+        Expected trailing ``(m, n)``.
+    allow_batch : bool
+        Whether leading batch axes are allowed.
+
+    Raises
+    ------
+    ValueError
+        On wrong number of axes, wrong trailing shape, or NaN/inf entries.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be real, got a complex array")
+    arr = arr.astype(float, copy=False)
+    if arr.ndim < 2 or (not allow_batch and arr.ndim != 2):
+        expected = "[..., m, n]" if allow_batch else "[m, n]"
+        raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
+    if shape is not None and tuple(arr.shape[-2:]) != tuple(shape):
+        raise ValueError(
+            f"{name} must have trailing shape {tuple(shape)}, got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf entries")
+    return arr
+
+
+def check_finite(x, name):
+    """Return ``x`` as a float array with only finite entries, else raise ``ValueError``."""
+    arr = np.asarray(x, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf entries")
+    return arr
+
+
+def check_rank(rank, m, n, name="rank"):
+    """Return ``rank`` as an int with ``1 <= rank <= min(m, n)``."""
+    rank = check_positive_int(rank, name)
+    if rank > min(m, n):
+        raise ValueError(f"{name} must be <= min(m, n) = {min(m, n)}, got {rank}")
+    return rank

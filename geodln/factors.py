@@ -1,0 +1,195 @@
+r"""Factor tuples of a deep linear network and the product map (reference §1, §3).
+
+Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d_p, d_{p-1}]``
+(input width ``d_0 = n``, output width ``d_N = m``), so that the end-to-end matrix is
+:math:`X = \phi(W) = W_N \cdots W_1`. (Razin–Cohen and ACHL code store the transpose.)
+
+- :func:`product` — :math:`\phi(W)`;
+- :func:`tangent_product` — :math:`D\phi_W(\dot W) = \sum_p W_{N:p+1} \dot W_p W_{p-1:1}`;
+- :func:`product_adjoint` — :math:`D\phi_W^*(Y) = (W_{N:p+1}^\top Y W_{p-1:1}^\top)_p`, which
+  is also the Euclidean gradient of :math:`E \circ \phi` for :math:`Y = \nabla E(X)`;
+- :func:`balance_residuals` — :math:`W_{p+1}^\top W_{p+1} - W_p W_p^\top` (conserved by every
+  gradient flow of :math:`E \circ \phi`);
+- :func:`balanced_factors` — the balanced lift :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top`,
+  :math:`Q_0 = V`, :math:`Q_N = U`, :math:`Q_p \in St(d_p, r)` free.
+"""
+
+import numpy as np
+
+from geodln._checks import check_depth, check_matrix, check_positive_int, check_rank
+
+
+def _t(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def check_factors(factors, name="factors"):
+    """Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
+
+    Returns
+    -------
+    factors : list of ndarray
+    """
+    if isinstance(factors, np.ndarray) and factors.ndim >= 3 and factors.dtype != object:
+        factors = list(np.moveaxis(factors, -3, 0)) if factors.ndim == 3 else list(factors)
+    if not isinstance(factors, list | tuple) or len(factors) == 0:
+        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of matrices")
+    out = [check_matrix(w, f"{name}[{p}]") for p, w in enumerate(factors)]
+    for p in range(1, len(out)):
+        if out[p].shape[-1] != out[p - 1].shape[-2]:
+            raise ValueError(
+                f"{name}[{p}] has shape {out[p].shape} but {name}[{p - 1}] has "
+                f"{out[p - 1].shape[-2]} rows: widths must chain (W_p is d_p x d_(p-1))"
+            )
+    return out
+
+
+def widths_of(factors):
+    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list."""
+    return (factors[0].shape[-1],) + tuple(w.shape[-2] for w in factors)
+
+
+def product(factors):
+    """End-to-end matrix :math:`X = W_N \\cdots W_1`, shape [..., m, n]."""
+    x = factors[0]
+    for w in factors[1:]:
+        x = w @ x
+    return x
+
+
+def prefix_products(factors):
+    """Return ``[W_{0:1}, W_{1:1}, ..., W_{N-1:1}]`` where ``W_{p-1:1}`` is the product below p.
+
+    The first entry is the identity of size ``d_0``.
+    """
+    n = factors[0].shape[-1]
+    out = [np.broadcast_to(np.eye(n), factors[0].shape[:-2] + (n, n))]
+    for w in factors[:-1]:
+        out.append(w @ out[-1])
+    return out
+
+
+def suffix_products(factors):
+    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p."""
+    m = factors[-1].shape[-2]
+    out = [np.broadcast_to(np.eye(m), factors[-1].shape[:-2] + (m, m))]
+    for w in reversed(factors[1:]):
+        out.append(out[-1] @ w)
+    return out[::-1]
+
+
+def tangent_product(factors, tangent_factors):
+    r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`."""
+    pre, suf = prefix_products(factors), suffix_products(factors)
+    return sum(s @ v @ q for s, v, q in zip(suf, tangent_factors, pre))
+
+
+def product_adjoint(factors, cotangent):
+    r"""Adjoint of the differential, :math:`(W_{N:p+1}^\top Y W_{p-1:1}^\top)_p`.
+
+    For ``cotangent`` :math:`= \nabla E(X)` this is the Euclidean gradient of
+    :math:`E \circ \phi` with respect to each factor (the upstairs gradient).
+    """
+    pre, suf = prefix_products(factors), suffix_products(factors)
+    return [_t(s) @ cotangent @ _t(q) for s, q in zip(suf, pre)]
+
+
+def balance_residuals(factors):
+    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``."""
+    return [_t(b) @ b - a @ _t(a) for a, b in zip(factors[:-1], factors[1:])]
+
+
+def balance_defect(factors, relative=False):
+    """Largest Frobenius norm of the balance residuals (0 for N = 1).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+    relative : bool
+        Divide by the largest squared Frobenius norm of a factor.
+
+    Returns
+    -------
+    defect : float or ndarray, shape=[...]
+    """
+    res = balance_residuals(factors)
+    if not res:
+        return np.zeros(factors[0].shape[:-2])
+    d = np.max(np.stack([np.linalg.norm(r, axis=(-2, -1)) for r in res]), axis=0)
+    if relative:
+        scale = np.max(np.stack([np.sum(w**2, axis=(-2, -1)) for w in factors]), axis=0)
+        d = d / np.maximum(scale, np.finfo(float).tiny)
+    return d
+
+
+def random_stiefel(rows, cols, rng):
+    """Haar-random matrix with orthonormal columns, shape (rows, cols)."""
+    g = rng.standard_normal((rows, cols))
+    q, r = np.linalg.qr(g)
+    return q * np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
+
+
+def check_widths(widths, depth, rank, name="widths"):
+    """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank."""
+    widths = tuple(check_positive_int(w, f"{name}[{i}]") for i, w in enumerate(widths))
+    if len(widths) != depth - 1:
+        raise ValueError(
+            f"{name} must list the {depth - 1} hidden widths d_1..d_(N-1) for depth={depth}, "
+            f"got {len(widths)}"
+        )
+    for i, w in enumerate(widths):
+        if w < rank:
+            raise ValueError(f"{name}[{i}] = {w} is smaller than the rank {rank}")
+    return widths
+
+
+def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
+    r"""Balanced lift of X: factors with product X and :math:`W_{p+1}^T W_{p+1} = W_p W_p^T`.
+
+    :math:`W_p = Q_p \Lambda Q_{p-1}^\top`, :math:`\Lambda = \Sigma^{1/N}`, :math:`Q_0 = V`,
+    :math:`Q_N = U` (thin SVD truncated to ``rank``), reference §1.
+
+    Parameters
+    ----------
+    x : array-like, shape=[m, n]
+        End-to-end matrix.
+    depth : int
+        N >= 1.
+    widths : sequence of int, optional
+        Hidden widths ``(d_1, ..., d_{N-1})``, each >= rank (default: all equal to the rank).
+    rank : int, optional
+        Rank r of the lift (default ``min(m, n)``); X is truncated to rank r.
+    frames : sequence of array, optional
+        Orthonormal frames ``Q_1..Q_{N-1}`` of shapes ``(d_p, r)``. Default: the first r
+        columns of the identity if ``seed`` is None, else Haar-random frames.
+    seed : int or numpy Generator, optional
+        Randomness for the frames.
+
+    Returns
+    -------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``.
+    """
+    x = check_matrix(x, "x", allow_batch=False)
+    depth = check_depth(depth, allow_inf=False)
+    m, n = x.shape
+    rank = min(m, n) if rank is None else check_rank(rank, m, n)
+    widths = (rank,) * (depth - 1) if widths is None else check_widths(widths, depth, rank)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    u, s, v = u[:, :rank], s[:rank], vt[:rank].T
+    lam = s ** (1.0 / depth)
+    if frames is None:
+        if seed is None:
+            frames = [np.eye(d, rank) for d in widths]
+        else:
+            rng = np.random.default_rng(seed)
+            frames = [random_stiefel(d, rank, rng) for d in widths]
+    else:
+        frames = [np.asarray(q, float) for q in frames]
+        if len(frames) != depth - 1:
+            raise ValueError(f"frames must hold {depth - 1} matrices, got {len(frames)}")
+        for i, (q, d) in enumerate(zip(frames, widths)):
+            if q.shape != (d, rank) or not np.allclose(q.T @ q, np.eye(rank), atol=1e-10):
+                raise ValueError(f"frames[{i}] must be ({d}, {rank}) with orthonormal columns")
+    qs = [v] + list(frames) + [u]
+    return [(qs[p + 1] * lam) @ qs[p].T for p in range(depth)]

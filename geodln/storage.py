@@ -1,0 +1,85 @@
+"""Safe, atomic array files: ``.npz`` without pickle, JSON metadata, clear errors.
+
+Every file geodln writes (trajectories, ensemble runs) goes through :func:`save_arrays`:
+written to a temporary file in the same folder, flushed, then renamed over the target, so a
+crash never leaves a half-written file under the final name. :func:`load_arrays` refuses
+pickled objects, checks a format tag and the expected ``kind``, and turns a truncated or foreign
+file into a ``ValueError`` that names the path.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "geodln-arrays"
+VERSION = 1
+_META_KEY = "__geodln_meta__"
+
+
+def save_arrays(path, arrays, kind, metadata=None):
+    """Atomically write ``arrays`` and JSON ``metadata`` to ``path`` (``.npz``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file; a ``.npz`` suffix is expected.
+    arrays : dict of str to array-like
+        Numeric arrays (object arrays are refused).
+    kind : str
+        What the file holds (e.g. ``"trajectory"``), checked by :func:`load_arrays`.
+    metadata : dict, optional
+        JSON-serialisable metadata.
+    """
+    path = os.fspath(path)
+    meta = {"format": FORMAT, "version": VERSION, "kind": kind, "metadata": metadata or {}}
+    payload = {}
+    for key, value in arrays.items():
+        if key == _META_KEY:
+            raise ValueError(f"arrays key {key!r} is reserved")
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise ValueError(f"arrays[{key!r}] has dtype object; only numeric arrays are stored")
+        payload[key] = arr
+    payload[_META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_arrays(path, kind):
+    """Load a file written by :func:`save_arrays`; return ``(arrays, metadata)``.
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated, not a geodln file, or holds another ``kind``.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise ValueError(f"{path} is not a geodln file (no metadata record)")
+            meta = json.loads(bytes(data[_META_KEY]).decode())
+            arrays = {k: data[k] for k in data.files if k != _META_KEY}
+    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is truncated or not a geodln .npz file: {exc}") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a geodln file (format {meta.get('format')!r})")
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}")
+    return arrays, meta.get("metadata", {})
