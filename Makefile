@@ -18,12 +18,14 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/geodln compare --out $(OUT)
 
+# Two pytest workers on two cores: one BLAS thread each (oversubscribed OpenBLAS threads
+# spin and can slow linear algebra by 10x).
 test: $(STAMP)
 	$(BIN)/ruff check geodln tests benchmarks
-	$(BIN)/python -m pytest -n 2 --durations=15
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m slow
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m slow
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --out results/benchmarks

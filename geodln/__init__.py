@@ -8,8 +8,26 @@ from geodln._backend import select_backend
 
 select_backend()
 
+from geodln import init, losses, measures  # noqa: E402
+from geodln.bundle import DLNBundle  # noqa: E402
+from geodln.entropy import (  # noqa: E402
+    entropy,
+    entropy_gradient,
+    free_energy,
+    log_orbit_volume,
+    log_orthogonal_group_volume,
+)
+from geodln.flows import (  # noqa: E402
+    FlowComparison,
+    Trajectory,
+    compare_flows,
+    downstairs_flow,
+    gradient_descent,
+    upstairs_flow,
+)
+from geodln.losses import AutogradLoss, MatrixCompletion, MatrixSensing  # noqa: E402
 from geodln.metric import DLNMetric, SpectralMetric  # noqa: E402
-from geodln.spaces import RankMatrices  # noqa: E402
+from geodln.spaces import BalancedManifold, RankMatrices  # noqa: E402
 from geodln.spectral import (  # noqa: E402
     CallableKernel,
     DLNKernel,
@@ -17,11 +35,14 @@ from geodln.spectral import (  # noqa: E402
     InfiniteDepthKernel,
     SpectralKernel,
 )
+from geodln.volume import log_volume_density, log_volume_form  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RankMatrices",
+    "BalancedManifold",
+    "DLNBundle",
     "DLNMetric",
     "SpectralMetric",
     "SpectralKernel",
@@ -29,4 +50,23 @@ __all__ = [
     "InfiniteDepthKernel",
     "EuclideanKernel",
     "CallableKernel",
+    "MatrixCompletion",
+    "MatrixSensing",
+    "AutogradLoss",
+    "downstairs_flow",
+    "upstairs_flow",
+    "gradient_descent",
+    "compare_flows",
+    "FlowComparison",
+    "Trajectory",
+    "init",
+    "losses",
+    "measures",
+    "log_volume_density",
+    "log_volume_form",
+    "log_orbit_volume",
+    "entropy",
+    "entropy_gradient",
+    "free_energy",
+    "log_orthogonal_group_volume",
 ]

@@ -230,8 +230,18 @@ class DLNMetric(SpectralMetric):
         left, right = anp.matmul(x, xt), anp.matmul(xt, x)
         total = 0.0
         for j in range(1, N + 1):
-            p = sym_power(left, (N - j) / N)
-            q = sym_power(right, (j - 1) / N)
+            # for m != n the larger Gram matrix is singular: its tiny round-off eigenvalues
+            # must not be raised to a power (reference §2 trap), so use
+            # (XX^T)^a = X (X^TX)^(a-1) X^T (a > 0) through the smaller, invertible Gram matrix
+            a, b = (N - j) / N, (j - 1) / N
+            if m > n and a > 0:
+                p = anp.matmul(anp.matmul(x, sym_power(right, a - 1)), xt)
+            else:
+                p = sym_power(left, a)
+            if n > m and b > 0:
+                q = anp.matmul(anp.matmul(xt, sym_power(left, b - 1)), x)
+            else:
+                q = sym_power(right, b)
             kron = anp.einsum("...ij,...lk->...iljk", p, q)
             total = total + anp.reshape(kron, anp.shape(x)[:-2] + (m * n, m * n))
         return total / N if self.normalized else total

@@ -93,7 +93,7 @@ def dln_kernel(a, b, depth):
 
 
 def log_mean(a, b):
-    r"""Logarithmic mean :math:`(a - b)/(\log a - \log b)`, with ``L(a, a) = a`` and ``L(a, 0) = 0``.
+    r"""Logarithmic mean :math:`(a - b)/(\log a - \log b)`; ``L(a, a) = a``, ``L(a, 0) = 0``.
 
     This is the N → ∞ limit of :math:`k_N/N` (CMV, infinite depth); evaluated as
     :math:`hi \cdot (1 - e^{-w})/w`, :math:`w = \log(hi/lo)`.

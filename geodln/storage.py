@@ -68,6 +68,9 @@ def load_arrays(path, kind):
         If the file is truncated, not a geodln file, or holds another ``kind``.
     """
     path = os.fspath(path)
+    with open(path, "rb") as fh:  # np.load would take other bytes for a pickle
+        if fh.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path} is truncated or not a geodln .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if _META_KEY not in data.files:
@@ -83,3 +86,61 @@ def load_arrays(path, kind):
     if meta.get("kind") != kind:
         raise ValueError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}")
     return arrays, meta.get("metadata", {})
+
+
+JSON_FORMAT = "geodln-json"
+
+
+def save_json(path, data, kind):
+    """Atomically write JSON-serialisable ``data`` to ``path`` with a format tag and ``kind``.
+
+    The file is human-readable (``{"format", "version", "kind", "data"}``); like
+    :func:`save_arrays` it is written to a temporary file and renamed over the target.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file (``.json``).
+    data : object
+        JSON-serialisable content.
+    kind : str
+        What the file holds, checked by :func:`load_json`.
+    """
+    path = os.fspath(path)
+    text = json.dumps(
+        {"format": JSON_FORMAT, "version": VERSION, "kind": kind, "data": data}, indent=2
+    )
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_json(path, kind):
+    """Load a file written by :func:`save_json` and return its ``data``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not valid JSON, not a geodln JSON file, or holds another ``kind``.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path) as fh:
+            meta = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is truncated or not a geodln JSON file: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != JSON_FORMAT:
+        raise ValueError(f"{path} is not a geodln JSON file")
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}")
+    return meta.get("data")

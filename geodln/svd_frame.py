@@ -54,7 +54,8 @@ class SVDFrame:
     def from_factors(cls, u, s, vt):
         """Build a frame from given ``U``, ``sigma``, ``Vᵀ`` (no SVD computed)."""
         frame = cls.__new__(cls)
-        frame.u, frame.s, frame.vt = np.asarray(u, float), np.asarray(s, float), np.asarray(vt, float)
+        frame.u, frame.s = np.asarray(u, float), np.asarray(s, float)
+        frame.vt = np.asarray(vt, float)
         frame.shape = (frame.u.shape[-2], frame.vt.shape[-1])
         frame.rank = frame.s.shape[-1]
         return frame
@@ -122,6 +123,9 @@ class SVDFrame:
         )
 
     def to_tangent(self, z):
-        """Orthogonal (Frobenius) projection onto :math:`T_X M_r = \\{U_\\perp^T Z V_\\perp = 0\\}`."""
+        r"""Orthogonal (Frobenius) projection onto :math:`T_X M_r`.
+
+        :math:`T_X M_r = \{Z : U_\perp^T Z V_\perp = 0\}`.
+        """
         core, left, right = self._blocks(z)
         return self._assemble(core, left, right)

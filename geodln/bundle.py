@@ -1,0 +1,239 @@
+r"""The product map as a Riemannian submersion :math:`\mathcal M_r \to (M_r, g^N)` (reference §3).
+
+:math:`\phi(W) = W_N \cdots W_1` from the balanced manifold with its Frobenius metric onto
+rank-r matrices. With :math:`D\phi_W(\dot W) = \sum_p W_{N:p+1} \dot W_p W_{p-1:1}` and its
+adjoint :math:`D\phi_W^*(Y) = (W_{N:p+1}^\top Y W_{p-1:1}^\top)_p`, on balanced W
+:math:`D\phi\, D\phi^* = A_{N,X}` (the **plain-sum** co-metric, not the CMV :math:`A/N`), so
+
+- horizontal space :math:`\{D\phi^*(Y)\} \subset T_W\mathcal M_r`;
+- horizontal lift of :math:`Z \in T_X M_r`: :math:`D\phi^*(A_{N,X}^{-1} Z)`, with
+  :math:`\|D\phi^*(A^{-1}Z)\|_F^2 = g^N_X(Z, Z)` — Menon–Yu's theorem that :math:`g^N` is the
+  quotient metric;
+- horizontal projection :math:`D\phi^* A^{-1} D\phi` (orthogonal projector onto the horizontal
+  space), vertical projection :math:`P_{T_W\mathcal M_r} - D\phi^* A^{-1} D\phi`
+  (the fiber tangents, :math:`\ker D\phi \cap T_W \mathcal M_r`).
+
+:func:`quotient_metric` equips a :class:`~geodln.RankMatrices` with geomstats'
+``QuotientMetric`` over this bundle; its inner products equal :class:`~geodln.DLNMetric`'s.
+"""
+
+import numpy as np
+from geomstats.geometry.fiber_bundle import FiberBundle
+from geomstats.geometry.quotient_metric import QuotientMetric
+
+from geodln.factors import product, product_adjoint, tangent_product
+from geodln.metric import DLNMetric
+from geodln.spaces.balanced import DEFAULT_ATOL, BalancedManifold
+from geodln.spaces.rank_matrices import RankMatrices
+
+
+class DLNBundle(FiberBundle):
+    r"""Fiber bundle :math:`\phi: \mathcal M_r \to M_r`, :math:`W \mapsto W_N \cdots W_1`.
+
+    Parameters
+    ----------
+    total_space : BalancedManifold
+        The balanced manifold (flat points), with its Frobenius metric.
+
+    Attributes
+    ----------
+    base : RankMatrices
+        The base :math:`M_r` (not equipped).
+    base_metric : DLNMetric
+        :math:`g^N` with the plain-sum normalisation, used for :math:`A_{N,X}^{-1}`.
+    """
+
+    def __init__(self, total_space):
+        if not isinstance(total_space, BalancedManifold):
+            raise ValueError(
+                f"total_space must be a BalancedManifold, got {type(total_space).__name__}"
+            )
+        super().__init__(total_space)
+        self.base = RankMatrices(total_space.m, total_space.n, total_space.rank, equip=False)
+        self.base_metric = DLNMetric(self.base, total_space.depth, normalized=False)
+
+    def riemannian_submersion(self, point):
+        r"""Product map :math:`\phi(W) = W_N \cdots W_1`.
+
+        Parameters
+        ----------
+        point : array-like, shape=[..., total_dim]
+
+        Returns
+        -------
+        x : ndarray, shape=[..., m, n]
+        """
+        return product(self._total_space.factors(point))
+
+    def tangent_riemannian_submersion(self, tangent_vec, base_point):
+        r"""Differential :math:`D\phi_W(\dot W) = \sum_p W_{N:p+1} \dot W_p W_{p-1:1}`.
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., total_dim]
+        base_point : array-like, shape=[..., total_dim]
+
+        Returns
+        -------
+        z : ndarray, shape=[..., m, n]
+        """
+        space = self._total_space
+        return tangent_product(space.factors(base_point), space.factors(tangent_vec))
+
+    def lift(self, point):
+        """Balanced lift with identity hidden frames (see :meth:`BalancedManifold.lift`).
+
+        Parameters
+        ----------
+        point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        fiber_point : ndarray, shape=[..., total_dim]
+        """
+        return self._total_space.lift(point)
+
+    def horizontal_lift(self, tangent_vec, base_point=None, fiber_point=None):
+        r"""Horizontal lift :math:`D\phi_W^*(A_{N,X}^{-1} Z)` (reference §3, MY).
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., m, n]
+            :math:`Z \in T_X M_r` (a normal component is dropped).
+        base_point : array-like, shape=[..., m, n], optional
+            X; used only to build ``fiber_point`` by :meth:`lift` when that is not given.
+        fiber_point : array-like, shape=[..., total_dim], optional
+            A balanced W over X (checked for balance).
+
+        Returns
+        -------
+        horizontal_vec : ndarray, shape=[..., total_dim]
+
+        Raises
+        ------
+        ValueError
+            If neither point is given, or ``fiber_point`` is not balanced.
+        """
+        if base_point is None and fiber_point is None:
+            raise ValueError("either base_point or fiber_point must be given")
+        if fiber_point is None:
+            fiber_point = self.lift(base_point)
+        space = self._total_space
+        ws = space.check_point(fiber_point, "fiber_point")
+        cotangent = self.base_metric.flat(tangent_vec, product(ws))
+        return space.from_factors(product_adjoint(ws, cotangent), check=False)
+
+    def horizontal_projection(self, tangent_vec, base_point):
+        r"""Orthogonal projection :math:`D\phi^* A^{-1} D\phi` onto the horizontal space.
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., total_dim]
+        base_point : array-like, shape=[..., total_dim]
+
+        Returns
+        -------
+        horizontal : ndarray, shape=[..., total_dim]
+        """
+        z = self.tangent_riemannian_submersion(tangent_vec, base_point)
+        return self.horizontal_lift(z, fiber_point=base_point)
+
+    def vertical_projection(self, tangent_vec, base_point):
+        """Orthogonal projection onto the vertical space (tangent projection minus horizontal).
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., total_dim]
+        base_point : array-like, shape=[..., total_dim]
+
+        Returns
+        -------
+        vertical : ndarray, shape=[..., total_dim]
+        """
+        tangent = self._total_space.to_tangent(tangent_vec, base_point)
+        return tangent - self.horizontal_projection(tangent_vec, base_point)
+
+    def is_horizontal(self, tangent_vec, base_point, atol=DEFAULT_ATOL):
+        """Check tangency and ``|v - horizontal_projection(v)| <= atol`` entrywise.
+
+        Returns
+        -------
+        is_horizontal : ndarray of bool, shape=[...]
+        """
+        space = self._total_space
+        hor = self.horizontal_projection(tangent_vec, base_point)
+        return space.is_tangent(tangent_vec, base_point, atol) & np.all(
+            np.abs(np.asarray(tangent_vec) - hor) <= atol, axis=-1
+        )
+
+    def is_vertical(self, tangent_vec, base_point, atol=DEFAULT_ATOL):
+        """Check tangency and ``|D phi(v)| <= atol`` entrywise.
+
+        Returns
+        -------
+        is_vertical : ndarray of bool, shape=[...]
+        """
+        space = self._total_space
+        z = self.tangent_riemannian_submersion(tangent_vec, base_point)
+        return space.is_tangent(tangent_vec, base_point, atol) & np.all(
+            np.abs(z) <= atol, axis=(-2, -1)
+        )
+
+
+def balanced_total_space(space, depth, widths=None):
+    """Return a :class:`BalancedManifold` over ``space`` with its :class:`DLNBundle` attached.
+
+    Parameters
+    ----------
+    space : RankMatrices
+        The base :math:`M_r`.
+    depth : int
+        N >= 1.
+    widths : sequence of int, optional
+        Hidden widths (default: all equal to the rank).
+
+    Returns
+    -------
+    total_space : BalancedManifold
+        Equipped with the Frobenius metric; ``total_space.fiber_bundle`` is a
+        :class:`DLNBundle`.
+    """
+    if not isinstance(space, RankMatrices):
+        raise ValueError(f"space must be a RankMatrices, got {type(space).__name__}")
+    total = BalancedManifold(depth, space.m, space.n, rank=space.rank, widths=widths)
+    total.fiber_bundle = DLNBundle(total)
+    return total
+
+
+def quotient_metric(space, depth, widths=None):
+    """Equip ``space`` with geomstats' ``QuotientMetric`` over the DLN bundle and return it.
+
+    By Menon–Yu's theorem the result has the inner products of
+    ``DLNMetric(space, depth, normalized=False)`` (plain sum :math:`A_{N,X}`), computed the
+    slow way: balanced lift, horizontal lift, Frobenius product upstairs. It is meant for
+    cross-checks; ``exp``/``log`` need a total-space geodesic solver (not provided here).
+
+    Parameters
+    ----------
+    space : RankMatrices
+        The base; its ``metric`` is replaced (``space.equip_with_metric``).
+    depth : int
+        N >= 1.
+    widths : sequence of int, optional
+        Hidden widths of the balanced manifold (default: all equal to the rank).
+
+    Returns
+    -------
+    metric : QuotientMetric
+        ``space.metric``; its total space is ``metric._total_space``.
+
+    Examples
+    --------
+    >>> import geodln
+    >>> from geodln.bundle import quotient_metric
+    >>> space = geodln.RankMatrices(3, 3)
+    >>> metric = quotient_metric(space, depth=3)
+    """
+    total = balanced_total_space(space, depth, widths)
+    space.equip_with_metric(QuotientMetric, total_space=total)
+    return space.metric

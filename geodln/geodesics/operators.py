@@ -1,0 +1,242 @@
+r"""Co-metric operators :math:`Z \mapsto A_X(Z)` that autograd differentiates in X exactly.
+
+The Hamiltonian geodesic solver (:mod:`geodln.geodesics.hamiltonian_exp`) needs
+:math:`\partial_X \tfrac12\langle P, A_X(P)\rangle`. The SVD form of :math:`A_X` used by
+:class:`~geodln.svd_frame.SVDFrame` has NaN or silently wrong autograd derivatives at repeated
+singular values (``geomstats-notes.md`` §1.4), so the operators here are written as sums of
+products of powers of :math:`L = XX^\top` and :math:`R = X^\top X`, taken with
+:func:`~geodln.geodesics.power_family.sym_power_family` (one ``eigh`` per factor, Daleckii–Krein
+VJP, exact at X = I).
+
+- :class:`DLNCometric`: :math:`A_{N,X}(Z) = \sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference
+  ``dln-geometry.md`` §2; plain sum, or divided by N with ``normalized=True``, CMV).
+- :class:`InfiniteDepthCometric`: :math:`A_\infty(Z) = \int_0^1 L^{1-s} Z R^s\,ds` (CMV, reference
+  §2), by Gauss–Legendre quadrature. On the eigenpair :math:`(\mu, \nu)` the integrand is
+  :math:`\mu e^{s \log(\nu/\mu)}`; with 16 nodes the relative quadrature error is below
+  :math:`10^{-14}` while :math:`|\log(\sigma_k^2/\sigma_l^2)| \le 20`.
+- :class:`PowerSumCometric`: any :math:`\sum_i c_i L^{a_i} Z R^{b_i}`; it covers the
+  arithmetic-mean (:math:`(a^p + b^p)/2`), geometric-mean (:math:`(ab)^{p/2}`) and Euclidean
+  kernels of :mod:`geodln.spectral`.
+
+:func:`cometric_operator` maps a :class:`~geodln.spectral.SpectralKernel` to its operator. A user
+kernel gets geodesics by defining a method ``cometric_operator(base_point, cotangent_vec,
+rank)`` written with ``autograd.numpy`` (differentiable in ``base_point``, batched
+``[..., m, n]``, equal to the kernel's co-metric); otherwise :func:`cometric_operator` raises
+``NotImplementedError`` (a kernel given only by its values :math:`k(a, b)` has no derivative
+in X that autograd could take).
+
+At a rank-r point (r < min(m, n)) the powers keep only the r largest eigenvalues of L and R
+(the others are set to exactly 0), so that the operator annihilates the normal block exactly
+(plain-sum convention :math:`(\cdot)^0 = I`).
+"""
+
+import autograd.numpy as anp
+import numpy as np
+
+from geodln.geodesics.power_family import sym_power_family
+from geodln.spectral import (
+    ArithmeticMeanKernel,
+    DLNKernel,
+    EuclideanKernel,
+    GeometricMeanKernel,
+)
+
+__all__ = [
+    "PowerSumCometric",
+    "DLNCometric",
+    "InfiniteDepthCometric",
+    "cometric_operator",
+    "hamiltonian",
+]
+
+
+def _t(a):
+    return anp.swapaxes(a, -1, -2)
+
+
+class PowerSumCometric:
+    r"""Co-metric :math:`A_X(Z) = \sum_i c_i\, L^{a_i} Z R^{b_i}`, :math:`L = XX^\top`, :math:`R = X^\top X`.
+
+    Its spectral kernel is :math:`k(a, b) = \sum_i c_i a^{a_i} b^{b_i}` on squared singular
+    values (with :math:`0^0 = 1`).
+
+    Parameters
+    ----------
+    left_exponents, right_exponents : sequence of float
+        The powers :math:`a_i, b_i \ge 0` (same length).
+    coefficients : sequence of float, optional
+        The :math:`c_i` (default all 1).
+    rank : int, optional
+        Rank r of the base points: only the r largest eigenvalues of L and R are kept.
+    """
+
+    def __init__(self, left_exponents, right_exponents, coefficients=None, rank=None):
+        left = tuple(float(a) for a in left_exponents)
+        right = tuple(float(b) for b in right_exponents)
+        if len(left) != len(right) or not left:
+            raise ValueError(
+                "left_exponents and right_exponents must be non-empty and of equal length, "
+                f"got {len(left)} and {len(right)}"
+            )
+        if min(left + right) < 0:
+            raise ValueError("exponents must be >= 0")
+        coefficients = (1.0,) * len(left) if coefficients is None else coefficients
+        self.coefficients = tuple(float(c) for c in coefficients)
+        if len(self.coefficients) != len(left):
+            raise ValueError(
+                f"coefficients must have length {len(left)}, got {len(self.coefficients)}"
+            )
+        self._left_exp = tuple(sorted(set(left)))
+        self._right_exp = tuple(sorted(set(right)))
+        self._terms = [
+            (c, self._left_exp.index(a), self._right_exp.index(b))
+            for c, a, b in zip(self.coefficients, left, right)
+        ]
+        self.rank = rank
+
+    def __call__(self, base_point, cotangent_vec):
+        r"""Return :math:`A_X(Z)`; autograd-differentiable in ``base_point``.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+        cotangent_vec : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        image : array-like, shape=[..., m, n]
+        """
+        x = base_point
+        lpow = sym_power_family(anp.matmul(x, _t(x)), self._left_exp, self.rank)
+        rpow = sym_power_family(anp.matmul(_t(x), x), self._right_exp, self.rank)
+        total = 0.0
+        for c, i, j in self._terms:
+            term = anp.matmul(anp.matmul(lpow[i], cotangent_vec), rpow[j])
+            total = total + (term if c == 1.0 else c * term)
+        return total
+
+
+class DLNCometric(PowerSumCometric):
+    r"""The DLN co-metric :math:`A_{N,X}(Z) = \sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference §2).
+
+    Parameters
+    ----------
+    depth : int
+        N >= 1 (finite).
+    normalized : bool
+        Divide by N (CMV convention).
+    rank : int, optional
+        Rank of the base points (see :class:`PowerSumCometric`).
+    """
+
+    def __init__(self, depth, normalized=False, rank=None):
+        N = int(depth)
+        coef = 1.0 / N if normalized else 1.0
+        super().__init__(
+            [(N - j) / N for j in range(1, N + 1)],
+            [(j - 1) / N for j in range(1, N + 1)],
+            [coef] * N,
+            rank,
+        )
+        self.depth = N
+        self.normalized = bool(normalized)
+
+
+class InfiniteDepthCometric(PowerSumCometric):
+    r"""Infinite-depth co-metric :math:`\int_0^1 L^{1-s} Z R^s\,ds` by Gauss–Legendre (CMV).
+
+    Parameters
+    ----------
+    n_nodes : int
+        Quadrature nodes (default 16; see the module docstring for the error).
+    """
+
+    def __init__(self, n_nodes=16):
+        nodes, weights = np.polynomial.legendre.leggauss(int(n_nodes))
+        s = 0.5 * (nodes + 1.0)
+        super().__init__(1.0 - s, s, 0.5 * weights, rank=None)
+        self.n_nodes = int(n_nodes)
+
+
+def cometric_operator(kernel, rank=None, full_rank=True):
+    """Return a differentiable co-metric operator for a spectral kernel.
+
+    Parameters
+    ----------
+    kernel : SpectralKernel
+        The kernel (:class:`~geodln.spectral.DLNKernel` of finite or infinite depth, the
+        arithmetic/geometric-mean and Euclidean kernels, or a user kernel with a
+        ``cometric_operator(base_point, cotangent_vec, rank)`` method).
+    rank : int, optional
+        Rank r of the base points.
+    full_rank : bool
+        Whether r = min(m, n).
+
+    Returns
+    -------
+    operator : callable
+        ``operator(base_point, cotangent_vec)``, autograd-differentiable in ``base_point``.
+
+    Raises
+    ------
+    NotImplementedError
+        If the kernel has no known differentiable form, or if the metric is not defined (or
+        the form is not available) at rank-deficient points: infinite depth, the
+        geometric-mean kernel and depth 1 (Euclidean metric on M_r) at r < min(m, n).
+    """
+    keep = None if full_rank else rank
+    custom = getattr(kernel, "cometric_operator", None)
+    if callable(custom):
+        return lambda x, z: custom(x, z, keep)
+    if isinstance(kernel, DLNKernel):
+        if kernel.depth == np.inf:
+            if not full_rank:
+                raise NotImplementedError(
+                    "the infinite-depth metric is degenerate at rank-deficient points "
+                    "(its kernel vanishes on the mixed blocks): no geodesics on M_r, r < min(m, n)"
+                )
+            return InfiniteDepthCometric()
+        if kernel.depth == 1 and not full_rank:
+            raise NotImplementedError(
+                "depth 1 (Euclidean metric restricted to M_r) at r < min(m, n): its co-metric "
+                "is the tangent projection, which has no power-sum form"
+            )
+        return DLNCometric(kernel.depth, kernel.normalized, keep)
+    if isinstance(kernel, EuclideanKernel):
+        if not full_rank:
+            raise NotImplementedError(
+                "the Euclidean kernel at r < min(m, n) has no power-sum co-metric"
+            )
+        return PowerSumCometric([0.0], [0.0])
+    if isinstance(kernel, ArithmeticMeanKernel):
+        p = kernel.power
+        return PowerSumCometric([p, 0.0], [0.0, p], [0.5, 0.5], keep)
+    if isinstance(kernel, GeometricMeanKernel):
+        if not full_rank:
+            raise NotImplementedError(
+                "the geometric-mean kernel vanishes on the mixed blocks: no metric at "
+                "rank-deficient points"
+            )
+        p = 0.5 * kernel.power
+        return PowerSumCometric([p], [p])
+    raise NotImplementedError(
+        f"no differentiable co-metric is known for {kernel!r}: geodesics need "
+        "d/dX <P, A_X(P)>. Give the kernel a method cometric_operator(base_point, "
+        "cotangent_vec, rank) written with autograd.numpy (e.g. a PowerSumCometric)."
+    )
+
+
+def hamiltonian(operator, base_point, cotangent_vec):
+    r"""Co-metric Hamiltonian :math:`H(X, P) = \tfrac12\langle P, A_X(P)\rangle` (reference §7).
+
+    Parameters
+    ----------
+    operator : callable
+        A co-metric operator (see :func:`cometric_operator`).
+    base_point, cotangent_vec : array-like, shape=[..., m, n]
+
+    Returns
+    -------
+    energy : array-like, shape=[...]
+    """
+    return 0.5 * anp.sum(cotangent_vec * operator(base_point, cotangent_vec), axis=(-2, -1))

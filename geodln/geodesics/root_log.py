@@ -1,0 +1,184 @@
+r"""Logarithm map of a spectral metric by root-finding on :math:`\exp_X(V) - Y`.
+
+Unknowns and residuals are written in Riemannian-orthonormal tangent coordinates at X: with
+a full SVD :math:`X = U\Sigma V^\top` and the co-metric eigenvalues :math:`\lambda_{kl}`
+(reference ``dln-geometry.md`` §2), a tangent vector is
+:math:`Z = \sum c_{kl}\sqrt{\lambda_{kl}}\, u_k v_l^\top` over the pairs with k < r or l < r,
+so :math:`\|c\|^2 = g_X(Z, Z)` and the Jacobian of :math:`c \mapsto` coordinates of
+:math:`\exp_X(Z) - Y` is the identity at c = 0. At a rank-r point the residual is the tangent part
+of :math:`\exp_X(Z) - Y`, a square system of size :math:`r(m + n - r)`; the full residual is
+checked at the end.
+
+The system is solved by MINPACK's ``hybr`` (Powell dog-leg, through geomstats'
+``ScipyRoot``) from :math:`V_0 = P_{T_X}(Y - X)`, with a forward finite-difference Jacobian
+computed as **one batched exp** of the ``dim + 1`` perturbed shots (all members share the
+integrator's steps, so the differences are smooth in the perturbation). This is the route
+measured in ``geomstats-notes.md`` §2.3 (there: 1.6–3.4 s at 2×2 and 3×3), with the Jacobian
+batched.
+"""
+
+import numpy as np
+from geomstats.numerics.geodesic import LogSolver
+from geomstats.numerics.optimization import ScipyRoot
+
+from geodln._checks import check_matrix
+
+DEFAULT_TOL = 1e-7
+
+
+class TangentCoordinates:
+    r"""Riemannian-orthonormal coordinates on :math:`T_X M_r` from a full SVD (see module docstring).
+
+    Parameters
+    ----------
+    base_point : ndarray, shape=[m, n]
+    rank : int
+    kernel : SpectralKernel
+    """
+
+    def __init__(self, base_point, rank, kernel):
+        m, n = base_point.shape
+        u, s, vt = np.linalg.svd(base_point, full_matrices=True)
+        sig = np.zeros(max(m, n))
+        sig[:rank] = s[:rank]
+        s2 = sig**2
+        lam = np.asarray(kernel(s2[:m, None], s2[None, :n]), dtype=float)
+        self.mask = (np.arange(m)[:, None] < rank) | (np.arange(n)[None, :] < rank)
+        lam = lam[self.mask]
+        if np.any(~(lam > 0)):
+            raise ValueError(
+                "the metric is not defined at base_point (a co-metric eigenvalue is 0)"
+            )
+        self.u, self.v = u, vt.T
+        self.sqrt_lam = np.sqrt(lam)
+        self.dim = int(self.mask.sum())
+
+    def to_coords(self, vector):
+        """Coordinates ``[..., dim]`` of the tangent part of ``vector`` ``[..., m, n]``."""
+        hat = np.swapaxes(self.u, -1, -2) @ vector @ self.v
+        return hat[..., self.mask] / self.sqrt_lam
+
+    def to_vector(self, coords):
+        """Tangent vectors ``[..., m, n]`` with coordinates ``coords`` ``[..., dim]``."""
+        coords = np.asarray(coords, dtype=float)
+        hat = np.zeros(coords.shape[:-1] + self.mask.shape)
+        hat[..., self.mask] = coords * self.sqrt_lam
+        return self.u @ hat @ self.v.T
+
+
+class RootLogSolver(LogSolver):
+    r"""geomstats ``LogSolver``: :math:`\log_X(Y)` as the root of :math:`\exp_X(V) - Y`.
+
+    Parameters
+    ----------
+    space : RankMatrices
+        The manifold.
+    exp_solver : HamiltonianExpSolver
+        The exp solver (its ``exp_batch`` is used for the batched Jacobian).
+    tol : float
+        Accepted residual: :math:`\max|\exp_X(V) - Y| \le` ``tol`` :math:`\cdot \max(1,
+        \max|Y|)`, else ``ValueError``.
+    jac_rtol : float
+        Integrator tolerance for the finite-difference Jacobian (it only steers the Newton
+        steps; the residual is always evaluated at the solver's full accuracy).
+    fd_step : float
+        Forward-difference step in the orthonormal coordinates.
+    xtol : float
+        ``hybr`` relative step tolerance.
+    maxfev : int
+        Maximum residual evaluations (exps) per point.
+    """
+
+    def __init__(self, space, exp_solver, tol=DEFAULT_TOL, jac_rtol=1e-7, fd_step=1e-6,
+                 xtol=1e-12, maxfev=200):
+        super().__init__(solves_bvp=False)
+        self._space = space
+        self.exp_solver = exp_solver
+        self.tol = float(tol)
+        self.jac_rtol = float(jac_rtol)
+        self.fd_step = float(fd_step)
+        self.optimizer = ScipyRoot(method="hybr", options={"xtol": xtol, "maxfev": maxfev})
+
+    def log(self, point, base_point):
+        """Logarithm map :math:`\\log_X(Y)`, the initial velocity of the geodesic from X to Y.
+
+        Parameters
+        ----------
+        point : array-like, shape=[..., m, n]
+            End point Y.
+        base_point : array-like, shape=[..., m, n]
+            Base point X.
+
+        Returns
+        -------
+        tangent_vec : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            On invalid input, singular points, or if no geodesic from X reaching Y is found
+            (e.g. Y beyond the domain of exp: :math:`g^N` is geodesically incomplete).
+        """
+        shape = self._space.shape
+        y = check_matrix(point, "point", shape=shape)
+        x = check_matrix(base_point, "base_point", shape=shape)
+        batch = np.broadcast_shapes(y.shape[:-2], x.shape[:-2])
+        ys = np.broadcast_to(y, batch + shape).reshape((-1,) + shape)
+        xs = np.broadcast_to(x, batch + shape).reshape((-1,) + shape)
+        out = np.stack([self._log_single(y_, x_) for y_, x_ in zip(ys, xs)])
+        return out.reshape(batch + shape)
+
+    def _log_single(self, point, base_point):
+        space = self._space
+        exp = self.exp_solver
+        for name, arr in (("point", point), ("base_point", base_point)):
+            s = np.linalg.svd(arr, compute_uv=False)
+            if not s[space.rank - 1] > exp.singular_tol * s[0]:
+                raise ValueError(
+                    f"{name} must have rank {space.rank} (sigma_r > {exp.singular_tol:g} "
+                    f"sigma_1), got sigma_r/sigma_1 = {s[space.rank - 1] / max(s[0], 1e-300):.3g}"
+                )
+        if not space.full_rank:
+            s = np.linalg.svd(point, compute_uv=False)
+            if s[space.rank] > 1e-8 * s[0]:
+                raise ValueError(
+                    f"point must have rank {space.rank}, got sigma_(r+1)/sigma_1 = "
+                    f"{s[space.rank] / s[0]:.3g}"
+                )
+        coords = TangentCoordinates(base_point, space.rank, exp.kernel)
+
+        def residual(c):
+            try:
+                end = exp.exp(coords.to_vector(c), base_point)
+            except ValueError:  # the shot left the manifold: push hybr back
+                return 1e6 * (1.0 + np.abs(c))
+            return coords.to_coords(end - point)
+
+        def jacobian(c):
+            dim = coords.dim
+            shots = c[None, :] + np.vstack([np.zeros(dim), self.fd_step * np.eye(dim)])
+            try:
+                ends = exp.exp_batch(coords.to_vector(shots), base_point, rtol=self.jac_rtol)
+            except ValueError as err:
+                raise ValueError(
+                    "log: a shot of the root-finding left the manifold (no geodesic from "
+                    f"base_point to point was found): {err}"
+                ) from None
+            vals = coords.to_coords(ends)
+            return ((vals[1:] - vals[0]) / self.fd_step).T
+
+        init = coords.to_coords(point - base_point)
+        res = self.optimizer.root(residual, init, fun_jac=jacobian)
+        vec = coords.to_vector(np.asarray(res.x, dtype=float))
+        try:
+            end = exp.exp(vec, base_point)
+        except ValueError:
+            end = np.full_like(point, np.inf)
+        err = np.max(np.abs(end - point))
+        if not err <= self.tol * max(1.0, np.max(np.abs(point))):
+            raise ValueError(
+                f"log: no geodesic from base_point to point was found (residual {err:.3g}; "
+                "hybr: " + str(res.message) + "). point may be beyond the domain of exp "
+                "(g^N is geodesically incomplete) or too far from base_point"
+            )
+        return vec

@@ -1,0 +1,403 @@
+r"""Training losses on the end-to-end matrix, with their Euclidean gradients.
+
+Every loss is a function :math:`E(X)` of the end-to-end matrix :math:`X \in \mathbb{R}^{m\times n}`
+with the Razin–Cohen convention :math:`E = \tfrac12 \sum (\text{residual})^2` (reference §8).
+The flows (:mod:`geodln.flows`) only need :meth:`Loss.value` and :meth:`Loss.euclidean_gradient`:
+downstairs turns :math:`\nabla E(X)` into :math:`-A_{N,X}(\nabla E)`, upstairs into
+:math:`-D\phi_W^*(\nabla E)` (reference §2–3).
+
+- :class:`MatrixCompletion` — observed entries :math:`\Omega`,
+  :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`;
+- :class:`MatrixSensing` — measurement matrices :math:`A_i`,
+  :math:`E(X) = \tfrac12\sum_i(\langle A_i, X\rangle - y_i)^2`;
+- :class:`AutogradLoss` — any user callable :math:`E(X)` written with ``autograd.numpy``,
+  gradient by reverse-mode autodiff.
+
+All take points of shape ``[..., m, n]``; completion and sensing are vectorised over the batch.
+"""
+
+import numbers
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+
+from geodln._checks import check_finite, check_matrix, check_positive_int, check_rank
+
+__all__ = [
+    "Loss",
+    "MatrixCompletion",
+    "MatrixSensing",
+    "AutogradLoss",
+    "razin_cohen_completion",
+    "random_completion",
+    "random_sensing",
+]
+
+
+class Loss:
+    """Base class of a loss :math:`E(X)` on m×n matrices.
+
+    Subclasses set ``self.shape = (m, n)`` and implement :meth:`_value` and :meth:`_gradient`
+    on validated float arrays ``[..., m, n]``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    """
+
+    shape = None
+    name = "loss"
+
+    def check_point(self, x, name="X"):
+        """Validate a point ``[..., m, n]`` against :attr:`shape` (``ValueError`` naming it)."""
+        return check_matrix(x, name, shape=self.shape)
+
+    def value(self, x):
+        """Loss value.
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        value : float or ndarray, shape=[...]
+        """
+        return self._value(self.check_point(x))
+
+    def euclidean_gradient(self, x):
+        r"""Euclidean gradient :math:`\nabla E(X)`.
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        grad : ndarray, shape=[..., m, n]
+        """
+        return self._gradient(self.check_point(x))
+
+    def __call__(self, x):
+        """Alias of :meth:`value`."""
+        return self.value(x)
+
+    # unchecked versions used by the integrators on their own (already valid) states
+    def _value(self, x):
+        raise NotImplementedError
+
+    def _gradient(self, x):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape})"
+
+
+def _shape_arg(shape):
+    if shape is None:
+        return None
+    if not isinstance(shape, tuple | list) or len(shape) != 2:
+        raise ValueError(f"shape must be a pair (m, n), got {shape!r}")
+    return (check_positive_int(shape[0], "shape[0]"), check_positive_int(shape[1], "shape[1]"))
+
+
+class MatrixCompletion(Loss):
+    r"""Matrix completion loss :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`.
+
+    Give the observed set either as ``indices=(rows, cols)`` (or an array ``[k, 2]``) with
+    ``values`` of length k, or as a boolean ``mask`` [m, n] with ``values`` either of length
+    ``mask.sum()`` (row-major order) or a full [m, n] array read at the mask.
+
+    Parameters
+    ----------
+    indices : tuple of array-like or array-like, optional
+        ``(rows, cols)`` of the observed entries (0-based), or an integer array [k, 2].
+    values : array-like
+        Observed values :math:`b_{ij}`.
+    shape : tuple of int, optional
+        ``(m, n)``; required with ``indices``, taken from ``mask`` otherwise.
+    mask : array-like of bool, shape=[m, n], optional
+        Observed entries.
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``indices`` and ``mask`` are given, an index is out of range or
+        repeated, or ``values`` does not match.
+    """
+
+    name = "completion"
+
+    def __init__(self, indices=None, values=None, shape=None, mask=None):
+        shape = _shape_arg(shape)
+        if (indices is None) == (mask is None):
+            raise ValueError("give exactly one of indices=(rows, cols) and mask")
+        if values is None:
+            raise ValueError("values is required")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.dtype != bool or mask.ndim != 2:
+                raise ValueError(f"mask must be a 2-d boolean array, got {mask.dtype} {mask.shape}")
+            if shape is not None and tuple(shape) != mask.shape:
+                raise ValueError(f"shape {shape} does not match mask.shape {mask.shape}")
+            shape = mask.shape
+            rows, cols = np.nonzero(mask)
+            values = check_finite(values, "values")
+            if values.shape == mask.shape:
+                values = values[rows, cols]
+            elif values.shape != (rows.size,):
+                raise ValueError(
+                    f"values must have shape {mask.shape} or ({rows.size},) for this mask, "
+                    f"got {values.shape}"
+                )
+        else:
+            if shape is None:
+                raise ValueError("shape=(m, n) is required with indices")
+            rows, cols = self._parse_indices(indices)
+            values = check_finite(values, "values").reshape(-1)
+            if values.shape != rows.shape:
+                raise ValueError(
+                    f"values must have one entry per observed index ({rows.size}), "
+                    f"got shape {values.shape}"
+                )
+            m, n = shape
+            if rows.size and (rows.min() < 0 or rows.max() >= m):
+                raise ValueError(f"indices: row index out of range [0, {m})")
+            if cols.size and (cols.min() < 0 or cols.max() >= n):
+                raise ValueError(f"indices: column index out of range [0, {n})")
+            flat = rows * n + cols
+            if np.unique(flat).size != flat.size:
+                raise ValueError("indices: duplicate observed entries")
+        if rows.size == 0:
+            raise ValueError("at least one entry must be observed")
+        self.shape = tuple(int(s) for s in shape)
+        self.rows = np.asarray(rows, dtype=np.intp)
+        self.cols = np.asarray(cols, dtype=np.intp)
+        self.values = np.asarray(values, dtype=float)
+
+    @staticmethod
+    def _parse_indices(indices):
+        if isinstance(indices, tuple | list) and len(indices) == 2 and np.ndim(indices[0]) == 1:
+            rows, cols = (np.asarray(a) for a in indices)
+        else:
+            arr = np.asarray(indices)
+            if arr.ndim != 2 or arr.shape[1] != 2:
+                raise ValueError(
+                    f"indices must be (rows, cols) or an integer array [k, 2], got shape "
+                    f"{arr.shape}"
+                )
+            rows, cols = arr[:, 0], arr[:, 1]
+        if rows.shape != cols.shape:
+            raise ValueError(f"indices: rows and cols differ in length ({rows.size}, {cols.size})")
+        for a in (rows, cols):
+            if a.size and not (
+                np.issubdtype(a.dtype, np.integer)
+                or (np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)))
+            ):
+                raise ValueError("indices must be integers")
+        return rows.astype(np.intp), cols.astype(np.intp)
+
+    @property
+    def mask(self):
+        """Boolean mask [m, n] of the observed entries."""
+        out = np.zeros(self.shape, dtype=bool)
+        out[self.rows, self.cols] = True
+        return out
+
+    @property
+    def n_observed(self):
+        """Number of observed entries."""
+        return self.rows.size
+
+    def residuals(self, x):
+        """Residuals :math:`X_{ij} - b_{ij}` on the observed set, shape [..., k]."""
+        return self.check_point(x)[..., self.rows, self.cols] - self.values
+
+    def _value(self, x):
+        r = x[..., self.rows, self.cols] - self.values
+        return 0.5 * np.sum(r * r, axis=-1)
+
+    def _gradient(self, x):
+        g = np.zeros(x.shape)
+        g[..., self.rows, self.cols] = x[..., self.rows, self.cols] - self.values
+        return g
+
+    def __repr__(self):
+        return f"MatrixCompletion(shape={self.shape}, n_observed={self.n_observed})"
+
+
+class MatrixSensing(Loss):
+    r"""Matrix sensing loss :math:`E(X) = \tfrac12\sum_i(\langle A_i, X\rangle - y_i)^2`.
+
+    Parameters
+    ----------
+    A : array-like, shape=[k, m, n]
+        Measurement matrices.
+    y : array-like, shape=[k]
+        Measurements.
+    """
+
+    name = "sensing"
+
+    def __init__(self, A, y):
+        A = check_matrix(A, "A")
+        if A.ndim != 3:
+            raise ValueError(f"A must have shape [k, m, n], got {A.shape}")
+        y = check_finite(y, "y")
+        if y.shape != (A.shape[0],):
+            raise ValueError(f"y must have shape ({A.shape[0]},) to match A, got {y.shape}")
+        self.A = A
+        self.y = y
+        self.shape = A.shape[1:]
+
+    def measure(self, x):
+        r"""Measurements :math:`\langle A_i, X\rangle`, shape [..., k]."""
+        return np.einsum("kij,...ij->...k", self.A, self.check_point(x))
+
+    def _value(self, x):
+        r = np.einsum("kij,...ij->...k", self.A, x) - self.y
+        return 0.5 * np.sum(r * r, axis=-1)
+
+    def _gradient(self, x):
+        r = np.einsum("kij,...ij->...k", self.A, x) - self.y
+        return np.einsum("...k,kij->...ij", r, self.A)
+
+    def __repr__(self):
+        return f"MatrixSensing(shape={self.shape}, n_measurements={self.y.size})"
+
+
+class AutogradLoss(Loss):
+    """A user loss :math:`E(X)`; its Euclidean gradient comes from autograd.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(X) -> scalar`` for one matrix [m, n], written with ``autograd.numpy``.
+    shape : tuple of int
+        ``(m, n)``.
+    name : str, optional
+        Label for tables.
+
+    Notes
+    -----
+    Batches ``[..., m, n]`` are evaluated one matrix at a time.
+    """
+
+    def __init__(self, func, shape, name=None):
+        if not callable(func):
+            raise ValueError(f"func must be callable, got {type(func).__name__}")
+        self.shape = _shape_arg(shape)
+        if self.shape is None:
+            raise ValueError("shape=(m, n) is required")
+        self.func = func
+        self._grad = autograd.grad(self._scalar)
+        self.name = name or getattr(func, "__name__", "user loss")
+
+    def _scalar(self, x):
+        val = self.func(x)
+        if anp.ndim(val) != 0:
+            raise ValueError(f"func must return a scalar, got shape {anp.shape(val)}")
+        return val
+
+    def _map(self, fn, x, out_shape):
+        batch = x.shape[:-2]
+        flat = x.reshape((-1,) + self.shape)
+        res = np.stack([np.asarray(fn(xi), dtype=float) for xi in flat])
+        return res.reshape(batch + out_shape) if batch else res[0]
+
+    def _value(self, x):
+        out = self._map(self._scalar, x, ())
+        return float(out) if np.ndim(out) == 0 else out
+
+    def _gradient(self, x):
+        return self._map(self._grad, x, self.shape)
+
+    def __repr__(self):
+        return f"AutogradLoss({self.name!r}, shape={self.shape})"
+
+
+# -------------------------------------------------------------------------------------------
+# ready-made problems
+# -------------------------------------------------------------------------------------------
+def razin_cohen_completion():
+    r"""The Razin–Cohen 2×2 completion problem (RC, reference §8).
+
+    Observed (1-based) :math:`X_{12} = 1`, :math:`X_{21} = 1`, :math:`X_{22} = 0`;
+    :math:`X_{11}` is free. Every global minimiser has :math:`\det X = -1`.
+
+    Returns
+    -------
+    loss : MatrixCompletion
+    """
+    return MatrixCompletion(indices=([0, 1, 1], [1, 0, 1]), values=[1.0, 1.0, 0.0], shape=(2, 2))
+
+
+def _rng(seed):
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _ground_truth(shape, rank, rng):
+    m, n = shape
+    left = rng.standard_normal((m, rank))
+    right = rng.standard_normal((n, rank))
+    x = left @ right.T
+    return x * np.sqrt(m * n) / np.linalg.norm(x)  # entries of unit root-mean-square
+
+
+def random_completion(shape, rank, fraction=0.5, seed=None):
+    """Random low-rank completion problem: ground truth of rank ``rank``, entries RMS 1.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    rank : int
+        Rank of the ground truth.
+    fraction : float
+        Probability that an entry is observed (at least one entry is always observed).
+    seed : int or numpy Generator, optional
+
+    Returns
+    -------
+    loss : MatrixCompletion
+    truth : ndarray, shape=[m, n]
+    """
+    shape = _shape_arg(shape)
+    rank = check_rank(rank, *shape)
+    if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    rng = _rng(seed)
+    truth = _ground_truth(shape, rank, rng)
+    mask = rng.random(shape) < fraction
+    if not mask.any():
+        mask[rng.integers(shape[0]), rng.integers(shape[1])] = True
+    return MatrixCompletion(mask=mask, values=truth), truth
+
+
+def random_sensing(shape, rank, n_measurements, seed=None):
+    """Random Gaussian sensing problem with a rank-``rank`` ground truth (entries RMS 1).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    rank : int
+        Rank of the ground truth.
+    n_measurements : int
+        Number k of Gaussian measurement matrices (entries of variance ``1/(mn)``).
+    seed : int or numpy Generator, optional
+
+    Returns
+    -------
+    loss : MatrixSensing
+    truth : ndarray, shape=[m, n]
+    """
+    shape = _shape_arg(shape)
+    rank = check_rank(rank, *shape)
+    k = check_positive_int(n_measurements, "n_measurements")
+    rng = _rng(seed)
+    truth = _ground_truth(shape, rank, rng)
+    a = rng.standard_normal((k,) + shape) / np.sqrt(shape[0] * shape[1])
+    return MatrixSensing(a, np.einsum("kij,ij->k", a, truth)), truth

@@ -1,0 +1,58 @@
+r"""Low-rank (factored) geometry and flows of the DLN at scale: nothing of size m×n is formed.
+
+- :class:`FactoredPoint` — :math:`X = U\,\mathrm{diag}(\sigma)\,V^\top`, and
+  :class:`FactoredTangent` — :math:`Z = U M V^\top + U_p V^\top + U V_p^\top`
+  (:func:`project_to_tangent` projects dense, sparse or low-rank covectors);
+- :class:`FactoredSpectralMetric` / :class:`FactoredDLNMetric` — sharp, flat and inner
+  products of any spectral metric (the DLN :math:`g^N` among them) in O((m + n) r + r²);
+- :func:`retract` / :func:`truncated_svd_of_product` — metric projection onto :math:`M_r`;
+- losses from factors: :class:`SparseCompletion` (index arrays, sparse CSR gradient),
+  :class:`SparseSensing`, :class:`RankOneSensing`, :func:`random_sparse_completion`;
+- dynamics: :func:`lowrank_flow` (projected Runge–Kutta), :func:`lowrank_gradient_descent`
+  (Riemannian GD with retraction), :func:`upstairs_gradient_descent` on thin factors
+  (:func:`bottleneck_factors`); results in :class:`LowRankTrajectory`.
+"""
+
+from geodln.lowrank.cometric import FactoredDLNMetric, FactoredSpectralMetric
+from geodln.lowrank.completion import (
+    SparseCompletion,
+    random_sparse_completion,
+    sample_distinct_indices,
+)
+from geodln.lowrank.descent import lowrank_gradient_descent
+from geodln.lowrank.flow import lowrank_flow
+from geodln.lowrank.point import FactoredPoint, random_factored_point
+from geodln.lowrank.retraction import retract, truncated_svd_of_product
+from geodln.lowrank.sensing import RankOneSensing, SparseSensing
+from geodln.lowrank.tangent import FactoredTangent, LowRankOperator, project_to_tangent
+from geodln.lowrank.trajectory import LowRankTrajectory
+from geodln.lowrank.upstairs import (
+    bottleneck_factors,
+    end_to_end_factors,
+    upstairs_gradient,
+    upstairs_gradient_descent,
+)
+
+__all__ = [
+    "FactoredPoint",
+    "FactoredTangent",
+    "LowRankOperator",
+    "FactoredSpectralMetric",
+    "FactoredDLNMetric",
+    "SparseCompletion",
+    "SparseSensing",
+    "RankOneSensing",
+    "LowRankTrajectory",
+    "bottleneck_factors",
+    "end_to_end_factors",
+    "lowrank_flow",
+    "lowrank_gradient_descent",
+    "project_to_tangent",
+    "random_factored_point",
+    "random_sparse_completion",
+    "retract",
+    "sample_distinct_indices",
+    "truncated_svd_of_product",
+    "upstairs_gradient",
+    "upstairs_gradient_descent",
+]

@@ -1,0 +1,195 @@
+r"""Spectral co-metrics (the DLN :math:`A_{N,X}` among them) acting on factored vectors.
+
+In the singular frame of :math:`X = U\Sigma V^\top` a spectral co-metric is diagonal
+(reference ``dln-geometry.md`` §2; :mod:`geodln.svd_frame`): with
+:math:`K_{kl} = k(\sigma_k^2, \sigma_l^2)` and :math:`\ell_k = k(\sigma_k^2, 0)`,
+
+.. math::
+    A_X(U M V^\top + U_p V^\top + U V_p^\top)
+      = U (K \circ M) V^\top + (U_p\,\mathrm{diag}\,\ell) V^\top
+        + U (V_p\,\mathrm{diag}\,\ell)^\top .
+
+The eigenvalues are those of :meth:`geodln.svd_frame.SVDFrame.eigenvalues` (the same code,
+fed the factors without an SVD), so for the DLN kernel
+:math:`K_{kl} = (\sigma_k^2 - \sigma_l^2)/(\sigma_k^{2/N} - \sigma_l^{2/N})`,
+:math:`K_{kk} = N\sigma_k^{2-2/N}`, :math:`\ell_k = \sigma_k^{2-2/N}` (plain sum
+:math:`A_{N,X}`; divided by N when ``normalized=True``, the CMV convention), evaluated stably
+at ties and tiny σ. Sharp, flat and the inner products cost O((m + n) r + r²) once the
+eigenvalues (O(r²) kernel calls) are known: independent of the depth and of m·n.
+"""
+
+import numpy as np
+
+from geodln.lowrank.point import FactoredPoint
+from geodln.lowrank.tangent import FactoredTangent, project_to_tangent
+from geodln.spectral import DLNKernel, SpectralKernel
+
+__all__ = ["FactoredSpectralMetric", "FactoredDLNMetric"]
+
+
+class FactoredSpectralMetric:
+    r"""A spectral metric on :math:`M_r` for factored points and tangent vectors.
+
+    The factored counterpart of :class:`geodln.SpectralMetric`; ``sharp`` is the co-metric
+    :math:`A_X`, ``flat`` its inverse on :math:`T_X M_r`, ``inner_product`` is
+    :math:`\mathrm{tr}(Z_1^\top A_X^{-1} Z_2)`.
+
+    Parameters
+    ----------
+    kernel : SpectralKernel
+        The kernel :math:`k(a, b)` on squared singular values.
+    """
+
+    def __init__(self, kernel):
+        if not isinstance(kernel, SpectralKernel):
+            raise ValueError(f"kernel must be a SpectralKernel, got {type(kernel).__name__}")
+        self.kernel = kernel
+
+    @classmethod
+    def from_metric(cls, metric):
+        """Factored version of a dense :class:`geodln.SpectralMetric` (same kernel)."""
+        kernel = getattr(metric, "kernel", None)
+        if not isinstance(kernel, SpectralKernel):
+            raise ValueError("metric must be a geodln SpectralMetric (it has no kernel)")
+        if isinstance(kernel, DLNKernel):
+            return FactoredDLNMetric(kernel.depth, kernel.normalized)
+        return FactoredSpectralMetric(kernel)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _point(base_point):
+        if not isinstance(base_point, FactoredPoint):
+            raise ValueError(
+                f"base_point must be a FactoredPoint, got {type(base_point).__name__}"
+            )
+        return base_point
+
+    def eigenvalues(self, base_point):
+        """Core eigenvalues ``K`` [r, r] and mixed eigenvalues ``ell`` [r] at ``base_point``."""
+        return self._point(base_point).to_frame().eigenvalues(self.kernel)
+
+    def _tangent(self, vec, base_point, name):
+        if isinstance(vec, FactoredTangent):
+            return self._shape_ok(vec, base_point, name)
+        return project_to_tangent(vec, base_point)
+
+    @staticmethod
+    def _shape_ok(vec, base_point, name):
+        m, n = base_point.shape
+        r = base_point.rank
+        if vec.m_core.shape != (r, r) or vec.up.shape != (m, r) or vec.vp.shape != (n, r):
+            raise ValueError(
+                f"{name} blocks {vec.m_core.shape}, {vec.up.shape}, {vec.vp.shape} do not "
+                f"match base_point of shape {(m, n)} and rank {r}"
+            )
+        return vec
+
+    @staticmethod
+    def _has_mixed(base_point):
+        m, n = base_point.shape
+        r = base_point.rank
+        return r < m, r < n
+
+    # -- co-metric and metric ------------------------------------------------------------------
+    def sharp(self, cotangent_vec, base_point, eigenvalues=None):
+        r"""Co-metric :math:`A_X(G)` in factored form.
+
+        Parameters
+        ----------
+        cotangent_vec : FactoredTangent, ndarray, scipy.sparse matrix or LowRankOperator
+            A covector; anything but a :class:`FactoredTangent` is first projected onto
+            :math:`T_X M_r` (its normal block is annihilated by :math:`A_X` anyway).
+        base_point : FactoredPoint
+        eigenvalues : tuple, optional
+            ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+
+        Returns
+        -------
+        tangent_vec : FactoredTangent
+        """
+        base_point = self._point(base_point)
+        z = self._tangent(cotangent_vec, base_point, "cotangent_vec")
+        K, ell = self.eigenvalues(base_point) if eigenvalues is None else eigenvalues
+        left, right = self._has_mixed(base_point)
+        return FactoredTangent(
+            K * z.m_core,
+            z.up * ell if left else np.zeros_like(z.up),
+            z.vp * ell if right else np.zeros_like(z.vp),
+        )
+
+    def riemannian_gradient(self, euclidean_grad, base_point, eigenvalues=None):
+        r"""Riemannian gradient :math:`A_X(\nabla E)`; ``euclidean_grad`` may be sparse."""
+        return self.sharp(euclidean_grad, base_point, eigenvalues)
+
+    def flat(self, tangent_vec, base_point, eigenvalues=None):
+        r"""Metric :math:`A_X^{-1}(Z)` on :math:`T_X M_r` in factored form.
+
+        Raises
+        ------
+        ValueError
+            If a needed co-metric eigenvalue is 0 (e.g. infinite depth at a rank-deficient
+            point, or a zero singular value).
+        """
+        base_point = self._point(base_point)
+        z = self._tangent(tangent_vec, base_point, "tangent_vec")
+        K, ell = self.eigenvalues(base_point) if eigenvalues is None else eigenvalues
+        left, right = self._has_mixed(base_point)
+        if np.any(K <= 0) or ((left or right) and np.any(ell <= 0)):
+            raise ValueError(
+                "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
+                "(a zero singular value, or a kernel that vanishes on the mixed blocks)"
+            )
+        return FactoredTangent(
+            z.m_core / K,
+            z.up / ell if left else np.zeros_like(z.up),
+            z.vp / ell if right else np.zeros_like(z.vp),
+        )
+
+    def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
+        r"""Inner product :math:`g_X(Z_1, Z_2) = \mathrm{tr}(Z_1^\top A_X^{-1} Z_2)`.
+
+        The three blocks are Frobenius-orthogonal, so this is
+        :math:`\sum M_1 M_2 / K + \sum U_{p1} U_{p2}/\ell + \sum V_{p1} V_{p2}/\ell`.
+        """
+        base_point = self._point(base_point)
+        a = self._tangent(tangent_vec_a, base_point, "tangent_vec_a")
+        return a.frobenius_inner(self.flat(tangent_vec_b, base_point))
+
+    def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
+        r"""Co-metric inner product :math:`\mathrm{tr}(G_1^T A_X G_2)`."""
+        base_point = self._point(base_point)
+        a = self._tangent(cotangent_vec_a, base_point, "cotangent_vec_a")
+        return a.frobenius_inner(self.sharp(cotangent_vec_b, base_point))
+
+    def squared_norm(self, vector, base_point):
+        """Squared norm :math:`g_X(Z, Z)`."""
+        return self.inner_product(vector, vector, base_point)
+
+    def norm(self, vector, base_point):
+        r"""Norm :math:`\sqrt{g_X(Z, Z)}`."""
+        return float(np.sqrt(self.squared_norm(vector, base_point)))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.kernel!r})"
+
+
+class FactoredDLNMetric(FactoredSpectralMetric):
+    r"""The DLN metric :math:`g^N` on factored rank-r points (reference §2).
+
+    Parameters
+    ----------
+    depth : int or numpy.inf
+        N >= 1; ``inf`` needs ``normalized=True``.
+    normalized : bool
+        ``False``: plain sum :math:`A_{N,X}` (ACH, BRTW, GM, MY; exact quotient of the
+        Frobenius metric upstairs). ``True``: CMV's :math:`A_{N,X}/N`.
+    """
+
+    def __init__(self, depth, normalized=False):
+        kernel = DLNKernel(depth, normalized)
+        super().__init__(kernel)
+        self.depth = kernel.depth
+        self.normalized = kernel.normalized
+
+    def __repr__(self):
+        return f"FactoredDLNMetric(depth={self.depth}, normalized={self.normalized})"

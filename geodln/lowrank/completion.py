@@ -1,0 +1,266 @@
+r"""Sparse matrix completion: observed index arrays, residuals from factors, sparse gradients.
+
+:math:`E(X) = \tfrac12 \sum_{(i,j)\in\Omega} (X_{ij} - b_{ij})^2` (the Razin–Cohen convention
+of :class:`geodln.MatrixCompletion`, reference §8) with :math:`\Omega` given as index arrays —
+no m×n mask. For :math:`X = L R^\top` (a :class:`FactoredPoint` gives ``L = U diag(σ)``,
+``R = V``; a bottleneck factor tuple gives ``L = W_N⋯W_2``, ``R = W_1ᵀ``) the residuals cost
+O(|Ω|·r) and the Euclidean gradient, :math:`\nabla E = \sum_\Omega (X_{ij} - b_{ij}) e_i e_j^\top`,
+is returned as a ``scipy.sparse`` CSR matrix whose sparsity structure is built once.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from geodln._checks import check_finite, check_positive_int, check_rank
+from geodln.lowrank.point import FactoredPoint
+
+__all__ = ["SparseCompletion", "random_sparse_completion", "sample_distinct_indices"]
+
+
+def _shape_arg(shape):
+    if not isinstance(shape, tuple | list) or len(shape) != 2:
+        raise ValueError(f"shape must be a pair (m, n), got {shape!r}")
+    return (check_positive_int(shape[0], "shape[0]"), check_positive_int(shape[1], "shape[1]"))
+
+
+def _index_array(a, name):
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d integer array, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not (np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a))):
+            raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def factors_of(point):
+    """Return ``(L, R)`` with ``X = L Rᵀ`` for a FactoredPoint or a ``(L, R)`` pair."""
+    if isinstance(point, FactoredPoint):
+        return point.left(), point.v
+    if isinstance(point, tuple) and len(point) == 2:
+        return np.asarray(point[0], float), np.asarray(point[1], float)
+    raise ValueError(
+        "point must be a FactoredPoint or a pair (left, right) with X = left @ right.T, "
+        f"got {type(point).__name__}"
+    )
+
+
+class SparseCompletion:
+    r"""Completion loss on observed entries given by index arrays (no dense mask).
+
+    Parameters
+    ----------
+    indices : tuple of array-like
+        ``(rows, cols)``, 0-based, each of length k; or an integer array [k, 2].
+    values : array-like, shape=[k]
+        Observed values :math:`b_{ij}`.
+    shape : tuple of int
+        ``(m, n)``.
+
+    Raises
+    ------
+    ValueError
+        If an index is out of range (``indices``), an entry is observed twice (``indices``),
+        ``values`` has the wrong length or non-finite entries, or ``shape`` is invalid.
+
+    Notes
+    -----
+    The observations are stored sorted in row-major (CSR) order; :attr:`rows`, :attr:`cols`,
+    :attr:`values` are in that order.
+    """
+
+    name = "completion"
+
+    def __init__(self, indices, values, shape):
+        self.shape = _shape_arg(shape)
+        m, n = self.shape
+        if isinstance(indices, tuple | list) and len(indices) == 2:
+            rows = _index_array(indices[0], "indices[0] (rows)")
+            cols = _index_array(indices[1], "indices[1] (cols)")
+        else:
+            arr = np.asarray(indices)
+            if arr.ndim != 2 or arr.shape[1] != 2:
+                raise ValueError(
+                    f"indices must be (rows, cols) or an integer array [k, 2], got {arr.shape}"
+                )
+            rows, cols = _index_array(arr[:, 0], "indices"), _index_array(arr[:, 1], "indices")
+        if rows.shape != cols.shape:
+            raise ValueError(
+                f"indices: rows and cols differ in length ({rows.size} vs {cols.size})"
+            )
+        if rows.size == 0:
+            raise ValueError("indices: at least one entry must be observed")
+        values = check_finite(values, "values").reshape(-1)
+        if values.shape != rows.shape:
+            raise ValueError(
+                f"values must have one entry per observed index ({rows.size}), got {values.size}"
+            )
+        if rows.min() < 0 or rows.max() >= m:
+            raise ValueError(f"indices: row index out of range [0, {m})")
+        if cols.min() < 0 or cols.max() >= n:
+            raise ValueError(f"indices: column index out of range [0, {n})")
+        flat = rows * n + cols
+        order = np.argsort(flat, kind="stable")
+        flat = flat[order]
+        dup = np.flatnonzero(flat[1:] == flat[:-1])
+        if dup.size:
+            i, j = divmod(int(flat[dup[0]]), n)
+            raise ValueError(
+                f"indices: duplicate observed entries ({dup.size} repeats, e.g. ({i}, {j}))"
+            )
+        self.rows = rows[order].astype(np.int32 if max(m, n) < 2**31 else np.int64)
+        self.cols = cols[order].astype(self.rows.dtype)
+        self.values = values[order]
+        counts = np.bincount(self.rows, minlength=m)
+        self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(self.rows.dtype)
+
+    # -- conversions ----------------------------------------------------------------------
+    @classmethod
+    def from_completion(cls, loss):
+        """Build from a dense-API :class:`geodln.MatrixCompletion` (same observed entries)."""
+        return cls((loss.rows, loss.cols), loss.values, loss.shape)
+
+    def to_dense_loss(self):
+        """Return the equivalent :class:`geodln.MatrixCompletion` (for the dense flows)."""
+        from geodln.losses import MatrixCompletion
+
+        return MatrixCompletion(
+            indices=(self.rows, self.cols), values=self.values, shape=self.shape
+        )
+
+    @property
+    def n_observed(self):
+        """Number of observed entries |Ω|."""
+        return self.rows.size
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def predictions(self, point):
+        r"""Entries :math:`X_{ij}`, :math:`(i, j) \in \Omega`, of a factored or dense point."""
+        if isinstance(point, np.ndarray) and point.ndim == 2:
+            if point.shape != self.shape:
+                raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
+            return point[self.rows, self.cols]
+        left, right = factors_of(point)
+        if left.shape[0] != self.shape[0] or right.shape[0] != self.shape[1]:
+            raise ValueError(
+                f"point has shape {(left.shape[0], right.shape[0])}, expected {self.shape}"
+            )
+        return self._csr_entries(left, right)
+
+    def _csr_entries(self, left, right, chunk=1 << 16):
+        """Entries of ``L Rᵀ`` on Ω in CSR order, by blocks of rows of about ``chunk`` entries.
+
+        The rows are sorted, so ``L[rows]`` is a sequential ``np.repeat`` (no gather); only
+        ``R[cols]`` is gathered. Temporary memory O(chunk·r).
+        """
+        indptr = self._indptr
+        out = np.empty(self.n_observed)
+        bounds = np.searchsorted(indptr, np.arange(0, self.n_observed, chunk), side="right") - 1
+        bounds = np.unique(np.concatenate([bounds, [self.shape[0]]]))
+        counts = np.diff(indptr)
+        for i0, i1 in zip(bounds[:-1], bounds[1:]):
+            a, b = indptr[i0], indptr[i1]
+            if a == b:
+                continue
+            lrep = np.repeat(left[i0:i1], counts[i0:i1], axis=0)
+            out[a:b] = np.einsum("ij,ij->i", lrep, np.take(right, self.cols[a:b], axis=0))
+        return out
+
+    def residuals(self, point):
+        """Residuals :math:`X_{ij} - b_{ij}` on Ω, shape [k] (CSR order)."""
+        return self.predictions(point) - self.values
+
+    def value(self, point):
+        r"""Loss value :math:`\tfrac12 \|r\|^2`."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res)
+
+    def gradient_from_residuals(self, res):
+        """Sparse CSR gradient with the given residuals on Ω (no sorting: structure is cached)."""
+        return sp.csr_matrix((res, self.cols, self._indptr), shape=self.shape, copy=False)
+
+    def euclidean_gradient(self, point):
+        r"""Sparse CSR Euclidean gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top`."""
+        return self.gradient_from_residuals(self.residuals(point))
+
+    def value_and_gradient(self, point):
+        """``(value, sparse gradient)`` with one residual evaluation."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res), self.gradient_from_residuals(res)
+
+    def __repr__(self):
+        return f"SparseCompletion(shape={self.shape}, n_observed={self.n_observed})"
+
+
+def sample_distinct_indices(shape, n_observed, rng):
+    """``n_observed`` distinct uniformly random entries of an m×n matrix, memory O(n_observed).
+
+    Returns
+    -------
+    rows, cols : ndarray of int64, shape=[n_observed]
+    """
+    m, n = shape
+    total = m * n
+    if n_observed > total:
+        raise ValueError(f"n_observed must be <= m*n = {total}, got {n_observed}")
+    if 4 * n_observed > total:  # dense regime: a permutation is cheap enough
+        flat = rng.permutation(total)[:n_observed]
+    else:
+        flat = np.unique(rng.integers(0, total, size=int(1.2 * n_observed) + 16))
+        while flat.size < n_observed:
+            more = rng.integers(0, total, size=n_observed - flat.size + 16)
+            flat = np.unique(np.concatenate([flat, more]))
+        flat = rng.permutation(flat)[:n_observed]
+    flat = np.sort(flat)
+    return flat // n, flat % n
+
+
+def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=None,
+                             noise=0.0):
+    r"""Random completion problem with a factored rank-``rank`` ground truth, no dense arrays.
+
+    Ground truth :math:`X^* = L R^\top`, Gaussian L (m×r), R (n×r), rescaled to entries of
+    root-mean-square 1 (as :func:`geodln.losses.random_completion`); |Ω| distinct entries
+    sampled uniformly.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    rank : int
+        Rank of the ground truth, ``<= min(m, n)``.
+    fraction : float, optional
+        Observed fraction in (0, 1] (exactly one of ``fraction``, ``n_observed``).
+    n_observed : int, optional
+        Number of observed entries.
+    seed : int or numpy Generator, optional
+    noise : float
+        Standard deviation of additive Gaussian noise on the observed values.
+
+    Returns
+    -------
+    loss : SparseCompletion
+    truth : FactoredPoint
+    """
+    shape = _shape_arg(shape)
+    m, n = shape
+    rank = check_rank(rank, m, n)
+    if (fraction is None) == (n_observed is None):
+        raise ValueError("give exactly one of fraction and n_observed")
+    if fraction is not None:
+        if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        n_observed = max(1, int(round(fraction * m * n)))
+    n_observed = check_positive_int(n_observed, "n_observed")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    left = rng.standard_normal((m, rank))
+    right = rng.standard_normal((n, rank))
+    truth = FactoredPoint.from_product(left, right, rank)
+    truth.s *= np.sqrt(m * n) / np.linalg.norm(truth.s)
+    rows, cols = sample_distinct_indices(shape, n_observed, rng)
+    values = truth.entries(rows, cols)
+    if noise:
+        values = values + noise * rng.standard_normal(values.shape)
+    return SparseCompletion((rows, cols), values, shape), truth

@@ -1,0 +1,167 @@
+r"""Matrix sensing with sparse or rank-one measurements, evaluated from factors.
+
+:math:`E(X) = \tfrac12 \sum_i (\langle A_i, X\rangle - y_i)^2` (the convention of
+:class:`geodln.MatrixSensing`), :math:`\nabla E = \sum_i r_i A_i`.
+
+- :class:`SparseSensing`: the :math:`A_i` are sparse, given as the rows of a ``scipy.sparse``
+  matrix of shape (k, m·n) (row-major ``vec``). X is evaluated only on the union S of their
+  supports, O(|S|·r), and the gradient is a CSR matrix on S.
+- :class:`RankOneSensing`: :math:`A_i = a_i b_i^\top` (structured measurements),
+  :math:`\langle A_i, L R^\top\rangle = (a_i^\top L)(R^\top b_i)`, O(k (m + n) r); the gradient
+  :math:`\sum_i r_i a_i b_i^\top` is kept as a rank-k :class:`LowRankOperator`.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from geodln._checks import check_finite, check_matrix
+from geodln.lowrank.completion import _shape_arg, factors_of
+from geodln.lowrank.point import entries_of_product
+from geodln.lowrank.tangent import LowRankOperator
+
+__all__ = ["SparseSensing", "RankOneSensing"]
+
+
+class SparseSensing:
+    r"""Sensing loss with sparse measurement matrices :math:`A_i`.
+
+    Parameters
+    ----------
+    measurements : scipy.sparse matrix, shape=[k, m*n], or list of sparse [m, n]
+        Row i is :math:`\mathrm{vec}(A_i)` in row-major order.
+    values : array-like, shape=[k]
+        Measurements :math:`y_i`.
+    shape : tuple of int
+        ``(m, n)``.
+
+    Raises
+    ------
+    ValueError
+        On shape mismatches or non-finite entries.
+    """
+
+    name = "sensing"
+
+    def __init__(self, measurements, values, shape):
+        self.shape = _shape_arg(shape)
+        m, n = self.shape
+        if isinstance(measurements, list | tuple):
+            for i, a in enumerate(measurements):
+                if tuple(a.shape) != (m, n):
+                    raise ValueError(f"measurements[{i}] must have shape {(m, n)}, got {a.shape}")
+            measurements = sp.vstack(
+                [sp.csr_matrix(a).reshape(1, m * n) for a in measurements], format="csr"
+            )
+        if not sp.issparse(measurements):
+            raise ValueError("measurements must be a scipy.sparse matrix [k, m*n] or a list")
+        a = sp.csr_matrix(measurements)
+        if a.shape[1] != m * n:
+            raise ValueError(f"measurements must have m*n = {m * n} columns, got {a.shape[1]}")
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError("measurements contains NaN or inf entries")
+        values = check_finite(values, "values").reshape(-1)
+        if values.shape != (a.shape[0],):
+            raise ValueError(
+                f"values must have one entry per measurement ({a.shape[0]}), got {values.size}"
+            )
+        a.sum_duplicates()
+        support = np.unique(a.indices)
+        self.support_rows = support // n
+        self.support_cols = support % n
+        remap = np.searchsorted(support, a.indices)
+        self._compressed = sp.csr_matrix(
+            (a.data, remap, a.indptr), shape=(a.shape[0], support.size)
+        )
+        self._compressed_t = self._compressed.T.tocsr()
+        self.values = values
+        counts = np.bincount(self.support_rows, minlength=m)
+        self._indptr = np.concatenate([[0], np.cumsum(counts)])
+
+    @property
+    def n_measurements(self):
+        """Number k of measurements."""
+        return self.values.size
+
+    def measure(self, point):
+        r"""Measurements :math:`\langle A_i, X\rangle`, shape [k]."""
+        left, right = factors_of(point)
+        x_s = entries_of_product(left, right, self.support_rows, self.support_cols)
+        return self._compressed @ x_s
+
+    def residuals(self, point):
+        r"""Residuals :math:`\langle A_i, X\rangle - y_i`, shape [k]."""
+        return self.measure(point) - self.values
+
+    def value(self, point):
+        """Loss value."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res)
+
+    def value_and_gradient(self, point):
+        """``(value, sparse CSR gradient on the support)``."""
+        res = self.residuals(point)
+        data = self._compressed_t @ res
+        grad = sp.csr_matrix((data, self.support_cols, self._indptr), shape=self.shape)
+        return 0.5 * float(res @ res), grad
+
+    def euclidean_gradient(self, point):
+        r"""Sparse CSR Euclidean gradient :math:`\sum_i r_i A_i`."""
+        return self.value_and_gradient(point)[1]
+
+    def __repr__(self):
+        return f"SparseSensing(shape={self.shape}, n_measurements={self.n_measurements})"
+
+
+class RankOneSensing:
+    r"""Sensing loss with rank-one measurements :math:`A_i = a_i b_i^\top`.
+
+    Parameters
+    ----------
+    a : array-like, shape=[k, m]
+    b : array-like, shape=[k, n]
+    values : array-like, shape=[k]
+    """
+
+    name = "rank-one sensing"
+
+    def __init__(self, a, b, values):
+        self.a = check_matrix(a, "a", allow_batch=False)
+        self.b = check_matrix(b, "b", allow_batch=False)
+        if self.a.shape[0] != self.b.shape[0]:
+            raise ValueError(
+                f"a and b must have the same number of rows (measurements), got "
+                f"{self.a.shape[0]} and {self.b.shape[0]}"
+            )
+        self.values = check_finite(values, "values").reshape(-1)
+        if self.values.shape != (self.a.shape[0],):
+            raise ValueError(
+                f"values must have one entry per measurement ({self.a.shape[0]}), "
+                f"got {self.values.size}"
+            )
+        self.shape = (self.a.shape[1], self.b.shape[1])
+
+    def measure(self, point):
+        r"""Measurements :math:`a_i^\top X b_i`, shape [k]."""
+        left, right = factors_of(point)
+        return np.einsum("ir,ir->i", self.a @ left, self.b @ right)
+
+    def residuals(self, point):
+        """Residuals, shape [k]."""
+        return self.measure(point) - self.values
+
+    def value(self, point):
+        """Loss value."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res)
+
+    def value_and_gradient(self, point):
+        """``(value, LowRankOperator gradient aᵀ diag(r) b)``."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res), LowRankOperator(self.a.T * res, self.b.T)
+
+    def euclidean_gradient(self, point):
+        r"""Gradient :math:`\sum_i r_i a_i b_i^\top` as a :class:`LowRankOperator`."""
+        return self.value_and_gradient(point)[1]
+
+    def __repr__(self):
+        return f"RankOneSensing(shape={self.shape}, n_measurements={self.values.size})"

@@ -1,0 +1,187 @@
+r"""Result of a factored (low-rank) run: singular values and loss over time, no dense X.
+
+Storing :math:`X(t)` densely is impossible at 10⁴×10⁴, so :class:`LowRankTrajectory` keeps
+the singular values :math:`\sigma(t)` (from which the effective rank and the norms follow),
+the loss, the final factored point, and optionally the factors ``U(t), σ(t), V(t)`` at every
+record (``store_factors=True`` in the flows). :meth:`LowRankTrajectory.to_trajectory` builds
+the dense :class:`geodln.flows.Trajectory` from stored factors for small problems, so the two
+code paths can be compared with the same tools. Files go through :mod:`geodln.storage`.
+"""
+
+import numpy as np
+
+from geodln.flows.trajectory import STATUSES, Trajectory
+from geodln.lowrank.point import FactoredPoint
+from geodln.measures import effective_rank_from_singular_values
+from geodln.storage import load_arrays, save_arrays
+
+__all__ = ["LowRankTrajectory"]
+
+KIND = "lowrank_trajectory"
+
+
+class LowRankTrajectory:
+    """Recorded factored run.
+
+    Parameters
+    ----------
+    times : array-like, shape=[T]
+        Recorded times (gradient descent: ``step * step_size``).
+    sigma : array-like, shape=[T, r]
+        Singular values at the recorded times (non-increasing).
+    loss : array-like, shape=[T]
+        Loss values.
+    final : FactoredPoint
+        The last point.
+    mode : {"downstairs", "upstairs"}
+        Which dynamics produced the run.
+    status : str
+        Key of :data:`geodln.flows.trajectory.STATUSES`.
+    message : str
+        Readable reason for stopping.
+    n_rhs : int
+        Velocity evaluations (gradient descent: steps).
+    wall_time : float
+        Seconds.
+    u, v : array-like, shape=[T, m, r] and [T, n, r], optional
+        Stored singular vectors.
+    steps : array-like of int, optional
+        Gradient descent step indices.
+    metadata : dict, optional
+        JSON-serialisable settings.
+
+    Attributes
+    ----------
+    effective_rank, frobenius_norm, nuclear_norm : ndarray, shape=[T]
+    """
+
+    def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",
+                 n_rhs=0, wall_time=0.0, u=None, v=None, steps=None, metadata=None):
+        self.times = np.asarray(times, float)
+        self.sigma = np.asarray(sigma, float)
+        self.loss = np.asarray(loss, float)
+        T = self.times.size
+        if self.times.ndim != 1 or T == 0:
+            raise ValueError(f"times must be a non-empty 1-d array, got shape {self.times.shape}")
+        if self.sigma.ndim != 2 or self.sigma.shape[0] != T:
+            raise ValueError(f"sigma must have shape [{T}, r], got {self.sigma.shape}")
+        if self.loss.shape != (T,):
+            raise ValueError(f"loss must have shape ({T},), got {self.loss.shape}")
+        if mode not in ("downstairs", "upstairs"):
+            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        if not isinstance(final, FactoredPoint):
+            raise ValueError(f"final must be a FactoredPoint, got {type(final).__name__}")
+        self.final = final
+        self.mode, self.status, self.message = mode, status, str(message)
+        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
+        self.u = None if u is None else np.asarray(u, float)
+        self.v = None if v is None else np.asarray(v, float)
+        if (self.u is None) != (self.v is None):
+            raise ValueError("give both u and v or neither")
+        if self.u is not None and (self.u.shape[0] != T or self.v.shape[0] != T):
+            raise ValueError(f"u and v must have {T} records, got {self.u.shape}, {self.v.shape}")
+        self.steps = None if steps is None else np.asarray(steps, np.int64)
+        self.metadata = dict(metadata or {})
+        finite = np.all(np.isfinite(self.sigma), axis=-1)
+        s = np.where(finite[:, None], np.abs(self.sigma), 0.0)
+        self.frobenius_norm = np.where(finite, np.sqrt(np.sum(s**2, axis=-1)), np.nan)
+        self.nuclear_norm = np.where(finite, np.sum(s, axis=-1), np.nan)
+        self.effective_rank = np.where(finite, effective_rank_from_singular_values(s), np.nan)
+
+    def __len__(self):
+        return self.times.size
+
+    @property
+    def shape(self):
+        """``(m, n)`` of the end-to-end matrix."""
+        return self.final.shape
+
+    @property
+    def final_loss(self):
+        """Last recorded loss."""
+        return float(self.loss[-1])
+
+    @property
+    def final_time(self):
+        """Last recorded time."""
+        return float(self.times[-1])
+
+    def point(self, i):
+        """Return the factored point of record ``i`` (needs stored factors)."""
+        if self.u is None:
+            raise ValueError("this trajectory has no stored factors (run with store_factors=True)")
+        return FactoredPoint(self.u[i], self.sigma[i], self.v[i], check=False)
+
+    def dense(self, i=-1):
+        """Dense X of record ``i`` (small problems; needs stored factors for ``i != -1``)."""
+        if self.u is None and i in (-1, len(self) - 1):
+            return self.final.to_dense()
+        return self.point(i).to_dense()
+
+    def to_trajectory(self, max_entries=10**7):
+        """Dense :class:`geodln.flows.Trajectory` of the stored records (small problems only).
+
+        Raises
+        ------
+        ValueError
+            Without stored factors, or if ``T·m·n`` exceeds ``max_entries``.
+        """
+        if self.u is None:
+            raise ValueError("to_trajectory needs stored factors (run with store_factors=True)")
+        m, n = self.shape
+        if len(self) * m * n > max_entries:
+            raise ValueError(
+                f"to_trajectory would store {len(self)}x{m}x{n} dense entries > max_entries="
+                f"{max_entries}; use the factored records instead"
+            )
+        x = np.einsum("tir,tr,tjr->tij", self.u, self.sigma, self.v)
+        return Trajectory(self.times, x, self.loss, mode=self.mode, status=self.status,
+                          message=self.message, n_rhs=self.n_rhs, wall_time=self.wall_time,
+                          steps=self.steps, metadata=self.metadata)
+
+    def summary(self):
+        """Readable description."""
+        return (
+            f"{self.mode} low-rank trajectory, X {self.shape} rank {self.final.rank}, "
+            f"{len(self)} records, t in [{self.times[0]:.4g}, {self.final_time:.4g}]\n"
+            f"  status {self.status}: {self.message}\n"
+            f"  loss {self.loss[0]:.4g} -> {self.final_loss:.4g}, effective rank "
+            f"{self.effective_rank[0]:.3g} -> {self.effective_rank[-1]:.3g}\n"
+            f"  cost: {self.n_rhs} RHS evaluations/steps, {self.wall_time:.3g} s"
+        )
+
+    def __repr__(self):
+        return (
+            f"LowRankTrajectory(mode={self.mode!r}, shape={self.shape}, records={len(self)}, "
+            f"status={self.status!r}, final_loss={self.final_loss:.4g})"
+        )
+
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, path):
+        """Write to ``path`` (``.npz``) with :func:`geodln.storage.save_arrays`."""
+        arrays = {"times": self.times, "sigma": self.sigma, "loss": self.loss,
+                  "final_u": self.final.u, "final_s": self.final.s, "final_v": self.final.v}
+        if self.u is not None:
+            arrays["u"], arrays["v"] = self.u, self.v
+        if self.steps is not None:
+            arrays["steps"] = self.steps
+        meta = {"mode": self.mode, "status": self.status, "message": self.message,
+                "n_rhs": self.n_rhs, "wall_time": self.wall_time, "metadata": self.metadata}
+        save_arrays(path, arrays, KIND, meta)
+
+    @classmethod
+    def load(cls, path):
+        """Read a file written by :meth:`save` (``ValueError`` if foreign or inconsistent)."""
+        arrays, meta = load_arrays(path, KIND)
+        try:
+            final = FactoredPoint(arrays["final_u"], arrays["final_s"], arrays["final_v"])
+            return cls(arrays["times"], arrays["sigma"], arrays["loss"], final,
+                       mode=meta["mode"], status=meta["status"],
+                       message=meta.get("message", ""), n_rhs=meta.get("n_rhs", 0),
+                       wall_time=meta.get("wall_time", 0.0), u=arrays.get("u"),
+                       v=arrays.get("v"), steps=arrays.get("steps"),
+                       metadata=meta.get("metadata", {}))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a valid low-rank trajectory: missing {exc}") from exc

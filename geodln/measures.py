@@ -1,0 +1,147 @@
+r"""Scalar measures of end-to-end matrices: effective rank, norms, sign of the determinant.
+
+Small functions on matrices ``[..., m, n]`` (or directly on their singular values
+``[..., r]``), used by :class:`geodln.flows.Trajectory` and by experiments.
+
+- effective rank (Roy–Vetterli 2007, reference §8): :math:`\exp(-\sum_k p_k \log p_k)`,
+  :math:`p = \sigma / \|\sigma\|_1`, with :math:`0 \log 0 = 0`; it is 0 for the zero matrix;
+- Frobenius norm :math:`\|\sigma\|_2`, nuclear norm :math:`\|\sigma\|_1`;
+- sign of :math:`\det X` (square matrices; 0 for a singular matrix) and :math:`\log|\det X|`
+  (RC track it: with :math:`\det X(0) > 0` the sign is conserved by the flow, reference §8).
+"""
+
+import numpy as np
+
+from geodln._checks import check_finite, check_matrix
+
+__all__ = [
+    "singular_values",
+    "effective_rank",
+    "effective_rank_from_singular_values",
+    "frobenius_norm",
+    "nuclear_norm",
+    "det_sign",
+    "log_abs_det",
+]
+
+
+def singular_values(x):
+    """Singular values in non-increasing order.
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., m, n]
+
+    Returns
+    -------
+    s : ndarray, shape=[..., min(m, n)]
+    """
+    return np.linalg.svd(check_matrix(x, "x"), compute_uv=False)
+
+
+def effective_rank_from_singular_values(s):
+    r"""Roy–Vetterli effective rank :math:`\exp(H(p))`, :math:`p = \sigma/\|\sigma\|_1`.
+
+    Parameters
+    ----------
+    s : array-like, shape=[..., r]
+        Non-negative singular values.
+
+    Returns
+    -------
+    erank : float or ndarray, shape=[...]
+        In ``[1, r]`` for a nonzero matrix (1 for rank one, r for equal singular values);
+        0 for the zero matrix (convention, no NaN).
+    """
+    s = check_finite(s, "s")
+    if s.ndim == 0:
+        raise ValueError("s must have at least one axis (the singular values)")
+    if np.any(s < 0):
+        raise ValueError("s must be non-negative singular values")
+    total = np.sum(s, axis=-1, keepdims=True)
+    p = np.where(total > 0, s / np.where(total > 0, total, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    out = np.where(total[..., 0] > 0, np.exp(-np.sum(plogp, axis=-1)), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def effective_rank(x):
+    """Roy–Vetterli effective rank of matrices (see :func:`effective_rank_from_singular_values`).
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., m, n]
+
+    Returns
+    -------
+    erank : float or ndarray, shape=[...]
+    """
+    return effective_rank_from_singular_values(singular_values(x))
+
+
+def frobenius_norm(x):
+    """Frobenius norm.
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., m, n]
+
+    Returns
+    -------
+    norm : float or ndarray, shape=[...]
+    """
+    out = np.linalg.norm(check_matrix(x, "x"), axis=(-2, -1))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def nuclear_norm(x):
+    """Nuclear norm (sum of singular values).
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., m, n]
+
+    Returns
+    -------
+    norm : float or ndarray, shape=[...]
+    """
+    out = np.sum(singular_values(x), axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _square(x):
+    x = check_matrix(x, "x")
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"x must be square for a determinant, got shape {x.shape}")
+    return x
+
+
+def det_sign(x):
+    """Sign of :math:`\\det X` (+1, -1, or 0 when X is exactly singular).
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., d, d]
+
+    Returns
+    -------
+    sign : float or ndarray, shape=[...]
+    """
+    sign, _ = np.linalg.slogdet(_square(x))
+    return float(sign) if np.ndim(sign) == 0 else sign
+
+
+def log_abs_det(x):
+    """:math:`\\log|\\det X|` (``-inf`` for a singular matrix), accurate when det is tiny.
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., d, d]
+
+    Returns
+    -------
+    logdet : float or ndarray, shape=[...]
+    """
+    _, logdet = np.linalg.slogdet(_square(x))
+    return float(logdet) if np.ndim(logdet) == 0 else logdet

@@ -1,0 +1,1 @@
+"""Plot helpers: volume heat maps over matrix slices, trajectories."""
