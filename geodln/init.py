@@ -123,8 +123,8 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     scale : float
         :math:`\alpha > 0`.
     rank : int, optional
-        Rank r of :math:`X(0)` (default ``min(m, n)``); r < min(m, n) gives a start on
-        :math:`M_r` (the flows then stay on it).
+        Rank r of :math:`X(0)` (default: ``min(m, n)`` and the narrowest hidden width);
+        r < min(m, n) gives a start on :math:`M_r` (the flows then stay on it).
     widths : sequence of int, optional
         Hidden widths ``(d_1, ..., d_{N-1})``, each >= r (default: ``min(m, n)`` each).
     seed : int or numpy Generator, optional
@@ -138,7 +138,10 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     """
     m, n = _shape(shape)
     depth = check_depth(depth, allow_inf=False)
-    rank_ = min(m, n) if rank is None else check_rank(rank, m, n)
+    if rank is None:
+        rank_ = min([m, n] + ([] if widths is None else [int(w) for w in widths]))
+    else:
+        rank_ = check_rank(rank, m, n)
     if widths is None:
         widths = (min(m, n),) * (depth - 1)
     widths = check_widths(widths, depth, rank_)
@@ -181,7 +184,7 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
     rng = _rng(seed)
 
     def draw():
-        fs = [scale * rng.standard_normal((widths[p + 1], widths[p])) for p in range(len(widths) - 1)]
+        fs = [scale * rng.standard_normal((a, b)) for b, a in zip(widths[:-1], widths[1:])]
         return fs, product(fs)
 
     return _resample(draw, det_sign, "Gaussian factors")
@@ -232,7 +235,7 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None):
 
 
 def from_factors(factors):
-    """Validated float copies of user factors ``[W_1, ..., W_N]``.
+    """Return validated float copies of user factors ``[W_1, ..., W_N]``.
 
     Returns
     -------

@@ -22,17 +22,31 @@ spectral kernel :math:`K_{kl} = k(\sigma_k^2, \sigma_l^2)`,
 
 .. math:: \Delta_{g^N} X = (N-1)\,X (X^\top X)^{-1/N} = (N-1)\,U\,\Sigma^{1-2/N} V^\top
 
-(divided by N in the CMV normalisation). So the Euler–Maruyama step is
-
-.. math:: X_{k+1} = X_k + h\big[-A_{N,X}(\nabla E) + \tfrac{N-1}{\beta} X(X^\top X)^{-1/N}\big]
-          + \sqrt{2h/\beta}\; U\big(\sqrt{K}\circ G\big)V^\top,
-
-with G a standard Gaussian d×d matrix (:math:`U(\sqrt K\circ G)V^\top` has the law of
-:math:`A^{1/2}\xi`, :math:`\xi` Gaussian, by orthogonal invariance). Its singular values follow
-the autonomous SDE of reference §6 (:math:`d\sigma_k = \tfrac1\beta[(N-1)\sigma_k^{1-2/N} +
+(divided by N in the CMV normalisation). Its singular values follow the autonomous SDE of
+reference §6 (:math:`d\sigma_k = \tfrac1\beta[(N-1)\sigma_k^{1-2/N} +
 2\sigma_k\sum_{l\ne k}(\sigma_k^{2/N}-\sigma_l^{2/N})^{-1}]dt + \sqrt{2N/\beta}\,
-\sigma_k^{1-1/N}dB_k` for BM). The drift has no singularity at repeated singular values, and it is
-bounded near singular X (:math:`\sigma^{1-2/N}`, N >= 2).
+\sigma_k^{1-1/N}dB_k` for BM). ``scheme="entries"`` is Euler–Maruyama in these coordinates,
+:math:`X_{k+1} = X_k + h[-A_{N,X}(\nabla E) + \tfrac{N-1}{\beta}X(X^\top X)^{-1/N}] +
+\sqrt{2h/\beta}\,U(\sqrt K\circ G)V^\top` (G standard Gaussian; :math:`U(\sqrt K\circ G)V^\top`
+has the law of :math:`A^{1/2}\xi`). Its diffusion coefficient is only Hölder
+(:math:`\sigma^{1-1/N}`) at singular X, and it is measurably biased near them at practical
+steps (the tests show it); it is kept for comparison.
+
+**Root chart (default scheme).** In :math:`Y = U\Sigma^{1/N}V^\top` (singular values
+:math:`\lambda = \sigma^{1/N}`, those of a balanced factor) the volume is constant,
+:math:`d\mathrm{vol}_{g^N} = N^{d/2}dY`, so :math:`\Delta_{g^N} = \partial_i B^{ij}\partial_j`
+with the pulled-back co-metric B, which acts on the symmetric/skew parts of each pair
+:math:`(k, l)` of :math:`U^\top W V` by :math:`P = \delta^+/\delta^-`, :math:`Q = \delta^-/\delta^+`
+(:math:`\delta^\mp = (\lambda_k^N\mp\lambda_l^N)/(\lambda_k\mp\lambda_l)`; :math:`1/N` on the
+diagonal): smooth, bounded and non-degenerate also at singular and at repeated points
+(:func:`root_chart_coefficients`, derivation in its docstring). Euler–Maruyama in Y is
+
+.. math:: Y_{k+1} = Y_k + h\big[-D\psi(A_{N,X}\nabla E) + \tfrac1\beta\,\mathrm{div}B\big]
+          + \sqrt{2h/\beta}\,U(\sqrt P\circ\mathrm{sym}\,G + \sqrt Q\circ\mathrm{skew}\,G)V^\top,
+
+with :math:`X = Y(Y^\top Y)^{(N-1)/2}`; the pushed gradient is
+:math:`U(\delta^+\circ\mathrm{sym}M + \delta^-\circ\mathrm{skew}M)V^\top`,
+:math:`M = U^\top\nabla E\,V`.
 
 **Singular-value coordinates.** For a spectral energy :math:`E(X) = f(\sigma)`, the singular
 values are autonomous; in :math:`\lambda_k = \sigma_k^{1/N}` (the singular values of a balanced
@@ -44,8 +58,11 @@ factor) the diagonal part of :math:`g^N` is :math:`N\sum d\lambda_k^2`, the volu
           + \sqrt{\tfrac{2}{N\beta}}\,dB_k ,
 
 which :func:`singular_value_langevin` integrates (an independent discretisation of the same
-law). **Boundary.** :math:`g^N` is incomplete and the process reaches singular matrices in finite
-time (the density of :math:`\lambda` does not vanish at 0). Both schemes continue through them:
+law; the drift is tamed, :math:`b/(1 + h|b|)`, against the jumps of Euler–Maruyama at near
+collisions).
+
+**Boundary.** :math:`g^N` is incomplete and the process reaches singular matrices in finite
+time (the density of :math:`\lambda` does not vanish at 0). All schemes continue through them:
 X changes the sign of its determinant, :math:`\lambda` changes sign; the singular values are
 those of the process reflected at 0, whose invariant density on :math:`\sigma_1 > \dots > \sigma_d
 > 0` is :math:`e^{-\beta E}` times the CMV volume form.
@@ -109,7 +126,7 @@ def check_step_size(step_size):
 
 
 def svd(x):
-    """Full SVD ``(U, s, Vᵀ)`` of square matrices [..., d, d]; closed form (vectorised) for d = 2.
+    r"""Full SVD ``(U, s, Vᵀ)`` of square matrices [..., d, d]; closed form (vectorised) for d = 2.
 
     For 2×2 matrices :math:`M = R(\varphi)\,\mathrm{diag}(s_1, s_2)\,R(\theta)` with
     :math:`E, F, G, H = (a+d)/2, (a-d)/2, (c+b)/2, (c-b)/2`, :math:`s_{1,2} = \sqrt{E^2+H^2}
@@ -514,7 +531,8 @@ def _root_step(grad_e, grad_s, depth, beta, h):
             diag = np.diagonal(s_grad, axis1=-2, axis2=-1)
             fprime = N * lam ** (N - 1)
             with np.errstate(divide="ignore", invalid="ignore"):
-                coef = coef + np.where(fprime > 0, diag / np.where(fprime > 0, fprime, 1.0), 0.0) / beta
+                ratio = diag / np.where(fprime > 0, fprime, 1.0)
+                coef = coef + np.where(fprime > 0, ratio, 0.0) / beta
         g = rng.standard_normal(y.shape)
         gt = np.swapaxes(g, -1, -2)
         noise = np.sqrt(P) * 0.5 * (g + gt) + np.sqrt(Q) * 0.5 * (g - gt)
@@ -567,7 +585,9 @@ def singular_value_langevin(
     docstring): additive noise :math:`\sqrt{2h/(N\beta)}`, drift
     :math:`-\lambda_k^{N-1}\partial_{\sigma_k}f + \tfrac{1}{N\beta}\sum_{l\ne k}2\lambda_k/
     (\lambda_k^2-\lambda_l^2)` (reference §6 SDE after the change of variables). Returns the
-    singular values :math:`|\lambda|^N` sorted non-increasingly. An exactly tied pair (a
+    singular values :math:`|\lambda|^N` sorted non-increasingly. The drift b is tamed,
+    :math:`b/(1 + h|b|)` (Hutzenthaler–Jentzen–Kloeden; an :math:`O(h)` change that prevents the
+    blow-up of Euler–Maruyama at near collisions). An exactly tied pair (a
     measure-zero start such as ``sigma0 = (1, 1)``) gets no repulsion on the first step; the
     noise separates it.
 

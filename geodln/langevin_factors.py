@@ -7,8 +7,9 @@ Two factor-space dynamics for an energy :math:`E(X)` of the end-to-end matrix
 the balanced manifold :math:`\mathcal M = \{W_{p+1}^\top W_{p+1} = W_pW_p^\top\}` with the metric
 induced by the Frobenius inner product, potential :math:`E\circ\phi`, generator
 :math:`\tfrac1\beta\Delta_{\mathcal M} - \nabla(E\circ\phi)\cdot\nabla`, invariant law
-:math:`\propto e^{-\beta E\circ\phi}\,d\sigma_{\mathcal M}`. Scheme: Ciccotti–Lelièvre–Vanden-Eijnden
-projection (CPAM 61, 2008; Lelièvre–Rousset–Stoltz, *Free energy computations* §3.3):
+:math:`\propto e^{-\beta E\circ\phi}\,d\sigma_{\mathcal M}`. Scheme:
+Ciccotti–Lelièvre–Vanden-Eijnden projection (CPAM 61, 2008; Lelièvre–Rousset–Stoltz, *Free
+energy computations* §3.3):
 
 .. math:: W^{k+1} = W^k - h\nabla(E\circ\phi)(W^k) + \sqrt{2h/\beta}\,G
           + \textstyle\sum_p \nabla c_p(W^k)\,S_p, \qquad c(W^{k+1}) = 0,
@@ -88,7 +89,9 @@ class FactorLangevinPath:
         self.factors = [np.asarray(w, dtype=float) for w in factors]
         for p, w in enumerate(self.factors):
             if w.ndim != 4 or w.shape[0] != self.times.size:
-                raise ValueError(f"factors[{p}] must have shape [T, B, d_p, d_(p-1)], got {w.shape}")
+                raise ValueError(
+                    f"factors[{p}] must have shape [T, B, d_p, d_(p-1)], got {w.shape}"
+                )
         self.metadata = dict(metadata or {})
         self.X = product(self.factors)
         self.balance_defect = balance_defect(self.factors)
@@ -321,7 +324,9 @@ def factor_langevin(
                 prop = [w - h * g for w, g in zip(prop, grads)]
             ws = prop
         if not all(np.all(np.isfinite(w)) for w in ws):
-            raise ValueError(f"the chains left the floating-point range at step {step}: reduce step_size")
+            raise ValueError(
+                f"the chains left the floating-point range at step {step}: reduce step_size"
+            )
         if _is_saved(step, saved):
             out.append([w.copy() for w in ws])
     factors = [np.stack([rec[p] for rec in out]) for p in range(len(ws))]

@@ -322,7 +322,7 @@ class AutogradLoss(Loss):
 # ready-made problems
 # -------------------------------------------------------------------------------------------
 def razin_cohen_completion():
-    r"""The Razin–Cohen 2×2 completion problem (RC, reference §8).
+    r"""Build the Razin–Cohen 2×2 completion problem (RC, reference §8).
 
     Observed (1-based) :math:`X_{12} = 1`, :math:`X_{21} = 1`, :math:`X_{22} = 0`;
     :math:`X_{11}` is free. Every global minimiser has :math:`\det X = -1`.
@@ -343,11 +343,14 @@ def _ground_truth(shape, rank, rng):
     left = rng.standard_normal((m, rank))
     right = rng.standard_normal((n, rank))
     x = left @ right.T
-    return x * np.sqrt(m * n) / np.linalg.norm(x)  # entries of unit root-mean-square
+    return x * np.sqrt(rank) / np.linalg.norm(x)  # singular values of root-mean-square 1
 
 
 def random_completion(shape, rank, fraction=0.5, seed=None):
-    """Random low-rank completion problem: ground truth of rank ``rank``, entries RMS 1.
+    r"""Random low-rank completion problem: rank-``rank`` ground truth, :math:`\|X_*\|_F^2 = r`.
+
+    The ground truth is :math:`L R^\top` (Gaussian L, R) rescaled so that its singular values
+    have root-mean-square 1 (an O(1) time scale for the flows).
 
     Parameters
     ----------
@@ -377,7 +380,7 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
 
 
 def random_sensing(shape, rank, n_measurements, seed=None):
-    """Random Gaussian sensing problem with a rank-``rank`` ground truth (entries RMS 1).
+    r"""Random Gaussian sensing problem with a rank-``rank`` ground truth, :math:`\|X_*\|_F^2 = r`.
 
     Parameters
     ----------
@@ -386,7 +389,7 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     rank : int
         Rank of the ground truth.
     n_measurements : int
-        Number k of Gaussian measurement matrices (entries of variance ``1/(mn)``).
+        Number k of Gaussian measurement matrices (standard normal entries).
     seed : int or numpy Generator, optional
 
     Returns
@@ -399,5 +402,5 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     k = check_positive_int(n_measurements, "n_measurements")
     rng = _rng(seed)
     truth = _ground_truth(shape, rank, rng)
-    a = rng.standard_normal((k,) + shape) / np.sqrt(shape[0] * shape[1])
+    a = rng.standard_normal((k,) + shape)
     return MatrixSensing(a, np.einsum("kij,ij->k", a, truth)), truth

@@ -23,7 +23,7 @@ RANK_RTOL = 1e-10
 
 
 def numerical_rank(x, rtol=RANK_RTOL):
-    """Number of singular values above ``rtol * sigma_max`` (0 for the zero matrix)."""
+    """Count the singular values above ``rtol * sigma_max`` (0 for the zero matrix)."""
     s = np.linalg.svd(np.asarray(x, float), compute_uv=False)
     return int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
 

@@ -239,7 +239,8 @@ class UpstairsField(VectorField):
     def record_extras(self, ys):
         """Balance defect at each record and the final factors."""
         defect = np.array([float(balance_defect(self.factors(y))) for y in ys])
-        return {"balance_defect": defect, "factors": [w.copy() for w in self.factors(ys[-1])] if len(ys) else None}
+        final = [w.copy() for w in self.factors(ys[-1])] if len(ys) else None
+        return {"balance_defect": defect, "factors": final}
 
     def metadata(self):
         """Depth and widths."""

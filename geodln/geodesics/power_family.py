@@ -28,7 +28,21 @@ from autograd.extend import defvjp, primitive
 from geodln.matrix_power import power_divided_difference
 
 
+_CACHE = []  # (array, keep, mu, q): the forward eigh, reused by the VJP of the same call
+_CACHE_SIZE = 4
+
+
 def _eig(s, keep):
+    for entry in _CACHE:
+        if entry[0] is s and entry[1] == keep:
+            return entry[2], entry[3]
+    mu, q = _eig_uncached(s, keep)
+    _CACHE.insert(0, (s, keep, mu, q))
+    del _CACHE[_CACHE_SIZE:]
+    return mu, q
+
+
+def _eig_uncached(s, keep):
     mu, q = np.linalg.eigh(s)
     mu = np.clip(mu, 0.0, None)
     if keep is not None and keep < mu.shape[-1]:

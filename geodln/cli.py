@@ -1,0 +1,239 @@
+"""Command-line interface: ``geodln <subcommand>`` (also ``python -m geodln``).
+
+Subcommands live in a small registry, :data:`SUBCOMMANDS` (name -> :class:`Subcommand`).
+To add one (e.g. ``reproduce``) from another module::
+
+    from geodln.cli import register_subcommand
+
+    def add_arguments(parser):          # an argparse.ArgumentParser for the subcommand
+        parser.add_argument("--out", default="results/reproduce")
+
+    def run(args):                      # the parsed argparse.Namespace; return an exit code
+        ...
+        return 0
+
+    register_subcommand("reproduce", add_arguments, run, help="reproduce a paper figure")
+
+and list that module in :data:`SUBCOMMAND_MODULES`, which :func:`main` imports before it builds
+the parser (so the registration runs).
+
+Built in: ``geodln compare`` — the package's main job. It runs the upstairs (factor) and the
+downstairs (end-to-end, metric :math:`g^N`) gradient flows from the same balanced start on a
+random low-rank completion problem at several depths and on the Razin–Cohen 2×2 problem
+(reference §8), prints a table (deviation, wall time, RHS evaluations, final losses) and writes
+``compare.csv``, ``compare.json``, ``compare.png`` and the trajectories (``.npz``) to ``--out``.
+"""
+
+import argparse
+import csv
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["main", "register_subcommand", "SUBCOMMANDS", "SUBCOMMAND_MODULES", "Subcommand"]
+
+
+@dataclass
+class Subcommand:
+    """A registered subcommand: how to add its arguments and how to run it."""
+
+    name: str
+    add_arguments: object
+    run: object
+    help: str = ""
+
+
+#: name -> Subcommand
+SUBCOMMANDS = {}
+
+#: modules imported by :func:`main` so that they can register subcommands
+SUBCOMMAND_MODULES = []
+
+
+def register_subcommand(name, add_arguments, run, help=""):
+    """Register ``geodln <name>``.
+
+    Parameters
+    ----------
+    name : str
+        Subcommand name.
+    add_arguments : callable
+        ``add_arguments(parser)`` adds the subcommand's options to an ``ArgumentParser``.
+    run : callable
+        ``run(args) -> int`` executes it (exit code; None means 0).
+    help : str
+        One-line description.
+    """
+    if not callable(add_arguments) or not callable(run):
+        raise ValueError("add_arguments and run must be callables")
+    SUBCOMMANDS[name] = Subcommand(name, add_arguments, run, help)
+
+
+# ---------------------------------------------------------------------------------------------
+# geodln compare
+# ---------------------------------------------------------------------------------------------
+TABLE_COLUMNS = [
+    ("problem", "problem", "{}"),
+    ("depth", "N", "{}"),
+    ("max_rel_deviation", "max rel dev", "{:.2e}"),
+    ("time_up_s", "time up [s]", "{:.3f}"),
+    ("time_down_s", "time down [s]", "{:.3f}"),
+    ("rhs_up", "RHS up", "{}"),
+    ("rhs_down", "RHS down", "{}"),
+    ("final_loss_up", "loss up", "{:.3e}"),
+    ("final_loss_down", "loss down", "{:.3e}"),
+]
+
+
+def _add_compare_arguments(parser):
+    parser.add_argument("--size", type=int, default=30, help="completion matrix is size x size")
+    parser.add_argument("--rank", type=int, default=3, help="rank of the ground truth")
+    parser.add_argument("--fraction", type=float, default=0.3, help="fraction of observed entries")
+    parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8], help="depths N")
+    parser.add_argument("--scale", type=float, default=1e-3,
+                        help="initialisation scale alpha (X(0) = alpha * Gaussian)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--t-max", type=float, default=100.0, help="flow time (completion)")
+    parser.add_argument("--n-grid", type=int, default=50, help="common recording times")
+    parser.add_argument("--method", default="RK45", help="solve_ivp method (completion)")
+    parser.add_argument("--rtol", type=float, default=1e-8)
+    parser.add_argument("--atol", type=float, default=1e-10)
+    parser.add_argument("--rc-depth", type=int, default=3, help="depth of the Razin-Cohen run")
+    parser.add_argument("--rc-t-max", type=float, default=2e4, help="flow time (Razin-Cohen)")
+    parser.add_argument("--rc-loss-tol", type=float, default=1e-4,
+                        help="Razin-Cohen runs stop at this loss")
+    parser.add_argument("--no-rc", action="store_true", help="skip the Razin-Cohen 2x2 problem")
+    parser.add_argument("--out", default=os.path.join("results", "compare"),
+                        help="output folder (created)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _compare_problems(args):
+    """Yield ``(label, kwargs for compare_flows, log_time)`` for every requested run."""
+    from geodln.init import balanced
+    from geodln.losses import random_completion, razin_cohen_completion
+
+    shape = (args.size, args.size)
+    loss, _ = random_completion(shape, args.rank, args.fraction, seed=args.seed)
+    label = f"completion {args.size}x{args.size} r={args.rank}"
+    grid = np.linspace(0.0, args.t_max, args.n_grid)
+    seeds = np.random.SeedSequence(args.seed).spawn(len(args.depths) + 1)
+    for depth, ss in zip(args.depths, seeds):
+        start = balanced(shape, depth, args.scale, seed=np.random.default_rng(ss))
+        yield label, dict(loss=loss, start=start, t_span=(0.0, args.t_max), t_eval=grid,
+                          method=args.method), False
+    if not args.no_rc:
+        rc = razin_cohen_completion()
+        start = balanced((2, 2), args.rc_depth, 0.1, seed=np.random.default_rng(seeds[-1]),
+                         det_sign=1)
+        grid = np.concatenate([[0.0], np.geomspace(1e-2, args.rc_t_max, args.n_grid)])
+        yield "Razin-Cohen 2x2 det>0", dict(
+            loss=rc, start=start, t_span=(0.0, args.rc_t_max), t_eval=grid, method="Radau",
+            loss_tol=args.rc_loss_tol, max_norm=1e6), True
+
+
+def _format_table(rows):
+    header = [title for _, title, _ in TABLE_COLUMNS]
+    body = [[fmt.format(row[key]) for key, _, fmt in TABLE_COLUMNS] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    return "\n".join(out)
+
+
+def _run_compare(args):
+    from tqdm.auto import tqdm
+
+    from geodln.flows import compare_flows
+    from geodln.plotting.trajectory import comparison_figure
+
+    for name in ("size", "rank", "n_grid"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.rank > args.size:
+        raise ValueError(f"--rank {args.rank} exceeds --size {args.size}")
+    if any(d < 1 for d in args.depths):
+        raise ValueError("--depths must be >= 1")
+    problems = list(_compare_problems(args))
+    results, log_time = [], []
+    for label, kwargs, lt in tqdm(problems, desc="geodln compare", disable=args.quiet):
+        results.append(compare_flows(rtol=args.rtol, atol=args.atol, name=label, **kwargs))
+        log_time.append(lt)
+    rows = [r.as_dict() for r in results]
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.path.join(args.out, "compare.csv")
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: (json.dumps(v) if isinstance(v, list) else v)
+                          for k, v in row.items()} for row in rows)
+    json_path = os.path.join(args.out, "compare.json")
+    settings = {k: v for k, v in vars(args).items() if k != "func"}
+    with open(json_path, "w") as fh:
+        json.dump({"settings": settings, "rows": rows}, fh, indent=2)
+    traj_dir = os.path.join(args.out, "trajectories")
+    for i, r in enumerate(results):
+        r.upstairs.save(os.path.join(traj_dir, f"run{i}_N{r.depth}_upstairs.npz"))
+        r.downstairs.save(os.path.join(traj_dir, f"run{i}_N{r.depth}_downstairs.npz"))
+    fig_path = os.path.join(args.out, "compare.png")
+    comparison_figure(results, log_time).savefig(fig_path, dpi=110)
+    print(_format_table(rows))
+    print(f"\nwrote {csv_path}, {json_path}, {fig_path} and {traj_dir}/")
+    return 0
+
+
+register_subcommand(
+    "compare",
+    _add_compare_arguments,
+    _run_compare,
+    help="upstairs vs downstairs gradient flows: deviation, cost, figure",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser():
+    """Build the ``geodln`` argument parser with every registered subcommand."""
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(
+        prog="geodln", description="Riemannian geometry of deep linear networks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    for cmd in SUBCOMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(func=cmd.run)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``geodln`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    code : int
+        Exit code.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import geodln  # noqa: F401  (selects the autograd backend before geomstats)
+
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except ValueError as exc:
+        print(f"geodln {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if code is None else int(code)

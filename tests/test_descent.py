@@ -1,0 +1,130 @@
+"""Fixed-step gradient descent: one step against explicit formulas, O(eta^2) agreement, logs."""
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from brute import brute_A, brute_product, numerical_rank
+
+from geodln import gradient_descent, init
+from geodln.losses import random_completion, random_sensing, razin_cohen_completion
+
+
+def _sensing(shape=(3, 4), seed=0):
+    return random_sensing(shape, 2, 10, seed=seed)[0]
+
+
+def test_downstairs_step_is_x_minus_eta_brute_A():
+    loss = _sensing()
+    x0 = init.gaussian_matrix((3, 4), 0.5, seed=1)
+    eta = 1e-2
+    tr = gradient_descent(loss, x0, eta, 1, depth=3)
+    expected = x0 - eta * brute_A(x0, loss.euclidean_gradient(x0), 3)
+    np.testing.assert_allclose(tr.final_X, expected, atol=1e-13)
+    assert tr.steps.tolist() == [0, 1] and tr.times.tolist() == [0.0, eta]
+
+
+def test_upstairs_step_uses_autograd_factor_gradient():
+    loss = _sensing()
+    fs = init.gaussian_factors((4, 5, 3), 0.5, seed=2)
+    a, y = loss.A, loss.y
+
+    def composite(ws):  # E(W2 W1) written from scratch
+        x = ws[1] @ ws[0]
+        r = anp.einsum("kij,ij->k", a, x) - y
+        return 0.5 * anp.sum(r**2)
+
+    grads = autograd.grad(composite)(fs)
+    eta = 1e-2
+    tr = gradient_descent(loss, fs, eta, 1, mode="upstairs")
+    for w_new, w, g in zip(tr.factors, fs, grads):
+        np.testing.assert_allclose(w_new, w - eta * g, atol=1e-13)
+
+
+@pytest.mark.parametrize("depth, widths, rank", [(2, (4,), None), (3, (5, 4), None), (4, (4, 4, 4), 2)])
+def test_one_step_difference_is_second_order_in_eta(depth, widths, rank):
+    loss = _sensing((4, 4), seed=depth)
+    fs = init.balanced((4, 4), depth, 0.7, rank=rank, widths=widths, seed=3)
+    etas = np.array([4e-2, 2e-2, 1e-2, 5e-3, 2.5e-3])
+    diffs = []
+    for eta in etas:
+        up = gradient_descent(loss, fs, eta, 1, mode="upstairs")
+        down = gradient_descent(loss, fs, eta, 1, mode="downstairs", rank=rank)
+        step = np.linalg.norm(up.final_X - up.X[0])
+        diffs.append(np.linalg.norm(up.final_X - down.final_X))
+        assert diffs[-1] < 0.2 * step  # first order agrees
+    slope = np.polyfit(np.log(etas), np.log(diffs), 1)[0]
+    assert 1.9 < slope < 2.1
+
+
+def test_downstairs_rank_r_descent_stays_on_m_r():
+    loss = random_completion((5, 5), 2, 0.6, seed=0)[0]
+    x0 = init.gaussian_matrix((5, 5), 0.5, rank=2, seed=1)
+    tr = gradient_descent(loss, x0, 0.05, 40, depth=1, rank=2)
+    assert tr.loss[-1] < tr.loss[0]
+    assert all(numerical_rank(x, rtol=1e-12) == 2 for x in tr.X)
+    full = gradient_descent(loss, x0, 0.05, 40, depth=1)  # Euclidean GD leaves M_2
+    assert numerical_rank(full.final_X) > 2
+
+
+def test_log_every_and_complete_log():
+    loss = _sensing()
+    x0 = init.gaussian_matrix((3, 4), 0.5, seed=4)
+    full = gradient_descent(loss, x0, 1e-2, 10, depth=2)
+    assert len(full) == 11 and full.steps.tolist() == list(range(11)) and full.n_rhs == 10
+    sparse = gradient_descent(loss, x0, 1e-2, 10, depth=2, log_every=4)
+    assert sparse.steps.tolist() == [0, 4, 8, 10]
+    np.testing.assert_allclose(sparse.X, full.X[[0, 4, 8, 10]], atol=1e-15)
+    np.testing.assert_allclose(sparse.loss, [loss.value(x) for x in full.X[[0, 4, 8, 10]]])
+
+
+def test_stop_rule_and_loss_tol_in_descent():
+    loss = _sensing()
+    x0 = init.gaussian_matrix((3, 4), 0.5, seed=5)
+    tr = gradient_descent(loss, x0, 1e-2, 1000, depth=2, stop=lambda t, x, v: t >= 0.05)
+    assert tr.status == "stopped" and tr.steps[-1] == 5
+    tr = gradient_descent(loss, x0, 1e-2, 10**5, depth=2, loss_tol=1e-3, log_every=1000)
+    assert tr.status == "loss_tol" and tr.final_loss <= 1e-3 and tr.loss[-2] > 1e-3
+
+
+def test_razin_cohen_gd_upstairs_positive_det_grows():
+    """RC's own protocol (per-layer randn * alpha, det >= 0, GD): |x11| grows as the loss falls."""
+    loss = razin_cohen_completion()
+    fs = init.gaussian_factors((2, 2, 2, 2), 0.3, seed=0, det_sign=1)
+    tr = gradient_descent(loss, fs, 0.05, 20000, mode="upstairs", loss_tol=1e-2, log_every=100)
+    assert tr.status == "loss_tol"
+    assert np.all(tr.det_sign == 1)
+    assert abs(tr.final_X[0, 0]) * np.sqrt(2 * tr.final_loss) > 0.9
+
+
+def test_descent_validation():
+    loss = _sensing()
+    x0 = np.ones((3, 4))
+    with pytest.raises(ValueError, match="step_size"):
+        gradient_descent(loss, x0, -0.1, 3, depth=2)
+    with pytest.raises(ValueError, match="n_steps"):
+        gradient_descent(loss, x0, 0.1, 0, depth=2)
+    with pytest.raises(ValueError, match="mode"):
+        gradient_descent(loss, x0, 0.1, 3, mode="sideways", depth=2)
+    with pytest.raises(ValueError, match="start contains NaN"):
+        gradient_descent(loss, np.full((3, 4), np.nan), 0.1, 3, depth=2)
+    with pytest.raises(ValueError, match="start must have trailing shape"):
+        gradient_descent(loss, np.ones((4, 3)), 0.1, 3, depth=2)
+    with pytest.raises(ValueError, match="depth=3 but start holds 2"):
+        gradient_descent(loss, [np.ones((2, 4)), np.ones((3, 2))], 0.1, 3, mode="upstairs",
+                         depth=3)
+    with pytest.raises(ValueError, match="depth is required"):
+        gradient_descent(loss, x0, 0.1, 3, mode="upstairs")
+    with pytest.raises(ValueError, match="widths"):
+        gradient_descent(loss, x0, 0.1, 3, mode="upstairs", depth=3, widths=(3,))
+    with pytest.raises(ValueError, match="log_every"):
+        gradient_descent(loss, x0, 0.1, 3, depth=2, log_every=0)
+
+
+def test_downstairs_from_factors_uses_product():
+    loss = _sensing()
+    fs = init.balanced((3, 4), 3, 0.5, seed=6)
+    a = gradient_descent(loss, fs, 1e-2, 3)
+    b = gradient_descent(loss, brute_product(fs), 1e-2, 3, depth=3)
+    np.testing.assert_allclose(a.X, b.X, atol=1e-14)
+    assert a.metadata["depth"] == 3
