@@ -12,13 +12,18 @@ Sections (``run(out_dir, quick=False)``):
       and width-m upstairs GD (geodln.factors.product_adjoint on m×m factors), measured at the
       smaller size only (one step, no repeat) and *extrapolated* to the larger one by
       (m/m₀)³ in time (SVD / matmul) and (m/m₀)² in memory — flagged ``extrapolated``.
-  Time: median wall time per step (timing.time_call) for (a), (b); one timed call for (c).
+  Time: median wall time per step (timing.time_call) for (a), (b); for (c) the best of two
+  timed calls (one for width-m upstairs at depth 10), under tracemalloc.
+  Everything runs with a single BLAS thread (threadpoolctl): on a shared 2-core machine
+  multi-threaded OpenBLAS on m×10 matrices is 10-20× slower than one thread (contention), and
+  one thread for all methods keeps the comparison on equal resources.
   Memory: tracemalloc peak during the steps, including the live problem data (``peak_MB``),
   and the problem data alone (``data_MB``).
 - ``accuracy``: projected RK45/RK23 vs the dense downstairs flow (scipy DOP853, rtol 1e-12)
   on a 120×100 rank-5 completion problem, depth 3: relative error of X(T) vs rtol.
 """
 
+import contextlib
 import os
 import time
 import tracemalloc
@@ -46,6 +51,15 @@ from geodln.lowrank.flow import factored_velocity  # noqa: E402
 
 RANK = 5
 ETA = 1e-4
+
+
+def _blas_threads(n):
+    """Context limiting BLAS threads to ``n`` (no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
 
 
 def _peak(fn, reps=3):
@@ -98,7 +112,7 @@ def _factored_rows(side, fraction, depths, seed=0):
             ("(b) bottleneck upstairs GD (per-layer)", lambda: up_step(False), 1),
         ]
         for name, fn, per_call in cases:
-            seconds = time_call(fn, min_total=0.5, max_reps=20) / per_call
+            seconds = time_call(fn, min_total=1.0, max_reps=50) / per_call
             base, peak = _peak(fn, reps=1)
             rows.append({"m=n": side, "observed": fraction, "nnz": loss.n_observed,
                          "depth": depth, "method": name, "ms_per_step": 1e3 * seconds,
@@ -128,15 +142,19 @@ def _dense_rows(side, fraction, depths, seed=0):
 
         for name, fn in (("(c) dense downstairs GD", down_step),
                          ("(c) width-m upstairs GD", up_step)):
+            reps = 1 if (depth > 3 and "upstairs" in name) else 2
+            times = []
             tracemalloc.start()
             try:
                 base = tracemalloc.get_traced_memory()[0]
-                start = time.perf_counter()
-                fn()
-                seconds = time.perf_counter() - start
+                for _ in range(reps):
+                    start = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - start)
                 peak = tracemalloc.get_traced_memory()[1] - base
             finally:
                 tracemalloc.stop()
+            seconds = min(times)
             live = x.nbytes + (sum(w.nbytes for w in factors) if "upstairs" in name else 0)
             rows.append({"m=n": side, "observed": fraction, "nnz": loss.n_observed,
                          "depth": depth, "method": name, "ms_per_step": 1e3 * seconds,
@@ -155,7 +173,7 @@ def _extrapolate(rows, side):
     return out
 
 
-def _accuracy_rows(seed=0):
+def _accuracy_rows(quick, seed=0):
     loss, _ = random_sparse_completion((120, 100), RANK, fraction=0.3, seed=seed)
     x0 = random_factored_point(120, 100, RANK, seed=seed + 1,
                                spectrum=np.geomspace(1.0, 1e-3, RANK))
@@ -166,7 +184,7 @@ def _accuracy_rows(seed=0):
     dense_s = time.perf_counter() - start
     rows = []
     for method in ("RK23", "RK45"):
-        for rtol in (1e-4, 1e-6, 1e-8, 1e-10):
+        for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
             tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
             err = np.linalg.norm(tr.final.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
@@ -220,15 +238,17 @@ def run(out_dir, quick=False):
     machine = describe()
     print("machine:", summary_line(), "| load average:", os.getloadavg())
     rows = []
-    for side in sides:
-        for fraction in fractions:
-            rows += _factored_rows(side, fraction, depths)
-    dense = []
-    for fraction in fractions[:1]:
-        dense += _dense_rows(sides[0], fraction, depths)
+    with _blas_threads(1):
+        for side in sides:
+            for fraction in fractions:
+                rows += _factored_rows(side, fraction, depths)
+        acc = _accuracy_rows(quick)
+        dense = []
+        for fraction in fractions[:1]:
+            dense += _dense_rows(sides[0], fraction, depths)
     rows += dense + _extrapolate(dense, sides[1])
-    acc = _accuracy_rows()
-    extra = {"machine": machine, "load_average": os.getloadavg(), "rank": RANK}
+    extra = {"machine": machine, "load_average": os.getloadavg(), "rank": RANK,
+             "blas_threads": 1}
     write_rows(out_dir, "lowrank_steps", rows, extra)
     write_rows(out_dir, "lowrank_accuracy", acc, extra)
     print_table(rows, ["m=n", "observed", "nnz", "depth", "method", "ms_per_step", "peak_MB",

@@ -88,6 +88,15 @@ def _as_arrays(result, index):
     """Turn what ``run_one`` returned into a dict of numeric/str ndarrays."""
     if hasattr(result, "to_arrays") and callable(result.to_arrays):
         result = result.to_arrays()
+    elif all(hasattr(result, a) for a in ("times", "X", "loss")) and hasattr(result, "__dict__"):
+        # a geodln Trajectory: its arrays (X, times, loss, measures...), status and cost;
+        # the wall time is left out so that reruns give identical files
+        arrays = {k: v for k, v in vars(result).items() if isinstance(v, np.ndarray)}
+        for p, w in enumerate(getattr(result, "factors", None) or []):
+            arrays[f"factor_{p}"] = w
+        arrays["status"] = str(getattr(result, "status", ""))
+        arrays["n_rhs"] = int(getattr(result, "n_rhs", 0))
+        result = arrays
     elif dataclasses.is_dataclass(result) and not isinstance(result, type):
         result = {
             f.name: getattr(result, f.name)
@@ -213,7 +222,9 @@ def run_ensemble(
     ----------
     run_one : callable
         ``run_one(seed, index, **params)`` returning a dict of arrays/scalars (all runs should
-        return the same keys) or an object with a ``to_arrays()`` method (a Trajectory).
+        return the same keys), a :class:`geodln.flows.Trajectory` (stored as its arrays,
+        ``status`` and ``n_rhs``; not its wall time) or an object with a ``to_arrays()``
+        method.
         It must be picklable by cloudpickle (module-level functions, closures and lambdas are).
         ``seed`` is a ``numpy.random.Generator`` built on the run's ``SeedSequence`` (or the
         ``SeedSequence`` itself with ``seed_type="seed_sequence"``).

@@ -106,13 +106,26 @@ def save_json(path, data, kind):
     kind : str
         What the file holds, checked by :func:`load_json`.
     """
-    path = os.fspath(path)
     text = json.dumps(
         {"format": JSON_FORMAT, "version": VERSION, "kind": kind, "data": data}, indent=2
     )
+    save_text(path, text)
+
+
+def save_text(path, text):
+    """Atomically write the string ``text`` to ``path`` (temporary file, then rename).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file (e.g. a ``.csv`` table).
+    text : str
+        Content.
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

@@ -41,11 +41,17 @@ def test_upstairs_step_uses_autograd_factor_gradient():
         np.testing.assert_allclose(w_new, w - eta * g, atol=1e-13)
 
 
-@pytest.mark.parametrize("depth, widths, rank", [(2, (4,), None), (3, (5, 4), None), (4, (4, 4, 4), 2)])
+@pytest.mark.parametrize(
+    "depth, widths, rank", [(2, (4,), None), (3, (5, 4), None), (4, (4, 4, 4), 2)]
+)
 def test_one_step_difference_is_second_order_in_eta(depth, widths, rank):
     loss = _sensing((4, 4), seed=depth)
     fs = init.balanced((4, 4), depth, 0.7, rank=rank, widths=widths, seed=3)
-    etas = np.array([4e-2, 2e-2, 1e-2, 5e-3, 2.5e-3])
+    x0 = brute_product(fs)
+    probe = 1e-8
+    unit = (gradient_descent(loss, fs, probe, 1, mode="upstairs").final_X - x0) / probe
+    # first step moves X by 2% of |X0|, then halve
+    etas = 0.02 * np.linalg.norm(x0) / np.linalg.norm(unit) * 0.5 ** np.arange(5)
     diffs = []
     for eta in etas:
         up = gradient_descent(loss, fs, eta, 1, mode="upstairs")
@@ -88,13 +94,16 @@ def test_stop_rule_and_loss_tol_in_descent():
 
 
 def test_razin_cohen_gd_upstairs_positive_det_grows():
-    """RC's own protocol (per-layer randn * alpha, det >= 0, GD): |x11| grows as the loss falls."""
+    """GD from a balanced det > 0 start, both modes: |x11| grows as the loss falls (RC, §8)."""
     loss = razin_cohen_completion()
-    fs = init.gaussian_factors((2, 2, 2, 2), 0.3, seed=0, det_sign=1)
-    tr = gradient_descent(loss, fs, 0.05, 20000, mode="upstairs", loss_tol=1e-2, log_every=100)
-    assert tr.status == "loss_tol"
-    assert np.all(tr.det_sign == 1)
-    assert abs(tr.final_X[0, 0]) * np.sqrt(2 * tr.final_loss) > 0.9
+    fs = init.balanced((2, 2), 3, 0.1, seed=0, det_sign=1)
+    for mode in ("upstairs", "downstairs"):
+        tr = gradient_descent(loss, fs, 0.02, 20000, mode=mode, loss_tol=1e-2, log_every=50)
+        assert tr.status == "loss_tol"
+        assert np.all(tr.det_sign == 1)
+        x11 = np.abs(tr.X[:, 0, 0])
+        assert x11[-1] > 6 and np.all(np.diff(x11[tr.loss < 0.1]) > 0)
+        assert abs(tr.final_X[0, 0]) * np.sqrt(2 * tr.final_loss) > 0.95
 
 
 def test_descent_validation():

@@ -274,3 +274,20 @@ def test_plain_callable_loss_is_wrapped():
     x0 = init.gaussian_matrix((2, 3), 0.5, seed=0)
     tr = downstairs_flow(lambda x: 0.5 * (x**2).sum(), x0, 2, (0, 1))
     assert tr.final_loss < tr.loss[0]
+
+
+def test_finite_time_blow_up_ends_cleanly():
+    import autograd.numpy as anp
+
+    def energy(x):
+        return -anp.sum(x**4)
+
+    x0 = 0.5 * np.eye(2)
+    for tr in (downstairs_flow(energy, x0, 2, (0, 10)),
+               upstairs_flow(energy, [np.sqrt(0.5) * np.eye(2)] * 2, (0, 10))):
+        assert tr.status == "failed" and "blows up" in tr.message
+        assert tr.final_time < 10 and tr.frobenius_norm[-1] > 1e3 * tr.frobenius_norm[0]
+        assert np.all(np.isfinite(tr.X))
+    guarded = downstairs_flow(energy, x0, 2, (0, 10), max_norm=100.0)
+    assert guarded.status == "max_norm"
+    assert guarded.frobenius_norm[-1] == pytest.approx(100.0, rel=1e-6)

@@ -60,7 +60,9 @@ def _status_of(sol, statuses):
         for te, status in zip(sol.t_events, statuses):
             if len(te):
                 return status, f"{status} event at t={te[-1]:.6g}"
-    return "failed", f"integrator failed: {sol.message}"
+    t_end = sol.t[-1] if sol.t.size else float("nan")
+    return "failed", (f"integrator failed near t={t_end:.6g} ({sol.message}); a solution that "
+                      "blows up in finite time ends this way, use max_norm to stop it earlier")
 
 
 def integrate(field, start, t_span, rules, *, method="RK45", rtol=1e-8, atol=1e-10,

@@ -128,9 +128,10 @@ class Trajectory:
         s = np.linalg.svd(safe, compute_uv=False)
         s[~finite] = np.nan
         self.singular_values = s
-        self.frobenius_norm = np.sqrt(np.sum(s**2, axis=-1))
-        self.nuclear_norm = np.sum(s, axis=-1)
-        er = effective_rank_from_singular_values(np.where(finite[:, None], s, 0.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.frobenius_norm = np.linalg.norm(s, axis=-1)
+            self.nuclear_norm = np.sum(s, axis=-1)
+            er = effective_rank_from_singular_values(np.where(finite[:, None], s, 0.0))
         self.effective_rank = np.where(finite, er, np.nan)
         self.det_sign = self.log_abs_det = None
         if self.X.shape[1] == self.X.shape[2]:
