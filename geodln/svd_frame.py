@@ -70,10 +70,15 @@ class SVDFrame:
         return (self.u * self.s[..., None, :]) @ self.vt
 
     def eigenvalues(self, kernel):
-        """Return the core eigenvalues ``K`` [..., r, r] and mixed ones ``ell`` [..., r]."""
+        """Return the core eigenvalues ``K`` [..., r, r] and mixed ones ``ell`` [..., r].
+
+        ``ell`` is ``None`` for square full-rank points, which have no mixed blocks.
+        """
         s2 = self.s**2
-        core = kernel(s2[..., :, None], s2[..., None, :])
-        mixed = kernel(s2, np.zeros_like(s2))
+        core = kernel.pairwise(s2, s2)
+        if self.full_rank and self.shape[0] == self.shape[1]:
+            return core, None  # square full rank: no mixed blocks
+        mixed = kernel.pairwise(s2, np.zeros(s2.shape[:-1] + (1,)))[..., 0]
         return np.asarray(core, float), np.asarray(mixed, float)
 
     def _blocks(self, z):
@@ -111,6 +116,7 @@ class SVDFrame:
         K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         core, left, right = self._blocks(z)
         if np.any(K <= 0) or ((left is not None or right is not None) and np.any(ell <= 0)):
+            # (ell is only None when both left and right are None)
             raise ValueError(
                 "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
                 "(singular base point for this rank, or a kernel that vanishes on the mixed "

@@ -144,7 +144,7 @@ def value_at_loss(loss, values, level):
         NaN if the loss never reaches ``level``.
     """
     loss = np.asarray(loss, float)
-    below = np.flatnonzero(loss <= level)
+    below = np.flatnonzero(loss <= level * (1 + 1e-6))  # event-located stops sit at the level
     if below.size == 0:
         return float("nan")
     i = int(below[0])

@@ -1,0 +1,317 @@
+r"""CMV Fig. 4–5: 2×2 diagonal completion, outcomes on the hyperbola and the volume picture.
+
+Problem (CMV; reference §8): observed :math:`x_{11} = x_{22} = 1`, free :math:`x_{12},
+x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} = 1\}` has zero loss; the rank-1
+minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small random starts trained by the
+downstairs flow of :math:`g^N` end near the hyperbola's corners :math:`(\pm1, \pm1)`, with the
+spread growing with N (CMV Fig. 4); CMV Fig. 5 shows the log volume over the plane, highest at
+those corners.
+
+What is run:
+
+- the downstairs flow :math:`\dot X = -A_{N,X}(\nabla E)/N` (CMV normalisation; for finite N
+  this only rescales time — :math:`g_{CMV} = N g_{plain}` — so the outcome is the same as for
+  the plain metric or the balanced upstairs flow) at depths 5, 10, 20 and ∞ (logarithmic-mean
+  kernel), from :math:`X(0) = \alpha G`, :math:`\alpha = 10^{-3}` (CMV's init scale is not
+  published: [open] in the reference), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
+  loss is :math:`10^{-10}` (the outcome then moves by ~1e-5: converged for the plots);
+- 1000 runs a depth at full size (100 reduced);
+- robustness: the same at α = 1e-2 and 1e-4 (depths 5 and 20), and RK45 against LSODA on a
+  subset — the conclusions do not hinge on either choice (see ``summary.csv``).
+
+Quantities (``summary.csv``): the fraction of outcomes within 0.25 of :math:`(1, 1)` or
+:math:`(-1, -1)`; effective ranks (Roy–Vetterli, reference §8); the position along the
+hyperbola :math:`u = \tfrac12\log(x_{12}/x_{21})` (0 at the corners; its spread grows with
+N); and two rank correlations (Spearman) between volume and outcome density:
+
+- **curve** (the primary one, CMV Fig. 5 as read in reference §8): the log volume density of
+  :math:`g^N` (CMV normalisation, w.r.t. Lebesgue measure, :func:`geodln.volume.
+  log_volume_density`) on the near-solution curve :math:`\{\det X = \delta\}`,
+  :math:`\delta = 10^{-3}`, at the outcome's position u, against a kernel density estimate of
+  the outcomes' u;
+- **plane**: the same log density evaluated at the outcome itself against a 2-D KDE of the
+  outcomes. This one is dominated by how close to rank 1 each outcome ended (the density
+  diverges on the hyperbola), so it says little about *where along* the hyperbola outcomes go.
+
+Figures: ``hyperbola_outcomes.png`` (scatter per depth with the hyperbola and an inset
+histogram of effective ranks, CMV Fig. 4), ``hyperbola_volume.png`` (log volume heat map with
+the outcomes, CMV Fig. 5, via :func:`geodln.plotting.volume.plot_log_volume_slice`),
+``hyperbola_position.png`` (histogram of u against the volume along the curve).
+"""
+
+import os
+import time
+
+import numpy as np
+
+from geodln.experiments._common import check_seed, ensemble, finish, resolve_size, save_figure
+from geodln.experiments.prototype_metrics import corner_fraction, hyperbola_completion
+
+NAME = "hyperbola"
+DEPTHS = [5, 10, 20, np.inf]
+SCALE = 1e-3
+DELTA = 1e-3
+LOSS_TOL = 1e-10
+RADIUS = 0.25
+SETTINGS = {
+    "full": {"runs": 1000, "sens_runs": 200, "sens_depths": [5, 20], "integrator_runs": 20},
+    "reduced": {"runs": 100, "sens_runs": 40, "sens_depths": [5, 20], "integrator_runs": 5},
+    "tiny": {"runs": 6, "sens_runs": 0, "sens_depths": [], "integrator_runs": 2},
+}
+SENS_SCALES = [1e-2, 1e-4]
+
+
+def _depth_json(depth):
+    return "inf" if depth == np.inf else int(depth)
+
+
+def _depth_value(depth):
+    return np.inf if depth == "inf" else int(depth)
+
+
+def _flow_run(rng, index, cases):
+    """One downstairs flow of the diagonal completion from a small Gaussian start."""
+    from geodln.flows import downstairs_flow
+    from geodln.init import gaussian_matrix
+
+    depth, scale, method = cases[index]
+    x0 = gaussian_matrix((2, 2), scale, seed=rng)
+    traj = downstairs_flow(
+        hyperbola_completion(), x0, _depth_value(depth), (0.0, 1e8), normalized=True,
+        loss_tol=LOSS_TOL, method=method, rtol=1e-8, atol=1e-12,
+    )
+    return {"X0": x0, "X": traj.final_X, "loss": traj.final_loss, "time": traj.final_time,
+            "status": traj.status, "n_rhs": traj.n_rhs}
+
+
+def curve_points(u, delta=DELTA):
+    r"""Matrices of the near-solution curve :math:`x_{12} = r e^u, x_{21} = r e^{-u}`, det = δ.
+
+    Parameters
+    ----------
+    u : array-like, shape=[k]
+    delta : float
+
+    Returns
+    -------
+    X : ndarray, shape=[k, 2, 2]
+    """
+    u = np.asarray(u, float)
+    r = np.sqrt(1.0 - delta)
+    x = np.zeros(u.shape + (2, 2))
+    x[..., 0, 0] = x[..., 1, 1] = 1.0
+    x[..., 0, 1], x[..., 1, 0] = r * np.exp(u), r * np.exp(-u)
+    return x
+
+
+def position(outcomes):
+    r"""Position :math:`u = \tfrac12\log(x_{12}/x_{21})` along the hyperbola (NaN off its quadrants)."""
+    a, b = outcomes[:, 0, 1], outcomes[:, 1, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a * b > 0, 0.5 * np.log(a / b), np.nan)
+
+
+def volume_correlations(outcomes, depth):
+    """Spearman correlations between log volume and outcome density (curve and plane).
+
+    Returns
+    -------
+    result : dict
+        ``rho_curve``, ``p_curve``, ``rho_plane``, ``p_plane`` and the number of outcomes used.
+    """
+    from scipy.stats import gaussian_kde, spearmanr
+
+    from geodln.volume import log_volume_density
+
+    out = {"rho_curve": np.nan, "p_curve": np.nan, "rho_plane": np.nan, "p_plane": np.nan}
+    u = position(outcomes)
+    ok = np.isfinite(u)
+    out["n_on_hyperbola_quadrants"] = int(ok.sum())
+    if ok.sum() >= 5 and np.ptp(u[ok]) > 0:
+        dens = gaussian_kde(u[ok])(u[ok])
+        vol = log_volume_density(curve_points(u[ok]), depth, normalized=True)
+        out["rho_curve"], out["p_curve"] = (float(v) for v in spearmanr(vol, dens))
+    pts = np.stack([outcomes[:, 0, 1], outcomes[:, 1, 0]])
+    if outcomes.shape[0] >= 5 and np.linalg.matrix_rank(np.cov(pts)) == 2:
+        dens2 = gaussian_kde(pts)(pts)
+        vol2 = log_volume_density(outcomes, depth, normalized=True)
+        finite = np.isfinite(vol2)
+        out["rho_plane"], out["p_plane"] = (
+            float(v) for v in spearmanr(vol2[finite], dens2[finite]))
+    return out
+
+
+def _row(part, depth, scale, method, runs):
+    from geodln.measures import effective_rank
+
+    x = np.stack([r["X"] for r in runs])
+    er = effective_rank(x)
+    u = position(x)
+    row = {
+        "part": part, "depth": str(_depth_json(depth)), "alpha": scale, "method": method,
+        "n_runs": len(runs),
+        "corner_fraction": corner_fraction(x, RADIUS),
+        "erank_median": float(np.median(er)),
+        "erank_fraction_below_1.05": float(np.mean(er < 1.05)),
+        "erank_max": float(np.max(er)),
+        "u_iqr": float(np.subtract(*np.nanpercentile(u, [75, 25]))) if np.any(np.isfinite(u))
+        else np.nan,
+        "fraction_near_hyperbola": float(np.mean(np.abs(x[:, 0, 1] * x[:, 1, 0] - 1) < 0.05)),
+        "converged_fraction": float(np.mean([str(r["status"]) == "loss_tol" for r in runs])),
+        "final_loss_max": float(max(r["loss"] for r in runs)),
+    }
+    return row, x, er
+
+
+def _fig_outcomes(results):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 4.2),
+                             layout="constrained", squeeze=False)
+    t = np.linspace(-3, 3, 400)
+    for ax, (depth, x, er, row) in zip(axes[0], results):
+        for sgn in (1, -1):
+            ax.plot(sgn * np.exp(t), sgn * np.exp(-t), color="0.6", lw=0.8)
+        ax.scatter(x[:, 0, 1], x[:, 1, 0], s=3, alpha=0.5, color="C0")
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), xlabel="$x_{12}$", ylabel="$x_{21}$",
+               title=f"N = {_depth_json(depth)}: corners {row['corner_fraction']:.2f}")
+        ax.set_aspect("equal")
+        inset = ax.inset_axes([0.6, 0.6, 0.37, 0.35])
+        inset.hist(np.clip(er, 1.0, 1.2), bins=20, range=(1.0, 1.2), color="C1")
+        inset.set_title("erank", fontsize=7)
+        inset.tick_params(labelsize=6)
+    fig.suptitle("2×2 diagonal completion: outcomes of the downstairs flow (CMV Fig. 4)")
+    return fig
+
+
+def _fig_volume(results):
+    import matplotlib.pyplot as plt
+
+    from geodln.plotting.volume import plot_log_volume_slice
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 4.2),
+                             layout="constrained", squeeze=False)
+    for ax, (depth, x, _, _) in zip(axes[0], results):
+        pts = np.stack([x[:, 0, 1], x[:, 1, 0]], axis=1)
+        plot_log_volume_slice(depth=depth, normalized=True, extent=(-3, 3, -3, 3),
+                              resolution=161, points=pts, ax=ax, vmax_quantile=0.97)
+        ax.set_title(f"log volume density, N = {_depth_json(depth)}", fontsize=9)
+    fig.suptitle("log volume density of $g^N$ (A/N) on {x11 = x22 = 1} with outcomes "
+                 "(CMV Fig. 5)")
+    return fig
+
+
+def _fig_position(results):
+    import matplotlib.pyplot as plt
+
+    from geodln.volume import log_volume_density
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.6),
+                             layout="constrained", squeeze=False)
+    grid = np.linspace(-2, 2, 201)
+    for ax, (depth, x, _, _) in zip(axes[0], results):
+        u = position(x)
+        ax.hist(u[np.isfinite(u)], bins=40, range=(-2, 2), density=True, color="C0",
+                alpha=0.6, label="outcomes")
+        vol = log_volume_density(curve_points(grid), depth, normalized=True)
+        twin = ax.twinx()
+        twin.plot(grid, vol, color="C3", label=f"log density at det = {DELTA:g}")
+        twin.set_ylabel("log volume density", color="C3")
+        ax.set(xlabel=r"position on hyperbola $u=\frac{1}{2}\log(x_{12}/x_{21})$",
+               ylabel="outcome density", title=f"N = {_depth_json(depth)}")
+    return fig
+
+
+def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
+    """Reproduce CMV Fig. 4–5 (outcomes on the hyperbola, log volume heat map) with numbers.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Output folder (created); runs kept in ``out_dir/runs`` and reused on a rerun.
+    full : bool
+        1000 runs per depth (default: the reduced CI size, 100).
+    seed : int
+        Entropy of the ensembles.
+    n_jobs : int, optional
+        Parallel workers (default: all cores).
+    progress : bool
+        Progress bars.
+    size : {"tiny", "reduced", "full"}, optional
+        Explicit size.
+
+    Returns
+    -------
+    summary : dict
+        ``rows`` (``summary.csv``), ``claims`` and settings.
+    """
+    started = time.perf_counter()
+    size = resolve_size(full, size)
+    seed = check_seed(seed)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    cfg = SETTINGS[size]
+    cases = [(_depth_json(d), SCALE, "LSODA") for d in DEPTHS for _ in range(cfg["runs"])]
+    cases += [(_depth_json(d), a, "LSODA") for a in SENS_SCALES for d in cfg["sens_depths"]
+              for _ in range(cfg["sens_runs"])]
+    main = ensemble(_flow_run, len(cases), out_dir, f"{size}-flows", seed, {"cases": cases},
+                    n_jobs, progress)
+    # the integrator check re-runs the first starts of depth 5 with RK45 (same seeds)
+    rk_cases = [(_depth_json(DEPTHS[0]), SCALE, "RK45")] * cfg["integrator_runs"]
+    rk = _integrator_check(main, cases, rk_cases, out_dir, size, seed, n_jobs, progress)
+
+    groups = {}
+    for case, run_ in zip(cases, main.runs):
+        groups.setdefault(tuple(case), []).append(run_)
+    rows, results = [], []
+    for (depth, scale, method), runs in groups.items():
+        part = "main" if scale == SCALE else "init-scale"
+        row, x, er = _row(part, _depth_value(depth), scale, method, runs)
+        if part == "main":
+            row.update(volume_correlations(x, _depth_value(depth)))
+            results.append((_depth_value(depth), x, er, row))
+        rows.append(row)
+    rows.append(rk)
+    save_figure(_fig_outcomes(results), os.path.join(out_dir, "hyperbola_outcomes.png"))
+    save_figure(_fig_volume(results), os.path.join(out_dir, "hyperbola_volume.png"))
+    save_figure(_fig_position(results), os.path.join(out_dir, "hyperbola_position.png"))
+    main_rows = [r for r in rows if r["part"] == "main"]
+    claims = {
+        "corner_fraction": {r["depth"]: r["corner_fraction"] for r in main_rows},
+        "erank_fraction_below_1.05": {r["depth"]: r["erank_fraction_below_1.05"]
+                                      for r in main_rows},
+        "spread_u_iqr": {r["depth"]: r["u_iqr"] for r in main_rows},
+        "spearman_curve": {r["depth"]: r["rho_curve"] for r in main_rows},
+        "spearman_plane": {r["depth"]: r["rho_plane"] for r in main_rows},
+        "rk45_vs_lsoda_max_abs_diff": rk["max_abs_diff"],
+    }
+    summary = {"size": size, "seed": seed, "rows": rows, "claims": claims,
+               "settings": {"depths": [_depth_json(d) for d in DEPTHS], "alpha": SCALE,
+                            "loss_tol": LOSS_TOL, "delta": DELTA, "radius": RADIUS,
+                            "normalized": True, **cfg}}
+    return finish(out_dir, NAME, summary, rows, started)
+
+
+def _integrator_check(main, cases, rk_cases, out_dir, size, seed, n_jobs, progress):
+    """Re-run the first depth-5 starts with RK45 and compare the outcomes with LSODA's."""
+    n = len(rk_cases)
+    x0s = [r["X0"] for c, r in zip(cases, main.runs) if c[2] == "LSODA"
+           and c[0] == rk_cases[0][0] and c[1] == SCALE][:n]
+    ens = ensemble(_fixed_start_run, n, out_dir, f"{size}-rk45", seed,
+                   {"starts": np.stack(x0s), "depth": rk_cases[0][0]}, n_jobs, progress)
+    ref = [r["X"] for c, r in zip(cases, main.runs) if c[0] == rk_cases[0][0]
+           and c[1] == SCALE][:n]
+    diff = max(float(np.max(np.abs(a["X"] - b))) for a, b in zip(ens.runs, ref))
+    return {"part": "integrator", "depth": str(rk_cases[0][0]), "alpha": SCALE,
+            "method": "RK45 vs LSODA", "n_runs": n, "max_abs_diff": diff}
+
+
+def _fixed_start_run(rng, index, starts, depth):
+    """Downstairs flow with RK45 from a given start (integrator check)."""
+    from geodln.flows import downstairs_flow
+
+    traj = downstairs_flow(
+        hyperbola_completion(), np.asarray(starts)[index], _depth_value(depth), (0.0, 1e8),
+        normalized=True, loss_tol=LOSS_TOL, method="RK45", rtol=1e-8, atol=1e-12,
+    )
+    return {"X": traj.final_X, "loss": traj.final_loss}
