@@ -51,7 +51,7 @@ class Subcommand:
 SUBCOMMANDS = {}
 
 #: modules imported by :func:`main` so that they can register subcommands
-SUBCOMMAND_MODULES = []
+SUBCOMMAND_MODULES = ["geodln.experiments.reproduce"]
 
 
 def register_subcommand(name, add_arguments, run, help=""):

@@ -18,6 +18,7 @@ import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
 from geodln._checks import check_matrix
+from geodln.geodesics import HamiltonianExpSolver, RootLogSolver
 from geodln.matrix_power import sym_power
 from geodln.spectral import DLNKernel, SpectralKernel
 from geodln.svd_frame import SVDFrame
@@ -43,6 +44,18 @@ class SpectralMetric(RiemannianMetric):
             raise ValueError(f"kernel must be a SpectralKernel, got {type(kernel).__name__}")
         super().__init__(space)
         self.kernel = kernel
+        self._instantiate_solvers()
+
+    def _instantiate_solvers(self):
+        """Install the geodesic solvers (pattern of geomstats' ``PullbackMetric``).
+
+        ``exp``/``geodesic``: :class:`~geodln.geodesics.HamiltonianExpSolver` (co-metric
+        Hamiltonian, reference §7); ``log`` (hence ``dist``, ``squared_dist``, ladder parallel
+        transport): :class:`~geodln.geodesics.RootLogSolver`. Kernels without a
+        differentiable co-metric raise ``NotImplementedError`` when these are used.
+        """
+        self.exp_solver = HamiltonianExpSolver(self._space, self.kernel)
+        self.log_solver = RootLogSolver(self._space, self.exp_solver)
 
     # -- helpers -------------------------------------------------------------------------
     def _frame(self, base_point):

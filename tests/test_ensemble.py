@@ -260,3 +260,25 @@ def test_bad_input(tmp_path, kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         run_ensemble(**args)
+
+
+def _flow(rng, index):
+    from geodln.flows import downstairs_flow
+    from geodln.losses import razin_cohen_completion
+
+    x0 = 0.1 * rng.standard_normal((2, 2))
+    return downstairs_flow(razin_cohen_completion(), x0, 2, (0.0, 1.0), t_eval=[0.0, 0.5, 1.0])
+
+
+def test_trajectories_are_stored_without_wall_time(tmp_path):
+    ens = run_ensemble(_flow, 2, tmp_path / "e", entropy=ENTROPY, backend="sequential",
+                       progress=False)
+    assert ens["X"].shape == (2, 3, 2, 2) and ens["times"].shape == (2, 3)
+    assert list(ens["status"]) == ["completed", "completed"]
+    assert "wall_time" not in ens.keys and "effective_rank" in ens.keys
+    first = np.random.default_rng(np.random.SeedSequence(ENTROPY, spawn_key=(0,)))
+    np.testing.assert_array_equal(ens["X"][0, 0], 0.1 * first.standard_normal((2, 2)))
+    again = run_ensemble(_flow, 2, tmp_path / "f", entropy=ENTROPY, backend="sequential",
+                         progress=False)
+    for key in ens.keys:
+        np.testing.assert_array_equal(ens[key], again[key])

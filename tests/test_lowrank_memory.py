@@ -38,10 +38,12 @@ def test_factored_path_never_allocates_dense():
         gd = lowrank_gradient_descent(loss, x0, 3, 1e-3, 3)
         flow = lowrank_flow(loss, x0, 3, (0.0, 1e-3), max_steps=2)
         up = upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 1e-3, 3)
+        up2 = upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 1e-3, 1, shared=False)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert np.all(np.isfinite(gd.loss)) and gd.final_loss < gd.loss[0]
     assert np.all(np.isfinite(flow.loss)) and np.all(np.isfinite(up.loss))
+    assert up2.status == "completed"
     assert peak < LIMIT, f"peak {peak / 1e6:.1f} MB"
     assert peak < dense_bytes / 100

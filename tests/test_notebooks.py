@@ -1,8 +1,9 @@
-"""Execute the notebooks in ``notebooks/`` top to bottom at CI size and check their figures.
+"""Execute the notebooks in ``notebooks/`` top to bottom at reduced size and check their figures.
 
-Each notebook reads two environment variables: ``GEODLN_NOTEBOOK_SIZE`` (``ci`` for the reduced
-size used here, default ``full``) and ``GEODLN_NOTEBOOK_OUT`` (where figures go, default
-``results/notebooks``); it writes its figures to ``$GEODLN_NOTEBOOK_OUT/<notebook name>/``.
+Each notebook reads two environment variables: ``GEODLN_NOTEBOOK_SIZE`` (``full``, the default;
+``ci``, the reduced size; ``tiny``, a seconds-long smoke size for the experiment notebooks) and
+``GEODLN_NOTEBOOK_OUT`` (where figures go, default ``results/notebooks``); it writes its figures
+to ``$GEODLN_NOTEBOOK_OUT/<notebook name>/``.
 The kernel is the ``python3`` kernel of the interpreter running the tests (``ipykernel``, from
 the ``test`` extra): ``jupyter_client`` starts the native kernel with ``sys.executable``, so a
 fresh ``pip install -e .[test]`` is enough.
@@ -22,9 +23,8 @@ NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIMEOUT = 900  # seconds per cell; CI-size cells take seconds
 
-#: notebook name -> figures (PNG stems) it must save at CI size. The experiment notebooks
-#: also display the figures written by ``geodln.experiments.<name>.run`` (not listed here:
-#: their names belong to the experiment modules).
+#: notebook name -> figures (PNG stems) it must save. The experiment notebooks display the
+#: figures written by ``geodln.experiments.<name>.run`` and add one comparison figure each.
 FIGURES = {
     "tour_of_the_geometry": [
         "metric_depth_limit",
@@ -34,19 +34,37 @@ FIGURES = {
         "volume_vs_entropy",
         "geodesic_explicit_vs_exp",
     ],
-    "razin_cohen": ["razin_cohen_x11_vs_loss"],
-    "hyperbola": ["hyperbola_outcomes", "hyperbola_volume"],
-    "diag3": ["diag3_volume_along_solutions"],
+    "razin_cohen": [
+        "rc_fig1",
+        "rc_norms",
+        "rc_det_contrast",
+        "rc_downstairs",
+        "razin_cohen_x11_vs_prediction",
+    ],
+    "hyperbola": [
+        "hyperbola_outcomes",
+        "hyperbola_volume",
+        "hyperbola_position",
+        "hyperbola_vs_paper",
+    ],
+    "diag3": ["diag3_outcomes", "diag3_curve", "diag3_verdict"],
 }
-#: notebooks whose CI-size run is too long for the default suite (none so far)
-SLOW = set()
+EXPERIMENTS = ("razin_cohen", "hyperbola", "diag3")
 
 
 def _params():
-    return [
-        pytest.param(name, marks=[pytest.mark.slow] if name in SLOW else [], id=name)
-        for name in FIGURES
-    ]
+    """(notebook, size) pairs: every notebook runs in the default suite, within ~2 minutes.
+
+    ``GEODLN_NOTEBOOK_SIZE=ci`` is the experiments' reduced size, which takes several minutes per
+    experiment on 2 cores (the Razin–Cohen GD runs alone take minutes): the experiment notebooks
+    run at ``ci`` only under ``-m slow``, and at the seconds-long ``tiny`` size by default. The
+    tour notebook has a single reduced size (``ci`` and ``tiny`` are the same).
+    """
+    params = [pytest.param("tour_of_the_geometry", "ci", id="tour_of_the_geometry-ci")]
+    for name in EXPERIMENTS:
+        params.append(pytest.param(name, "tiny", id=f"{name}-tiny"))
+        params.append(pytest.param(name, "ci", marks=pytest.mark.slow, id=f"{name}-ci"))
+    return params
 
 
 def _read(name):
@@ -55,9 +73,9 @@ def _read(name):
     return nbformat.read(path, as_version=4)
 
 
-@pytest.mark.parametrize("name", _params())
-def test_notebook_executes_and_saves_figures(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("GEODLN_NOTEBOOK_SIZE", "ci")
+@pytest.mark.parametrize(("name", "size"), _params())
+def test_notebook_executes_and_saves_figures(name, size, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEODLN_NOTEBOOK_SIZE", size)
     monkeypatch.setenv("GEODLN_NOTEBOOK_OUT", str(tmp_path))
     nb = _read(name)
     client = NotebookClient(

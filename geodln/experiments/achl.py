@@ -93,7 +93,7 @@ def run(out_dir, full=False, seed=0, depths=(1, 2, 3, 4), side=None, true_rank=5
     out_dir : str or os.PathLike
     full : bool
         2000×2000, work rank 20, |Ω|/dof in (1.5, 2, 3, 4, 6), 3 seeds, 3000 steps; otherwise
-        300×300, work rank 10, (1.5, 3, 5), 1 seed, 1500 steps (about a minute).
+        200×200, work rank 10, (1.5, 3, 5), 1 seed, 600 steps (about a minute).
     seed : int
         Root seed; problems and starts use ``SeedSequence(seed).spawn``.
     depths : tuple of int
@@ -113,7 +113,7 @@ def run(out_dir, full=False, seed=0, depths=(1, 2, 3, 4), side=None, true_rank=5
 
     clock = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    side = check_positive_int(side or (2000 if full else 300), "side")
+    side = check_positive_int(side or (2000 if full else 200), "side")
     work_rank = check_positive_int(work_rank or (20 if full else 10), "work_rank")
     true_rank = check_positive_int(true_rank, "true_rank")
     if not true_rank <= work_rank <= side:
@@ -121,7 +121,7 @@ def run(out_dir, full=False, seed=0, depths=(1, 2, 3, 4), side=None, true_rank=5
     depths = tuple(check_depth(d, allow_inf=False) for d in depths)
     oversampling = tuple(oversampling or ((1.5, 2, 3, 4, 6) if full else (1.5, 3, 5)))
     n_seeds = check_positive_int(n_seeds or (3 if full else 1), "n_seeds")
-    max_steps = check_positive_int(max_steps or (3000 if full else 1500), "max_steps")
+    max_steps = check_positive_int(max_steps or (3000 if full else 600), "max_steps")
     dof = true_rank * (2 * side - true_rank)
     counts = [min(int(round(o * dof)), side * side) for o in oversampling]
     rows = []

@@ -105,7 +105,7 @@ def curve_points(u, delta=DELTA):
 
 
 def position(outcomes):
-    r"""Position :math:`u = \tfrac12\log(x_{12}/x_{21})` along the hyperbola (NaN off its quadrants)."""
+    r"""Return the position :math:`u = \tfrac12\log(x_{12}/x_{21})` (NaN off the hyperbola)."""
     a, b = outcomes[:, 0, 1], outcomes[:, 1, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a * b > 0, 0.5 * np.log(a / b), np.nan)

@@ -35,8 +35,16 @@ What is run (settings from RC's code and paper, reference §8):
   (the late phase is stiff: RK45 needs ~4·10⁶ evaluations where LSODA needs ~2·10³),
   stopped at :math:`E = 10^{-4}`; and a sensitivity check over α ∈ {1e-2, 1e-3, 1e-4} at
   depth 3, showing that :math:`|x_{11}|\sqrt{2E}\to 1` does not depend on the init scale.
-- **det X(0) < 0 contrast**: the same GD (depth 3) and flows from :math:`\det X(0) < 0`:
-  :math:`|x_{11}|` stays bounded.
+- **det X(0) < 0 contrast**: the same GD (depth 3) and flows from :math:`\det X(0) < 0`,
+  the flows run on to :math:`E = 10^{-8}`. Every solution then has det = −1 at a *finite*
+  :math:`x_{11}`, and :math:`|x_{11}|` settles (it changes by a few per cent between
+  :math:`E = 10^{-4}` and :math:`10^{-8}`, where a det > 0 run grows 100-fold). But the limit
+  is not small for small inits: the second singular value must first escape from the init
+  scale, and until it does the run follows the same near-rank-1 path as a det > 0 run. At RC's
+  own GD setting (per-layer α = 8e-3, :math:`X(0)\sim 10^{-6}`) a det < 0 run is
+  indistinguishable from a det > 0 one down to :math:`E \approx 2\cdot10^{-4}`
+  (:math:`|x_{11}| \approx 48`); the flows at α ∈ {1e-2, 1e-3, 1e-4} show the limit growing
+  as α shrinks (``summary.json``, ``det_negative_flow_depth3_x11_limit_max_by_alpha``).
 
 Outputs: ``rc_fig1.png`` (|x11| vs loss, log x-axis inverted, colour = iteration, one panel
 per depth, as RC Fig. 1), ``rc_norms.png`` (Frobenius/nuclear norm and effective rank vs loss),
@@ -80,9 +88,9 @@ GD_CONFIGS = [
 SETTINGS = {
     # gd: list of (depth, lr, alpha, init, det_sign, loss_tol); flows: seeds per (depth, sign)
     "full": {"gd_loss_tol": {2: 1e-4, 3: 1e-4, 4: 1e-4}, "gd_configs": list(range(7)),
-             "max_steps": 20_000_000, "flow_seeds": 16, "sens_seeds": 4, "contrast_tol": 1e-6},
+             "max_steps": 20_000_000, "flow_seeds": 16, "sens_seeds": 4, "contrast_tol": 1e-4},
     "reduced": {"gd_loss_tol": {2: 1e-4, 3: 3e-3, 4: 3e-3}, "gd_configs": [0, 1, 4, 5],
-                "max_steps": 2_000_000, "flow_seeds": 4, "sens_seeds": 2, "contrast_tol": 1e-6},
+                "max_steps": 2_000_000, "flow_seeds": 4, "sens_seeds": 2, "contrast_tol": 3e-3},
     "tiny": {"gd_loss_tol": {2: 1e-2, 3: 1e-2, 4: 1e-2}, "gd_configs": [],
              "tiny_gd": [(3, 3e-2, 0.3, "normal")], "max_steps": 200_000, "flow_seeds": 1,
              "sens_seeds": 1, "contrast_tol": 1e-3},
@@ -340,7 +348,8 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     # det < 0 flows run on to 1e-8: |x11| must settle (bounded), not grow like 1/sqrt(2E)
     flow_cases = [(d, s, FLOW_SCALE, 1e-4 if s > 0 else NEG_FLOW_TOL) for d in (2, 3, 4)
                   for s in (1, -1) for _ in range(cfg["flow_seeds"])]
-    flow_cases += [(3, 1, a, 1e-4) for a in SENS_SCALES for _ in range(cfg["sens_seeds"])]
+    flow_cases += [(3, s, a, 1e-4 if s > 0 else NEG_FLOW_TOL) for a in SENS_SCALES
+                   for s in (1, -1) for _ in range(cfg["sens_seeds"])]
     flows = ensemble(_flow_run, len(flow_cases), out_dir, f"{size}-flow", seed,
                      {"cases": flow_cases}, n_jobs, progress)
 
@@ -361,7 +370,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
 
 
 def _claims(rows):
-    """The paper's statements, checked on this run's numbers."""
+    """Check the paper's statements on this run's numbers."""
     flows = [r for r in rows if r["part"] == "downstairs"]
     deep_pos = [r for r in flows if r["depth"] >= 3 and r["det_sign_0"] > 0]
     neg = [r for r in rows if r["det_sign_0"] < 0]
@@ -377,5 +386,8 @@ def _claims(rows):
         "det_negative_x11_max": max(r["x11_max"] for r in neg),
         "det_negative_flow_x11_growth_from_1e-4_to_1e-8_max": max(
             r["x11_growth_after_1e-4_max"] for r in neg if r["part"] == "downstairs"),
+        "det_negative_flow_depth3_x11_limit_max_by_alpha": {
+            f"{r['alpha']:g}": r["x11_final_max"] for r in neg
+            if r["part"] == "downstairs" and r["depth"] == 3},
         "erank_final_max_depth_ge_3": max(r["erank_final_max"] for r in deep_pos),
     }

@@ -35,7 +35,7 @@ from autograd import grad
 from geomstats.numerics.geodesic import ExpSolver
 from scipy.integrate import solve_ivp
 
-from geodln._checks import check_matrix
+from geodln._checks import check_matrix, check_positive_int
 from geodln.geodesics.operators import cometric_operator, hamiltonian
 from geodln.svd_frame import SVDFrame
 
@@ -60,6 +60,10 @@ class HamiltonianExpSolver(ExpSolver):
     singular_tol : float
         The geodesic is declared singular when :math:`\sigma_r(X(t))` falls below
         ``singular_tol`` times :math:`\sigma_1(X_0)`.
+    max_evals : int
+        Budget of right-hand-side evaluations per integration (a regular exp needs about
+        100). Near a singular matrix the step size collapses; past the budget the geodesic
+        is declared singular (``ValueError``) instead of crawling.
 
     Notes
     -----
@@ -71,7 +75,7 @@ class HamiltonianExpSolver(ExpSolver):
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",
-                 singular_tol=DEFAULT_SINGULAR_TOL):
+                 singular_tol=DEFAULT_SINGULAR_TOL, max_evals=20000):
         super().__init__(solves_ivp=True)
         self._space = space
         self.kernel = kernel
@@ -82,6 +86,7 @@ class HamiltonianExpSolver(ExpSolver):
         self.rtol = float(rtol)
         self.method = method
         self.singular_tol = float(singular_tol)
+        self.max_evals = check_positive_int(max_evals, "max_evals")
         self._operator = None
         self._grad = None
 
@@ -151,9 +156,11 @@ class HamiltonianExpSolver(ExpSolver):
         return batch, x, p, scale
 
     # -- integration ---------------------------------------------------------------------
-    def _integrate(self, x, p, scale, t_eval, rtol=None):
+    def _integrate(self, x, p, scale, t_eval, rtol=None, max_evals=None):
         """Integrate from t = 0 to the (same-signed, sorted) times ``t_eval``; return X(t)."""
         rtol = self.rtol if rtol is None else rtol
+        max_evals = self.max_evals if max_evals is None else max_evals
+        n_evals = [0]
         shape = x.shape
         size = x.size
         t_end = float(t_eval[-1])
@@ -164,13 +171,16 @@ class HamiltonianExpSolver(ExpSolver):
         atol = rtol * np.concatenate([x_scale, np.where(p_scale > 0, p_scale, x_scale)])
         threshold = self.singular_tol * scale
 
-        def rhs(_, y):
+        def rhs(t, y):
+            n_evals[0] += 1
+            if n_evals[0] > max_evals:
+                raise _Singular(t, budget=max_evals)
             xs = y[:size].reshape(shape)
             ps = y[size:].reshape(shape)
             x_dot, p_dot = self.vector_field(xs, ps)
             out = np.concatenate([np.ravel(x_dot), np.ravel(p_dot)])
             if not np.all(np.isfinite(out)):
-                raise _Singular(_)
+                raise _Singular(t)
             return out
 
         def singular(_, y):
@@ -184,7 +194,7 @@ class HamiltonianExpSolver(ExpSolver):
             sol = solve_ivp(rhs, (0.0, t_end), y0, method=self.method, t_eval=t_eval,
                             rtol=rtol, atol=atol, events=singular)
         except _Singular as err:
-            raise _incomplete(err.t) from None
+            raise _incomplete(err.t, err.budget) from None
         if sol.status == 1:
             raise _incomplete(sol.t_events[0][0])
         if sol.status != 0:
@@ -241,7 +251,7 @@ class HamiltonianExpSolver(ExpSolver):
         out = self._integrate(x, p, scale, np.array([1.0]))[0]
         return out.reshape(batch + self._space.shape)
 
-    def exp_batch(self, tangent_vec, base_point, rtol=None):
+    def exp_batch(self, tangent_vec, base_point, rtol=None, max_evals=None):
         """Exp of a batch as one system (shared steps), with an optional looser ``rtol``.
 
         Used for finite-difference Jacobians: all members share the same step sequence, so
@@ -253,13 +263,15 @@ class HamiltonianExpSolver(ExpSolver):
         base_point : array-like, shape=[..., m, n]
         rtol : float, optional
             Integrator tolerance (default: the solver's).
+        max_evals : int, optional
+            Right-hand-side budget (default: the solver's).
 
         Returns
         -------
         end_point : ndarray, shape=[..., m, n]
         """
         batch, x, p, scale = self._prepare(tangent_vec, base_point)
-        out = self._integrate(x, p, scale, np.array([1.0]), rtol=rtol)[0]
+        out = self._integrate(x, p, scale, np.array([1.0]), rtol=rtol, max_evals=max_evals)[0]
         return out.reshape(batch + self._space.shape)
 
     def geodesic_ivp(self, tangent_vec, base_point):
@@ -281,14 +293,18 @@ class HamiltonianExpSolver(ExpSolver):
 
 
 class _Singular(Exception):
-    def __init__(self, t):
+    def __init__(self, t, budget=None):
         super().__init__(t)
         self.t = t
+        self.budget = budget
 
 
-def _incomplete(t):
+def _incomplete(t, budget=None):
+    if budget is None:
+        how = f"reaches a (numerically) singular matrix at t = {t:.4g}"
+    else:
+        how = f"is stuck near a singular matrix at t = {t:.4g} after {budget} steps"
     return ValueError(
-        f"exp: the geodesic reaches a (numerically) singular matrix at t = {t:.4g}: the "
-        "metric is geodesically incomplete and exp is not defined for this tangent_vec; "
-        "use a shorter tangent_vec"
+        f"exp: the geodesic {how}: the metric is geodesically incomplete and exp is not "
+        "defined for this tangent_vec; use a shorter tangent_vec"
     )

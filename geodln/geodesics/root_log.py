@@ -22,6 +22,7 @@ from geomstats.numerics.geodesic import LogSolver
 from geomstats.numerics.optimization import ScipyRoot
 
 from geodln._checks import check_matrix
+from geodln.svd_frame import SVDFrame
 
 DEFAULT_TOL = 1e-7
 
@@ -86,18 +87,31 @@ class RootLogSolver(LogSolver):
     xtol : float
         ``hybr`` relative step tolerance.
     maxfev : int
-        Maximum residual evaluations (exps) per point.
+        Maximum residual evaluations (exps) per hybr solve.
+    max_evals : int
+        Right-hand-side budget of each trial shot: shots that crawl towards a singular
+        matrix are rejected (``hybr`` then shortens its step).
+    factor : float
+        ``hybr`` initial step bound (MINPACK ``factor``; small values keep the first trial
+        shots close to the initial guess, away from singular matrices).
+    max_continuation : int
+        If the direct solve fails, at most this many ``hybr`` solves of a homotopy on the end
+        point (from the reachable :math:`\exp_X(P_{T_X}(Y - X))` to Y); 0 disables it.
     """
 
     def __init__(self, space, exp_solver, tol=DEFAULT_TOL, jac_rtol=1e-7, fd_step=1e-6,
-                 xtol=1e-12, maxfev=200):
+                 xtol=1e-12, maxfev=40, max_evals=2000, factor=1.0, max_continuation=32):
         super().__init__(solves_bvp=False)
         self._space = space
         self.exp_solver = exp_solver
         self.tol = float(tol)
         self.jac_rtol = float(jac_rtol)
         self.fd_step = float(fd_step)
-        self.optimizer = ScipyRoot(method="hybr", options={"xtol": xtol, "maxfev": maxfev})
+        self.max_evals = int(max_evals)
+        self.max_continuation = int(max_continuation)
+        self.optimizer = ScipyRoot(
+            method="hybr", options={"xtol": xtol, "maxfev": maxfev, "factor": factor}
+        )
 
     def log(self, point, base_point):
         """Logarithm map :math:`\\log_X(Y)`, the initial velocity of the geodesic from X to Y.
@@ -146,10 +160,25 @@ class RootLogSolver(LogSolver):
                     f"{s[space.rank] / s[0]:.3g}"
                 )
         coords = TangentCoordinates(base_point, space.rank, exp.kernel)
+        init = coords.to_coords(point - base_point)
+        vec, err, message = self._attempt(coords, point, base_point, init)
+        if err is None and self.max_continuation > 0:
+            vec, err, message = self._continuation(coords, point, base_point, init)
+        if err is None:
+            raise ValueError(
+                f"log: no geodesic from base_point to point was found ({message}); point may "
+                "be beyond the domain of exp (g^N is geodesically incomplete) or too far "
+                "from base_point"
+            )
+        return vec
+
+    def _attempt(self, coords, point, base_point, init):
+        """Run ``hybr`` from ``init``; return (vector, residual or None, message)."""
+        exp = self.exp_solver
 
         def residual(c):
             try:
-                end = exp.exp(coords.to_vector(c), base_point)
+                end = exp.exp_batch(coords.to_vector(c), base_point, max_evals=self.max_evals)
             except ValueError:  # the shot left the manifold: push hybr back
                 return 1e6 * (1.0 + np.abs(c))
             return coords.to_coords(end - point)
@@ -158,27 +187,66 @@ class RootLogSolver(LogSolver):
             dim = coords.dim
             shots = c[None, :] + np.vstack([np.zeros(dim), self.fd_step * np.eye(dim)])
             try:
-                ends = exp.exp_batch(coords.to_vector(shots), base_point, rtol=self.jac_rtol)
+                ends = exp.exp_batch(
+                    coords.to_vector(shots), base_point, rtol=self.jac_rtol,
+                    max_evals=self.max_evals,
+                )
             except ValueError as err:
-                raise ValueError(
-                    "log: a shot of the root-finding left the manifold (no geodesic from "
-                    f"base_point to point was found): {err}"
-                ) from None
+                raise _ShotFailed(str(err)) from None
             vals = coords.to_coords(ends)
             return ((vals[1:] - vals[0]) / self.fd_step).T
 
-        init = coords.to_coords(point - base_point)
-        res = self.optimizer.root(residual, init, fun_jac=jacobian)
+        try:
+            res = self.optimizer.root(residual, init, fun_jac=jacobian)
+        except _ShotFailed as err:
+            return None, None, f"a Jacobian shot failed: {err}"
         vec = coords.to_vector(np.asarray(res.x, dtype=float))
         try:
             end = exp.exp(vec, base_point)
-        except ValueError:
-            end = np.full_like(point, np.inf)
-        err = np.max(np.abs(end - point))
+        except ValueError as err:
+            return vec, None, str(err)
+        err = float(np.max(np.abs(end - point)))
         if not err <= self.tol * max(1.0, np.max(np.abs(point))):
-            raise ValueError(
-                f"log: no geodesic from base_point to point was found (residual {err:.3g}; "
-                "hybr: " + str(res.message) + "). point may be beyond the domain of exp "
-                "(g^N is geodesically incomplete) or too far from base_point"
-            )
-        return vec
+            return vec, None, f"residual {err:.3g}, hybr: {' '.join(str(res.message).split())}"
+        return vec, err, "converged"
+
+    def _continuation(self, coords, point, base_point, init):
+        """Homotopy on the end point, from a reachable ``exp_X(V_0)`` to ``point``.
+
+        The targets are the (rank-r projected) points of the segment from
+        :math:`Y_0 = \exp_X(V_0)` to Y; each is solved by ``hybr`` warm-started at the previous
+        solution, with the step in the homotopy parameter halved on failure.
+        """
+        exp = self.exp_solver
+        c_prev = np.asarray(init, dtype=float)
+        start = None
+        for _ in range(30):  # shrink V_0 until its shot is regular
+            try:
+                start = exp.exp(coords.to_vector(c_prev), base_point)
+                break
+            except ValueError:
+                c_prev = 0.5 * c_prev
+        if start is None:
+            return None, None, "no regular initial shot"
+        s_prev, step, n_solves = 0.0, 0.25, 0
+        vec, err, message = None, None, "continuation did not start"
+        while s_prev < 1.0 and n_solves < self.max_continuation:
+            s = min(1.0, s_prev + step)
+            target = start + s * (point - start)
+            if not self._space.full_rank:
+                target = SVDFrame(target, self._space.rank, check=False).matrix()
+            n_solves += 1
+            vec, err, message = self._attempt(coords, target, base_point, c_prev)
+            if err is None:
+                step *= 0.5
+                if step < 1.0 / 256:
+                    break
+                continue
+            s_prev, c_prev, step = s, coords.to_coords(vec), min(2.0 * step, 1.0 - s)
+        if s_prev < 1.0:
+            return vec, None, f"continuation stopped at {s_prev:.3g} of the way ({message})"
+        return vec, err, message
+
+
+class _ShotFailed(Exception):
+    pass

@@ -98,13 +98,15 @@ def upstairs_gradient(loss, factors, shared=True):
         for p in range(1, depth):
             gp = gw1 if mid is None else gw1 @ mid.T
             grads.append(gp if p == depth - 1 else suffix[p].T @ gp)
-            mid = factors[p] if mid is None else factors[p] @ mid
+            if p < depth - 1:
+                mid = factors[p] if mid is None else factors[p] @ mid
     else:
         prefix = factors[0]
         for p in range(1, depth):
             gp = np.asarray(g @ prefix.T)
             grads.append(gp if p == depth - 1 else suffix[p].T @ gp)
-            prefix = factors[p] @ prefix
+            if p < depth - 1:  # (W_N @ prefix would be the dense m×n product)
+                prefix = factors[p] @ prefix
     return value, grads
 
 
