@@ -91,3 +91,23 @@ def check_rank(rank, m, n, name="rank"):
     if rank > min(m, n):
         raise ValueError(f"{name} must be <= min(m, n) = {min(m, n)}, got {rank}")
     return rank
+
+
+def check_square(x, name):
+    """Return ``x`` as finite square matrices ``[..., d, d]`` (:func:`check_matrix` + square)."""
+    x = check_matrix(x, name)
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"{name} must be square [..., d, d], got shape {x.shape}")
+    return x
+
+
+def check_positive_real(value, name):
+    """Return ``value`` as a positive finite ``float`` or raise ``ValueError`` naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)

@@ -19,17 +19,18 @@ from scipy import stats
 from geodln.entropy import log_orbit_volume
 from geodln.factors import balanced_factors
 from geodln.langevin import (
+    FactorLangevinPath,
     LangevinPath,
     brownian_motion,
     cometric_sqrt_noise,
     coordinate_laplacian,
+    factor_langevin,
     riemannian_langevin,
     root_chart_coefficients,
     root_coordinates,
     singular_value_langevin,
     svd,
 )
-from geodln.langevin_factors import FactorLangevinPath, factor_langevin
 from geodln.losses import MatrixCompletion
 from geodln.spectral import DLNKernel
 from geodln.svd_frame import SVDFrame

@@ -212,6 +212,14 @@ def analyse(outcomes, depth, n_boot, rng):
         row[f"{name}_gap_at_mode"] = float(v[i] - np.interp(t_star, T_GRID, v))
         row[f"verdict_{name}"] = (
             "supported" if interior and lo <= t_v <= hi else "not supported")
+    other = t[on & (branch == -dominant)]
+    if other.size >= 3:  # the minority branch: same comparison, rank-2 density only
+        t_o = _mode(other, np.linspace(other.min() - 0.5, other.max() + 0.5, 401))
+        v = volumes_on_curve(T_GRID, -dominant, depth)["density_rank2"]
+        row["other_branch_t_mode"] = t_o
+        row["other_branch_t_max_density_rank2"] = float(T_GRID[int(np.argmax(v))])
+        row["other_branch_density_rank2_gap_at_mode"] = float(
+            np.max(v) - np.interp(t_o, T_GRID, v))
     return row
 
 

@@ -176,7 +176,7 @@ def _fig_outcomes(results):
         ax.set(xlim=(-3, 3), ylim=(-3, 3), xlabel="$x_{12}$", ylabel="$x_{21}$",
                title=f"N = {_depth_json(depth)}: corners {row['corner_fraction']:.2f}")
         ax.set_aspect("equal")
-        inset = ax.inset_axes([0.6, 0.6, 0.37, 0.35])
+        inset = ax.inset_axes([0.6, 0.06, 0.37, 0.3])  # the empty quadrant x12 > 0 > x21
         inset.hist(np.clip(er, 1.0, 1.2), bins=20, range=(1.0, 1.2), color="C1")
         inset.set_title("erank", fontsize=7)
         inset.tick_params(labelsize=6)

@@ -17,6 +17,7 @@ import json
 import os
 
 from geodln.cli import register_subcommand
+from geodln.experiments._common import to_json
 
 __all__ = ["EXPERIMENTS", "run_experiment"]
 
@@ -73,9 +74,9 @@ def _run(args):
                              n_jobs=args.jobs, progress=not args.quiet, size=args.size)
     out = args.out or os.path.join(
         "results", f"{args.name}-{'full' if args.full else args.size or 'reduced'}")
-    print(json.dumps({"experiment": args.name, "size": summary["size"],
-                      "wall_time_s": summary["wall_time_s"], "claims": summary["claims"]},
-                     indent=2, default=str))
+    print(json.dumps(to_json({"experiment": args.name, "size": summary["size"],
+                              "wall_time_s": summary["wall_time_s"],
+                              "claims": summary["claims"]}), indent=2, default=str))
     print(f"\nwrote {', '.join(summary['files'])} to {out}/")
     return 0
 

@@ -40,7 +40,7 @@ from geodln.geodesics.operators import cometric_operator, hamiltonian
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_RTOL = 1e-10
-DEFAULT_SINGULAR_TOL = 1e-8
+DEFAULT_SINGULAR_TOL = 1e-6
 
 
 class HamiltonianExpSolver(ExpSolver):
@@ -75,7 +75,7 @@ class HamiltonianExpSolver(ExpSolver):
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",
-                 singular_tol=DEFAULT_SINGULAR_TOL, max_evals=20000):
+                 singular_tol=DEFAULT_SINGULAR_TOL, max_evals=5000):
         super().__init__(solves_ivp=True)
         self._space = space
         self.kernel = kernel
@@ -116,7 +116,7 @@ class HamiltonianExpSolver(ExpSolver):
         -------
         x_dot, p_dot : ndarray, shape=[..., m, n]
         """
-        op = self.operator
+        self.operator  # noqa: B018  (builds self._grad on first use)
         x, p = base_point, cotangent_vec
         if not self.full_rank:
             frame = SVDFrame(x, self._space.rank, check=False)

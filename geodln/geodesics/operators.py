@@ -55,9 +55,10 @@ def _t(a):
 
 
 class PowerSumCometric:
-    r"""Co-metric :math:`A_X(Z) = \sum_i c_i\, L^{a_i} Z R^{b_i}`, :math:`L = XX^\top`, :math:`R = X^\top X`.
+    r"""Co-metric :math:`A_X(Z) = \sum_i c_i\, L^{a_i} Z R^{b_i}` of a power-sum kernel.
 
-    Its spectral kernel is :math:`k(a, b) = \sum_i c_i a^{a_i} b^{b_i}` on squared singular
+    Here :math:`L = XX^\top`, :math:`R = X^\top X`. Its spectral kernel is
+    :math:`k(a, b) = \sum_i c_i a^{a_i} b^{b_i}` on squared singular
     values (with :math:`0^0 = 1`).
 
     Parameters
@@ -117,7 +118,7 @@ class PowerSumCometric:
 
 
 class DLNCometric(PowerSumCometric):
-    r"""The DLN co-metric :math:`A_{N,X}(Z) = \sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference §2).
+    r"""The DLN co-metric :math:`\sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference §2).
 
     Parameters
     ----------

@@ -27,7 +27,6 @@ from autograd.extend import defvjp, primitive
 
 from geodln.matrix_power import power_divided_difference
 
-
 _CACHE = []  # (array, keep, mu, q): the forward eigh, reused by the VJP of the same call
 _CACHE_SIZE = 4
 

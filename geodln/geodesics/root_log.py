@@ -28,7 +28,7 @@ DEFAULT_TOL = 1e-7
 
 
 class TangentCoordinates:
-    r"""Riemannian-orthonormal coordinates on :math:`T_X M_r` from a full SVD (see module docstring).
+    r"""Riemannian-orthonormal coordinates on :math:`T_X M_r` from a full SVD (module docstring).
 
     Parameters
     ----------
@@ -211,7 +211,7 @@ class RootLogSolver(LogSolver):
         return vec, err, "converged"
 
     def _continuation(self, coords, point, base_point, init):
-        """Homotopy on the end point, from a reachable ``exp_X(V_0)`` to ``point``.
+        r"""Homotopy on the end point, from a reachable ``exp_X(V_0)`` to ``point``.
 
         The targets are the (rank-r projected) points of the segment from
         :math:`Y_0 = \exp_X(V_0)` to Y; each is solved by ``hybr`` warm-started at the previous

@@ -45,25 +45,20 @@ martingales for equal widths): the pushforward is **not** the downstairs Langevi
 
 import numpy as np
 
-from geodln._checks import check_positive_int
-from geodln.factors import balance_defect, check_factors, product, product_adjoint
-from geodln.langevin import (
-    _gradient_fn,
-    _is_saved,
-    _save_schedule,
-    as_generator,
-    check_beta,
-    check_step_size,
+from geodln._checks import check_positive_int, check_positive_real
+from geodln.factors import (
+    balance_defect,
+    balance_residuals,
+    check_factors,
+    product,
+    product_adjoint,
 )
+from geodln.langevin.path import _gradient_fn, _is_saved, _save_schedule, as_generator
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["FactorLangevinPath", "factor_langevin", "balanced_projection_step"]
 
 KIND = "factor-langevin-path"
-
-
-def _t(a):
-    return np.swapaxes(a, -1, -2)
 
 
 class FactorLangevinPath:
@@ -123,17 +118,13 @@ class FactorLangevinPath:
 
 
 # ---------------------------------------------------------------------------------------------
-# constraint, its differential and its normal directions
+# constraint c = geodln.factors.balance_residuals, its differential and its normal directions
 # ---------------------------------------------------------------------------------------------
-def _constraint(ws):
-    return [_t(b) @ b - a @ _t(a) for a, b in zip(ws[:-1], ws[1:])]
-
-
 def _constraint_differential(ws, dws):
     out = []
     for p in range(len(ws) - 1):
         a, b, da, db = ws[p], ws[p + 1], dws[p], dws[p + 1]
-        out.append(_t(db) @ b + _t(b) @ db - da @ _t(a) - a @ _t(da))
+        out.append(db.mT @ b + b.mT @ db - da @ a.mT - a @ da.mT)
     return out
 
 
@@ -199,7 +190,7 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
     mu = np.zeros(batch + (n_unknowns,))
     new = [w.copy() for w in proposal]
     for _ in range(max_iter):
-        res = _upper(_constraint(new))
+        res = _upper(balance_residuals(new))
         done = np.max(np.abs(res), axis=-1) <= tol * scale
         if np.all(done):
             break
@@ -214,7 +205,7 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
         for i, nrm in enumerate(normals):
             for q in range(len(new)):
                 new[q] = new[q] + mu[..., i, None, None] * nrm[q]
-    res = _upper(_constraint(new))
+    res = _upper(balance_residuals(new))
     converged = np.all(np.isfinite(res), axis=-1) & (np.max(np.abs(res), axis=-1) <= tol * scale)
     return new, converged
 
@@ -302,7 +293,7 @@ def factor_langevin(
         if n_chains is not None and check_positive_int(n_chains, "n_chains") != ws[0].shape[0]:
             raise ValueError(f"n_chains={n_chains} does not match factors0 batch {ws[0].shape[0]}")
         ws = [w.copy() for w in ws]
-    beta, h = check_beta(beta), check_step_size(step_size)
+    beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = _save_schedule(n_steps, save_every)
     if constrained and np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(

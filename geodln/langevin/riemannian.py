@@ -1,0 +1,177 @@
+r"""Brownian motion and the Riemannian Langevin equation on :math:`(M_d, g^N)`.
+
+Square, full-rank d×d matrices with the DLN metric :math:`g^N` (plain sum :math:`A_{N,X}` by
+default, reference ``dln-geometry.md`` §2; ``normalized=True`` is the CMV convention
+:math:`A/N`). The Riemannian Langevin equation at inverse temperature :math:`\beta` for an
+energy :math:`E` is the diffusion with generator
+
+.. math:: \mathcal L f = \tfrac1\beta \Delta_{g^N} f - g^N(\mathrm{grad}\,E, \mathrm{grad} f),
+
+whose invariant measure is :math:`\propto e^{-\beta E}\,d\mathrm{vol}_{g^N}` (reference §6);
+``loss=None`` is Brownian motion with generator :math:`\tfrac1\beta\Delta_{g^N}`.
+:func:`riemannian_langevin` integrates it by Euler–Maruyama either in the root chart
+(``scheme="root"``, default; :mod:`geodln.langevin.root_chart`) or in the entries of X
+(``scheme="entries"``; :mod:`geodln.langevin.entries`, which derives the Itô drift
+:math:`\Delta_{g^N}X = (N-1)X(X^\top X)^{-1/N}`).
+
+**Boundary.** :math:`g^N` is incomplete and the process reaches singular matrices in finite
+time (the density of :math:`\lambda` does not vanish at 0). All schemes continue through them:
+X changes the sign of its determinant, :math:`\lambda` changes sign; the singular values are
+those of the process reflected at 0, whose invariant density on :math:`\sigma_1 > \dots > \sigma_d
+> 0` is :math:`e^{-\beta E}` times the CMV volume form.
+
+**Entropic drift.** ``entropic=True`` adds :math:`+\tfrac1\beta\mathrm{grad}_{g^N} S`,
+:math:`S = \log\mathrm{vol}(O_X)` (Menon–Yu, reference §5): the Langevin equation of the free
+energy :math:`F_\beta = E - S/\beta`, invariant law :math:`\propto e^{-\beta E}\mathrm{vol}(O_X)
+\,d\mathrm{vol}_{g^N}`. It is the law of the balanced-manifold Langevin dynamics pushed forward by
+the product map (:mod:`geodln.langevin.factors`).
+"""
+
+import numpy as np
+
+from geodln._checks import check_depth, check_positive_real, check_square
+from geodln.langevin.entries import _entries_step
+from geodln.langevin.path import (
+    LangevinPath,
+    _chains,
+    _gradient_fn,
+    _is_saved,
+    _save_schedule,
+    as_generator,
+)
+from geodln.langevin.root_chart import _from_root, _root_step, root_coordinates
+
+__all__ = ["riemannian_langevin", "brownian_motion"]
+
+
+def _entropy_gradient_fn(depth, normalized):
+    from geodln.entropy import entropy_gradient  # measures layer, imported lazily
+
+    def grad_s(x):
+        return entropy_gradient(x, depth, normalized)
+
+    return grad_s
+
+
+def riemannian_langevin(
+    loss,
+    X0,
+    depth,
+    beta,
+    step_size,
+    n_steps,
+    *,
+    n_chains=None,
+    normalized=False,
+    entropic=False,
+    save_every=None,
+    seed=None,
+    scheme="root",
+):
+    r"""Euler–Maruyama for the Riemannian Langevin equation on :math:`(M_d, g^N)`.
+
+    :math:`dX = [-\mathrm{grad}_{g^N}E + \tfrac1\beta\Delta_{g^N}X]\,dt +
+    \sqrt{2/\beta}\,A_{N,X}^{1/2}dW` (generator :math:`\tfrac1\beta\Delta_{g^N} -
+    \mathrm{grad}E\cdot\nabla`, invariant law :math:`\propto e^{-\beta E}d\mathrm{vol}_{g^N}`);
+    see :mod:`geodln.langevin.entries` for the derivation of the Itô drift and
+    :mod:`geodln.langevin.root_chart` for the default scheme. Batched over chains.
+
+    Parameters
+    ----------
+    loss : Loss, callable or None
+        The energy E: a :class:`geodln.losses.Loss` (its ``euclidean_gradient`` is used, batched
+        ``[B, d, d]``), or a callable returning :math:`\nabla E(X)` for a batch; ``None`` gives
+        Brownian motion.
+    X0 : array-like, shape=[d, d] or [B, d, d]
+        Start (broadcast to ``n_chains`` chains if 2-d).
+    depth : int
+        N >= 1.
+    beta : float
+        Inverse temperature, > 0.
+    step_size : float
+        Time step h.
+    n_steps : int
+        Number of steps (final time ``n_steps * step_size``).
+    n_chains : int, optional
+        Number of independent chains when ``X0`` is a single matrix.
+    normalized : bool
+        CMV convention :math:`A/N` (time runs N times slower than with the plain sum).
+    entropic : bool
+        Add :math:`+\tfrac1\beta\mathrm{grad}_{g^N}\log\mathrm{vol}(O_X)` (free energy
+        :math:`F_\beta = E - S/\beta`, Menon–Yu entropy of :mod:`geodln.entropy`).
+    save_every : int, optional
+        Record every this many steps (default: start and end only).
+    seed : int, SeedSequence or numpy Generator, optional
+    scheme : {"root", "entries"}
+        Euler–Maruyama in the root chart (default) or in the entries of X.
+
+    Returns
+    -------
+    path : LangevinPath
+        ``states`` of shape [T, B, d, d].
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, or if the chains leave the floating-point range (step too large for
+        a superlinear gradient: reduce ``step_size``).
+    """
+    x = _chains(check_square(X0, "X0"), n_chains, "X0")
+    depth = check_depth(depth, allow_inf=False)
+    beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
+    n_steps, saved = _save_schedule(n_steps, save_every)
+    if scheme not in ("root", "entries"):
+        raise ValueError(f"scheme must be 'root' or 'entries', got {scheme!r}")
+    grad_e = _gradient_fn(loss)
+    grad_s = _entropy_gradient_fn(depth, normalized and scheme == "entries") if entropic else None
+    rng = as_generator(seed)
+    if scheme == "entries":
+        step_fn = _entries_step(grad_e, grad_s, depth, beta, h, normalized)
+        state, to_x = x, None
+    else:
+        # CMV generator = plain generator / N: the plain process at time t / N
+        step_fn = _root_step(grad_e, grad_s, depth, beta, h / depth if normalized else h)
+        state, to_x = root_coordinates(x, depth), _from_root(depth)
+    out = [x.copy()] if saved[0] == 0 else []
+    for step in range(1, n_steps + 1):
+        state = step_fn(state, rng)
+        if not np.all(np.isfinite(state)):
+            raise ValueError(
+                f"the chains left the floating-point range at step {step}: step_size={h} is "
+                "too large for this energy (Euler-Maruyama with a superlinear drift); reduce it"
+            )
+        if _is_saved(step, saved):
+            out.append(state.copy() if to_x is None else to_x(state))
+    meta = {
+        "scheme": f"euler-maruyama-{scheme}",
+        "depth": depth,
+        "beta": beta,
+        "step_size": h,
+        "n_steps": n_steps,
+        "normalized": bool(normalized),
+        "entropic": bool(entropic),
+        "loss": repr(loss),
+    }
+    return LangevinPath(np.array(saved) * h, np.stack(out), meta)
+
+
+def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
+    r"""Brownian motion of :math:`(M_d, g^N)` with generator :math:`\tfrac1\beta\Delta_{g^N}`.
+
+    :func:`riemannian_langevin` with ``loss=None``; same keyword arguments.
+
+    Parameters
+    ----------
+    X0 : array-like, shape=[d, d] or [B, d, d]
+    depth : int
+    beta : float
+    step_size : float
+    n_steps : int
+    **kwargs
+        ``n_chains``, ``normalized``, ``entropic``, ``save_every``, ``seed``, ``scheme``.
+
+    Returns
+    -------
+    path : LangevinPath
+    """
+    return riemannian_langevin(None, X0, depth, beta, step_size, n_steps, **kwargs)
