@@ -111,3 +111,26 @@ def check_positive_real(value, name):
     ):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def as_generator(seed, name="seed"):
+    """Return a numpy ``Generator`` from None, an int, a ``SeedSequence`` or a ``Generator``.
+
+    A ``Generator`` is returned unchanged (numpy's ``default_rng`` semantics), so callers can
+    thread one stream through several functions.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is none of these.
+    """
+    if isinstance(seed, bool):
+        raise ValueError(
+            f"{name} must be None, an int, a SeedSequence or a Generator, got {seed!r}"
+        )
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be None, an int, a SeedSequence or a Generator, got {seed!r}"
+        ) from exc

@@ -16,7 +16,13 @@ Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_depth,
+    check_matrix,
+    check_positive_int,
+    check_rank,
+)
 
 
 def _t(a):
@@ -182,7 +188,7 @@ def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
         if seed is None:
             frames = [np.eye(d, rank) for d in widths]
         else:
-            rng = np.random.default_rng(seed)
+            rng = as_generator(seed)
             frames = [random_stiefel(d, rank, rng) for d in widths]
     else:
         frames = [np.asarray(q, float) for q in frames]

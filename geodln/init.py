@@ -19,7 +19,13 @@ reference §8). Every random function takes ``seed`` (int or numpy Generator).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_depth,
+    check_matrix,
+    check_positive_int,
+    check_rank,
+)
 from geodln.factors import balanced_factors, check_factors, check_widths, product
 
 __all__ = [
@@ -32,10 +38,6 @@ __all__ = [
 ]
 
 MAX_RESAMPLES = 1000
-
-
-def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _check_scale(scale):
@@ -95,7 +97,7 @@ def gaussian_matrix(shape, scale, rank=None, seed=None, det_sign=None):
     det_sign = _check_det_sign(det_sign, m, n)
     if det_sign is not None and rank < m:
         raise ValueError("det_sign needs a full-rank start (rank = min(m, n))")
-    rng = _rng(seed)
+    rng = as_generator(seed)
 
     def draw():
         x = scale * rng.standard_normal((m, n))
@@ -145,7 +147,7 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     if widths is None:
         widths = (min(m, n),) * (depth - 1)
     widths = check_widths(widths, depth, rank_)
-    rng = _rng(seed)
+    rng = as_generator(seed)
     x = gaussian_matrix((m, n), scale, rank=rank_, seed=rng, det_sign=det_sign)
     return balanced_factors(x, depth, widths=widths, rank=rank_, seed=rng)
 
@@ -181,7 +183,7 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
     widths = _full_widths(widths)
     scale = _check_scale(scale)
     det_sign = _check_det_sign(det_sign, widths[-1], widths[0])
-    rng = _rng(seed)
+    rng = as_generator(seed)
 
     def draw():
         fs = [scale * rng.standard_normal((a, b)) for b, a in zip(widths[:-1], widths[1:])]

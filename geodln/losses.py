@@ -22,7 +22,13 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 
-from geodln._checks import check_finite, check_matrix, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    check_rank,
+)
 
 __all__ = [
     "Loss",
@@ -334,10 +340,6 @@ def razin_cohen_completion():
     return MatrixCompletion(indices=([0, 1, 1], [1, 0, 1]), values=[1.0, 1.0, 0.0], shape=(2, 2))
 
 
-def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 def _ground_truth(shape, rank, rng):
     m, n = shape
     left = rng.standard_normal((m, rank))
@@ -371,7 +373,7 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
     rank = check_rank(rank, *shape)
     if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    rng = _rng(seed)
+    rng = as_generator(seed)
     truth = _ground_truth(shape, rank, rng)
     mask = rng.random(shape) < fraction
     if not mask.any():
@@ -400,7 +402,7 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)
     k = check_positive_int(n_measurements, "n_measurements")
-    rng = _rng(seed)
+    rng = as_generator(seed)
     truth = _ground_truth(shape, rank, rng)
     a = rng.standard_normal((k,) + shape)
     return MatrixSensing(a, np.einsum("kij,ij->k", a, truth)), truth

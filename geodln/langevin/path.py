@@ -9,25 +9,15 @@ chains, the save schedule (every ``save_every`` steps, plus the last), and the e
 ``step_size`` are checked by :func:`geodln._checks.check_positive_real`.
 """
 
-import numbers
 
 import numpy as np
 
-from geodln._checks import check_positive_int
+from geodln._checks import as_generator, check_positive_int
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["LangevinPath", "as_generator"]
 
 KIND = "langevin-path"
-
-
-def as_generator(seed):
-    """Return a numpy ``Generator`` from an int, a ``SeedSequence``, a Generator or None."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, numbers.Integral | np.random.SeedSequence):
-        return np.random.default_rng(seed)
-    raise ValueError(f"seed must be an int, a SeedSequence or a numpy Generator, got {seed!r}")
 
 
 def _chains(x0, n_chains, name, core_ndim=2):

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from geodln._checks import check_finite, check_positive_int, check_rank
+from geodln._checks import as_generator, check_finite, check_positive_int, check_rank
 from geodln.lowrank.point import FactoredPoint
 
 __all__ = ["SparseCompletion", "random_sparse_completion", "sample_distinct_indices"]
@@ -254,7 +254,7 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
             raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
         n_observed = max(1, int(round(fraction * m * n)))
     n_observed = check_positive_int(n_observed, "n_observed")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     left = rng.standard_normal((m, rank))
     right = rng.standard_normal((n, rank))
     truth = FactoredPoint.from_product(left, right, rank)

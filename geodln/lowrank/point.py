@@ -10,7 +10,7 @@ without an SVD, so every kernel computation is shared with the dense code path.
 
 import numpy as np
 
-from geodln._checks import check_finite, check_matrix, check_rank
+from geodln._checks import as_generator, check_finite, check_matrix, check_rank
 from geodln.svd_frame import SVDFrame
 
 __all__ = ["FactoredPoint", "random_factored_point", "orthonormality_defect"]
@@ -23,12 +23,6 @@ def orthonormality_defect(q):
     q = np.asarray(q, float)
     gram = np.swapaxes(q, -1, -2) @ q
     return float(np.max(np.abs(gram - np.eye(q.shape[-1])))) if q.size else 0.0
-
-
-def _rng(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
 
 
 class FactoredPoint:
@@ -198,7 +192,7 @@ def random_factored_point(m, n, rank, seed=None, spectrum=None):
     point : FactoredPoint
     """
     rank = check_rank(rank, m, n)
-    rng = _rng(seed)
+    rng = as_generator(seed)
     u, _ = np.linalg.qr(rng.standard_normal((m, rank)))
     v, _ = np.linalg.qr(rng.standard_normal((n, rank)))
     if spectrum is None:

@@ -10,7 +10,7 @@ import numpy as np
 from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.matrices import Matrices
 
-from geodln._checks import check_matrix, check_positive_int, check_rank
+from geodln._checks import as_generator, check_matrix, check_positive_int, check_rank
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_ATOL = 1e-10
@@ -22,11 +22,9 @@ def _rng(seed):
     The global state keeps ``geomstats.backend.random.seed`` (used by geomstats' test cases)
     in control when no seed is given.
     """
-    if isinstance(seed, np.random.Generator):
-        return seed
     if seed is None:
         return np.random.default_rng(np.random.randint(0, 2**63 - 1))
-    return np.random.default_rng(seed)
+    return as_generator(seed)
 
 
 class RankMatrices(Manifold):
