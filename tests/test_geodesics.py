@@ -46,7 +46,8 @@ def explicit_geodesic(u, s0, s1, v, depth, t):
 
 
 def explicit_velocity(u, s0, s1, v, depth):
-    return (u * (depth * s0 ** ((depth - 1) / depth) * (s1 ** (1 / depth) - s0 ** (1 / depth)))) @ v.T
+    rate = s1 ** (1 / depth) - s0 ** (1 / depth)
+    return (u * (depth * s0 ** ((depth - 1) / depth) * rate)) @ v.T
 
 
 # -------------------------------------------------------------------------------------------
@@ -276,12 +277,13 @@ def test_geodesic_energy_is_stationary():
     eps = 0.02
     first, second, e_geo = variations(geo, eps)
     assert second > 0
-    assert abs(first) < 0.01 * second  # first variation ~ 0 (only O(1/K^2) discretisation)
+    assert abs(first) < 1e-3 * second  # first variation ~ 0 (only O(1/K^2) discretisation)
     assert _discrete_energy(geo + eps * bump, depth) > e_geo
-    # control: the straight segment has the same end points, a nonzero first variation and
-    # a larger energy
+    # control: the straight segment has the same end points, a first variation (along the
+    # same bump) over 100 times larger, and a larger energy
     first_s, second_s, e_straight = variations(straight, eps)
-    assert abs(first_s) > 0.1 * second_s
+    assert abs(first_s) > 100 * abs(first)
+    assert second_s > 0
     assert e_straight > e_geo
 
 
@@ -375,3 +377,38 @@ def test_user_kernel_with_cometric_operator_gets_geodesics():
     a0, a1 = np.arcsinh(np.sqrt(2) * s0), np.arcsinh(np.sqrt(2) * s1)
     vel = (u * (np.cosh(a0) * (a1 - a0) / np.sqrt(2))) @ v.T
     np.testing.assert_allclose(space.metric.exp(vel, (u * s0) @ v.T), (u * s1) @ v.T, atol=1e-8)
+
+
+def test_rank_deficient_space_rejects_points_of_higher_rank():
+    space = dln_space(4, 3, 2, rank=2)
+    full = matrix_with_spectrum(4, 3, [2.0, 1.0, 0.5], seed=91)[0]
+    with pytest.raises(ValueError, match="rank 2"):
+        space.metric.exp(np.zeros((4, 3)), full)
+    low = matrix_with_spectrum(4, 3, [2.0, 1.0], seed=92)[0]
+    with pytest.raises(ValueError, match="rank 2"):
+        space.metric.log(full, low)
+
+
+def test_log_continuation_recovers_explicit_geodesic():
+    # force the direct hybr solve to fail: the homotopy on the end point must still find the
+    # explicit geodesic's velocity
+    from geodln.geodesics import RootLogSolver
+
+    class FailFirst(RootLogSolver):
+        calls = 0
+
+        def _attempt(self, coords, point, base_point, init):
+            FailFirst.calls += 1
+            if FailFirst.calls == 1:
+                return None, None, "forced failure"
+            return super()._attempt(coords, point, base_point, init)
+
+    depth = 2
+    space = dln_space(3, 3, depth)
+    solver = FailFirst(space, space.metric.exp_solver)
+    u, v = random_orthogonal(3, 93), random_orthogonal(3, 94)
+    s0, s1 = np.array([2.0, 1.0, 0.5]), np.array([0.8, 1.6, 1.0])
+    x0, x1 = (u * s0) @ v.T, (u * s1) @ v.T
+    log = solver.log(x1, x0)
+    assert FailFirst.calls > 2
+    np.testing.assert_allclose(log, explicit_velocity(u, s0, s1, v, depth), atol=1e-7)

@@ -87,12 +87,7 @@ class PowerSumCometric:
             raise ValueError(
                 f"coefficients must have length {len(left)}, got {len(self.coefficients)}"
             )
-        self._left_exp = tuple(sorted(set(left)))
-        self._right_exp = tuple(sorted(set(right)))
-        self._terms = [
-            (c, self._left_exp.index(a), self._right_exp.index(b))
-            for c, a, b in zip(self.coefficients, left, right)
-        ]
+        self.left_exponents, self.right_exponents = left, right
         self.rank = rank
 
     def __call__(self, base_point, cotangent_vec):
@@ -108,13 +103,13 @@ class PowerSumCometric:
         image : array-like, shape=[..., m, n]
         """
         x = base_point
-        lpow = sym_power_family(anp.matmul(x, _t(x)), self._left_exp, self.rank)
-        rpow = sym_power_family(anp.matmul(_t(x), x), self._right_exp, self.rank)
-        total = 0.0
-        for c, i, j in self._terms:
-            term = anp.matmul(anp.matmul(lpow[i], cotangent_vec), rpow[j])
-            total = total + (term if c == 1.0 else c * term)
-        return total
+        # stacks of powers in term order, [k, ..., m, m] and [k, ..., n, n]: a handful of
+        # autograd nodes whatever the number of terms
+        lpow = sym_power_family(anp.matmul(x, _t(x)), self.left_exponents, self.rank)
+        rpow = sym_power_family(anp.matmul(_t(x), x), self.right_exponents, self.rank)
+        terms = anp.matmul(anp.matmul(lpow, cotangent_vec), rpow)
+        coef = np.reshape(self.coefficients, (-1,) + (1,) * (anp.ndim(terms) - 1))
+        return anp.sum(coef * terms, axis=0)
 
 
 class DLNCometric(PowerSumCometric):

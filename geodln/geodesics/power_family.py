@@ -27,18 +27,24 @@ from autograd.extend import defvjp, primitive
 
 from geodln.matrix_power import power_divided_difference
 
-_CACHE = []  # (array, keep, mu, q): the forward eigh, reused by the VJP of the same call
+_CACHE = []  # (array, keep, mu, q): the forward eigh of recent calls, reused by their VJPs
 _CACHE_SIZE = 4
 
 
 def _eig(s, keep):
-    for entry in _CACHE:
-        if entry[0] is s and entry[1] == keep:
-            return entry[2], entry[3]
+    """Eigendecomposition for a forward call (always computed; remembered for the VJP)."""
     mu, q = _eig_uncached(s, keep)
     _CACHE.insert(0, (s, keep, mu, q))
     del _CACHE[_CACHE_SIZE:]
     return mu, q
+
+
+def _eig_for_vjp(s, keep):
+    """Return the forward's eigendecomposition of this very array object (else recompute)."""
+    for entry in _CACHE:
+        if entry[0] is s and entry[1] == keep:
+            return entry[2], entry[3]
+    return _eig_uncached(s, keep)
 
 
 def _eig_uncached(s, keep):
@@ -84,7 +90,7 @@ def sym_power_family(s, exponents, keep=None):
 
 def _family_vjp(ans, s, exponents, keep=None):
     def vjp(g):
-        mu, q = _eig(s, keep)
+        mu, q = _eig_for_vjp(s, keep)
         qt = np.swapaxes(q, -1, -2)
         total = 0.0
         for i, p in enumerate(exponents):

@@ -9,12 +9,14 @@ so :math:`\|c\|^2 = g_X(Z, Z)` and the Jacobian of :math:`c \mapsto` coordinates
 of :math:`\exp_X(Z) - Y`, a square system of size :math:`r(m + n - r)`; the full residual is
 checked at the end.
 
-The system is solved by MINPACK's ``hybr`` (Powell dog-leg, through geomstats'
-``ScipyRoot``) from :math:`V_0 = P_{T_X}(Y - X)`, with a forward finite-difference Jacobian
+The system is solved by MINPACK (Levenberg–Marquardt ``lm`` by default, or Powell's ``hybr``,
+through geomstats' ``ScipyRoot``) from :math:`V_0 = P_{T_X}(Y - X)`, with a forward
+finite-difference Jacobian
 computed as **one batched exp** of the ``dim + 1`` perturbed shots (all members share the
 integrator's steps, so the differences are smooth in the perturbation). This is the route
 measured in ``geomstats-notes.md`` §2.3 (there: 1.6–3.4 s at 2×2 and 3×3), with the Jacobian
-batched.
+batched. If this direct solve fails, a homotopy on the end point (from the reachable
+:math:`\exp_X(V_0)` to Y) is tried.
 """
 
 import numpy as np
@@ -22,6 +24,7 @@ from geomstats.numerics.geodesic import LogSolver
 from geomstats.numerics.optimization import ScipyRoot
 
 from geodln._checks import check_matrix
+from geodln.geodesics.hamiltonian_exp import RANK_TOL
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_TOL = 1e-7
@@ -76,6 +79,10 @@ class RootLogSolver(LogSolver):
         The manifold.
     exp_solver : HamiltonianExpSolver
         The exp solver (its ``exp_batch`` is used for the batched Jacobian).
+    method : {"lm", "hybr"}
+        MINPACK solver through geomstats' ``ScipyRoot``: Levenberg–Marquardt (default; one
+        batched Jacobian per iteration, fewest exps on long geodesics) or Powell's hybrid
+        method (Broyden updates between Jacobians; cheaper on short geodesics).
     tol : float
         Accepted residual: :math:`\max|\exp_X(V) - Y| \le` ``tol`` :math:`\cdot \max(1,
         \max|Y|)`, else ``ValueError``.
@@ -85,22 +92,23 @@ class RootLogSolver(LogSolver):
     fd_step : float
         Forward-difference step in the orthonormal coordinates.
     xtol : float
-        ``hybr`` relative step tolerance.
+        Relative step tolerance of the solver.
     maxfev : int
-        Maximum residual evaluations (exps) per hybr solve.
+        Maximum residual evaluations (``hybr``) or iterations (``lm``) per solve.
     max_evals : int
         Right-hand-side budget of each trial shot: shots that crawl towards a singular
-        matrix are rejected (``hybr`` then shortens its step).
+        matrix are rejected (the solver then shortens its step).
     factor : float
-        ``hybr`` initial step bound (MINPACK ``factor``; small values keep the first trial
-        shots close to the initial guess, away from singular matrices).
+        MINPACK initial step bound ``factor`` (small values keep the first trial shots close
+        to the initial guess, away from singular matrices).
     max_continuation : int
-        If the direct solve fails, at most this many ``hybr`` solves of a homotopy on the end
+        If the direct solve fails, at most this many solves of a homotopy on the end
         point (from the reachable :math:`\exp_X(P_{T_X}(Y - X))` to Y); 0 disables it.
     """
 
-    def __init__(self, space, exp_solver, tol=DEFAULT_TOL, jac_rtol=1e-7, fd_step=1e-6,
-                 xtol=1e-12, maxfev=40, max_evals=2000, factor=1.0, max_continuation=32):
+    def __init__(self, space, exp_solver, method="lm", tol=DEFAULT_TOL, jac_rtol=1e-6,
+                 fd_step=1e-6, xtol=1e-12, maxfev=40, max_evals=2000, factor=10.0,
+                 max_continuation=32):
         super().__init__(solves_bvp=False)
         self._space = space
         self.exp_solver = exp_solver
@@ -109,9 +117,14 @@ class RootLogSolver(LogSolver):
         self.fd_step = float(fd_step)
         self.max_evals = int(max_evals)
         self.max_continuation = int(max_continuation)
-        self.optimizer = ScipyRoot(
-            method="hybr", options={"xtol": xtol, "maxfev": maxfev, "factor": factor}
-        )
+        if method == "lm":
+            options = {"xtol": xtol, "ftol": 1e-14, "maxiter": maxfev, "factor": factor}
+        elif method == "hybr":
+            options = {"xtol": xtol, "maxfev": maxfev, "factor": factor}
+        else:
+            raise ValueError(f"method must be 'lm' or 'hybr', got {method!r}")
+        self.method = method
+        self.optimizer = ScipyRoot(method=method, options=options)
 
     def log(self, point, base_point):
         """Logarithm map :math:`\\log_X(Y)`, the initial velocity of the geodesic from X to Y.
@@ -154,7 +167,7 @@ class RootLogSolver(LogSolver):
                 )
         if not space.full_rank:
             s = np.linalg.svd(point, compute_uv=False)
-            if s[space.rank] > 1e-8 * s[0]:
+            if s[space.rank] > RANK_TOL * s[0]:
                 raise ValueError(
                     f"point must have rank {space.rank}, got sigma_(r+1)/sigma_1 = "
                     f"{s[space.rank] / s[0]:.3g}"
@@ -173,13 +186,13 @@ class RootLogSolver(LogSolver):
         return vec
 
     def _attempt(self, coords, point, base_point, init):
-        """Run ``hybr`` from ``init``; return (vector, residual or None, message)."""
+        """Run the root-finder from ``init``; return (vector, residual or None, message)."""
         exp = self.exp_solver
 
         def residual(c):
             try:
                 end = exp.exp_batch(coords.to_vector(c), base_point, max_evals=self.max_evals)
-            except ValueError:  # the shot left the manifold: push hybr back
+            except ValueError:  # the shot left the manifold: push the solver back
                 return 1e6 * (1.0 + np.abs(c))
             return coords.to_coords(end - point)
 
@@ -207,14 +220,15 @@ class RootLogSolver(LogSolver):
             return vec, None, str(err)
         err = float(np.max(np.abs(end - point)))
         if not err <= self.tol * max(1.0, np.max(np.abs(point))):
-            return vec, None, f"residual {err:.3g}, hybr: {' '.join(str(res.message).split())}"
+            why = " ".join(str(res.message).split())
+            return vec, None, f"residual {err:.3g}, {self.method}: {why}"
         return vec, err, "converged"
 
     def _continuation(self, coords, point, base_point, init):
         r"""Homotopy on the end point, from a reachable ``exp_X(V_0)`` to ``point``.
 
         The targets are the (rank-r projected) points of the segment from
-        :math:`Y_0 = \exp_X(V_0)` to Y; each is solved by ``hybr`` warm-started at the previous
+        :math:`Y_0 = \exp_X(V_0)` to Y; each is solved warm-started at the previous
         solution, with the step in the homotopy parameter halved on failure.
         """
         exp = self.exp_solver
