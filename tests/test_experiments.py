@@ -160,3 +160,14 @@ def test_value_at_loss_interpolates_in_log_loss():
 def test_bad_input(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_experiment(out_dir=str(tmp_path / "x"), progress=False, **kwargs)
+
+
+def test_razin_cohen_conditioned_start_has_positive_factor_determinants():
+    rng = np.random.default_rng(0)
+    cfg = [(3, 3e-2, 0.3, "normal, factor dets > 0", 1, 1e-1)]
+    for _ in range(3):
+        run = razin_cohen._gd_run(rng, 0, cfg, 50)
+        np.testing.assert_array_equal(run["factor_det_signs0"], [1, 1, 1])
+        assert np.linalg.det(run["X"][0]) > 0
+    with pytest.raises(ValueError, match="unknown init"):
+        razin_cohen._gd_run(rng, 0, [(3, 3e-2, 0.3, "other", 1, 1e-1)], 5)

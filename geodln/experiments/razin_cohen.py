@@ -30,6 +30,17 @@ What is run (settings from RC's code and paper, reference §8):
   :math:`\sigma_0^{-(1-2/N)}/(N-2)`, is :math:`\sim 5\cdot10^5` time units, i.e.
   :math:`\sim 10^8` steps — beyond the 5·10⁶ epochs of RC's code — so RC's depth-4 panel can
   only have been produced from a balanced start.
+- **Unbalanced starts need not keep det > 0.** The sign of det is conserved by the
+  downstairs flow, i.e. by the upstairs flow from *balanced* factors (all factors then share
+  their singular values, so none can become singular alone). RC's per-layer start is not
+  balanced, and at depth 3 with α = 8e-3 the imbalance :math:`O(\alpha^2)` is as large as the
+  factors' own Gram matrices: a single factor can pass through a singular matrix and det X
+  changes sign early in training. The upstairs *flow* (LSODA, rtol 1e-10) does it too (3 of
+  4 seeds checked), so it is not a step-size artefact, and conditioning the start on every
+  factor having det > 0 (init ``"normal, factor dets > 0"``) does not prevent it. The run
+  then behaves like a det < 0 run (below) and ends with a smaller :math:`|x_{11}|`. Each GD
+  row records ``det_crossed_zero``; at full size three more seeds of the depth-3 setting and
+  two conditioned starts are run.
 - **downstairs flow** :math:`\dot X = -A_{N,X}(\nabla E)` (plain sum, reference §2) at depths
   2, 3, 4 from :math:`X(0) = \alpha G` (α = 1e-3, det > 0 and det < 0), integrated with LSODA
   (the late phase is stiff: RK45 needs ~4·10⁶ evaluations where LSODA needs ~2·10³),
@@ -88,7 +99,8 @@ GD_CONFIGS = [
 SETTINGS = {
     # gd: list of (depth, lr, alpha, init, det_sign, loss_tol); flows: seeds per (depth, sign)
     "full": {"gd_loss_tol": {2: 1e-4, 3: 1e-4, 4: 1e-4}, "gd_configs": list(range(7)),
-             "max_steps": 20_000_000, "flow_seeds": 16, "sens_seeds": 4, "contrast_tol": 1e-4},
+             "max_steps": 20_000_000, "flow_seeds": 16, "sens_seeds": 4, "contrast_tol": 1e-4,
+             "depth3_replicates": 3, "depth3_posfactors": 2},
     "reduced": {"gd_loss_tol": {2: 1e-4, 3: 3e-3, 4: 3e-3}, "gd_configs": [0, 1, 4, 5],
                 "max_steps": 2_000_000, "flow_seeds": 4, "sens_seeds": 2, "contrast_tol": 3e-3},
     "tiny": {"gd_loss_tol": {2: 1e-2, 3: 1e-2, 4: 1e-2}, "gd_configs": [],
@@ -110,14 +122,23 @@ def _gd_run(rng, index, configs, max_steps):
     depth, lr, alpha, kind, det_sign, loss_tol = configs[index]
     if kind == "balanced":
         factors = init.balanced((2, 2), depth, alpha, seed=rng, det_sign=det_sign)
-    else:
+    elif kind == "normal":
         factors = init.gaussian_factors((2,) * (depth + 1), alpha, seed=rng, det_sign=det_sign)
+    elif kind == "normal, factor dets > 0":  # RC's init, further conditioned (see doc)
+        for _ in range(1000):
+            factors = init.gaussian_factors((2,) * (depth + 1), alpha, seed=rng,
+                                            det_sign=det_sign)
+            if all(np.linalg.det(w) > 0 for w in factors):
+                break
+    else:
+        raise ValueError(f"unknown init {kind!r}")
     traj = gradient_descent(
         razin_cohen_completion(), factors, RC_MSE_FACTOR * lr, max_steps, mode="upstairs",
         loss_tol=loss_tol, max_norm=1e6, log_every=max(1, max_steps // MAX_RECORDS),
     )
     return {"steps": traj.steps, "X": traj.X, "loss": traj.loss, "status": traj.status,
-            "balance_defect": traj.balance_defect}
+            "balance_defect": traj.balance_defect,
+            "factor_det_signs0": np.sign([np.linalg.det(w) for w in factors])}
 
 
 def _flow_run(rng, index, cases):
@@ -164,6 +185,9 @@ def _gd_row(cfg, run):
         "x11_max": float(np.max(m["x11"])),
         "erank_final": float(m["erank"][-1]), "fro_final": float(m["fro"][-1]),
         "nuclear_final": float(m["nuc"][-1]), "det_final": float(m["det"][-1]),
+        "det_crossed_zero": bool(np.any(np.sign(m["det"]) != np.sign(m["det"][0]))),
+        "step_det_crossed": int(run["steps"][np.argmax(np.sign(m["det"]) != np.sign(m["det"][0]))])
+        if np.any(np.sign(m["det"]) != np.sign(m["det"][0])) else -1,
         "paper_x11": PAPER.get(depth, "") if det_sign > 0 else "bounded (det<0)",
     }
 
@@ -345,6 +369,22 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     gd_cfgs.append(contrast[:4] + (-1, cfg["contrast_tol"]))
     gd = ensemble(_gd_run, len(gd_cfgs), out_dir, f"{size}-gd", seed,
                   {"configs": gd_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
+    gd_runs = list(gd.runs)
+    # more seeds of RC's depth-3 setting: discrete GD can flip the sign of det (see doc)
+    n_rep = cfg.get("depth3_replicates", 0)
+    if n_rep:
+        rep_cfgs = [contrast] * n_rep
+        rep = ensemble(_gd_run, n_rep, out_dir, f"{size}-gd-depth3", seed,
+                       {"configs": rep_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
+        gd_cfgs = gd_cfgs + rep_cfgs
+        gd_runs += rep.runs
+    n_pos = cfg.get("depth3_posfactors", 0)
+    if n_pos:
+        pos_cfgs = [contrast[:3] + ("normal, factor dets > 0",) + contrast[4:]] * n_pos
+        pos = ensemble(_gd_run, n_pos, out_dir, f"{size}-gd-depth3-posfactors", seed,
+                       {"configs": pos_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
+        gd_cfgs = gd_cfgs + pos_cfgs
+        gd_runs += pos.runs
     # det < 0 flows run on to 1e-8: |x11| must settle (bounded), not grow like 1/sqrt(2E)
     flow_cases = [(d, s, FLOW_SCALE, 1e-4 if s > 0 else NEG_FLOW_TOL) for d in (2, 3, 4)
                   for s in (1, -1) for _ in range(cfg["flow_seeds"])]
@@ -353,12 +393,12 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     flows = ensemble(_flow_run, len(flow_cases), out_dir, f"{size}-flow", seed,
                      {"cases": flow_cases}, n_jobs, progress)
 
-    rows = [_gd_row(c, r) for c, r in zip(gd_cfgs, gd.runs)]
+    rows = [_gd_row(c, r) for c, r in zip(gd_cfgs, gd_runs)]
     rows += _flow_rows(flow_cases, flows, "downstairs")
-    save_figure(_fig1(gd_cfgs, gd.runs), os.path.join(out_dir, "rc_fig1.png"))
-    save_figure(_fig_norms(gd_cfgs, gd.runs, flow_cases, flows.runs),
+    save_figure(_fig1(gd_cfgs, gd_runs), os.path.join(out_dir, "rc_fig1.png"))
+    save_figure(_fig_norms(gd_cfgs, gd_runs, flow_cases, flows.runs),
                 os.path.join(out_dir, "rc_norms.png"))
-    save_figure(_fig_contrast(gd_cfgs, gd.runs, flow_cases, flows.runs),
+    save_figure(_fig_contrast(gd_cfgs, gd_runs, flow_cases, flows.runs),
                 os.path.join(out_dir, "rc_det_contrast.png"))
     save_figure(_fig_downstairs(flow_cases, flows.runs),
                 os.path.join(out_dir, "rc_downstairs.png"))
@@ -367,6 +407,10 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
                             "sensitivity_scales": SENS_SCALES, "rc_mse_factor": RC_MSE_FACTOR,
                             "max_steps": cfg["max_steps"]}}
     return finish(out_dir, NAME, summary, rows, started)
+
+
+def _label(row):
+    return f"N={row['depth']} lr {row['lr']:g} a {row['alpha']:g} {row['init']}"
 
 
 def _claims(rows):
@@ -380,10 +424,11 @@ def _claims(rows):
             min(r["x11_sqrt_2loss_min"] for r in deep_pos),
             max(r["x11_sqrt_2loss_max"] for r in deep_pos)],
         "gd_x11_sqrt_2loss_depth_ge_3": [r["x11_sqrt_2loss_final"] for r in gd_deep],
-        "gd_x11_at_rc_mse_1e-4": {f"N={r['depth']} lr {r['lr']:g} a {r['alpha']:g} {r['init']}":
-                                  r["x11_at_rc_mse_1e-4"] for r in rows
-                                  if r["part"] == "gd" and r["det_sign_0"] > 0},
+        "gd_x11_at_rc_mse_1e-4": [[_label(r), r["x11_at_rc_mse_1e-4"]] for r in rows
+                                  if r["part"] == "gd" and r["det_sign_0"] > 0],
         "det_negative_x11_max": max(r["x11_max"] for r in neg),
+        "gd_det_crossed_zero": [[_label(r) + f" det0 {r['det_sign_0']:+d}",
+                                 r["det_crossed_zero"]] for r in rows if r["part"] == "gd"],
         "det_negative_flow_x11_growth_from_1e-4_to_1e-8_max": max(
             r["x11_growth_after_1e-4_max"] for r in neg if r["part"] == "downstairs"),
         "det_negative_flow_depth3_x11_limit_max_by_alpha": {
