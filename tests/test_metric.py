@@ -249,7 +249,11 @@ def test_property_sharp_flat_against_brute(case):
         expected = np.einsum("k,kij->ij", np.einsum("kij,ij->k", B, Z), B)
     else:
         expected = brute_A_svd(U, sv, V, Z, N)
-    assert rel_err(got, expected) <= 1e-9
+    # the reference uses the exact spectrum; the code sees X rounded to doubles, whose SVD moves
+    # sigma_min by ~eps * sigma_max (relative 1e-4 at sigma_min = 1e-12 with random frames), so
+    # the attainable agreement degrades with sigma_max / sigma_min (the input's conditioning)
+    tol = 1e-9 if min(s) / max(s) >= 1e-6 else 1e-7
+    assert rel_err(got, expected) <= tol
     # sharp(flat(Z)) = Z on the tangent space, up to rounding times the condition number of
     # A on T_X M_r (eigenvalues: the direct sums over the exact spectrum, 0 beyond the rank;
     # with sigma_min = 1e-12 and N = 6 the condition number is 1e20 and only finiteness holds)
