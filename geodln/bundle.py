@@ -160,11 +160,8 @@ class DLNBundle(FiberBundle):
         -------
         is_horizontal : ndarray of bool, shape=[...]
         """
-        space = self._total_space
-        hor = self.horizontal_projection(tangent_vec, base_point)
-        return space.is_tangent(tangent_vec, base_point, atol) & np.all(
-            np.abs(np.asarray(tangent_vec) - hor) <= atol, axis=-1
-        )
+        residual = np.asarray(tangent_vec) - self.horizontal_projection(tangent_vec, base_point)
+        return self._is_tangent_with_small(tangent_vec, base_point, residual, atol, axis=-1)
 
     def is_vertical(self, tangent_vec, base_point, atol=DEFAULT_ATOL):
         """Check tangency and ``|D phi(v)| <= atol`` entrywise.
@@ -173,10 +170,13 @@ class DLNBundle(FiberBundle):
         -------
         is_vertical : ndarray of bool, shape=[...]
         """
-        space = self._total_space
         z = self.tangent_riemannian_submersion(tangent_vec, base_point)
-        return space.is_tangent(tangent_vec, base_point, atol) & np.all(
-            np.abs(z) <= atol, axis=(-2, -1)
+        return self._is_tangent_with_small(tangent_vec, base_point, z, atol, axis=(-2, -1))
+
+    def _is_tangent_with_small(self, tangent_vec, base_point, residual, atol, axis):
+        """Tangency of ``tangent_vec`` and ``|residual| <= atol`` entrywise over ``axis``."""
+        return self._total_space.is_tangent(tangent_vec, base_point, atol) & np.all(
+            np.abs(residual) <= atol, axis=axis
         )
 
 

@@ -17,12 +17,12 @@ and fits log-log slopes (:func:`loglog_slope`, expected ≈ 1). :func:`run` writ
 a JSON summary.
 """
 
-import json
 import os
 
 import numpy as np
 
 from geodln._checks import check_depth, check_finite, check_matrix
+from geodln.experiments._common import save_figure_and_json
 from geodln.factors import balanced_factors
 from geodln.flows import downstairs_flow, gradient_descent, upstairs_flow
 from geodln.losses import MatrixCompletion, razin_cohen_completion
@@ -296,10 +296,7 @@ def run(out_dir, full=False, seed=0):
                 ylim=(-0.05, 1.05))
     axes[2].legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "discretisation.png"), dpi=110)
-    plt.close(fig)
-    with open(os.path.join(out_dir, "discretisation.json"), "w") as fh:
-        json.dump(summary, fh, indent=2)
+    save_figure_and_json(fig, out_dir, "discretisation", summary, dpi=110)
     return summary
 
 

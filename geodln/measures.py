@@ -25,6 +25,11 @@ __all__ = [
 ]
 
 
+def _float_if_scalar(out):
+    """Return a 0-d result as a Python ``float``, a batched one unchanged."""
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def singular_values(x):
     """Singular values in non-increasing order.
 
@@ -63,7 +68,7 @@ def effective_rank_from_singular_values(s):
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     out = np.where(total[..., 0] > 0, np.exp(-np.sum(plogp, axis=-1)), 0.0)
-    return float(out) if out.ndim == 0 else out
+    return _float_if_scalar(out)
 
 
 def effective_rank(x):
@@ -92,7 +97,7 @@ def frobenius_norm(x):
     norm : float or ndarray, shape=[...]
     """
     out = np.linalg.norm(check_matrix(x, "x"), axis=(-2, -1))
-    return float(out) if np.ndim(out) == 0 else out
+    return _float_if_scalar(out)
 
 
 def nuclear_norm(x):
@@ -107,7 +112,7 @@ def nuclear_norm(x):
     norm : float or ndarray, shape=[...]
     """
     out = np.sum(singular_values(x), axis=-1)
-    return float(out) if np.ndim(out) == 0 else out
+    return _float_if_scalar(out)
 
 
 def _square(x):
@@ -129,7 +134,7 @@ def det_sign(x):
     sign : float or ndarray, shape=[...]
     """
     sign, _ = np.linalg.slogdet(_square(x))
-    return float(sign) if np.ndim(sign) == 0 else sign
+    return _float_if_scalar(sign)
 
 
 def log_abs_det(x):
@@ -144,4 +149,4 @@ def log_abs_det(x):
     logdet : float or ndarray, shape=[...]
     """
     _, logdet = np.linalg.slogdet(_square(x))
-    return float(logdet) if np.ndim(logdet) == 0 else logdet
+    return _float_if_scalar(logdet)

@@ -19,6 +19,39 @@ VERSION = 1
 _META_KEY = "__geodln_meta__"
 
 
+def _atomic_write(path, writer, mode, suffix):
+    """Write ``path`` atomically: ``writer(fh)`` fills a temporary file that is renamed over it.
+
+    The temporary file lives in the target folder (created if missing), is flushed and
+    fsynced, then moved with :func:`os.replace`; on any error it is removed and the error
+    re-raised, so the target is never left half-written.
+
+    Parameters
+    ----------
+    path : str
+        Target file.
+    writer : callable
+        ``writer(fh)`` writes the content to the open file object ``fh``.
+    mode : str
+        ``"wb"`` (binary) or ``"w"`` (text).
+    suffix : str
+        Suffix of the temporary file name.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def save_arrays(path, arrays, kind, metadata=None):
     """Atomically write ``arrays`` and JSON ``metadata`` to ``path`` (``.npz``).
 
@@ -44,19 +77,7 @@ def save_arrays(path, arrays, kind, metadata=None):
             raise ValueError(f"arrays[{key!r}] has dtype object; only numeric arrays are stored")
         payload[key] = arr
     payload[_META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda fh: np.savez(fh, **payload), mode="wb", suffix=".npz")
 
 
 def load_arrays(path, kind):
@@ -123,19 +144,7 @@ def save_text(path, text):
         Content.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda fh: fh.write(text), mode="w", suffix=os.path.splitext(path)[1])
 
 
 def load_json(path, kind):

@@ -13,6 +13,7 @@ from its definition (reference ``dln-geometry.md`` §2) with plain numpy.
 - :func:`brute_A_infinite` — ``int_0^1 (XX^T)^{1-s} Z (X^TX)^s ds`` by Gauss-Legendre;
 - :func:`brute_cometric_matrix` — the matrix of A in row-major entry coordinates, built
   column by column by applying :func:`brute_A` to the unit matrices ``E_ij``;
+- :func:`expm` — matrix exponential by its Taylor series (small matrices);
 - :func:`numerical_jacobian` — central finite differences;
 - :func:`tangent_basis` — orthonormal basis of ``T_X M_r`` from a full SVD;
 - random helpers: :func:`rng`, :func:`random_orthogonal`, :func:`random_stiefel`,
@@ -163,6 +164,17 @@ def brute_cometric_matrix(X, depth, normalized=False, zero_tol=ZERO_TOL):
         E[idx] = 1.0
         mat[:, idx] = brute_A(X, E.reshape(m, n), depth, normalized, zero_tol).ravel()
     return mat
+
+
+def expm(a, terms=40):
+    """Matrix exponential by its Taylor series (fast for the small matrices used here; exact to
+    rounding for Frobenius norm <= 5, where the tail is below 1e-20)."""
+    assert np.linalg.norm(a) <= 5.0
+    out = term = np.eye(a.shape[0])
+    for k in range(1, terms):
+        term = term @ a / k
+        out = out + term
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

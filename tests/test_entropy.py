@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
-from brute import numerical_jacobian, random_orthogonal
+from brute import expm, numerical_jacobian, random_orthogonal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gamma
@@ -31,18 +31,6 @@ from geodln.entropy import (
 from geodln.losses import MatrixCompletion
 from geodln.metric import DLNMetric
 from geodln.spaces import RankMatrices
-
-
-def expm(a, terms=40):
-    """Matrix exponential by its Taylor series (fast for the small matrices used here; exact to
-    rounding for Frobenius norm <= 5, where the tail is below 1e-20)."""
-    assert np.linalg.norm(a) <= 5.0
-    out = term = np.eye(a.shape[0])
-    for k in range(1, terms):
-        term = term @ a / k
-        out = out + term
-    return out
-
 
 KNOWN_C = {1: 2.0, 2: 4 * np.sqrt(2) * np.pi, 3: 2**5.5 * np.pi**2}
 

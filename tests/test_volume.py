@@ -21,6 +21,7 @@ from brute import (
     brute_A,
     brute_A_infinite,
     brute_cometric_matrix,
+    expm,
     matrix_with_spectrum,
     numerical_jacobian,
     random_orthogonal,
@@ -33,17 +34,6 @@ from geodln.metric import DLNMetric
 from geodln.spaces import RankMatrices
 from geodln.spectral import ArithmeticMeanKernel, DLNKernel
 from geodln.volume import log_volume_density, log_volume_form
-
-
-def expm(a, terms=40):
-    """Matrix exponential by its Taylor series (fast for the small matrices used here; exact to
-    rounding for Frobenius norm <= 5, where the tail is below 1e-20)."""
-    assert np.linalg.norm(a) <= 5.0
-    out = term = np.eye(a.shape[0])
-    for k in range(1, terms):
-        term = term @ a / k
-        out = out + term
-    return out
 
 
 def _logdet(mat):

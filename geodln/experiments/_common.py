@@ -16,14 +16,14 @@ one continues. Figures are PNG files written atomically; the summary is written 
 
 import csv
 import io
+import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from geodln.ensemble import run_ensemble
-from geodln.storage import save_json, save_text
+from geodln.storage import _atomic_write, save_json, save_text
 
 SIZES = ("tiny", "reduced", "full")
 
@@ -37,6 +37,21 @@ def resolve_size(full, size):
     if full and size != "full":
         raise ValueError(f"full=True contradicts size={size!r}")
     return size
+
+
+def start_run(out_dir, full, seed, size):
+    """Start an experiment's ``run``: return ``(started, size, seed, out_dir)``.
+
+    ``started`` is the :func:`time.perf_counter` clock read by :func:`finish`; ``size`` and
+    ``seed`` are validated (:func:`resolve_size`, :func:`check_seed`) and ``out_dir`` is
+    created.
+    """
+    started = time.perf_counter()
+    size = resolve_size(full, size)
+    seed = check_seed(seed)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    return started, size, seed, out_dir
 
 
 def check_seed(seed):
@@ -69,20 +84,21 @@ def save_figure(fig, path, dpi=120):
     """Write a matplotlib figure to ``path`` (PNG) atomically and close it."""
     import matplotlib.pyplot as plt
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), "wb", ".png")
     finally:
         plt.close(fig)
     return path
+
+
+def save_figure_and_json(fig, out_dir, stem, summary, dpi=110):
+    """Write ``fig`` to ``out_dir/stem.png`` and ``summary`` as plain JSON to ``stem.json``.
+
+    Both files are written atomically; the JSON is ``json.dumps(summary, indent=2)`` (no
+    format tag, unlike :func:`geodln.storage.save_json`).
+    """
+    save_figure(fig, os.path.join(out_dir, f"{stem}.png"), dpi=dpi)
+    save_text(os.path.join(out_dir, f"{stem}.json"), json.dumps(summary, indent=2))
 
 
 def save_table(path, rows):

@@ -48,11 +48,10 @@ maximiser :math:`t_V` of each volume on that branch. The claim is *supported* fo
 """
 
 import os
-import time
 
 import numpy as np
 
-from geodln.experiments._common import check_seed, ensemble, finish, resolve_size, save_figure
+from geodln.experiments._common import ensemble, finish, save_figure, start_run
 
 NAME = "diag3"
 #: The observed entries (0-based); (0, 2) and (2, 0) are free.
@@ -289,11 +288,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     summary : dict
         ``rows`` (``summary.csv``: main run and robustness runs), ``claims`` (verdicts).
     """
-    started = time.perf_counter()
-    size = resolve_size(full, size)
-    seed = check_seed(seed)
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
     cases = [(DEPTH, SCALE)] * cfg["runs"]
     cases += [c for c in SENSITIVITY for _ in range(cfg["sens_runs"])]

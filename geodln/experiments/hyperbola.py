@@ -44,11 +44,10 @@ the outcomes, CMV Fig. 5, via :func:`geodln.plotting.volume.plot_log_volume_slic
 """
 
 import os
-import time
 
 import numpy as np
 
-from geodln.experiments._common import check_seed, ensemble, finish, resolve_size, save_figure
+from geodln.experiments._common import ensemble, finish, save_figure, start_run
 from geodln.experiments.prototype_metrics import corner_fraction, hyperbola_completion
 
 NAME = "hyperbola"
@@ -254,11 +253,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     summary : dict
         ``rows`` (``summary.csv``), ``claims`` and settings.
     """
-    started = time.perf_counter()
-    size = resolve_size(full, size)
-    seed = check_seed(seed)
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
     cases = [(_depth_json(d), SCALE, "LSODA") for d in DEPTHS for _ in range(cfg["runs"])]
     cases += [(_depth_json(d), a, "LSODA") for a in SENS_SCALES for d in cfg["sens_depths"]

@@ -23,11 +23,11 @@ Metrics compared: :math:`g^N` (DLN kernel, N = 3 by default), the arithmetic-mea
 :math:`(a + b)/2` and the geometric-mean kernel :math:`\sqrt{ab}` of :mod:`geodln.spectral`.
 """
 
-import json
 import os
 
 import numpy as np
 
+from geodln.experiments._common import save_figure_and_json
 from geodln.flows import downstairs_flow
 from geodln.losses import MatrixCompletion
 from geodln.measures import effective_rank
@@ -190,8 +190,5 @@ def run(out_dir, full=False, seed=0, depth=3, n_runs=None, init_scale=0.05):
     axes[1].set(xlabel="effective rank", ylabel="runs", title="effective rank of outcomes")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "prototype_metrics.png"), dpi=110)
-    plt.close(fig)
-    with open(os.path.join(out_dir, "prototype_metrics.json"), "w") as fh:
-        json.dump(summary, fh, indent=2)
+    save_figure_and_json(fig, out_dir, "prototype_metrics", summary, dpi=110)
     return summary

@@ -64,18 +64,10 @@ per depth, as RC Fig. 1), ``rc_norms.png`` (Frobenius/nuclear norm and effective
 """
 
 import os
-import time
 
 import numpy as np
 
-from geodln.experiments._common import (
-    check_seed,
-    ensemble,
-    finish,
-    resolve_size,
-    save_figure,
-    value_at_loss,
-)
+from geodln.experiments._common import ensemble, finish, save_figure, start_run, value_at_loss
 
 NAME = "razin-cohen"
 RC_MSE_FACTOR = 2.0 / 3.0  # E_RC = (1/3) sum r^2 = (2/3) E with E = (1/2) sum r^2
@@ -356,11 +348,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
         ``rows`` (the table of ``summary.csv``), ``claims`` (the checks of the paper's
         statements with their numbers), settings and wall time.
     """
-    started = time.perf_counter()
-    size = resolve_size(full, size)
-    seed = check_seed(seed)
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
     tol = cfg["gd_loss_tol"]
     gd_cfgs = [(d, lr, a, k, 1, tol[d]) for d, lr, a, k in

@@ -112,30 +112,29 @@ class StoppingRules:
 
         events, statuses = [], []
 
+        def add(event, direction, status):
+            event.terminal, event.direction = True, direction
+            events.append(event)
+            statuses.append(status)
+
         def overflow(t, y):
             return norm_of(y) - OVERFLOW_NORM
 
-        overflow.terminal, overflow.direction = True, 1
-        events.append(overflow)
-        statuses.append("diverged")
+        add(overflow, 1, "diverged")
         if self.loss_tol is not None:
             tol = self.loss_tol
 
             def below_tol(t, y):
                 return float(loss._value(field.point(y))) - tol
 
-            below_tol.terminal, below_tol.direction = True, -1
-            events.append(below_tol)
-            statuses.append("loss_tol")
+            add(below_tol, -1, "loss_tol")
         if self.max_norm is not None:
             bound = self.max_norm
 
             def too_large(t, y):
                 return norm_of(y) - bound
 
-            too_large.terminal, too_large.direction = True, 1
-            events.append(too_large)
-            statuses.append("max_norm")
+            add(too_large, 1, "max_norm")
         if self.stop is not None:
             rule = self.stop
 
@@ -143,13 +142,7 @@ class StoppingRules:
                 x = field.point(y)
                 return bool(rule(t, x, float(loss._value(x))))
 
-            latch = _Latch(user)
-            latch.terminal, latch.direction = True, -1
-            events.append(latch)
-            statuses.append("stopped")
+            add(_Latch(user), -1, "stopped")
         if self.max_wall_time is not None:
-            latch = _Latch(lambda t, y: self.elapsed() >= self.max_wall_time)
-            latch.terminal, latch.direction = True, -1
-            events.append(latch)
-            statuses.append("wall_time")
+            add(_Latch(lambda t, y: self.elapsed() >= self.max_wall_time), -1, "wall_time")
         return events, statuses

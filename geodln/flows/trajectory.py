@@ -31,7 +31,45 @@ STATUSES = {
 }
 
 
-class Trajectory:
+class _RunRecord:
+    """Run information and accessors shared by :class:`Trajectory` and the low-rank record."""
+
+    def _set_run_info(self, mode, status, message, n_rhs, wall_time):
+        if mode not in ("downstairs", "upstairs"):
+            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        self.mode, self.status, self.message = mode, status, str(message)
+        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
+
+    def _run_meta(self, **extra):
+        """Run information for the metadata record of :func:`geodln.storage.save_arrays`."""
+        return {"mode": self.mode, "status": self.status, "message": self.message,
+                "n_rhs": self.n_rhs, "wall_time": self.wall_time, **extra,
+                "metadata": self.metadata}
+
+    @staticmethod
+    def _run_kwargs(meta):
+        """Return the constructor keywords of a record written with :meth:`_run_meta`."""
+        return {"mode": meta["mode"], "status": meta["status"],
+                "message": meta.get("message", ""), "n_rhs": meta.get("n_rhs", 0),
+                "wall_time": meta.get("wall_time", 0.0), "metadata": meta.get("metadata", {})}
+
+    def __len__(self):
+        return self.times.size
+
+    @property
+    def final_loss(self):
+        """Last recorded loss value."""
+        return float(self.loss[-1])
+
+    @property
+    def final_time(self):
+        """Last recorded time."""
+        return float(self.times[-1])
+
+
+class Trajectory(_RunRecord):
     r"""Recorded run of a flow (upstairs or downstairs) or of fixed-step gradient descent.
 
     Parameters
@@ -95,13 +133,8 @@ class Trajectory:
             raise ValueError(f"X must have shape [{T}, m, n] to match times, got {X.shape}")
         if loss.shape != (T,):
             raise ValueError(f"loss must have shape ({T},) to match times, got {loss.shape}")
-        if mode not in ("downstairs", "upstairs"):
-            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        self._set_run_info(mode, status, message, n_rhs, wall_time)
         self.times, self.X, self.loss = times, X, loss
-        self.mode, self.status, self.message = mode, status, str(message)
-        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
         self.metadata = dict(metadata or {})
         self.balance_defect = None
         if balance_defect is not None:
@@ -140,9 +173,6 @@ class Trajectory:
             self.log_abs_det = np.where(finite, logdet, np.nan)
 
     # -- convenience ------------------------------------------------------------------------
-    def __len__(self):
-        return self.times.size
-
     @property
     def shape(self):
         """End-to-end shape ``(m, n)``."""
@@ -152,16 +182,6 @@ class Trajectory:
     def final_X(self):
         """Last recorded end-to-end matrix, shape [m, n]."""
         return self.X[-1]
-
-    @property
-    def final_loss(self):
-        """Last recorded loss value."""
-        return float(self.loss[-1])
-
-    @property
-    def final_time(self):
-        """Last recorded time."""
-        return float(self.times[-1])
 
     def summary(self):
         """One-paragraph readable description of the run."""
@@ -201,16 +221,7 @@ class Trajectory:
             n_factors = len(self.factors)
             for p, w in enumerate(self.factors):
                 arrays[f"factor_{p}"] = w
-        meta = {
-            "mode": self.mode,
-            "status": self.status,
-            "message": self.message,
-            "n_rhs": self.n_rhs,
-            "wall_time": self.wall_time,
-            "n_factors": n_factors,
-            "metadata": self.metadata,
-        }
-        save_arrays(path, arrays, KIND, meta)
+        save_arrays(path, arrays, KIND, self._run_meta(n_factors=n_factors))
 
     @classmethod
     def load(cls, path):
@@ -237,15 +248,10 @@ class Trajectory:
                 arrays["times"],
                 arrays["X"],
                 arrays["loss"],
-                mode=meta["mode"],
-                status=meta["status"],
-                message=meta.get("message", ""),
-                n_rhs=meta.get("n_rhs", 0),
-                wall_time=meta.get("wall_time", 0.0),
                 balance_defect=arrays.get("balance_defect"),
                 factors=factors,
                 steps=arrays.get("steps"),
-                metadata=meta.get("metadata", {}),
+                **cls._run_kwargs(meta),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a valid trajectory file: missing {exc}") from exc

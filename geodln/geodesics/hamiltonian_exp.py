@@ -46,6 +46,23 @@ DEFAULT_SINGULAR_TOL = 1e-6
 RANK_TOL = 1e-8  # sigma_(r+1)/sigma_1 above this: not a rank-r point
 
 
+def _broadcast_flat(vec, vec_name, base_point, shape):
+    """Check ``vec`` and ``base_point`` ([..., m, n]) and flatten their broadcast batch.
+
+    Returns
+    -------
+    batch : tuple of int
+        The broadcast batch shape.
+    vecs, points : ndarray, shape=[prod(batch), m, n]
+    """
+    v = check_matrix(vec, vec_name, shape=shape)
+    x = check_matrix(base_point, "base_point", shape=shape)
+    batch = np.broadcast_shapes(v.shape[:-2], x.shape[:-2])
+    v = np.broadcast_to(v, batch + shape).reshape((-1,) + shape)
+    x = np.broadcast_to(x, batch + shape).reshape((-1,) + shape)
+    return batch, v, x
+
+
 class HamiltonianExpSolver(ExpSolver):
     r"""geomstats ``ExpSolver`` integrating the co-metric Hamiltonian system of a spectral metric.
 
@@ -135,12 +152,7 @@ class HamiltonianExpSolver(ExpSolver):
 
     # -- input handling ------------------------------------------------------------------
     def _prepare(self, tangent_vec, base_point):
-        shape = self._space.shape
-        v = check_matrix(tangent_vec, "tangent_vec", shape=shape)
-        x = check_matrix(base_point, "base_point", shape=shape)
-        batch = np.broadcast_shapes(v.shape[:-2], x.shape[:-2])
-        v = np.broadcast_to(v, batch + shape).reshape((-1,) + shape)
-        x = np.broadcast_to(x, batch + shape).reshape((-1,) + shape)
+        batch, v, x = _broadcast_flat(tangent_vec, "tangent_vec", base_point, self._space.shape)
         frame = SVDFrame(x, self._space.rank, check=False)
         scale = frame.s[..., 0]
         bad = ~(frame.s[..., -1] > self.singular_tol * scale)

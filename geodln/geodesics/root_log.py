@@ -23,8 +23,7 @@ import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 from geomstats.numerics.optimization import ScipyRoot
 
-from geodln._checks import check_matrix
-from geodln.geodesics.hamiltonian_exp import RANK_TOL
+from geodln.geodesics.hamiltonian_exp import RANK_TOL, _broadcast_flat
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_TOL = 1e-7
@@ -146,14 +145,9 @@ class RootLogSolver(LogSolver):
             On invalid input, singular points, or if no geodesic from X reaching Y is found
             (e.g. Y beyond the domain of exp: :math:`g^N` is geodesically incomplete).
         """
-        shape = self._space.shape
-        y = check_matrix(point, "point", shape=shape)
-        x = check_matrix(base_point, "base_point", shape=shape)
-        batch = np.broadcast_shapes(y.shape[:-2], x.shape[:-2])
-        ys = np.broadcast_to(y, batch + shape).reshape((-1,) + shape)
-        xs = np.broadcast_to(x, batch + shape).reshape((-1,) + shape)
+        batch, ys, xs = _broadcast_flat(point, "point", base_point, self._space.shape)
         out = np.stack([self._log_single(y_, x_) for y_, x_ in zip(ys, xs)])
-        return out.reshape(batch + shape)
+        return out.reshape(batch + self._space.shape)
 
     def _log_single(self, point, base_point):
         space = self._space

@@ -70,19 +70,8 @@ class FactoredSpectralMetric:
 
     def _tangent(self, vec, base_point, name):
         if isinstance(vec, FactoredTangent):
-            return self._shape_ok(vec, base_point, name)
+            return vec.check_shapes(base_point, name)
         return project_to_tangent(vec, base_point)
-
-    @staticmethod
-    def _shape_ok(vec, base_point, name):
-        m, n = base_point.shape
-        r = base_point.rank
-        if vec.m_core.shape != (r, r) or vec.up.shape != (m, r) or vec.vp.shape != (n, r):
-            raise ValueError(
-                f"{name} blocks {vec.m_core.shape}, {vec.up.shape}, {vec.vp.shape} do not "
-                f"match base_point of shape {(m, n)} and rank {r}"
-            )
-        return vec
 
     @staticmethod
     def _has_mixed(base_point):

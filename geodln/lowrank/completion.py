@@ -47,7 +47,28 @@ def factors_of(point):
     )
 
 
-class SparseCompletion:
+class _LeastSquaresLoss:
+    r"""Shared :math:`E = \tfrac12 \|r\|^2` part of the factored least-squares losses.
+
+    Subclasses define ``residuals(point)`` and ``gradient_from_residuals(res)``.
+    """
+
+    def value(self, point):
+        r"""Loss value :math:`\tfrac12 \|r\|^2`."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res)
+
+    def value_and_gradient(self, point):
+        """``(value, gradient)`` with one residual evaluation."""
+        res = self.residuals(point)
+        return 0.5 * float(res @ res), self.gradient_from_residuals(res)
+
+    def euclidean_gradient(self, point):
+        """Euclidean gradient (see ``gradient_from_residuals``)."""
+        return self.gradient_from_residuals(self.residuals(point))
+
+
+class SparseCompletion(_LeastSquaresLoss):
     r"""Completion loss on observed entries given by index arrays (no dense mask).
 
     Parameters
@@ -172,23 +193,9 @@ class SparseCompletion:
         """Residuals :math:`X_{ij} - b_{ij}` on Ω, shape [k] (CSR order)."""
         return self.predictions(point) - self.values
 
-    def value(self, point):
-        r"""Loss value :math:`\tfrac12 \|r\|^2`."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res)
-
     def gradient_from_residuals(self, res):
-        """Sparse CSR gradient with the given residuals on Ω (no sorting: structure is cached)."""
+        r"""Sparse CSR gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top` (structure is cached)."""
         return sp.csr_matrix((res, self.cols, self._indptr), shape=self.shape, copy=False)
-
-    def euclidean_gradient(self, point):
-        r"""Sparse CSR Euclidean gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top`."""
-        return self.gradient_from_residuals(self.residuals(point))
-
-    def value_and_gradient(self, point):
-        """``(value, sparse gradient)`` with one residual evaluation."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res), self.gradient_from_residuals(res)
 
     def __repr__(self):
         return f"SparseCompletion(shape={self.shape}, n_observed={self.n_observed})"

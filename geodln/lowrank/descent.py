@@ -13,9 +13,14 @@ import time
 
 import numpy as np
 
-from geodln._checks import check_positive_int
-from geodln.flows.stopping import StoppingRules
-from geodln.lowrank.flow import _Recorder, check_rules, factored_velocity, metric_of, start_point
+from geodln.lowrank.flow import (
+    _Recorder,
+    check_rules,
+    descent_schedule,
+    factored_velocity,
+    metric_of,
+    start_point,
+)
 from geodln.lowrank.retraction import retract
 
 __all__ = ["lowrank_gradient_descent"]
@@ -59,12 +64,9 @@ def lowrank_gradient_descent(loss, X0, depth=None, step_size=1e-2, n_steps=100, 
     """
     clock = time.perf_counter()
     metric = metric_of(depth, normalized, metric)
-    eta = float(step_size)
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
-    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
-    record_every = check_positive_int(record_every, "record_every")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
+    eta, n_steps, record_every, rules = descent_schedule(
+        step_size, n_steps, record_every, loss_tol, max_norm, max_wall_time
+    )
     if stop is not None and not callable(stop):
         raise ValueError("stop must be a callable stop(t, point, loss) -> bool")
     x = start_point(X0, rank)

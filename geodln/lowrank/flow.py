@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from geodln._checks import check_finite
+from geodln._checks import check_finite, check_positive_int
 from geodln.flows.stopping import StoppingRules
 from geodln.lowrank.cometric import FactoredDLNMetric, FactoredSpectralMetric
 from geodln.lowrank.point import FactoredPoint
@@ -133,6 +133,23 @@ def check_rules(rules, stop, t, point, loss):
     if hit is None and stop is not None and bool(stop(t, point, loss)):
         hit = ("stopped", f"user stopping rule fired at t={t:.6g}")
     return hit
+
+
+def descent_schedule(step_size, n_steps, record_every, loss_tol, max_norm, max_wall_time):
+    """Validate the arguments of a discrete descent; return ``(eta, n_steps, record_every, rules)``.
+
+    Raises
+    ------
+    ValueError
+        If ``step_size`` is not a positive finite number, or a count is invalid.
+    """
+    eta = float(step_size)
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
+    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
+    record_every = check_positive_int(record_every, "record_every")
+    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
+    return eta, n_steps, record_every, rules
 
 
 def lowrank_flow(loss, X0, depth=None, t_span=(0.0, 1.0), *, normalized=False, rank=None,

@@ -15,14 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from geodln._checks import check_finite, check_matrix
-from geodln.lowrank.completion import _shape_arg, factors_of
+from geodln.lowrank.completion import _LeastSquaresLoss, _shape_arg, factors_of
 from geodln.lowrank.point import entries_of_product
 from geodln.lowrank.tangent import LowRankOperator
 
 __all__ = ["SparseSensing", "RankOneSensing"]
 
 
-class SparseSensing:
+class SparseSensing(_LeastSquaresLoss):
     r"""Sensing loss with sparse measurement matrices :math:`A_i`.
 
     Parameters
@@ -92,27 +92,16 @@ class SparseSensing:
         r"""Residuals :math:`\langle A_i, X\rangle - y_i`, shape [k]."""
         return self.measure(point) - self.values
 
-    def value(self, point):
-        """Loss value."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res)
-
-    def value_and_gradient(self, point):
-        """``(value, sparse CSR gradient on the support)``."""
-        res = self.residuals(point)
+    def gradient_from_residuals(self, res):
+        r"""Sparse CSR Euclidean gradient :math:`\sum_i r_i A_i` on the support."""
         data = self._compressed_t @ res
-        grad = sp.csr_matrix((data, self.support_cols, self._indptr), shape=self.shape)
-        return 0.5 * float(res @ res), grad
-
-    def euclidean_gradient(self, point):
-        r"""Sparse CSR Euclidean gradient :math:`\sum_i r_i A_i`."""
-        return self.value_and_gradient(point)[1]
+        return sp.csr_matrix((data, self.support_cols, self._indptr), shape=self.shape)
 
     def __repr__(self):
         return f"SparseSensing(shape={self.shape}, n_measurements={self.n_measurements})"
 
 
-class RankOneSensing:
+class RankOneSensing(_LeastSquaresLoss):
     r"""Sensing loss with rank-one measurements :math:`A_i = a_i b_i^\top`.
 
     Parameters
@@ -149,19 +138,9 @@ class RankOneSensing:
         """Residuals, shape [k]."""
         return self.measure(point) - self.values
 
-    def value(self, point):
-        """Loss value."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res)
-
-    def value_and_gradient(self, point):
-        """``(value, LowRankOperator gradient aᵀ diag(r) b)``."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res), LowRankOperator(self.a.T * res, self.b.T)
-
-    def euclidean_gradient(self, point):
-        r"""Gradient :math:`\sum_i r_i a_i b_i^\top` as a :class:`LowRankOperator`."""
-        return self.value_and_gradient(point)[1]
+    def gradient_from_residuals(self, res):
+        r"""Gradient :math:`\sum_i r_i a_i b_i^\top` as a rank-k :class:`LowRankOperator`."""
+        return LowRankOperator(self.a.T * res, self.b.T)
 
     def __repr__(self):
         return f"RankOneSensing(shape={self.shape}, n_measurements={self.values.size})"

@@ -68,15 +68,20 @@ class FactoredTangent:
         u, v = base_point.u, base_point.v
         return (u @ self.m_core + self.up) @ v.T + u @ self.vp.T
 
-    def check(self, base_point, atol=1e-10):
-        """Raise ``ValueError`` unless the shapes match ``base_point`` and Uᵀ U_p = Vᵀ V_p = 0."""
+    def check_shapes(self, base_point, name="tangent_vec"):
+        """Raise ``ValueError`` (naming ``name``) unless the block shapes match ``base_point``."""
         m, n = base_point.shape
         r = base_point.rank
         if self.m_core.shape != (r, r) or self.up.shape != (m, r) or self.vp.shape != (n, r):
             raise ValueError(
-                f"tangent_vec blocks {self.m_core.shape}, {self.up.shape}, {self.vp.shape} do "
-                f"not match base_point of shape {(m, n)} and rank {r}"
+                f"{name} blocks {self.m_core.shape}, {self.up.shape}, {self.vp.shape} do not "
+                f"match base_point of shape {(m, n)} and rank {r}"
             )
+        return self
+
+    def check(self, base_point, atol=1e-10):
+        """Raise ``ValueError`` unless the shapes match ``base_point`` and Uᵀ U_p = Vᵀ V_p = 0."""
+        self.check_shapes(base_point)
         for name, arr in (("m_core", self.m_core), ("up", self.up), ("vp", self.vp)):
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"tangent_vec.{name} contains NaN or inf entries")

@@ -10,7 +10,7 @@ code paths can be compared with the same tools. Files go through :mod:`geodln.st
 
 import numpy as np
 
-from geodln.flows.trajectory import STATUSES, Trajectory
+from geodln.flows.trajectory import Trajectory, _RunRecord
 from geodln.lowrank.point import FactoredPoint
 from geodln.measures import effective_rank_from_singular_values
 from geodln.storage import load_arrays, save_arrays
@@ -20,7 +20,7 @@ __all__ = ["LowRankTrajectory"]
 KIND = "lowrank_trajectory"
 
 
-class LowRankTrajectory:
+class LowRankTrajectory(_RunRecord):
     """Recorded factored run.
 
     Parameters
@@ -67,15 +67,10 @@ class LowRankTrajectory:
             raise ValueError(f"sigma must have shape [{T}, r], got {self.sigma.shape}")
         if self.loss.shape != (T,):
             raise ValueError(f"loss must have shape ({T},), got {self.loss.shape}")
-        if mode not in ("downstairs", "upstairs"):
-            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        self._set_run_info(mode, status, message, n_rhs, wall_time)
         if not isinstance(final, FactoredPoint):
             raise ValueError(f"final must be a FactoredPoint, got {type(final).__name__}")
         self.final = final
-        self.mode, self.status, self.message = mode, status, str(message)
-        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
         self.u = None if u is None else np.asarray(u, float)
         self.v = None if v is None else np.asarray(v, float)
         if (self.u is None) != (self.v is None):
@@ -90,23 +85,10 @@ class LowRankTrajectory:
         self.nuclear_norm = np.where(finite, np.sum(s, axis=-1), np.nan)
         self.effective_rank = np.where(finite, effective_rank_from_singular_values(s), np.nan)
 
-    def __len__(self):
-        return self.times.size
-
     @property
     def shape(self):
         """``(m, n)`` of the end-to-end matrix."""
         return self.final.shape
-
-    @property
-    def final_loss(self):
-        """Last recorded loss."""
-        return float(self.loss[-1])
-
-    @property
-    def final_time(self):
-        """Last recorded time."""
-        return float(self.times[-1])
 
     def point(self, i):
         """Return the factored point of record ``i`` (needs stored factors)."""
@@ -167,9 +149,7 @@ class LowRankTrajectory:
             arrays["u"], arrays["v"] = self.u, self.v
         if self.steps is not None:
             arrays["steps"] = self.steps
-        meta = {"mode": self.mode, "status": self.status, "message": self.message,
-                "n_rhs": self.n_rhs, "wall_time": self.wall_time, "metadata": self.metadata}
-        save_arrays(path, arrays, KIND, meta)
+        save_arrays(path, arrays, KIND, self._run_meta())
 
     @classmethod
     def load(cls, path):
@@ -178,10 +158,7 @@ class LowRankTrajectory:
         try:
             final = FactoredPoint(arrays["final_u"], arrays["final_s"], arrays["final_v"])
             return cls(arrays["times"], arrays["sigma"], arrays["loss"], final,
-                       mode=meta["mode"], status=meta["status"],
-                       message=meta.get("message", ""), n_rhs=meta.get("n_rhs", 0),
-                       wall_time=meta.get("wall_time", 0.0), u=arrays.get("u"),
-                       v=arrays.get("v"), steps=arrays.get("steps"),
-                       metadata=meta.get("metadata", {}))
+                       u=arrays.get("u"), v=arrays.get("v"), steps=arrays.get("steps"),
+                       **cls._run_kwargs(meta))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a valid low-rank trajectory: missing {exc}") from exc

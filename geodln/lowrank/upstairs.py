@@ -23,10 +23,9 @@ import time
 
 import numpy as np
 
-from geodln._checks import check_depth, check_positive_int
+from geodln._checks import check_depth
 from geodln.factors import balance_defect, check_factors
-from geodln.flows.stopping import StoppingRules
-from geodln.lowrank.flow import _Recorder, check_rules
+from geodln.lowrank.flow import _Recorder, check_rules, descent_schedule
 from geodln.lowrank.point import FactoredPoint
 
 __all__ = ["bottleneck_factors", "end_to_end_factors", "upstairs_gradient",
@@ -143,12 +142,9 @@ def upstairs_gradient_descent(loss, factors0, step_size=1e-2, n_steps=100, *, sh
     factors = [w.copy() for w in check_factors(factors0, "factors0")]
     if len(factors) < 2:
         raise ValueError("factors0 must hold at least 2 factors")
-    eta = float(step_size)
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
-    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
-    record_every = check_positive_int(record_every, "record_every")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
+    eta, n_steps, record_every, rules = descent_schedule(
+        step_size, n_steps, record_every, loss_tol, max_norm, max_wall_time
+    )
     rank = min(w.shape[0] for w in factors[:-1])
     rec = _Recorder(store_factors)
     steps = []
