@@ -18,10 +18,14 @@ factors; one module per piece of the math:
 - :mod:`~geodln.langevin.factors` — balanced-manifold (projection scheme) and free Langevin
   dynamics of the factors and their pushforward laws: :func:`factor_langevin`,
   :class:`FactorLangevinPath`, :func:`balanced_projection_step`;
+- :mod:`~geodln.langevin.balanced_chart` — the same balanced-manifold Langevin dynamics
+  integrated in the chart :math:`W_p = Q_p\Lambda Q_{p-1}^\top` (signed :math:`\Lambda`), regular
+  through rank-deficient X (use it for N >= 3): :func:`balanced_chart_langevin`;
 - :mod:`~geodln.langevin.path` — :class:`LangevinPath` (recorded chains, saved through
   :mod:`geodln.storage`) and the argument handling the schemes share.
 """
 
+from geodln.langevin.balanced_chart import balanced_chart_langevin
 from geodln.langevin.entries import cometric_sqrt_noise, coordinate_laplacian
 from geodln.langevin.factors import (
     FactorLangevinPath,
@@ -47,4 +51,5 @@ __all__ = [
     "FactorLangevinPath",
     "factor_langevin",
     "balanced_projection_step",
+    "balanced_chart_langevin",
 ]

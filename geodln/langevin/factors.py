@@ -19,6 +19,17 @@ with :math:`c_p = W_{p+1}^\top W_{p+1} - W_pW_p^\top` and symmetric Lagrange mul
 :math:`(2W_qS_{q-1} - 2S_qW_q)_q`); it is consistent with the projected diffusion above, the
 mean-curvature drift coming from the projection.
 
+*Limitation (N >= 3).* The scheme assumes the constraints are regular (the Gram matrix of the
+:math:`\nabla c_p` uniformly invertible). Near rank-deficient X the balanced variety is
+singular (d = 2: :math:`2^{N-1}` sheets cross along rank 1; the constraint differential loses
+rank N−1, its smallest singular values are :math:`\propto\sigma_{\min}^{1/N}`). For N = 2 the
+multiplier equation is linear (its quadratic term :math:`4S\,c(W^k)S` vanishes by balance) and
+the scheme is accurate; for N >= 3 it is quadratic, Newton can land on a distant root, and the
+projection adds a spurious push away from rank deficiency (measured, d = 2, N = 3, h = 0.005:
+one-step mean increase of :math:`\lambda_2 = \sigma_2^{1/N}` from 0.1 is 0.027, against 0.002
+with the chart scheme), so the chains under-sample small :math:`\sigma_{\min}`. Use
+:func:`geodln.langevin.balanced_chart_langevin` (same dynamics, regular chart) there.
+
 *Pushforward (derived here; checked numerically in the tests).* :math:`\phi:\mathcal M\to M_d` is
 a Riemannian submersion onto :math:`(M_d, g^N)` (Menon–Yu) whose fibres are orbits
 :math:`O_X` of the isometric action of :math:`O(d)^{N-1}` on the hidden layers. For such a
