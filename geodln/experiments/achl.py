@@ -4,38 +4,77 @@ Arora–Cohen–Hu–Luo (ACHL, arXiv 1905.13655, §3 / Fig. 1) train deep matri
 depth N from a small initialisation on a low-rank completion problem and report the error on
 the *unobserved* entries against the number of observations: depth ≥ 2 generalises from far
 fewer observations than depth 1, and more so as N grows. We run the same protocol downstairs
-with the factored Riemannian GD of :mod:`geodln.lowrank` (plain-sum :math:`A_{N,X}`, the
-exact quotient of the upstairs training, reference §2), so that 2000×2000 problems run in
-seconds:
+with the factored flow of :mod:`geodln.lowrank` (plain-sum :math:`A_{N,X}`, the exact quotient
+of the upstairs training, reference §2), so that 2000×2000 problems need no m×n array:
 
 - ground truth :math:`X^*` of rank 5 (Gaussian factors, scaled to :math:`\sigma_1(X^*) = 1`),
-  |Ω| entries observed uniformly without repetition, noise-free;
-- working rank ``work_rank`` (20 ≫ 5, so the rank constraint alone does not regularise), start
-  :math:`X_0 = U\,\alpha I\,V^\top` with Haar U, V and :math:`\alpha = 10^{-3}` (the small,
-  balanced initialisation of ACHL, seen downstairs);
+  |Ω| entries observed uniformly without repetition, noise-free; the sweep is
+  |Ω| = ρ · r(2n − r) (ρ = "oversampling" over the dimension of :math:`M_r`);
+- working rank ``work_rank`` (> 5, so the rank constraint alone does not pin the rank), start
+  :math:`X_0 = U\,\alpha I\,V^\top` with Haar U, V and :math:`\alpha = 10^{-3}` — the small
+  balanced start seen downstairs; α is the *end-to-end* scale, the same for every depth (each
+  of the N balanced factors then has singular values :math:`\alpha^{1/N}`);
 - the gradient flow :math:`\dot X = -A_{N,X}(\nabla E)`,
   :math:`E = \tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` (the small-step limit of ACHL's gradient
   descent), integrated by the projected RK23 of :func:`geodln.lowrank.lowrank_flow`
-  (``rtol=1e-4``; the adaptive step crosses the long plateau near the small start cheaply),
-  until :math:`E \le 10^{-8} E(0)` or ``max_steps`` steps (depth 1 is the Euclidean flow on
-  :math:`M_r`);
+  (``rtol=1e-4``; the adaptive step crosses the plateau near the small start cheaply) until
+  :math:`E \le 10^{-6} E(0)` or ``max_steps`` steps; depth 1 is the Euclidean flow on
+  :math:`M_r`;
 - error on the unobserved entries, relative:
   :math:`\|P_{\Omega^c}(X - X^*)\|_F / \|P_{\Omega^c}X^*\|_F`, computed exactly from the
-  factors (full Frobenius norm of a rank-(r+5) difference minus the observed part).
+  factors (:func:`unobserved_error`).
 
-Caveats: ACHL train full-width factors upstairs with gradient descent; here the dynamics is
-the downstairs image restricted to rank ≤ ``work_rank`` (exact for balanced starts of rank
-``work_rank``, reference §3), in the gradient-flow limit (no finite-step effects). Runs that
-hit ``max_steps`` before the loss tolerance are reported with their status.
+Sizes (``SETTINGS``; depths 1–4 and rank 5 throughout):
+
+- ``tiny`` — 100×100, work rank 10, ρ ∈ {2, 4}, 1 problem, 500 steps (seconds);
+- ``reduced`` — 300×300, work rank 10, ρ ∈ {1.5, 2, 3, 4, 6}, 1 problem, 3000 steps
+  (1–3 min on 2 cores);
+- ``full`` — 2000×2000, work rank 10, ρ ∈ {1.5, 2, 3, 4, 6} (|Ω| from 29 962 to 119 850,
+  0.75–3 % observed), 2 problems, 4000 steps: 40 runs of at most ~3 min each (20–40 ms a
+  step on one core); measured 31.5 min on 2 shared cores. At ρ = 2 the deeper flows are still
+  fitting (relative loss ~1e-4) when the 4000 steps run out — a budget limit, see
+  ``converged_fraction``; a larger ``max_steps`` needs a fresh output folder (the recorded
+  params are checked on resume).
+
+Every (problem, |Ω|, depth) training is one member of a :func:`geodln.ensemble.run_ensemble`
+ensemble in ``out_dir/runs/<size>-completion`` (written as it finishes, reused on a rerun,
+resumed after an interruption). Members are ordered problem-major, so an interrupted run has
+whole sweeps of the first problems. The problem of member (p, |Ω|) is drawn from child p·K + k
+of ``SeedSequence([seed, PROBLEM_TAG]).spawn(...)`` — all depths train on the *same* problem —
+and the start from the member's own ensemble seed. Each member uses one BLAS thread
+(parallelism is across members).
+
+Outputs: ``achl.png`` (median unobserved error and final effective rank against |Ω|, one
+curve per depth — ACHL Fig. 1), ``summary.csv`` (one row per |Ω| and depth), ``achl_runs.csv``
+(one row per run), ``summary.json`` (settings, rows, claims: the median error per depth and
+|Ω|; whether the best depth ≥ 2 beats depth 1 at each |Ω| and at the smaller half of the
+sweep; the recovery threshold — the fewest observations with median error < 0.1 — per depth).
+A run's ``status`` is ``loss_tol`` (converged) or ``failed`` (``max_steps`` exhausted).
+
+Caveats: ACHL train full-width factors upstairs with gradient descent and compare with
+nuclear-norm minimisation; here the dynamics is the downstairs image restricted to rank ≤
+``work_rank`` (exact for balanced starts of rank ``work_rank``, reference §3), in the
+gradient-flow limit, and depth 1 is rank-constrained (which helps depth 1, so the comparison
+is conservative). The tail of the flow is slow (spurious singular values decay polynomially
+for N ≥ 3), so some runs end at ``max_steps`` before the loss tolerance: their status is
+reported (``converged_fraction``) and their error is the error at that point.
 """
 
-import json
 import os
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
-from geodln._checks import check_depth, check_positive_int
+from geodln.ensemble import load_ensemble
+from geodln.experiments._common import (
+    check_seed,
+    ensemble,
+    finish,
+    resolve_size,
+    save_figure,
+    save_table,
+)
 from geodln.lowrank import (
     FactoredPoint,
     SparseCompletion,
@@ -43,13 +82,48 @@ from geodln.lowrank import (
     sample_distinct_indices,
 )
 from geodln.lowrank.retraction import frobenius_norm_of_product
-from geodln.storage import save_arrays
 
-__all__ = ["run", "make_problem", "unobserved_error", "train"]
+__all__ = ["run", "make_problem", "unobserved_error", "train", "summarize", "SETTINGS"]
+
+NAME = "achl"
+DEPTHS = (1, 2, 3, 4)
+TRUE_RANK = 5
+INIT_SCALE = 1e-3
+REL_LOSS_TOL = 1e-6
+RTOL = 1e-4
+#: Unobserved error below which a run counts as a recovery (for the threshold claim).
+RECOVERED = 0.1
+#: Second entropy word of the problems' SeedSequence (the ensemble's differs).
+PROBLEM_TAG = 0xAC4C
+SETTINGS = {
+    "tiny": {"side": 100, "work_rank": 10, "oversampling": [2, 4], "n_problems": 1,
+             "max_steps": 500},
+    "reduced": {"side": 300, "work_rank": 10, "oversampling": [1.5, 2, 3, 4, 6],
+                "n_problems": 1, "max_steps": 3000},
+    "full": {"side": 2000, "work_rank": 10, "oversampling": [1.5, 2, 3, 4, 6],
+             "n_problems": 2, "max_steps": 4000},
+}
 
 
 def make_problem(side, true_rank, n_observed, rng):
-    """Rank-``true_rank`` truth (σ₁ = 1) and a :class:`SparseCompletion` on |Ω| = n_observed."""
+    """Rank-``true_rank`` truth (σ₁ = 1) and a :class:`SparseCompletion` on |Ω| = n_observed.
+
+    Parameters
+    ----------
+    side : int
+        The matrices are ``side × side``.
+    true_rank : int
+        Rank of the ground truth (Gaussian factors, rescaled to σ₁ = 1).
+    n_observed : int
+        Number of distinct observed entries, sampled uniformly.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    loss : SparseCompletion
+        Noise-free observations of the truth.
+    truth : FactoredPoint
+    """
     left = rng.standard_normal((side, true_rank))
     right = rng.standard_normal((side, true_rank))
     truth = FactoredPoint.from_product(left, right, true_rank)
@@ -59,7 +133,24 @@ def make_problem(side, true_rank, n_observed, rng):
 
 
 def unobserved_error(point, truth, loss):
-    r"""Relative error on the unobserved entries, exact, from the factors (no m×n array)."""
+    r"""Relative error on the unobserved entries, exact, from the factors (no m×n array).
+
+    :math:`\|P_{\Omega^c}(X - X^*)\|_F^2 = \|X - X^*\|_F^2 - \sum_\Omega (X_{ij} - b_{ij})^2`
+    (noise-free observations :math:`b = X^*|_\Omega`), the full norm from the rank-(r + r*)
+    factors of :math:`X - X^*`; likewise
+    :math:`\|P_{\Omega^c}X^*\|_F^2 = \|X^*\|_F^2 - \|b\|^2`.
+
+    Parameters
+    ----------
+    point, truth : FactoredPoint
+    loss : SparseCompletion
+        Noise-free observations of ``truth``.
+
+    Returns
+    -------
+    error : float
+        :math:`\|P_{\Omega^c}(X - X^*)\|_F / \|P_{\Omega^c}X^*\|_F`.
+    """
     full = frobenius_norm_of_product(np.hstack([point.left(), -truth.left()]),
                                      np.hstack([point.v, truth.v])) ** 2
     observed = float(np.sum(loss.residuals(point) ** 2))
@@ -67,9 +158,35 @@ def unobserved_error(point, truth, loss):
     return float(np.sqrt(max(full - observed, 0.0) / max(truth_unobs, np.finfo(float).tiny)))
 
 
-def train(loss, truth, depth, work_rank, rng, init_scale=1e-3, max_steps=3000,
-          rel_loss_tol=1e-8, rtol=1e-4):
-    """One run: the factored downstairs flow from a small start; return a dict of results."""
+def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, max_steps=3000,
+          rel_loss_tol=1e-8, rtol=RTOL):
+    r"""One run: the factored downstairs flow from a small start.
+
+    Parameters
+    ----------
+    loss : SparseCompletion
+    truth : FactoredPoint
+    depth : int
+        Depth N of the plain-sum metric :math:`g^N`.
+    work_rank : int
+        Rank of the start (and of the whole trajectory).
+    rng : numpy.random.Generator
+        Draws the Haar singular vectors of the start.
+    init_scale : float
+        End-to-end scale α of the start :math:`U \alpha I V^\top`.
+    max_steps : int
+        Step budget of the integrator.
+    rel_loss_tol : float
+        Stop when the loss is below ``rel_loss_tol`` times its initial value.
+    rtol : float
+        Relative tolerance of the projected RK23.
+
+    Returns
+    -------
+    result : dict
+        ``error`` (unobserved), ``loss`` (relative), ``steps``, ``time``, ``erank``,
+        ``sigma`` (final singular values), ``seconds``, ``status``.
+    """
     m, n = loss.shape
     u, _ = np.linalg.qr(rng.standard_normal((m, work_rank)))
     v, _ = np.linalg.qr(rng.standard_normal((n, work_rank)))
@@ -80,88 +197,218 @@ def train(loss, truth, depth, work_rank, rng, init_scale=1e-3, max_steps=3000,
     final = traj.final
     return {"error": unobserved_error(final, truth, loss), "loss": traj.final_loss / loss0,
             "steps": int(traj.metadata["n_steps"]), "time": traj.final_time,
-            "erank": float(traj.effective_rank[-1]), "seconds": traj.wall_time,
-            "status": traj.status}
+            "erank": float(traj.effective_rank[-1]), "sigma": final.s.copy(),
+            "seconds": traj.wall_time, "status": traj.status}
 
 
-def run(out_dir, full=False, seed=0, depths=(1, 2, 3, 4), side=None, true_rank=5,
-        work_rank=None, oversampling=None, n_seeds=None, max_steps=None):
-    """Run the experiment; write ``achl.npz`` (geodln.storage), ``achl.json`` and ``achl.png``.
+def _blas_single_thread():
+    """One BLAS thread per run (no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with joblib/loky setups
+        return nullcontext()
+    return threadpool_limits(1)
+
+
+def _completion_run(rng, index, cases, problem_entropy, n_problems, side, work_rank,
+                    max_steps):
+    """Ensemble member ``index``: build its problem, train, return the scalars of the run."""
+    problem, n_observed, depth = cases[index]
+    child = np.random.SeedSequence(problem_entropy).spawn(n_problems)[problem]
+    with _blas_single_thread():
+        loss, truth = make_problem(side, TRUE_RANK, n_observed, np.random.default_rng(child))
+        res = train(loss, truth, depth, work_rank, rng, max_steps=max_steps,
+                    rel_loss_tol=REL_LOSS_TOL)
+    res.pop("seconds")  # wall time is in the run's metadata; files stay reproducible
+    # fingerprint of the problem: the depths of one problem index must share it
+    return {**res, "problem": problem, "n_observed": n_observed, "depth": depth,
+            "truth_sigma": truth.s, "observed_sum": float(np.sum(loss.values))}
+
+
+def _plan(cfg, seed):
+    """Cases ``[problem, |Ω|, depth]`` (problem-major) and the ensemble params."""
+    side = cfg["side"]
+    dof = TRUE_RANK * (2 * side - TRUE_RANK)
+    counts = [min(int(round(o * dof)), side * side) for o in cfg["oversampling"]]
+    # problem index p·K + k: one problem per (replicate p, |Ω| number k), shared by the depths
+    cases = [[p * len(counts) + i, k, d] for p in range(cfg["n_problems"])
+             for i, k in enumerate(counts) for d in DEPTHS]
+    params = {"cases": cases, "problem_entropy": [seed, PROBLEM_TAG],
+              "n_problems": cfg["n_problems"] * len(counts), "side": side,
+              "work_rank": cfg["work_rank"], "max_steps": cfg["max_steps"]}
+    return counts, cases, params
+
+
+def _rows(cfg, counts, runs, walls):
+    """Per-run rows and per-(|Ω|, depth) rows (median/min/max over problems)."""
+    side = cfg["side"]
+    dof = TRUE_RANK * (2 * side - TRUE_RANK)
+    per_run = [{"problem": int(r["problem"]), "n_observed": int(r["n_observed"]),
+                "depth": int(r["depth"]), "error": float(r["error"]),
+                "rel_loss": float(r["loss"]), "erank": float(r["erank"]),
+                "sigma_6_over_sigma_1": float(r["sigma"][TRUE_RANK] / r["sigma"][0]),
+                "steps": int(r["steps"]), "flow_time": float(r["time"]),
+                "status": str(r["status"]), "wall_time_s": round(float(w), 2)}
+               for r, w in zip(runs, walls)]
+    rows = []
+    for k in counts:
+        for d in DEPTHS:
+            group = [r for r in per_run if r["n_observed"] == k and r["depth"] == d]
+            if not group:
+                continue
+            err = np.array([r["error"] for r in group])
+            rows.append({
+                "n_observed": k, "oversampling": round(k / dof, 3),
+                "observed_fraction": k / side**2, "depth": d, "n_runs": len(group),
+                "error_median": float(np.median(err)), "error_min": float(err.min()),
+                "error_max": float(err.max()),
+                "erank_median": float(np.median([r["erank"] for r in group])),
+                "sigma_6_over_sigma_1_median": float(
+                    np.median([r["sigma_6_over_sigma_1"] for r in group])),
+                "converged_fraction": float(np.mean([r["status"] == "loss_tol"
+                                                     for r in group])),
+                "rel_loss_max": max(r["rel_loss"] for r in group),
+                "steps_median": float(np.median([r["steps"] for r in group])),
+                "wall_time_s_median": float(np.median([r["wall_time_s"] for r in group])),
+            })
+    return per_run, rows
+
+
+def _claims(counts, rows):
+    """Depth ≥ 2 against depth 1 at each |Ω| (medians), and at the smaller half of |Ω|."""
+    med = {(r["n_observed"], r["depth"]): r["error_median"] for r in rows}
+    beats, ratio = {}, {}
+    for k in counts:
+        if (k, 1) not in med or not any((k, d) in med for d in DEPTHS[1:]):
+            continue
+        best = min(med[(k, d)] for d in DEPTHS[1:] if (k, d) in med)
+        beats[str(k)] = bool(best < med[(k, 1)])
+        ratio[str(k)] = med[(k, 1)] / max(best, np.finfo(float).tiny)
+    small = [str(k) for k in counts[: max(1, len(counts) // 2)] if str(k) in beats]
+    # ACHL Fig. 1 read as a threshold: the fewest observations with median error < RECOVERED
+    threshold = {d: next((k for k in counts if med.get((k, d), np.inf) < RECOVERED), None)
+                 for d in DEPTHS}
+    deeper = [t for d, t in threshold.items() if d >= 2 and t is not None]
+    return {
+        "error_median": {str(d): {str(k): med[(k, d)] for k in counts if (k, d) in med}
+                         for d in DEPTHS},
+        "depth_ge_2_lower_error_than_depth_1": beats,
+        "depth_ge_2_lower_error_than_depth_1_at_smaller_counts":
+            bool(small) and all(beats[k] for k in small),
+        "error_ratio_depth_1_over_best_deeper": ratio,
+        "error_decreases_with_depth": {
+            str(k): bool(all(med[(k, a)] > med[(k, b)] for a, b in zip(DEPTHS, DEPTHS[1:])))
+            for k in counts if all((k, d) in med for d in DEPTHS)},
+        f"recovery_threshold_n_observed_error_below_{RECOVERED:g}": {
+            str(d): t for d, t in threshold.items()},
+        "deeper_recovers_from_fewer_observations": bool(deeper) and (
+            threshold[1] is None or min(deeper) < threshold[1]),
+        "converged_fraction": float(np.mean([r["converged_fraction"] for r in rows])),
+    }
+
+
+def _figure(cfg, counts, rows):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for i, d in enumerate(DEPTHS):
+        sel = [r for r in rows if r["depth"] == d]
+        if not sel:
+            continue
+        x = np.array([r["n_observed"] for r in sel])
+        y = np.array([r["error_median"] for r in sel])
+        lo = y - np.array([r["error_min"] for r in sel])
+        hi = np.array([r["error_max"] for r in sel]) - y
+        conv = np.array([r["converged_fraction"] == 1.0 for r in sel])
+        axes[0].errorbar(x, y, yerr=[lo, hi], color=f"C{i}", marker="o", capsize=3,
+                         label=f"depth {d}")
+        axes[0].plot(x[~conv], y[~conv], "o", mfc="white", color=f"C{i}", zorder=3)
+        axes[1].plot(x, [r["erank_median"] for r in sel], marker="o", color=f"C{i}",
+                     label=f"depth {d}")
+    axes[0].set(yscale="log", xlabel="number of observed entries |Ω|",
+                ylabel="relative error on unobserved entries")
+    axes[0].legend(title="open marker: loss tol. not reached", fontsize=8, title_fontsize=7)
+    axes[1].axhline(TRUE_RANK, color="0.5", ls="--", lw=0.8)
+    axes[1].set(xlabel="number of observed entries |Ω|", ylabel="effective rank of final X")
+    side = cfg["side"]
+    fig.suptitle(f"ACHL protocol (Fig. 1), {side}×{side}, rank {TRUE_RANK}, factored flow on "
+                 f"M_{cfg['work_rank']}, α = {INIT_SCALE:g}")
+    return fig
+
+
+def summarize(out_dir, size="full", seed=0):
+    """Rows and claims from the *finished* runs of a (possibly interrupted) experiment.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
-    full : bool
-        2000×2000, work rank 20, |Ω|/dof in (1.5, 2, 3, 4, 6), 3 seeds, 3000 steps; otherwise
-        200×200, work rank 10, (1.5, 3, 5), 1 seed, 600 steps (about a minute).
+        The experiment folder.
+    size : {"tiny", "reduced", "full"}
     seed : int
-        Root seed; problems and starts use ``SeedSequence(seed).spawn``.
-    depths : tuple of int
-        Depths N.
-    side, true_rank, work_rank, oversampling, n_seeds, max_steps : optional
-        Overrides. ``oversampling`` lists |Ω| / (r(2·side − r)) (degrees of freedom of M_r).
+        The seed the experiment was run with (checked against the recorded entropy).
 
     Returns
     -------
     summary : dict
-        Settings, the per-run table and the wall time.
+        ``n_finished``, ``n_runs``, ``rows`` (per |Ω| and depth), ``runs`` (per run),
+        ``claims`` — over the finished runs only.
     """
-    import matplotlib
+    size = resolve_size(False, size)
+    seed = check_seed(seed)
+    cfg = SETTINGS[size]
+    counts, cases, params = _plan(cfg, seed)
+    ens = load_ensemble(os.path.join(os.fspath(out_dir), "runs", f"{size}-completion"),
+                        allow_partial=True)
+    if ens.metadata["params"]["problem_entropy"] != params["problem_entropy"]:
+        raise ValueError(f"seed {seed} does not match the recorded problem entropy "
+                         f"{ens.metadata['params']['problem_entropy']}")
+    walls = [m["wall_time"] for m in ens.run_metadata]
+    per_run, rows = _rows(cfg, counts, ens.runs, walls)
+    return {"size": size, "n_finished": len(ens.runs), "n_runs": len(cases), "rows": rows,
+            "runs": per_run, "claims": _claims(counts, rows)}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    clock = time.perf_counter()
+def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
+    """Reproduce ACHL Fig. 1 (unobserved error against |Ω|, depths 1–4) with the factored flow.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Output folder (created); runs kept in ``out_dir/runs`` and reused on a rerun.
+    full : bool
+        2000×2000 (default: the reduced CI size, 300×300).
+    seed : int
+        Entropy of the problems and of the ensemble.
+    n_jobs : int, optional
+        Parallel workers (default: all cores).
+    progress : bool
+        Progress bar.
+    size : {"tiny", "reduced", "full"}, optional
+        Explicit size.
+
+    Returns
+    -------
+    summary : dict
+        ``rows`` (``summary.csv``), ``claims``, ``settings``, ``size``, ``wall_time_s``,
+        ``files``.
+    """
+    started = time.perf_counter()
+    size = resolve_size(full, size)
+    seed = check_seed(seed)
+    out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    side = check_positive_int(side or (2000 if full else 200), "side")
-    work_rank = check_positive_int(work_rank or (20 if full else 10), "work_rank")
-    true_rank = check_positive_int(true_rank, "true_rank")
-    if not true_rank <= work_rank <= side:
-        raise ValueError(f"need true_rank <= work_rank <= side, got {true_rank}, {work_rank}")
-    depths = tuple(check_depth(d, allow_inf=False) for d in depths)
-    oversampling = tuple(oversampling or ((1.5, 2, 3, 4, 6) if full else (1.5, 3, 5)))
-    n_seeds = check_positive_int(n_seeds or (3 if full else 1), "n_seeds")
-    max_steps = check_positive_int(max_steps or (3000 if full else 600), "max_steps")
-    dof = true_rank * (2 * side - true_rank)
-    counts = [min(int(round(o * dof)), side * side) for o in oversampling]
-    rows = []
-    for s_idx, child in enumerate(np.random.SeedSequence(seed).spawn(n_seeds)):
-        prob_ss, *run_ss = child.spawn(1 + len(counts) * len(depths))
-        prob_rng = np.random.default_rng(prob_ss)
-        for i, k in enumerate(counts):
-            loss, truth = make_problem(side, true_rank, k, prob_rng)
-            for j, depth in enumerate(depths):
-                rng = np.random.default_rng(run_ss[i * len(depths) + j])
-                res = train(loss, truth, depth, work_rank, rng, max_steps=max_steps)
-                rows.append({"seed": s_idx, "n_observed": k, "depth": depth, **res})
-    err = np.array([[[r["error"] for r in rows if r["n_observed"] == k and r["depth"] == d]
-                     for k in counts] for d in depths])  # [depth, count, seed]
-    save_arrays(os.path.join(out_dir, "achl.npz"),
-                {"error": err, "n_observed": np.array(counts), "depths": np.array(depths)},
-                "achl_experiment",
-                {"side": side, "true_rank": true_rank, "work_rank": work_rank, "seed": seed,
-                 "n_seeds": n_seeds, "max_steps": max_steps})
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for d, e in zip(depths, err):
-        ax.errorbar(counts, e.mean(axis=1), yerr=e.std(axis=1), marker="o", capsize=3,
-                    label=f"depth {d}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of observed entries")
-    ax.set_ylabel("relative error on unobserved entries")
-    ax.set_title(f"ACHL protocol, {side}×{side}, rank {true_rank} (factored, work rank "
-                 f"{work_rank})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "achl.png"), dpi=120)
-    plt.close(fig)
-    summary = {"side": side, "true_rank": true_rank, "work_rank": work_rank,
-               "oversampling": list(oversampling), "n_observed": counts,
-               "depths": list(depths), "n_seeds": n_seeds, "seed": seed,
-               "max_steps": max_steps, "rows": rows,
-               "wall_time": time.perf_counter() - clock}
-    tmp = os.path.join(out_dir, ".achl.json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(summary, fh, indent=2)
-    os.replace(tmp, os.path.join(out_dir, "achl.json"))
-    return summary
+    cfg = SETTINGS[size]
+    counts, cases, params = _plan(cfg, seed)
+    ens = ensemble(_completion_run, len(cases), out_dir, f"{size}-completion", seed, params,
+                   n_jobs, progress)
+    walls = [m["wall_time"] for m in ens.run_metadata]
+    per_run, rows = _rows(cfg, counts, ens.runs, walls)
+    save_table(os.path.join(out_dir, "achl_runs.csv"), per_run)
+    save_figure(_figure(cfg, counts, rows), os.path.join(out_dir, "achl.png"))
+    summary = {"size": size, "seed": seed, "rows": rows, "claims": _claims(counts, rows),
+               "settings": {**cfg, "n_observed": counts, "depths": list(DEPTHS),
+                            "true_rank": TRUE_RANK, "init_scale": INIT_SCALE,
+                            "rel_loss_tol": REL_LOSS_TOL, "rtol": RTOL, "method": "RK23",
+                            "metric": "plain-sum A_N (normalized=False)",
+                            "run_wall_time_s_total": round(float(np.sum(walls)), 1)}}
+    return finish(out_dir, NAME, summary, rows, started)

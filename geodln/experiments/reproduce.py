@@ -5,7 +5,8 @@ progress, size)``):
 
 - ``razin-cohen`` — Razin–Cohen Fig. 1 (:mod:`geodln.experiments.razin_cohen`);
 - ``hyperbola`` — CMV Fig. 4–5 (:mod:`geodln.experiments.hyperbola`);
-- ``diag3`` — the 3×3 volume experiment (:mod:`geodln.experiments.diag3`).
+- ``diag3`` — the 3×3 volume experiment (:mod:`geodln.experiments.diag3`);
+- ``achl`` — ACHL Fig. 1 at scale, factored low-rank flow (:mod:`geodln.experiments.achl`).
 
 The default size is the reduced CI size; ``--full`` runs the paper size. Runs are saved as they
 finish under ``OUT/runs`` and reused when the command is repeated (an interrupted ``--full``
@@ -26,6 +27,7 @@ EXPERIMENTS = {
     "razin-cohen": "geodln.experiments.razin_cohen",
     "hyperbola": "geodln.experiments.hyperbola",
     "diag3": "geodln.experiments.diag3",
+    "achl": "geodln.experiments.achl",
 }
 
 
@@ -82,4 +84,4 @@ def _run(args):
 
 
 register_subcommand("reproduce", _add_arguments, _run,
-                    help="reproduce a paper experiment: razin-cohen, hyperbola, diag3")
+                    help="reproduce a paper experiment: razin-cohen, hyperbola, diag3, achl")
