@@ -61,7 +61,6 @@ reported (``converged_fraction``) and their error is the error at that point.
 """
 
 import os
-import time
 from contextlib import nullcontext
 
 import numpy as np
@@ -74,6 +73,7 @@ from geodln.experiments._common import (
     resolve_size,
     save_figure,
     save_table,
+    start_run,
 )
 from geodln.lowrank import (
     FactoredPoint,
@@ -392,11 +392,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
         ``rows`` (``summary.csv``), ``claims``, ``settings``, ``size``, ``wall_time_s``,
         ``files``.
     """
-    started = time.perf_counter()
-    size = resolve_size(full, size)
-    seed = check_seed(seed)
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
     counts, cases, params = _plan(cfg, seed)
     ens = ensemble(_completion_run, len(cases), out_dir, f"{size}-completion", seed, params,
