@@ -1,19 +1,22 @@
-"""Geodesics of g^N: Hamiltonian exp / root-finding log vs geomstats' generic christoffel path.
+"""Geodesics of g^N: fast log, connectivity, FrechetMean and curvature vs today's and generic paths.
 
-Fast path: ``DLNMetric.exp`` / ``.log`` (geodln.geodesics: co-metric Hamiltonian, DOP853 with
-rtol 1e-10; hybr root-finding with a batched finite-difference Jacobian).
-Generic path (tests/christoffel_reference.py): christoffels by autograd of
-``DLNMetric.metric_matrix``, geomstats ``ExpODESolver`` + ``GSIVPIntegrator(rk4, 20 steps)``,
-and ``LogShootingSolver`` (L-BFGS-B, finite-difference gradient: second derivatives through
-the Daleckii-Krein VJP are not available) for log.
+Three implementations are timed in the same run:
 
-The generic calls run in a child process with a wall-time cap (``generic_cap`` seconds); a
-capped time is reported as a lower bound (``>cap``), and the speed-up as a lower bound too.
-Points: X = I + 0.3 G/sqrt(d), V = 0.3 G'/sqrt(d) (seeded Gaussians; the 1/sqrt(d) keeps the
-operator norm of the perturbation about 0.6 for every d), depth 3; the log target is the fast
-exp of V, and its error is |log - V|. A "hard" row at the largest d drops the 1/sqrt(d):
-X = I + 0.3 G is then close to singular (sigma_min/sigma_max ~ 0.03 at d = 10) and the geodesic
-long, which is where the root-finding needs many Jacobians.
+- **fast** (``DLNMetric``): closed-form Hamiltonian field, batched Newton log from the root-chart
+  guess (geodln.geodesics.NewtonLogSolver), Christoffels/curvature in closed form;
+- **today** (the geodesics of the previous release, rebuilt here from the library's own
+  classes so that it runs in the same process): ``HamiltonianExpSolver(field="autograd")``
+  (one autograd reverse pass per right-hand side) with ``RootLogSolver`` (Levenberg–Marquardt,
+  finite-difference Jacobians) and geomstats' generic ``squared_dist`` (log, then norm: no
+  determinant check, no identical-point shortcut);
+- **generic** (tests/christoffel_reference.py): geomstats' christoffels / riemann_tensor /
+  sectional_curvature by autograd on the flattened metric.
+
+Slow calls run in a child process with a wall-time cap; a capped time is a lower bound
+(``>cap``) and so is the speed-up. Points: X = I + 0.3 G/sqrt(d), V = 0.3 G'/sqrt(d) (seeded
+Gaussians), depth 3; the "hard" d = 10 case drops the 1/sqrt(d) (condition number ~30,
+|V|_g ~ 2.3). The log target is exp_X(V); the error columns are the round trip
+max|exp(log) - Y| and max|log - V|.
 
 ``python -m benchmarks --only geodesics`` or ``run(out_dir, quick=False)``.
 """
@@ -28,13 +31,13 @@ import numpy as np
 import geodln  # noqa: F401  (backend first)
 from benchmarks.timing import print_table, time_call, write_rows
 from geodln import DLNMetric, RankMatrices
+from geodln.geodesics import HamiltonianExpSolver, RootLogSolver
 
 DEPTH = 3
 SEED = 2024
 
 
 def _reference_module():
-    # the generic route lives next to the tests that validate against it
     tests = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
@@ -52,119 +55,198 @@ def _problem(d, seed=SEED, hard=False):
     return x, v
 
 
-def _fast_space(d):
-    space = RankMatrices(d, d, equip=False)
+def _fast_space(m, n=None, rank=None):
+    space = RankMatrices(m, m if n is None else n, rank, equip=False)
     space.equip_with_metric(DLNMetric, depth=DEPTH)
     return space
 
 
-def _generic_job(kind, d, queue):
-    ref = _reference_module()
-    space = ref.christoffel_space(d, DEPTH, n_steps=20)
-    x, v = _problem(d)
-    start = time.perf_counter()
-    if kind == "exp":
-        out = space.metric.exp(v, x)
-    else:
-        y = _fast_space(d).metric.exp(v, x)  # same target as the fast log
+def _today_space(m, n=None, rank=None):
+    """The same space with the previous release's exp/log solvers."""
+    space = _fast_space(m, n, rank)
+    metric = space.metric
+    metric.exp_solver = HamiltonianExpSolver(space, metric.kernel, field="autograd")
+    metric.log_solver = RootLogSolver(space, metric.exp_solver)
+    return space
+
+
+def _today_squared_dist(metric, a, b):
+    # geomstats' generic RiemannianMetric.squared_dist: log, then the squared norm
+    return metric.squared_norm(metric.log(b, a), a)
+
+
+def _points(n_points, d, seed):
+    rng = np.random.default_rng(seed)
+    x = np.eye(d) + 0.3 * rng.standard_normal((n_points, d, d)) / np.sqrt(d)
+    x[np.linalg.det(x) < 0, 0] *= -1.0
+    return x
+
+
+# -- jobs that may run in a capped child process -----------------------------------------
+def _job(kind, args):
+    if kind == "today_log":
+        d, hard = args
+        x, v = _problem(d, hard=hard)
+        y = _fast_space(d).metric.exp(v, x)
+        metric = _today_space(d).metric
         start = time.perf_counter()
-        out = space.metric.log(y, x)
-    queue.put((time.perf_counter() - start, np.asarray(out)))
+        out = metric.log(y, x)
+        return time.perf_counter() - start, float(np.max(np.abs(metric.exp(out, x) - y)))
+    if kind == "today_dist":
+        m, n, rank, which = args
+        space = _today_space(m, n, rank)
+        if which == "identical":
+            x = y = space.random_point(seed=1)
+        else:
+            x, y = np.diag([1.0, 2.0]), np.diag([1.0, -2.0])
+        start = time.perf_counter()
+        out = _today_squared_dist(space.metric, x, y)
+        return time.perf_counter() - start, float(out)
+    if kind in ("today_frechet", "fast_frechet"):
+        from geomstats.learning.frechet_mean import FrechetMean
+
+        space = (_today_space if kind == "today_frechet" else _fast_space)(3)
+        points = _points(10, 3, SEED)
+        start = time.perf_counter()
+        mean = FrechetMean(space).fit(points).estimate_
+        return time.perf_counter() - start, np.asarray(mean).tolist()
+    if kind == "generic_curvature":
+        d, = args
+        ref = _reference_module()
+        rng = np.random.default_rng(SEED)
+        x = np.eye(d) + 0.3 * rng.standard_normal((d, d)) / np.sqrt(d)
+        a, b = rng.standard_normal((2, d, d))
+        space = ref.flat_space(d, d, DEPTH)
+        start = time.perf_counter()
+        k = space.metric.sectional_curvature(a.ravel(), b.ravel(), x.ravel())
+        return time.perf_counter() - start, float(k)
+    raise ValueError(kind)
 
 
-def _run_capped(kind, d, cap):
-    """Run a generic exp/log in a child process; return (seconds or None if capped, result)."""
+def _child(kind, args, queue):
+    queue.put(_job(kind, args))
+
+
+def _capped(kind, args, cap):
+    """Run a job in a child process; (seconds or None if capped, result)."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_generic_job, args=(kind, d, queue))
+    proc = ctx.Process(target=_child, args=(kind, args, queue))
     proc.start()
     proc.join(cap)
     if proc.is_alive():
         proc.terminate()
         proc.join()
         return None, None
-    if queue.empty():
-        return None, None
-    return queue.get()
+    return queue.get() if not queue.empty() else (None, None)
 
 
-def _fmt_time(t, cap):
+def _ratio(slow, fast, cap):
+    return f">{cap / fast:.0f}" if slow is None else f"{slow / fast:.1f}"
+
+
+def _fmt(t, cap):
     return f">{cap:.0f}" if t is None else f"{t:.3g}"
 
 
+def _met(ratio_str, target):
+    val = float(ratio_str.lstrip(">"))
+    return "met" if val >= target else ("missed" if not ratio_str.startswith(">") else "unknown")
+
+
 def run(out_dir, quick=False):
-    """Run the benchmark, write ``geodesics.csv/json`` and ``geodesics.png`` to ``out_dir``."""
+    """Run the benchmark, write ``geodesics.csv/json`` to ``out_dir`` and print the tables."""
     os.makedirs(out_dir, exist_ok=True)
-    sizes = (2,) if quick else (2, 3, 4)
-    big = (6,) if quick else (10,)
-    generic_cap = 30.0 if quick else 180.0
-    rows = []
-    cases = [(d, False) for d in sizes + big] + [(big[-1], True)]
+    cap = 60.0 if quick else 300.0
+    rows, targets = [], []
+    # -- log --------------------------------------------------------------------------------
+    cases = [(2, False), (3, False)] if quick else [(2, False), (3, False), (4, False),
+                                                    (10, False), (10, True)]
+    log_ratios = []
     for d, hard in cases:
         x, v = _problem(d, hard=hard)
         metric = _fast_space(d).metric
-        t_exp = time_call(lambda: metric.exp(v, x), min_total=0.5, max_reps=20)
         y = metric.exp(v, x)
-        t_log = time_call(lambda: metric.log(y, x), min_total=0.5, max_reps=5, min_reps=2)
-        log_err = float(np.max(np.abs(metric.log(y, x) - v)))
-        sig = np.linalg.svd(x, compute_uv=False)
-        row = {"d": d, "problem": "hard" if hard else "typical", "depth": DEPTH,
-               "cond_x": float(sig[0] / sig[-1]), "g_norm_v": float(metric.norm(v, x)),
-               "fast_exp_s": t_exp, "fast_log_s": t_log, "fast_log_err": log_err}
-        if d in sizes and not hard:
-            g_exp, y_generic = _run_capped("exp", d, generic_cap)
-            g_log, v_generic = _run_capped("log", d, generic_cap)
-            row.update(
-                generic_exp_s=_fmt_time(g_exp, generic_cap),
-                generic_log_s=_fmt_time(g_log, generic_cap),
-                exp_diff_vs_generic=(float(np.max(np.abs(y_generic - y)))
-                                     if y_generic is not None else ""),
-                generic_log_err=(float(np.max(np.abs(v_generic - v)))
-                                 if v_generic is not None else ""),
-                exp_speedup=(f"{g_exp / t_exp:.0f}" if g_exp is not None
-                             else f">{generic_cap / t_exp:.0f}"),
-                log_speedup=(f"{g_log / t_log:.0f}" if g_log is not None
-                             else f">{generic_cap / t_log:.0f}"),
-            )
-        rows.append(row)
-        print(f"  d={d} ({row['problem']}) done", flush=True)
-    extra = {"generic_cap_s": generic_cap, "quick": quick,
-             "targets": {"speedup_d4": 100, "exp_d10_s": 0.5, "log_d10_s": 5.0}}
-    write_rows(out_dir, "geodesics", rows, extra)
-    columns = ["d", "problem", "cond_x", "g_norm_v", "fast_exp_s", "generic_exp_s",
-               "exp_speedup", "exp_diff_vs_generic",
-               "fast_log_s", "generic_log_s", "log_speedup", "fast_log_err", "generic_log_err"]
-    print_table(rows, columns, title=f"geodesics of g^N, depth {DEPTH} (times in s)")
-    _plot(rows, os.path.join(out_dir, "geodesics.png"), generic_cap)
+        t_fast = time_call(lambda: metric.log(y, x), min_total=0.3, max_reps=5, min_reps=1)
+        vec = metric.log(y, x)
+        round_trip = float(np.max(np.abs(metric.exp(vec, x) - y)))
+        t_today, today_rt = _capped("today_log", (d, hard), cap)
+        ratio = _ratio(t_today, t_fast, cap)
+        if not hard:
+            log_ratios.append(float(ratio.lstrip(">")))
+        rows.append({"task": "log", "d": d, "case": "hard" if hard else "typical",
+                     "fast_s": t_fast, "today_s": _fmt(t_today, cap), "speedup": ratio,
+                     "round_trip": round_trip, "log_err": float(np.max(np.abs(vec - v))),
+                     "today_round_trip": today_rt if today_rt is not None else "",
+                     **metric.log_solver.last_stats})
+        print(f"  log d={d} {'hard' if hard else 'typical'}: {t_fast:.3g} s vs today "
+              f"{_fmt(t_today, cap)} s", flush=True)
+        if hard:
+            targets.append(("log hard d=10 (cond 30, |V|_g 2.3)", "<= 1 s", f"{t_fast:.3g} s",
+                            "met" if t_fast <= 1.0 and round_trip <= 1e-10 else "missed"))
+    med = float(np.median(log_ratios))
+    worst_rt = max(r["round_trip"] / max(1.0, 1.0) for r in rows)
+    targets.append(("log median speed-up vs today (typical d=2,3,4,10)", ">= 10x",
+                    f"{med:.1f}x", "met" if med >= 10 else "missed"))
+    targets.append(("exp(log) round trip", "<= 1e-10", f"{worst_rt:.2g}",
+                    "met" if worst_rt <= 1e-10 else "missed"))
+    # -- dist: opposite determinants, identical points -----------------------------------------
+    for m, n, rank, which in [(2, 2, None, "opposite_det"), (4, 3, 2, "identical")]:
+        space = _fast_space(m, n, rank)
+        if which == "identical":
+            a = b = space.random_point(seed=1)
+        else:
+            a, b = np.diag([1.0, 2.0]), np.diag([1.0, -2.0])
+        t_fast = time_call(lambda: space.metric.dist(a, b), min_total=0.05, max_reps=50)
+        value = float(space.metric.dist(a, b))
+        t_today, _ = _capped("today_dist", (m, n, rank, which), 30.0 if quick else 120.0)
+        rows.append({"task": f"dist {which}", "d": f"{m}x{n} r={rank or min(m, n)}",
+                     "fast_s": t_fast, "today_s": _fmt(t_today, 30.0 if quick else 120.0),
+                     "speedup": _ratio(t_today, t_fast, 30.0 if quick else 120.0),
+                     "value": value})
+        targets.append((f"dist {which} ({m}x{n})", "<= 10 ms", f"{1e3 * t_fast:.2g} ms",
+                        "met" if t_fast <= 0.01 else "missed"))
+    # -- FrechetMean ------------------------------------------------------------------------------
+    t_fast, mean_fast = _job("fast_frechet", ())
+    t_today, mean_today = _capped("today_frechet", (), cap)
+    ratio = _ratio(t_today, t_fast, cap)
+    diff = (float(np.max(np.abs(np.asarray(mean_today) - np.asarray(mean_fast))))
+            if mean_today is not None else "")
+    rows.append({"task": "FrechetMean 10 pts", "d": "3x3", "fast_s": t_fast,
+                 "today_s": _fmt(t_today, cap), "speedup": ratio, "value": diff})
+    targets.append(("FrechetMean (10 points, 3x3, N=3) vs today", ">= 10x", f"{ratio}x",
+                    _met(ratio, 10)))
+    # -- learning algorithms (fast only) ----------------------------------------------------------
+    from geomstats.learning.kmeans import RiemannianKMeans
+    from geomstats.learning.pca import TangentPCA
+
+    space = _fast_space(3)
+    pts = _points(10, 3, SEED + 1)
+    start = time.perf_counter()
+    TangentPCA(space, n_components=2).fit(pts)
+    rows.append({"task": "TangentPCA 10 pts", "d": "3x3", "fast_s": time.perf_counter() - start})
+    start = time.perf_counter()
+    RiemannianKMeans(space, n_clusters=2, init="random").fit(pts)
+    rows.append({"task": "RiemannianKMeans 10 pts", "d": "3x3",
+                 "fast_s": time.perf_counter() - start})
+    # -- curvature ---------------------------------------------------------------------------
+    for d in (2,) if quick else (2, 3):
+        metric = _fast_space(d).metric
+        rng = np.random.default_rng(SEED)
+        x = np.eye(d) + 0.3 * rng.standard_normal((d, d)) / np.sqrt(d)
+        a, b = rng.standard_normal((2, d, d))
+        t_fast = time_call(lambda: metric.sectional_curvature(a, b, x), min_total=0.2,
+                           max_reps=20)
+        k = float(metric.sectional_curvature(a, b, x))
+        t_gen, k_gen = _capped("generic_curvature", (d,), cap)
+        rows.append({"task": "sectional_curvature", "d": f"{d}x{d}", "fast_s": t_fast,
+                     "generic_s": _fmt(t_gen, cap), "speedup": _ratio(t_gen, t_fast, cap),
+                     "value": k, "generic_value": k_gen if k_gen is not None else ""})
+    write_rows(out_dir, "geodesics", rows, {"cap_s": cap, "quick": quick,
+                                            "targets": [list(t) for t in targets]})
+    print_table(rows, ["task", "d", "case", "fast_s", "today_s", "generic_s", "speedup",
+                       "round_trip", "value"],
+                title=f"geodesics of g^N, depth {DEPTH} (times in s; today/generic capped)")
+    print_table([dict(zip(("target", "wanted", "measured", "status"), t)) for t in targets],
+                ["target", "wanted", "measured", "status"], title="targets")
     return rows
-
-
-def _plot(rows, path, cap):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def val(r, key):
-        v = r.get(key, "")
-        if isinstance(v, str):
-            return float(v[1:]) if v.startswith(">") else (float(v) if v else np.nan)
-        return float(v)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    rows = [r for r in rows if r["problem"] == "typical"]
-    ds = [r["d"] for r in rows]
-    for key, style, label in [("fast_exp_s", "o-", "exp (Hamiltonian)"),
-                              ("fast_log_s", "s-", "log (root-finding)"),
-                              ("generic_exp_s", "o--", "exp (christoffel, rk4x20)"),
-                              ("generic_log_s", "s--", f"log (shooting; capped at {cap:.0f} s)")]:
-        ys = [val(r, key) for r in rows]
-        ax.plot(ds, ys, style, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("d (d x d matrices)")
-    ax.set_ylabel("wall time [s]")
-    ax.set_title(f"geodesics of $g^N$, N = {DEPTH}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -18,18 +18,21 @@ import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
 from geodln._checks import check_matrix
-from geodln.geodesics import HamiltonianExpSolver, RootLogSolver
+from geodln.geodesics import HamiltonianExpSolver, LeviCivitaMixin, NewtonLogSolver
 from geodln.matrix_power import sym_power
 from geodln.spectral import DLNKernel, SpectralKernel
 from geodln.svd_frame import SVDFrame
 
 
-class SpectralMetric(RiemannianMetric):
+class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
     r"""Riemannian metric on :math:`M_r` whose co-metric is a spectral kernel.
 
     This is the extension point for prototyping: any symmetric kernel
     :math:`k(\sigma_k^2, \sigma_l^2)` positive off :math:`(0, 0)` defines a metric (see
     :mod:`geodln.spectral` for the block structure at rank-r points).
+
+    Christoffel symbols, curvature and the component-aware distance come from
+    :class:`~geodln.geodesics.LeviCivitaMixin`.
 
     Parameters
     ----------
@@ -51,11 +54,13 @@ class SpectralMetric(RiemannianMetric):
 
         ``exp``/``geodesic``: :class:`~geodln.geodesics.HamiltonianExpSolver` (co-metric
         Hamiltonian, reference §7); ``log`` (hence ``dist``, ``squared_dist``, ladder parallel
-        transport): :class:`~geodln.geodesics.RootLogSolver`. Kernels without a
-        differentiable co-metric raise ``NotImplementedError`` when these are used.
+        transport): :class:`~geodln.geodesics.NewtonLogSolver` (batched Newton from the
+        root-chart guess, :class:`~geodln.geodesics.RootLogSolver` as its fallback).
+        Kernels without a differentiable co-metric raise ``NotImplementedError`` when these
+        are used.
         """
         self.exp_solver = HamiltonianExpSolver(self._space, self.kernel)
-        self.log_solver = RootLogSolver(self._space, self.exp_solver)
+        self.log_solver = NewtonLogSolver(self._space, self.exp_solver)
 
     # -- helpers -------------------------------------------------------------------------
     def _frame(self, base_point):

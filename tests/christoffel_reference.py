@@ -16,6 +16,8 @@ Used by tests/test_geodesics.py and benchmarks/bench_geodesics.py.
 import autograd
 import autograd.numpy as anp
 import numpy as np
+from geomstats.geometry.euclidean import Euclidean
+from geomstats.geometry.riemannian_metric import RiemannianMetric
 from geomstats.numerics.geodesic import ExpODESolver, LogShootingSolver
 from geomstats.numerics.ivp import GSIVPIntegrator
 from geomstats.numerics.optimization import ScipyMinimize
@@ -67,4 +69,45 @@ def christoffel_space(d, depth, n_steps=20):
     """A d x d full-rank space equipped with :class:`ChristoffelDLNMetric`."""
     space = RankMatrices(d, d, equip=False)
     space.equip_with_metric(ChristoffelDLNMetric, depth=depth, n_steps=n_steps)
+    return space
+
+
+# -------------------------------------------------------------------------------------------
+# g^N on flattened points, fully differentiable by autograd (curvature reference)
+# -------------------------------------------------------------------------------------------
+class FlatDLNMetric(RiemannianMetric):
+    """g^N on ``Euclidean(m * n)`` (row-major entries), geomstats' generic geometry throughout.
+
+    The metric matrix is the inverse of the Kronecker sum sum_j L^{(N-j)/N} (x) R^{(j-1)/N}
+    with the powers taken by ``autograd.numpy.linalg.eigh``, which autograd differentiates to
+    any order at *distinct* eigenvalues: geomstats' christoffels, riemann_tensor, ricci_tensor,
+    scalar and sectional curvature then run unchanged (vector points). Nothing here uses
+    geodln. Use at points with well-separated singular values only.
+    """
+
+    def __init__(self, space, m, n, depth):
+        super().__init__(space)
+        self.m, self.n, self.depth = m, n, depth
+
+    def metric_matrix(self, base_point):
+        m, n, N = self.m, self.n, self.depth
+        x = anp.reshape(base_point, (m, n))
+
+        def power(s, p):
+            if p == 0:
+                return anp.eye(s.shape[0])
+            w, q = anp.linalg.eigh(s)
+            return anp.dot(q * w**p, q.T)
+
+        left, right = anp.dot(x, x.T), anp.dot(x.T, x)
+        total = 0.0
+        for j in range(1, N + 1):
+            total = total + anp.kron(power(left, (N - j) / N), power(right, (j - 1) / N))
+        return anp.linalg.inv(total)
+
+
+def flat_space(m, n, depth):
+    """``Euclidean(m * n)`` equipped with :class:`FlatDLNMetric`."""
+    space = Euclidean(m * n, equip=False)
+    space.equip_with_metric(FlatDLNMetric, m=m, n=n, depth=depth)
     return space

@@ -1,8 +1,10 @@
 """geomstats' shipped test-case mixins on geodln's spaces, metric and bundle (notes §4.2).
 
 The generic checks (membership of random points, shapes, vectorisation, tangency of
-projections, bundle identities, metric comparisons) complement the independent tests in the
-other files. exp/log tests are not activated: geodesics are added in a later issue.
+projections, bundle identities, metric comparisons, exp/log/dist identities, symmetries of the
+Riemann tensor) complement the independent tests in the other files. Geodesic tests draw their
+points near the identity (g^N is geodesically incomplete, and GL(d) has two components: far or
+opposite-determinant random points have no log).
 """
 
 import numpy as np
@@ -232,6 +234,93 @@ class TestDLNMetric(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
 class TestDLNMetricDeficient(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
     space = _dln_space(4, 4, 2, 5)
     testing_data = MetricData()
+
+
+class NearIdentityGenerator(RandomDataGenerator):
+    """Random points X = P_r(I + 0.3 G) with det > 0, and short tangent vectors."""
+
+    def random_point(self, n_samples=1):
+        m, n = self.space.shape
+        rng = np.random.default_rng(np.random.randint(2**31))
+        x = np.eye(m, n) + 0.3 * rng.standard_normal((n_samples, m, n)) / np.sqrt(m)
+        if m == n and self.space.full_rank:
+            x[np.linalg.det(x) < 0, 0] *= -1.0
+        x = self.space.projection(x)
+        return x[0] if n_samples == 1 else x
+
+    def random_tangent_vec(self, base_point):
+        vec = self.space.random_tangent_vec(base_point)
+        return 0.2 * vec / np.max(np.abs(vec))
+
+
+class GeodesicData(TestData):
+    tolerances = {
+        "exp_after_log": {"atol": 1e-8},
+        "log_after_exp": {"atol": 1e-8},
+        "dist_is_log_norm": {"atol": 1e-8},
+        "squared_dist_is_symmetric": {"atol": 1e-8},
+    }
+
+    def exp_belongs_test_data(self):
+        return self.generate_random_data()
+
+    def log_is_tangent_test_data(self):
+        return self.generate_random_data()
+
+    def exp_after_log_test_data(self):
+        return self.generate_random_data()
+
+    def log_after_exp_test_data(self):
+        return self.generate_random_data()
+
+    def squared_dist_is_symmetric_test_data(self):
+        return self.generate_random_data()
+
+    def squared_dist_is_positive_test_data(self):
+        return self.generate_random_data()
+
+    def dist_is_log_norm_test_data(self):
+        return self.generate_random_data()
+
+    def geodesic_ivp_belongs_test_data(self):
+        return self.generate_random_data_with_time()
+
+    def exp_geodesic_ivp_test_data(self):
+        return self.generate_random_data()
+
+
+class CurvatureData(GeodesicData):
+    tolerances = {
+        **GeodesicData.tolerances,
+        "covariant_riemann_tensor_is_skew_symmetric_1": {"atol": 1e-7},
+        "covariant_riemann_tensor_is_skew_symmetric_2": {"atol": 1e-7},
+        "covariant_riemann_tensor_bianchi_identity": {"atol": 1e-7},
+        "covariant_riemann_tensor_is_interchange_symmetric": {"atol": 1e-7},
+    }
+
+    def covariant_riemann_tensor_is_skew_symmetric_1_test_data(self):
+        return self.generate_random_data()
+
+    def covariant_riemann_tensor_is_skew_symmetric_2_test_data(self):
+        return self.generate_random_data()
+
+    def covariant_riemann_tensor_bianchi_identity_test_data(self):
+        return self.generate_random_data()
+
+    def covariant_riemann_tensor_is_interchange_symmetric_test_data(self):
+        return self.generate_random_data()
+
+
+class TestDLNGeodesics(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
+    space = _dln_space(2, 2, 2, 3)
+    data_generator = NearIdentityGenerator(space)
+    testing_data = CurvatureData()
+
+
+class TestDLNGeodesicsDeficient(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
+    space = _dln_space(4, 3, 2, 2)
+    data_generator = NearIdentityGenerator(space)
+    testing_data = GeodesicData()
 
 
 class TestQuotientMetric(QuotientMetricTestCase, metaclass=DataBasedParametrizer):

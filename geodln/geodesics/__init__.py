@@ -1,19 +1,31 @@
-r"""Geodesics of spectral metrics (:math:`g^N` and friends) as geomstats solvers.
+r"""Geodesics, Levi-Civita connection and curvature of spectral metrics (:math:`g^N` and friends).
+
+The deep-linear-network (DLN) metric :math:`g^N` and the other spectral metrics get their
+geomstats geometry from here:
 
 - :class:`HamiltonianExpSolver` — ``exp`` and ``geodesic`` by the co-metric Hamiltonian system
-  (reference ``dln-geometry.md`` §7), full-rank and rank-r points;
-- :class:`RootLogSolver` — ``log`` (hence ``dist``, ``squared_dist``, ladder transport) by
-  root-finding on :math:`\exp_X(V) - Y`;
+  (adaptive DOP853), full-rank and rank-r points; ``exp_with_derivative`` integrates the
+  variational equations too;
+- :class:`PowerSumField` — the co-metric of a power-sum kernel and its first derivative in the
+  singular frame, in closed form (the Hamiltonian vector field and the Christoffel bilinear
+  form; Daleckii–Krein divided differences, exact at repeated singular values);
+- :class:`NewtonLogSolver` — ``log`` (hence ``dist``, ``squared_dist``, ladder transport) by a
+  batched Newton iteration from the root-chart guess (:func:`root_chart_velocity`), with
+  :class:`RootLogSolver` (root finding, Levenberg–Marquardt) as its fallback;
+- :class:`LeviCivitaMixin` — ``christoffels``, ``curvature``, ``riemann_tensor`` (hence
+  geomstats' ``sectional_curvature``, ``ricci_tensor``, ``scalar_curvature``) in entry
+  coordinates, and the distance between the components of :math:`GL_d`
+  (:func:`check_connected`);
 - :mod:`geodln.geodesics.operators` — differentiable co-metrics (finite and infinite depth,
-  power-sum kernels, user hook);
-- :mod:`geodln.geodesics.christoffel` — geomstats' generic christoffel route, as a slow
-  reference for tests and benchmarks.
+  power-sum kernels, user hook).
 
-:class:`~geodln.SpectralMetric` and :class:`~geodln.DLNMetric` install the two solvers in their
-constructor.
+:class:`~geodln.SpectralMetric` and :class:`~geodln.DLNMetric` install the solvers in their
+constructor and inherit :class:`LeviCivitaMixin`.
 """
 
+from geodln.geodesics.connection import LeviCivitaMixin
 from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+from geodln.geodesics.newton_log import NewtonLogSolver, check_connected, root_chart_velocity
 from geodln.geodesics.operators import (
     DLNCometric,
     InfiniteDepthCometric,
@@ -22,11 +34,17 @@ from geodln.geodesics.operators import (
     hamiltonian,
 )
 from geodln.geodesics.power_family import sym_power_family
+from geodln.geodesics.power_sum_field import PowerSumField
 from geodln.geodesics.root_log import RootLogSolver, TangentCoordinates
 
 __all__ = [
     "HamiltonianExpSolver",
     "RootLogSolver",
+    "NewtonLogSolver",
+    "LeviCivitaMixin",
+    "PowerSumField",
+    "check_connected",
+    "root_chart_velocity",
     "TangentCoordinates",
     "PowerSumCometric",
     "DLNCometric",

@@ -38,7 +38,8 @@ from geomstats.numerics.geodesic import ExpSolver
 from scipy.integrate import solve_ivp
 
 from geodln._checks import check_matrix, check_positive_int
-from geodln.geodesics.operators import cometric_operator, hamiltonian
+from geodln.geodesics.operators import PowerSumCometric, cometric_operator, hamiltonian
+from geodln.geodesics.power_sum_field import PowerSumField
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_RTOL = 1e-9
@@ -84,6 +85,13 @@ class HamiltonianExpSolver(ExpSolver):
         Budget of right-hand-side evaluations per integration (a regular exp needs about
         100). Near a singular matrix the step size collapses; past the budget the geodesic
         is declared singular (``ValueError``) instead of crawling.
+    field : {"auto", "closed_form", "autograd"}
+        How :math:`\partial_X H` is computed: ``"closed_form"`` by the singular-frame
+        formula of :class:`~geodln.geodesics.power_sum_field.PowerSumField` (power-sum
+        co-metrics: every built-in kernel), ``"autograd"`` by one reverse pass through the
+        co-metric operator (any kernel with a ``cometric_operator``); ``"auto"`` picks the
+        closed form when the operator is a power sum. Both are exact at repeated singular
+        values; the closed form is about ten times faster.
 
     Notes
     -----
@@ -95,8 +103,13 @@ class HamiltonianExpSolver(ExpSolver):
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",
-                 singular_tol=DEFAULT_SINGULAR_TOL, max_evals=5000):
+                 singular_tol=DEFAULT_SINGULAR_TOL, max_evals=5000, field="auto"):
         super().__init__(solves_ivp=True)
+        if field not in ("auto", "closed_form", "autograd"):
+            raise ValueError(
+                f"field must be 'auto', 'closed_form' or 'autograd', got {field!r}"
+            )
+        self.field = field
         self._space = space
         self.kernel = kernel
         if not (0 < rtol < 1):
@@ -109,6 +122,7 @@ class HamiltonianExpSolver(ExpSolver):
         self.max_evals = check_positive_int(max_evals, "max_evals")
         self._operator = None
         self._grad = None
+        self._closed_form = False
 
     # -- operator ------------------------------------------------------------------------
     @property
@@ -123,7 +137,33 @@ class HamiltonianExpSolver(ExpSolver):
             self._operator = cometric_operator(self.kernel, self._space.rank, self.full_rank)
             op = self._operator
             self._grad = grad(lambda xp: anp.sum(hamiltonian(op, xp[0], xp[1])))
+            power_sum = isinstance(op, PowerSumCometric)
+            if self.field == "closed_form" and not power_sum:
+                raise NotImplementedError(
+                    f"field='closed_form' needs a power-sum co-metric, got {op!r}"
+                )
+            self._closed_form = power_sum and self.field != "autograd"
         return self._operator
+
+    def frame_field(self, base_point):
+        """Return the closed-form co-metric field at ``base_point`` (power-sum co-metrics only).
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        field : PowerSumField
+        """
+        op = self.operator
+        if not isinstance(op, PowerSumCometric):
+            raise NotImplementedError(
+                f"no closed-form field for the co-metric {op!r} (not a power sum)"
+            )
+        rank = None if self.full_rank else self._space.rank
+        return PowerSumField(op.left_exponents, op.right_exponents, op.coefficients,
+                             base_point, rank)
 
     def vector_field(self, base_point, cotangent_vec):
         r"""Return :math:`(\dot X, \dot P) = (A_X(P), -\partial_X H)` for a batch of states.
@@ -138,6 +178,8 @@ class HamiltonianExpSolver(ExpSolver):
         """
         self.operator  # noqa: B018  (builds self._grad on first use)
         x, p = base_point, cotangent_vec
+        if self._closed_form:
+            return self.frame_field(x).hamiltonian_field(p)
         if not self.full_rank:
             frame = SVDFrame(x, self._space.rank, check=False)
             x = frame.matrix()
@@ -178,19 +220,40 @@ class HamiltonianExpSolver(ExpSolver):
         return batch, x, p, scale
 
     # -- integration ---------------------------------------------------------------------
-    def _integrate(self, x, p, scale, t_eval, rtol=None, max_evals=None):
-        """Integrate from t = 0 to the (same-signed, sorted) times ``t_eval``; return X(t)."""
+    def _integrate(self, x, p, scale, t_eval, rtol=None, max_evals=None, variations=None,
+                   var_rtol=None):
+        """Integrate from t = 0 to the (same-signed, sorted) times ``t_eval``; return X(t).
+
+        With ``variations`` (initial momentum perturbations ``[B, D, m, n]``), the variational
+        equations are integrated alongside and ``(X(t), dX(t))`` is returned.
+        """
         rtol = self.rtol if rtol is None else rtol
         max_evals = self.max_evals if max_evals is None else max_evals
         n_evals = [0]
         shape = x.shape
         size = x.size
         t_end = float(t_eval[-1])
-        if t_end == 0.0 or not np.any(p):
+        if variations is None and (t_end == 0.0 or not np.any(p)):
             return np.broadcast_to(x, (len(t_eval),) + shape).copy()
         x_scale = np.repeat(scale, x[0].size)
-        p_scale = np.repeat(np.max(np.abs(p.reshape(len(p), -1)), axis=1), x[0].size)
-        atol = rtol * np.concatenate([x_scale, np.where(p_scale > 0, p_scale, x_scale)])
+        p_max = np.max(np.abs(p.reshape(len(p), -1)), axis=1)
+        p_scale = np.repeat(p_max, x[0].size)
+        atol = [rtol * x_scale, rtol * np.where(p_scale > 0, p_scale, x_scale)]
+        y0 = [x.ravel(), p.ravel()]
+        if variations is not None:
+            n_dir = variations.shape[1]
+            vshape = variations.shape
+            # dX(1) ~ |A dP0|, dP stays ~ |dP0|: tolerances per direction
+            size_dp = np.max(np.abs(variations.reshape(len(x), n_dir, -1)), axis=2)
+            size_dx = size_dp * np.max(np.abs(self.frame_field(x[:, None]).sharp(variations)
+                                              ).reshape(len(x), n_dir, -1), axis=2) / size_dp
+            tiny = np.finfo(float).tiny
+            var_rtol = rtol if var_rtol is None else var_rtol
+            atol += [var_rtol * np.repeat(np.maximum(size_dx, tiny).ravel(), x[0].size),
+                     var_rtol * np.repeat(np.maximum(size_dp, tiny).ravel(), x[0].size)]
+            y0 += [np.zeros(variations.size), variations.ravel()]
+            p_ref = np.where(p_max > 0, p_max, 1.0)[:, None]
+        atol = np.concatenate(atol)
         threshold = self.singular_tol * scale
 
         def rhs(t, y):
@@ -198,9 +261,32 @@ class HamiltonianExpSolver(ExpSolver):
             if n_evals[0] > max_evals:
                 raise _Singular(t, budget=max_evals)
             xs = y[:size].reshape(shape)
-            ps = y[size:].reshape(shape)
-            x_dot, p_dot = self.vector_field(xs, ps)
-            out = np.concatenate([np.ravel(x_dot), np.ravel(p_dot)])
+            ps = y[size:2 * size].reshape(shape)
+            if variations is None:
+                x_dot, p_dot = self.vector_field(xs, ps)
+                parts = [np.ravel(x_dot), np.ravel(p_dot)]
+            else:
+                dx = y[2 * size:2 * size + variations.size].reshape(vshape)
+                dp = y[2 * size + variations.size:].reshape(vshape)
+                # forward difference of the vector field along (dX, dP), step relative
+                # to the state: the directional derivative to ~1e-8 (sqrt(eps)); the base
+                # and perturbed states go through one batched evaluation
+                size_k = np.maximum(np.max(np.abs(dx), axis=(2, 3)) / scale[:, None],
+                                    np.max(np.abs(dp), axis=(2, 3)) / p_ref)
+                h = 1.5e-8 / np.where(size_k > 0, size_k, 1.0)
+                hb = h[:, :, None, None]
+                fx, fp = self.vector_field(
+                    np.concatenate([xs[:, None], xs[:, None] + hb * dx], axis=1
+                                   ).reshape((-1,) + shape[1:]),
+                    np.concatenate([ps[:, None], ps[:, None] + hb * dp], axis=1
+                                   ).reshape((-1,) + shape[1:]))
+                fx = fx.reshape((len(xs), n_dir + 1) + shape[1:])
+                fp = fp.reshape((len(xs), n_dir + 1) + shape[1:])
+                x_dot, p_dot = fx[:, 0], fp[:, 0]
+                parts = [np.ravel(x_dot), np.ravel(p_dot),
+                         np.ravel((fx[:, 1:] - x_dot[:, None]) / hb),
+                         np.ravel((fp[:, 1:] - p_dot[:, None]) / hb)]
+            out = np.concatenate(parts)
             if not np.all(np.isfinite(out)):
                 raise _Singular(t)
             return out
@@ -211,7 +297,7 @@ class HamiltonianExpSolver(ExpSolver):
 
         singular.terminal = True
         singular.direction = -1
-        y0 = np.concatenate([x.ravel(), p.ravel()])
+        y0 = np.concatenate(y0)
         try:
             sol = solve_ivp(rhs, (0.0, t_end), y0, method=self.method, t_eval=t_eval,
                             rtol=rtol, atol=atol, events=singular)
@@ -228,7 +314,10 @@ class HamiltonianExpSolver(ExpSolver):
         out = np.moveaxis(sol.y[:size], -1, 0).reshape((len(t_eval),) + shape)
         if not self.full_rank:
             out = SVDFrame(out, self._space.rank, check=False).matrix()
-        return out
+        if variations is None:
+            return out
+        d_out = sol.y[2 * size:2 * size + variations.size, -1].reshape(vshape)
+        return out, d_out
 
     def _path(self, batch, x, p, scale, t):
         t = np.atleast_1d(np.asarray(t, dtype=float))
@@ -295,6 +384,55 @@ class HamiltonianExpSolver(ExpSolver):
         batch, x, p, scale = self._prepare(tangent_vec, base_point)
         out = self._integrate(x, p, scale, np.array([1.0]), rtol=rtol, max_evals=max_evals)[0]
         return out.reshape(batch + self._space.shape)
+
+    def exp_with_derivative(self, tangent_vec, base_point, directions, rtol=None,
+                            derivative_rtol=None):
+        r"""Exp and its derivative :math:`D\exp_X(V)[W_k]` along directions, one integration.
+
+        The variational equations of the Hamiltonian system are integrated with the
+        geodesics (the directional derivative of the vector field by a forward difference
+        with a step relative to the state, accurate to about 1e-8), all as one batched
+        system.
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[B, m, n]
+            Initial velocities V.
+        base_point : array-like, shape=[B, m, n]
+            Base points X.
+        directions : array-like, shape=[B, D, m, n]
+            Perturbations :math:`W_k` of the initial velocity (tangent at X).
+        rtol : float, optional
+            Integrator tolerance (default: the solver's).
+        derivative_rtol : float, optional
+            Tolerance on the variational components (default ``rtol``; a looser value
+            keeps the steps those of the geodesics).
+
+        Returns
+        -------
+        end_point : ndarray, shape=[B, m, n]
+            :math:`\exp_X(V)`.
+        derivative : ndarray, shape=[B, D, m, n]
+            :math:`D\exp_X(V)[W_k]`.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`exp`.
+        """
+        batch, x, p, scale = self._prepare(tangent_vec, base_point)
+        directions = np.asarray(directions, dtype=float)
+        if directions.ndim != 4 or directions.shape[0] != len(x) or \
+                directions.shape[2:] != self._space.shape:
+            raise ValueError(
+                f"directions must have shape [B, D, m, n] with B = {len(x)}, got "
+                f"{directions.shape}"
+            )
+        frame = SVDFrame(x[:, None], self._space.rank, check=False)
+        dp0 = frame.apply_inverse(self.kernel, directions)
+        out, d_out = self._integrate(x, p, scale, np.array([1.0]), rtol=rtol, variations=dp0,
+                                     var_rtol=derivative_rtol)
+        return out[0].reshape(batch + self._space.shape), d_out
 
     def geodesic_ivp(self, tangent_vec, base_point):
         """Geodesic :math:`t \\mapsto \\exp_X(tV)` as a callable (one integration per call).

@@ -1,0 +1,291 @@
+r"""Levi-Civita connection, curvature and distance of a spectral metric (mixed into the metric).
+
+:class:`LeviCivitaMixin` gives :class:`~geodln.SpectralMetric` (hence the deep-linear-network
+(DLN) metric :math:`g^N` of :class:`~geodln.DLNMetric`) the geomstats methods that 2.8's generic
+code cannot provide for matrix-shaped points:
+
+- ``christoffels(base_point)``: :math:`\Gamma^k_{ij}` in row-major entry coordinates
+  (``k = row * n + col``), shape ``[..., mn, mn, mn]``, contravariant index first (geomstats'
+  convention), for full-rank points. Closed form from the co-metric: the bilinear form
+  :math:`\Gamma_X(V, W)` of :class:`~geodln.geodesics.power_sum_field.PowerSumField` on pairs of
+  unit matrices (Daleckii–Krein divided differences, exact at repeated singular values);
+- ``inner_product_derivative_matrix``: :math:`\partial_k g_{ij} = \Gamma_{i,jk} + \Gamma_{j,ik}`
+  (metric compatibility) with :math:`\Gamma_{l,ij} = g_{lm}\Gamma^m_{ij}`;
+- ``curvature(a, b, c, base_point)``: :math:`R(a, b)c = \nabla_a\nabla_b c - \nabla_b\nabla_a c`
+  for constant fields, :math:`= D_a\Gamma(b, c) - D_b\Gamma(a, c) + \Gamma(a, \Gamma(b, c))
+  - \Gamma(b, \Gamma(a, c))`, with the directional derivatives of the exact
+  :math:`\Gamma` by a fourth-order central difference in X (step :math:`2\cdot10^{-3}
+  \sigma_{\min}(X)`; relative error about :math:`10^{-10}`): O(d³) work, no curvature tensor is
+  formed. geomstats' generic ``sectional_curvature`` (and ``directional_curvature``) run on it;
+- ``riemann_tensor(base_point)``: geomstats' formula (``Connection.riemann_tensor``) with the
+  Jacobian of the Christoffel symbols by the same difference scheme; ``ricci_tensor`` and
+  ``scalar_curvature`` are geomstats' generic code on it. Memory :math:`O((mn)^4)`: small
+  matrices only (mn ≲ 30);
+- ``squared_dist`` / ``dist``: on a square full-rank space, points whose determinants have
+  opposite signs lie in different components of :math:`GL_d` and their distance is
+  ``inf`` (by convention; ``log`` raises there); identical points have distance 0 at once.
+
+Depth 1 is the Euclidean metric: Christoffel symbols and curvature vanish (the divided
+differences of :math:`\mu^0` are 0).
+
+References
+----------
+.. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the co-metric in the
+   singular frame).
+.. [2] HIG08: Higham, Functions of Matrices (2008), Theorem 3.11 (Daleckii–Krein).
+.. [3] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004.
+"""
+
+import numpy as np
+
+from geodln._checks import check_matrix
+from geodln.geodesics.newton_log import check_connected
+
+__all__ = ["LeviCivitaMixin"]
+
+_STENCIL = ((-2.0, 1.0 / 12.0), (-1.0, -8.0 / 12.0), (1.0, 8.0 / 12.0), (2.0, -1.0 / 12.0))
+_REL_STEP = 2e-3
+
+
+class LeviCivitaMixin:
+    """Christoffel symbols, curvature and component-aware distance (see module docstring).
+
+    Mixed into :class:`~geodln.SpectralMetric`; uses its ``exp_solver.frame_field``.
+    """
+
+    # -- helpers -------------------------------------------------------------------------
+    def _full_rank_point(self, base_point, what):
+        space = self._space
+        if not space.full_rank:
+            raise ValueError(
+                f"{what} are given in entry coordinates, which are coordinates of M_r only for "
+                f"full-rank spaces; this space has rank {space.rank} < min(m, n)"
+            )
+        x = check_matrix(base_point, "base_point", shape=space.shape)
+        s = np.linalg.svd(x, compute_uv=False)
+        if np.any(~(s[..., -1] > self.exp_solver.singular_tol * s[..., 0])):
+            raise ValueError("base_point must be a full-rank matrix (sigma_min > 0)")
+        return x, s[..., -1]
+
+    def _field(self, x):
+        return self.exp_solver.frame_field(x)
+
+    def _gamma(self, x, a, b):
+        """Gamma_X(a, b) with broadcasting ([..., m, n] each)."""
+        return self._field(x).christoffel(a, b)
+
+    def _directional(self, x, sigma_min, direction, func):
+        """Fourth-order central difference of ``func(X)`` along ``direction`` at X."""
+        scale = np.max(np.abs(direction), axis=(-2, -1))
+        h = _REL_STEP * sigma_min / np.where(scale > 0, scale, 1.0)
+        total = 0.0
+        for k, w in _STENCIL:
+            total = total + w * func(x + k * h[..., None, None] * direction)
+        return total / h.reshape(h.shape + (1,) * (np.ndim(total) - h.ndim))
+
+    # -- connection ----------------------------------------------------------------------
+    def christoffels(self, base_point):
+        r"""Christoffel symbols :math:`\Gamma^k_{ij}` in row-major entry coordinates.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+            Full-rank point.
+
+        Returns
+        -------
+        gamma : ndarray, shape=[..., mn, mn, mn]
+            ``gamma[..., k, i, j]`` (contravariant index first, as geomstats).
+
+        Raises
+        ------
+        ValueError
+            If the space is not full rank, or ``base_point`` is invalid or singular.
+        NotImplementedError
+            If the kernel has no power-sum co-metric.
+
+        References
+        ----------
+        .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln import DLNMetric, RankMatrices
+        >>> metric = DLNMetric(RankMatrices(2, 2), depth=2)
+        >>> metric.christoffels(np.eye(2)).shape
+        (4, 4, 4)
+        """
+        x, _ = self._full_rank_point(base_point, "christoffels")
+        m, n = self._space.shape
+        d = m * n
+        batch = x.shape[:-2]
+        unit = np.eye(d).reshape((d,) + (1,) * len(batch) + (m, n))
+        field = self._field(x)
+        out = np.stack([field.christoffel(unit[i], unit) for i in range(d)])  # [i, j, ..., m, n]
+        out = out.reshape((d, d) + batch + (d,))
+        return np.moveaxis(out, -1, 0).transpose(
+            tuple(range(3, 3 + len(batch))) + (0, 1, 2))
+
+    def inner_product_derivative_matrix(self, base_point):
+        r"""Return :math:`\partial_k g_{ij}`, the derivative of the metric matrix.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+            Full-rank point.
+
+        Returns
+        -------
+        derivative : ndarray, shape=[..., mn, mn, mn]
+            ``[..., i, j, k]`` with the derivation index last (geomstats' convention).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`christoffels`.
+        """
+        gamma = self.christoffels(base_point)
+        lowered = np.einsum("...lm,...mij->...lij", self.metric_matrix(base_point), gamma)
+        return lowered + np.swapaxes(lowered, -3, -2)
+
+    # -- curvature -----------------------------------------------------------------------
+    def curvature(self, tangent_vec_a, tangent_vec_b, tangent_vec_c, base_point):
+        r"""Riemann curvature map :math:`R(a, b)c`.
+
+        :math:`R(a, b)c = \nabla_a\nabla_b c - \nabla_b\nabla_a c - \nabla_{[a,b]}c`
+        (geomstats' convention).
+
+        Parameters
+        ----------
+        tangent_vec_a, tangent_vec_b, tangent_vec_c : array-like, shape=[..., m, n]
+        base_point : array-like, shape=[..., m, n]
+            Full-rank point.
+
+        Returns
+        -------
+        curvature : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`christoffels`, or for invalid tangent vectors.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln import DLNMetric, RankMatrices
+        >>> metric = DLNMetric(RankMatrices(2, 2), depth=1)  # Euclidean: flat
+        >>> a, b = np.eye(2), np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> float(np.max(np.abs(metric.curvature(a, b, b, np.diag([1.0, 2.0])))))
+        0.0
+        """
+        x, smin = self._full_rank_point(base_point, "curvature")
+        shape = self._space.shape
+        a = check_matrix(tangent_vec_a, "tangent_vec_a", shape=shape)
+        b = check_matrix(tangent_vec_b, "tangent_vec_b", shape=shape)
+        c = check_matrix(tangent_vec_c, "tangent_vec_c", shape=shape)
+        a, b, c, x = np.broadcast_arrays(a, b, c, x)
+        smin = np.broadcast_to(smin, x.shape[:-2])
+        field = self._field(x)
+        g_bc, g_ac = field.christoffel(b, c), field.christoffel(a, c)
+        d_a = self._directional(x, smin, a, lambda y: self._gamma(y, b, c))
+        d_b = self._directional(x, smin, b, lambda y: self._gamma(y, a, c))
+        return d_a - d_b + field.christoffel(a, g_bc) - field.christoffel(b, g_ac)
+
+    def riemann_tensor(self, base_point):
+        r"""Riemann tensor :math:`R_{ijk}^l` in entry coordinates (geomstats' index convention).
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+            Full-rank point (small: the tensor has :math:`(mn)^4` entries).
+
+        Returns
+        -------
+        riemann : ndarray, shape=[..., mn, mn, mn, mn]
+            ``[..., i, j, k, l]`` :math:`= dx^l(R(E_j, E_k)E_i)`.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`christoffels`.
+        """
+        x, smin = self._full_rank_point(base_point, "riemann_tensor")
+        m, n = self._space.shape
+        d = m * n
+        gamma = self.christoffels(x)
+        unit = np.eye(d).reshape((d, m, n))
+        # jac[..., a, b, c, e] = d Gamma^a_bc / d x_e (derivation index last)
+        jac = np.stack([
+            self._directional(x, smin, np.broadcast_to(unit[e], x.shape), self.christoffels)
+            for e in range(d)], axis=-1)
+        # geomstats 2.8 Connection.riemann_tensor, with this Jacobian
+        prod = np.einsum("...ijk,...klm->...ijlm", gamma, gamma)
+        return (np.einsum("...ijlm->...lmji", jac) - np.einsum("...ijlm->...ljmi", jac)
+                + np.einsum("...ijlm->...mjli", prod) - np.einsum("...ijlm->...lmji", prod))
+
+    # -- distance ------------------------------------------------------------------------
+    def squared_dist(self, point_a, point_b):
+        """Squared geodesic distance; ``inf`` between components of :math:`GL_d`.
+
+        Parameters
+        ----------
+        point_a, point_b : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        sq_dist : ndarray, shape=[...]
+            0 for identical points (no integration), ``inf`` when ``det`` signs differ on
+            a square full-rank space.
+
+        Raises
+        ------
+        ValueError
+            On invalid or singular points, or if no geodesic is found (see ``log``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln import DLNMetric, RankMatrices
+        >>> metric = DLNMetric(RankMatrices(2, 2), depth=3)
+        >>> float(metric.squared_dist(np.diag([1.0, 2.0]), np.diag([1.0, -2.0])))
+        inf
+        """
+        shape = self._space.shape
+        a = check_matrix(point_a, "point_a", shape=shape)
+        b = check_matrix(point_b, "point_b", shape=shape)
+        a, b = np.broadcast_arrays(a, b)
+        batch = a.shape[:-2]
+        a, b = a.reshape((-1,) + shape), b.reshape((-1,) + shape)
+        r = self._space.rank
+        for name, arr in (("point_a", a), ("point_b", b)):
+            s = np.linalg.svd(arr, compute_uv=False)
+            if np.any(~(s[:, r - 1] > self.exp_solver.singular_tol * s[:, 0])):
+                raise ValueError(f"{name} must have rank {r} (it is singular)")
+        out = np.full(len(a), np.inf)
+        same = np.all(a == b, axis=(-2, -1))
+        out[same] = 0.0
+        todo = np.flatnonzero(~same & check_connected(b, a, self._space))
+        if len(todo):
+            log = self.log(b[todo], a[todo])
+            out[todo] = self.squared_norm(log, a[todo])
+        return out.reshape(batch)
+
+    def dist(self, point_a, point_b):
+        """Geodesic distance (``inf`` between components of :math:`GL_d`, see ``squared_dist``).
+
+        Parameters
+        ----------
+        point_a, point_b : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        dist : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            As ``squared_dist``.
+        """
+        return np.sqrt(self.squared_dist(point_a, point_b))

@@ -1,0 +1,236 @@
+r"""A power-sum co-metric and its first derivative in the singular frame, in closed form.
+
+For a co-metric :math:`A_X(Z) = \sum_i c_i L^{a_i} Z R^{b_i}` (:math:`L = XX^\top`,
+:math:`R = X^\top X`; the deep-linear-network (DLN) co-metric :math:`A_{N,X}` has
+:math:`a_i = (N-i)/N`, :math:`b_i = (i-1)/N`, ACH18 Thm 1), write the full SVD
+:math:`X = U\hat S V^\top` with :math:`\mu = \sigma^2` (padded with zeros to m) and
+:math:`\nu = \sigma^2` (padded to n), and hats for coordinates in that frame,
+:math:`\hat Z = U^\top Z V`. Then
+
+.. math::
+    \widehat{A_X(Z)} = K \circ \hat Z, \qquad K_{jl} = \sum_i c_i \mu_j^{a_i}\nu_l^{b_i},
+
+and the Daleckii–Krein formula (HIG08 Thm 3.11) gives the derivative of the powers through the
+first divided differences :math:`F^{(p)}(\mu_j, \mu_k) = (\mu_j^p - \mu_k^p)/(\mu_j - \mu_k)`
+(:math:`p\mu^{p-1}` on ties, evaluated without cancellation). With the two tensors
+
+.. math::
+    T^L_{jkl} = \sum_i c_i F^{(a_i)}(\mu_j, \mu_k)\,\nu_l^{b_i}, \qquad
+    T^R_{jkl} = \sum_i c_i F^{(b_i)}(\nu_j, \nu_k)\,\mu_l^{a_i},
+
+- the derivative of the co-metric along :math:`\dot X` is
+  :math:`\widehat{DA_X[\dot X](Q)}_{jl} = \sum_k T^L_{jkl}\,\widehat{dL}_{jk}\hat Q_{kl}
+  + \sum_k T^R_{klj}\,\hat Q_{jk}\widehat{dR}_{kl}` with
+  :math:`\widehat{dL} = \hat{\dot X}\hat S^\top + \hat S\hat{\dot X}^\top`,
+  :math:`\widehat{dR} = \hat S^\top\hat{\dot X} + \hat{\dot X}^\top\hat S`;
+- the X-gradient of the Hamiltonian :math:`H = \tfrac12\langle P, A_X P\rangle` is
+  :math:`\widehat{\partial_X H} = M^L \hat S + \hat S M^R`,
+  :math:`M^L_{jk} = \sum_l \hat P_{jl}\hat P_{kl}T^L_{jkl}`,
+  :math:`M^R_{jk} = \sum_l \hat P_{lj}\hat P_{lk}T^R_{jkl}`;
+- the Levi-Civita connection (from :math:`\ddot X = DA_X[\dot X](P) + A_X(\dot P)` along the
+  Hamiltonian flow) is the symmetric bilinear form
+
+  .. math:: \Gamma_X(V, W) = -\tfrac12\big(DA_X[V](A_X^{-1}W) + DA_X[W](A_X^{-1}V)\big)
+            + A_X\big(G_X(A_X^{-1}V, A_X^{-1}W)\big),
+
+  :math:`G_X` the polarisation of :math:`\partial_X H`, so that geodesics solve
+  :math:`\ddot X + \Gamma_X(\dot X, \dot X) = 0`.
+
+One SVD and :math:`O(k\,m n \max(m, n))` work per point for k power terms, no autodiff: this is
+the right-hand side of :class:`~geodln.geodesics.HamiltonianExpSolver` and the source of the
+Christoffel symbols. Exact at repeated singular values (X = I) because only divided
+differences of powers appear. At a rank-r point the eigenvalues beyond r are exactly 0
+(convention :math:`0^0 = 1`, the plain-sum identity) and the normal block of P is dropped, as in
+:mod:`geodln.geodesics.operators`.
+
+References
+----------
+.. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+.. [2] HIG08: Higham, Functions of Matrices (2008), Theorem 3.11 (Daleckii–Krein).
+.. [3] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+"""
+
+import numpy as np
+
+__all__ = ["PowerSumField"]
+
+
+def _t(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _powers(mu, p):
+    return np.ones_like(mu) if p == 0 else mu**p
+
+
+class _DividedDifferences:
+    r"""First divided differences :math:`(a^p - b^p)/(a - b)` on a grid, for several p.
+
+    The p-independent work (``hi``, ``lo``, :math:`w = \log(hi/lo)`) is shared; each power is
+    :math:`hi^{p-1}\,\mathrm{expm1}(-pw)/\mathrm{expm1}(-w)` (:math:`p\,hi^{p-1}` on ties, 1
+    when lo = 0, 0 when hi = 0), the cancellation-free form of
+    :func:`geodln.matrix_power.power_divided_difference`.
+    """
+
+    def __init__(self, values):
+        a, b = values[..., :, None], values[..., None, :]
+        hi, lo = np.maximum(a, b), np.minimum(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.w = np.where(lo > 0, np.log1p((hi - lo) / np.where(lo > 0, lo, 1.0)), np.inf)
+            self.em1 = np.expm1(-self.w)
+            self.log_hi = np.log(np.where(hi > 0, hi, 1.0))
+        self.positive = hi > 0
+        self.tie = ~(self.w > 0)
+
+    def __call__(self, p):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio = np.where(self.tie, p, np.expm1(-p * self.w) / np.where(self.tie, 1.0, self.em1))
+            ratio = np.where(np.isinf(self.w), 1.0, ratio)
+            return np.where(self.positive, np.exp((p - 1.0) * self.log_hi) * ratio, 0.0)
+
+
+class PowerSumField:
+    r"""The co-metric of a power-sum kernel and its first X-derivative at a batch of points.
+
+    Parameters
+    ----------
+    left_exponents, right_exponents : sequence of float
+        The powers :math:`a_i, b_i \ge 0` of :math:`XX^\top` and :math:`X^\top X`.
+    coefficients : sequence of float
+        The weights :math:`c_i`.
+    base_point : array-like, shape=[..., m, n]
+        The points X (finite; not validated here).
+    rank : int, optional
+        Rank r of the points (default ``min(m, n)``): singular values beyond r are set to 0.
+
+    Attributes
+    ----------
+    u : ndarray, shape=[..., m, m]
+    v : ndarray, shape=[..., n, n]
+        Full singular frames (:math:`X = U\hat S V^\top`).
+    s_hat : ndarray, shape=[..., m, n]
+        The rectangular diagonal :math:`\hat S` (rank-truncated).
+    eigenvalues : ndarray, shape=[..., m, n]
+        :math:`K_{jl}` (0 on the normal block of a rank-deficient point).
+    tangent_mask : ndarray of bool, shape=[m, n]
+        Pairs (j, l) with j < r or l < r (the tangent space in the frame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.diag([1.0, 2.0])
+    >>> field = PowerSumField([0.5, 0.0], [0.0, 0.5], [1.0, 1.0], x)  # depth 2
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> bool(np.allclose(field.sharp(z), (x @ x.T) ** 0.5 @ z + z @ (x.T @ x) ** 0.5))
+    True
+    """
+
+    def __init__(self, left_exponents, right_exponents, coefficients, base_point, rank=None):
+        x = np.asarray(base_point, dtype=float)
+        m, n = x.shape[-2:]
+        r = min(m, n) if rank is None else int(rank)
+        u, s, vt = np.linalg.svd(x, full_matrices=True)
+        batch = x.shape[:-2]
+        sig = np.zeros(batch + (max(m, n),))
+        sig[..., :r] = s[..., :r]
+        mu, nu = sig[..., :m] ** 2, sig[..., :n] ** 2
+        s_hat = np.zeros(batch + (m, n))
+        idx = np.arange(min(m, n))
+        s_hat[..., idx, idx] = sig[..., : min(m, n)]
+        self.shape, self.rank = (m, n), r
+        self.u, self.v, self.s_hat, self.singular_values = u, _t(vt), s_hat, s[..., :r]
+        self.tangent_mask = (np.arange(m)[:, None] < r) | (np.arange(n)[None, :] < r)
+        K = 0.0
+        TL = 0.0
+        TR = 0.0
+        dd_mu, dd_nu = _DividedDifferences(mu), _DividedDifferences(nu)
+        for c, a, b in zip(coefficients, left_exponents, right_exponents):
+            mu_a, nu_b = _powers(mu, a), _powers(nu, b)
+            K = K + c * mu_a[..., :, None] * nu_b[..., None, :]
+            if a != 0:
+                TL = TL + c * dd_mu(a)[..., :, :, None] * nu_b[..., None, None, :]
+            if b != 0:
+                TR = TR + c * dd_nu(b)[..., :, :, None] * mu_a[..., None, None, :]
+        self.eigenvalues = np.where(self.tangent_mask, K, 0.0)
+        self._tl = np.broadcast_to(TL, batch + (m, m, n))
+        self._tr = np.broadcast_to(TR, batch + (n, n, m))
+
+    # -- frame -----------------------------------------------------------------------------
+    def to_frame(self, z):
+        """Coordinates :math:`U^\\top Z V` (tangent part only), ``z`` [..., m, n]."""
+        hat = _t(self.u) @ z @ self.v
+        return np.where(self.tangent_mask, hat, 0.0)
+
+    def from_frame(self, hat):
+        """Matrix :math:`U \\hat Z V^\\top` of frame coordinates ``hat`` [..., m, n]."""
+        return self.u @ hat @ _t(self.v)
+
+    # -- co-metric -------------------------------------------------------------------------
+    def sharp(self, cotangent_vec):
+        """Co-metric :math:`A_X(Z)` of ``cotangent_vec`` [..., m, n]."""
+        return self.from_frame(self.eigenvalues * self.to_frame(cotangent_vec))
+
+    def flat(self, tangent_vec):
+        """Metric :math:`A_X^{-1}(Z)` of the tangent part of ``tangent_vec`` [..., m, n]."""
+        return self.from_frame(self._divide(self.to_frame(tangent_vec)))
+
+    def _divide(self, hat):
+        safe = np.where(self.tangent_mask, self.eigenvalues, 1.0)
+        return np.where(self.tangent_mask, hat / safe, 0.0)
+
+    # -- derivatives in the frame ------------------------------------------------------------
+    def _gradient_hat(self, p_hat, q_hat):
+        """Frame coordinates of the polarised X-gradient of ``<P, A_X Q>/2``."""
+        ml = 0.5 * (np.einsum("...jl,...kl,...jkl->...jk", p_hat, q_hat, self._tl)
+                    + np.einsum("...jl,...kl,...jkl->...jk", q_hat, p_hat, self._tl))
+        mr = 0.5 * (np.einsum("...lj,...lk,...jkl->...jk", p_hat, q_hat, self._tr)
+                    + np.einsum("...lj,...lk,...jkl->...jk", q_hat, p_hat, self._tr))
+        return ml @ self.s_hat + self.s_hat @ mr
+
+    def _derivative_hat(self, xdot_hat, q_hat):
+        """Frame coordinates of :math:`DA_X[\\dot X](Q)` (both arguments in frame coordinates)."""
+        s = self.s_hat
+        dl = xdot_hat @ _t(s) + s @ _t(xdot_hat)
+        dr = _t(s) @ xdot_hat + _t(xdot_hat) @ s
+        left = np.einsum("...jkl,...jk,...kl->...jl", self._tl, dl, q_hat)
+        right = np.einsum("...klj,...jk,...kl->...jl", self._tr, q_hat, dr)
+        return left + right
+
+    # -- public quantities -------------------------------------------------------------------
+    def hamiltonian_field(self, cotangent_vec):
+        r"""Hamilton's equations :math:`(\dot X, \dot P) = (A_X P, -\partial_X H)`.
+
+        Parameters
+        ----------
+        cotangent_vec : array-like, shape=[..., m, n]
+            The momentum P (its normal part is dropped at rank-deficient points).
+
+        Returns
+        -------
+        x_dot, p_dot : ndarray, shape=[..., m, n]
+            ``p_dot`` is tangent at rank-deficient points.
+        """
+        p_hat = self.to_frame(cotangent_vec)
+        x_dot = self.from_frame(self.eigenvalues * p_hat)
+        grad = np.where(self.tangent_mask, self._gradient_hat(p_hat, p_hat), 0.0)
+        return x_dot, -self.from_frame(grad)
+
+    def christoffel(self, tangent_vec_a, tangent_vec_b):
+        r"""Return the Levi-Civita bilinear form :math:`\Gamma_X(V, W)` (module docstring).
+
+        Geodesics satisfy :math:`\ddot X = -\Gamma_X(\dot X, \dot X)`; in entry coordinates
+        :math:`\Gamma_X(E_i, E_j)_k = \Gamma^k_{ij}`. Full-rank points.
+
+        Parameters
+        ----------
+        tangent_vec_a, tangent_vec_b : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        gamma : ndarray, shape=[..., m, n]
+        """
+        va, vb = self.to_frame(tangent_vec_a), self.to_frame(tangent_vec_b)
+        pa, pb = self._divide(va), self._divide(vb)
+        out = (-0.5 * (self._derivative_hat(va, pb) + self._derivative_hat(vb, pa))
+               + self.eigenvalues * self._gradient_hat(pa, pb))
+        return self.from_frame(out)

@@ -1,0 +1,234 @@
+"""Fast log (Newton), connectivity, Christoffel symbols and curvature of g^N.
+
+Independent references: the explicit geodesic of commuting endpoints; today's root-finding
+log (RootLogSolver, Levenberg-Marquardt with finite-difference Jacobians); central finite
+differences of ``metric_matrix`` through the Koszul formula (brute-force Kronecker sums in
+tests/brute.py); geomstats' generic christoffels / riemann_tensor / sectional_curvature on the
+flattened metric with eigh powers (tests/christoffel_reference.py, nothing from geodln).
+"""
+
+import time
+
+import numpy as np
+import pytest
+from brute import brute_cometric_matrix, random_orthogonal
+from christoffel_reference import flat_space
+
+from geodln import DLNMetric, RankMatrices
+from geodln.geodesics import NewtonLogSolver, RootLogSolver, root_chart_velocity
+
+
+def dln_space(m, n, depth, rank=None):
+    space = RankMatrices(m, n, rank, equip=False)
+    space.equip_with_metric(DLNMetric, depth=depth)
+    return space
+
+
+# -------------------------------------------------------------------------------------------
+# Newton log
+# -------------------------------------------------------------------------------------------
+def test_log_is_the_explicit_geodesic_for_commuting_endpoints_batched():
+    depth = 3
+    space = dln_space(3, 3, depth)
+    u, v = random_orthogonal(3, 1), random_orthogonal(3, 2)
+    s0 = np.array([2.0, 1.0, 0.5])
+    s1 = np.array([[1.0, 1.5, 1.2], [3.0, 0.2, 0.6], [2.0, 1.0, 0.5001]])
+    x0 = (u * s0) @ v.T
+    x1 = np.stack([(u * s) @ v.T for s in s1])
+    log = space.metric.log(x1, x0)
+    rate = s1 ** (1 / depth) - s0 ** (1 / depth)
+    expected = np.stack([(u * (depth * s0 ** ((depth - 1) / depth) * r)) @ v.T for r in rate])
+    np.testing.assert_allclose(log, expected, atol=1e-8)
+    # the root-chart guess alone is already exact here (to its finite-difference error)
+    np.testing.assert_allclose(root_chart_velocity(x1, x0, depth), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("m,n,rank,depth", [(2, 2, 2, 3), (3, 3, 3, 2), (4, 4, 4, 3),
+                                            (3, 2, 2, 3), (4, 3, 2, 3)])
+def test_newton_log_round_trips_and_matches_root_finding(m, n, rank, depth):
+    space = dln_space(m, n, depth, rank)
+    rng = np.random.default_rng(10 + m + n + depth)
+    x = space.projection(np.eye(m, n) + 0.3 * rng.standard_normal((m, n)) / np.sqrt(m))
+    vel = 0.3 * space.random_tangent_vec(x, n_samples=3, seed=11) / np.sqrt(m)
+    ys = space.metric.exp(vel, x)
+    log = space.metric.log(ys, x)
+    # a batch shares the integrator's steps: members agree with their own exp to the
+    # accuracy of exp (rtol 1e-9); a single target round-trips to 1e-10 (relative)
+    for y, lv in zip(ys, log):
+        assert np.max(np.abs(space.metric.exp(lv, x) - y)) <= 1e-9 * max(1.0, np.abs(y).max())
+    single = space.metric.log(ys[1], x)
+    assert np.max(np.abs(space.metric.exp(single, x) - ys[1])) <= 1e-10 * np.abs(ys[1]).max()
+    np.testing.assert_allclose(log, vel, atol=1e-8)
+    slow = RootLogSolver(space, space.metric.exp_solver).log(ys[0], x)
+    np.testing.assert_allclose(log[0], slow, atol=1e-6)
+
+
+def test_newton_log_batches_base_points_and_points():
+    space = dln_space(2, 2, 2)
+    rng = np.random.default_rng(3)
+    xs = np.eye(2) + 0.2 * rng.standard_normal((4, 2, 2))
+    vel = 0.2 * rng.standard_normal((4, 2, 2))
+    ys = space.metric.exp(vel, xs)
+    np.testing.assert_allclose(space.metric.log(ys, xs), vel, atol=1e-8)
+
+
+def test_newton_failure_falls_back_or_raises():
+    space = dln_space(2, 2, 2)
+    x = np.diag([1.0, 2.0])
+    y = space.metric.exp(np.array([[0.1, 0.2], [-0.1, 0.05]]), x)
+    strict = NewtonLogSolver(space, space.metric.exp_solver, max_iter=0, fallback=False)
+    with pytest.raises(ValueError, match="did not converge"):
+        strict.log(y, x)
+    patient = NewtonLogSolver(space, space.metric.exp_solver, max_iter=0, fallback=True)
+    vec = patient.log(y, x)
+    assert patient.last_stats["fallbacks"] == 1
+    np.testing.assert_allclose(space.metric.exp(vec, x), y, atol=1e-7)
+
+
+# -------------------------------------------------------------------------------------------
+# connectivity
+# -------------------------------------------------------------------------------------------
+def test_opposite_determinants_are_infinitely_far_and_have_no_log():
+    space = dln_space(2, 2, 3)
+    x, y = np.diag([1.0, 2.0]), np.diag([1.0, -2.0])
+    start = time.perf_counter()
+    assert space.metric.dist(x, y) == np.inf
+    assert space.metric.squared_dist(np.stack([x, x]), np.stack([y, x])).tolist() == [np.inf, 0.0]
+    assert time.perf_counter() - start < 2.0  # "immediate" (benchmark: <= 10 ms)
+    with pytest.raises(ValueError, match="point"):
+        space.metric.log(y, x)
+    # rectangular and rank-deficient spaces are connected: no determinant rule there
+    wide = dln_space(2, 3, 2)
+    a = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    b = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    assert np.isfinite(wide.metric.dist(a, b))
+
+
+def test_identical_points_return_zero_at_once():
+    space = dln_space(4, 3, 3, rank=2)
+    x = space.random_point(seed=1)
+    start = time.perf_counter()
+    assert space.metric.dist(x, x) == 0.0
+    assert np.all(space.metric.log(x, x) == 0.0)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_exp_to_the_boundary_still_raises():
+    space = dln_space(2, 2, 3)
+    with pytest.raises(ValueError, match="singular"):
+        space.metric.exp(np.diag([-9.0, 0.0]), np.diag([1.0, 2.0]))
+
+
+# -------------------------------------------------------------------------------------------
+# Christoffel symbols
+# -------------------------------------------------------------------------------------------
+def koszul_christoffels(x, depth, eps=1e-6):
+    """Gamma^k_ij from central differences of the brute-force metric matrix (Koszul)."""
+    d = x.size
+    g = np.linalg.inv(brute_cometric_matrix(x, depth))
+    dg = np.zeros((d, d, d))  # dg[i, j, k] = d_k g_ij
+    for k in range(d):
+        e = np.zeros(d)
+        e[k] = eps
+        gp = np.linalg.inv(brute_cometric_matrix(x + e.reshape(x.shape), depth))
+        gm = np.linalg.inv(brute_cometric_matrix(x - e.reshape(x.shape), depth))
+        dg[:, :, k] = (gp - gm) / (2 * eps)
+    cometric = np.linalg.inv(g)
+    return 0.5 * (np.einsum("lk,jli->kij", cometric, dg) + np.einsum("lk,lij->kij", cometric, dg)
+                  - np.einsum("lk,ijl->kij", cometric, dg))
+
+
+@pytest.mark.parametrize("point,depth", [("identity", 3), ("diag112", 2), ("diag112", 4),
+                                         ("random", 3), ("rect", 2)])
+def test_christoffels_match_koszul_finite_differences(point, depth):
+    rng = np.random.default_rng(21)
+    x = {"identity": np.eye(3), "diag112": np.diag([1.0, 1.0, 2.0]),
+         "random": np.eye(3) + 0.3 * rng.standard_normal((3, 3)),
+         "rect": np.array([[1.0, 0.2, 0.0], [0.1, 0.7, 0.3]])}[point]
+    space = dln_space(*x.shape, depth)
+    gamma = space.metric.christoffels(x)
+    assert gamma.shape == (x.size,) * 3
+    np.testing.assert_allclose(gamma, koszul_christoffels(x, depth), atol=2e-7)
+    # batched, and symmetric in the lower indices
+    both = space.metric.christoffels(np.stack([x, 2.0 * x]))
+    np.testing.assert_allclose(both[0], gamma, atol=1e-14)
+    np.testing.assert_allclose(both[1], gamma / 2.0, atol=1e-12)  # Gamma is -1-homogeneous
+    np.testing.assert_allclose(gamma, np.swapaxes(gamma, -1, -2), atol=1e-14)
+    deriv = space.metric.inner_product_derivative_matrix(x)
+    assert deriv.shape == (x.size,) * 3
+
+
+def test_depth_one_is_flat():
+    space = dln_space(2, 3, 1)
+    x = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 2.0]])
+    assert np.all(space.metric.christoffels(x) == 0.0)
+    a, b = np.random.default_rng(0).standard_normal((2, 2, 3))
+    assert space.metric.sectional_curvature(a, b, x) == 0.0
+    sq = dln_space(2, 2, 1)
+    assert np.all(sq.metric.riemann_tensor(np.diag([1.0, 3.0])) == 0.0)
+
+
+def test_christoffels_reject_rank_deficient_spaces():
+    space = dln_space(3, 3, 2, rank=2)
+    with pytest.raises(ValueError, match="full-rank"):
+        space.metric.christoffels(np.diag([1.0, 2.0, 0.0]))
+
+
+# -------------------------------------------------------------------------------------------
+# curvature
+# -------------------------------------------------------------------------------------------
+def _reference_riemann(x, depth):
+    """geomstats' generic riemann_tensor on the flattened metric (autograd, eigh powers)."""
+    ref = flat_space(*x.shape, depth)
+    tensor = ref.metric.riemann_tensor(x.ravel())
+    ref.metric.riemann_tensor = lambda base_point=None: tensor  # reuse in its generic methods
+    return ref, tensor
+
+
+@pytest.mark.parametrize("d,depth", [(2, 2), (2, 3)])
+def test_curvature_matches_generic_geomstats_2x2(d, depth):
+    rng = np.random.default_rng(31 + depth)
+    x = np.diag([1.5, 0.6]) + 0.2 * rng.standard_normal((d, d))
+    ref, tensor = _reference_riemann(x, depth)
+    metric = dln_space(d, d, depth).metric
+    np.testing.assert_allclose(metric.riemann_tensor(x), tensor, atol=1e-8 * np.abs(tensor).max())
+    for _ in range(3):
+        a, b = rng.standard_normal((2, d, d))
+        k_ref = ref.metric.sectional_curvature(a.ravel(), b.ravel(), x.ravel())
+        np.testing.assert_allclose(metric.sectional_curvature(a, b, x), k_ref, rtol=1e-8)
+    np.testing.assert_allclose(metric.scalar_curvature(x), ref.metric.scalar_curvature(x.ravel()),
+                               rtol=1e-8)
+
+
+@pytest.mark.slow
+def test_curvature_matches_generic_geomstats_3x3():
+    rng = np.random.default_rng(41)
+    x = np.diag([2.0, 1.0, 0.5]) + 0.2 * rng.standard_normal((3, 3))
+    ref, tensor = _reference_riemann(x, 3)
+    metric = dln_space(3, 3, 3).metric
+    a, b = rng.standard_normal((2, 3, 3))
+    k_ref = ref.metric.sectional_curvature(a.ravel(), b.ravel(), x.ravel())
+    np.testing.assert_allclose(metric.sectional_curvature(a, b, x), k_ref, rtol=1e-8)
+    np.testing.assert_allclose(metric.ricci_tensor(x), ref.metric.ricci_tensor(x.ravel()),
+                               atol=1e-8 * np.abs(ref.metric.ricci_tensor(x.ravel())).max())
+
+
+@pytest.mark.parametrize("point", ["identity", "random"])
+def test_sectional_curvature_symmetries(point):
+    rng = np.random.default_rng(51)
+    x = np.eye(3) if point == "identity" else np.eye(3) + 0.3 * rng.standard_normal((3, 3))
+    metric = dln_space(3, 3, 3).metric
+    a, b = rng.standard_normal((2, 3, 3))
+    k = metric.sectional_curvature(a, b, x)
+    np.testing.assert_allclose(metric.sectional_curvature(b, a, x), k, rtol=1e-9)
+    # any basis of span{a, b}
+    a2, b2 = 2.0 * a - 0.7 * b, 0.3 * a + 1.1 * b
+    np.testing.assert_allclose(metric.sectional_curvature(a2, b2, x), k, rtol=1e-8)
+    # batched evaluation agrees
+    ks = metric.sectional_curvature(np.stack([a, a2]), np.stack([b, b2]), x)
+    np.testing.assert_allclose(ks, [k, k], rtol=1e-8)
+    # dilation X -> cX pulls g^N back to c^(2/N) g^N (A is homogeneous of degree 2(N-1)/N),
+    # so K at cX is c^(-2/N) times K at X
+    c, N = 2.0, 3
+    np.testing.assert_allclose(metric.sectional_curvature(a, b, c * x),
+                               k * c ** (-2.0 / N), rtol=1e-8)
