@@ -1,7 +1,6 @@
 """Real-data experiments at tiny size on synthetic files written in the real formats."""
 
 import json
-import os
 
 import numpy as np
 import pytest

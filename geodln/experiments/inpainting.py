@@ -20,8 +20,8 @@ Sizes: ``tiny`` (test suite: depths 1–2, rank 4, 200 steps, downsampled by 8),
 
 import os
 
-from geodln.data import fit_offsets, grayscale, observe_pixels
 from geodln.data import downsample as block_average
+from geodln.data import fit_offsets, grayscale, observe_pixels
 from geodln.experiments._common import finish, save_table, start_run
 from geodln.experiments.depth_study import StudySettings, compare_depths
 
