@@ -38,6 +38,18 @@ class ChristoffelDLNMetric(DLNMetric):
             space, optimizer=ScipyMinimize(method="L-BFGS-B", autodiff_jac=False)
         )
 
+    def christoffels(self, base_point):
+        """geomstats' generic Koszul formula (not geodln's closed form)."""
+        return RiemannianMetric.christoffels(self, base_point)
+
+    def squared_dist(self, point_a, point_b):
+        """geomstats' generic squared distance (the shooting log)."""
+        return RiemannianMetric.squared_dist(self, point_a, point_b)
+
+    def dist(self, point_a, point_b):
+        """geomstats' generic distance."""
+        return RiemannianMetric.dist(self, point_a, point_b)
+
     def inner_product_derivative_matrix(self, base_point):
         """d g_ij / d x_k in row-major entry coordinates, derivative index last."""
         m, n = self._space.shape

@@ -333,7 +333,7 @@ def test_singular_points_raise_value_error():
         space.metric.exp(np.eye(2), singular)
     with pytest.raises(ValueError, match="point"):
         space.metric.log(singular, np.eye(2))
-    with pytest.raises(ValueError, match="base_point"):
+    with pytest.raises(ValueError, match="point_a"):
         space.metric.dist(singular, np.eye(2))
 
 
