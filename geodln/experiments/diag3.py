@@ -151,13 +151,17 @@ def volumes_on_curve(t, branch, depth):
 
 def _flow_run(rng, index, cases):
     """One downstairs flow of the 3×3 task from a small Gaussian start."""
-    from geodln.flows import downstairs_flow
+    from geodln.flows import Solver, StoppingRules, downstairs_flow
     from geodln.init import gaussian_matrix
+    from geodln.metric import DLNMetric
+    from geodln.spaces import RankMatrices
 
     depth, scale = cases[index]
     x0 = gaussian_matrix((3, 3), scale, seed=rng)
-    traj = downstairs_flow(completion_problem(), x0, depth, (0.0, 1e8), normalized=True,
-                           loss_tol=LOSS_TOL, method="LSODA", rtol=1e-8, atol=1e-12)
+    cmv = DLNMetric(RankMatrices(3, 3, equip=False), depth, normalized=True)
+    traj = downstairs_flow(completion_problem(), x0, cmv, (0.0, 1e8),
+                           solver=Solver("LSODA", rtol=1e-8, atol=1e-12),
+                           stop=StoppingRules(loss_tol=LOSS_TOL))
     return {"X": traj.final_X, "loss": traj.final_loss, "status": traj.status}
 
 

@@ -108,7 +108,7 @@ MAX_RECORDS = 20_000
 def _gd_run(rng, index, configs, max_steps):
     """One upstairs GD run of RC's setting (module level: picklable for the workers)."""
     from geodln import init
-    from geodln.flows import gradient_descent
+    from geodln.flows import StoppingRules, gradient_descent
     from geodln.losses import razin_cohen_completion
 
     depth, lr, alpha, kind, det_sign, loss_tol = configs[index]
@@ -126,7 +126,8 @@ def _gd_run(rng, index, configs, max_steps):
         raise ValueError(f"unknown init {kind!r}")
     traj = gradient_descent(
         razin_cohen_completion(), factors, RC_MSE_FACTOR * lr, max_steps, mode="upstairs",
-        loss_tol=loss_tol, max_norm=1e6, log_every=max(1, max_steps // MAX_RECORDS),
+        stop=StoppingRules(loss_tol=loss_tol, max_norm=1e6),
+        record=max(1, max_steps // MAX_RECORDS),
     )
     return {"steps": traj.steps, "X": traj.X, "loss": traj.loss, "status": traj.status,
             "balance_defect": traj.balance_defect,
@@ -135,15 +136,16 @@ def _gd_run(rng, index, configs, max_steps):
 
 def _flow_run(rng, index, cases):
     """One downstairs flow from X(0) = scale * G with the requested sign of det."""
-    from geodln.flows import downstairs_flow
+    from geodln.flows import Solver, StoppingRules, downstairs_flow
     from geodln.init import gaussian_matrix
     from geodln.losses import razin_cohen_completion
 
     depth, det_sign, scale, loss_tol = cases[index]
     x0 = gaussian_matrix((2, 2), scale, seed=rng, det_sign=det_sign)
     traj = downstairs_flow(
-        razin_cohen_completion(), x0, depth, (0.0, 1e12), loss_tol=loss_tol, max_norm=1e6,
-        method="LSODA", rtol=1e-8, atol=1e-12,
+        razin_cohen_completion(), x0, depth, (0.0, 1e12),
+        solver=Solver("LSODA", rtol=1e-8, atol=1e-12),
+        stop=StoppingRules(loss_tol=loss_tol, max_norm=1e6),
     )
     return {"times": traj.times, "X": traj.X, "loss": traj.loss, "status": traj.status}
 

@@ -129,7 +129,10 @@ class _Recorder:
 
 def check_rules(rules, stop, t, point, loss):
     """Apply :class:`geodln.flows.stopping.StoppingRules` (norm from σ) and a user rule."""
-    hit = rules.check(t, point.s, loss)
+    # the norm of X is the norm of its singular values: check sigma as a 1 x r matrix
+    status = rules.check(np.array([t]), np.asarray(point.s, float)[None, None, :],
+                         np.array([loss]))[0]
+    hit = None if status == "running" else (status, f"{status} at t={t:.6g}")
     if hit is None and stop is not None and bool(stop(t, point, loss)):
         hit = ("stopped", f"user stopping rule fired at t={t:.6g}")
     return hit
@@ -148,7 +151,7 @@ def descent_schedule(step_size, n_steps, record_every, loss_tol, max_norm, max_w
         raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
     n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
     record_every = check_positive_int(record_every, "record_every")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
+    rules = StoppingRules(loss_tol=loss_tol, max_norm=max_norm, max_wall_time=max_wall_time)
     return eta, n_steps, record_every, rules
 
 
@@ -214,7 +217,7 @@ def lowrank_flow(loss, X0, depth=None, t_span=(0.0, 1.0), *, normalized=False, r
         targets = np.sort(check_finite(t_eval, "t_eval").reshape(-1))
         if targets.size == 0 or targets[0] < t0 or targets[-1] > t1:
             raise ValueError(f"t_eval must be non-empty and inside t_span {(t0, t1)}")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
+    rules = StoppingRules(loss_tol=loss_tol, max_norm=max_norm, max_wall_time=max_wall_time)
     if stop is not None and not callable(stop):
         raise ValueError("stop must be a callable stop(t, point, loss) -> bool")
     c, a, b, e, err_order = TABLEAUX[method]
