@@ -7,7 +7,8 @@ their product, records both on a common time grid and reports the relative devia
 .. math:: \delta(t) = \|X_{up}(t) - X_{down}(t)\|_F \,/\, \|X_{up}(t)\|_F,
 
 which is zero in exact arithmetic (Arora–Cohen–Hazan, ACH18, Theorem 1; BRTW21), together
-with what each run cost (wall time, right-hand-side evaluations) and where it ended (final loss, status).
+with what each run cost (wall time, right-hand-side evaluations) and where it ended (final
+loss, status).
 """
 
 import numpy as np
