@@ -134,7 +134,8 @@ def _dense_rows(side, fraction, depths, seed=0):
         def down_step(metric=metric):
             return space.projection(x - ETA * metric.sharp(dense_loss.euclidean_gradient(x), x))
 
-        factors = balanced_factors(x, depth, widths=(side,) * (depth - 1), rank=RANK)
+        factors = balanced_factors(x, depth, widths=(side,) * (depth - 1), rank=RANK,
+                                   frames="identity")
 
         def up_step(factors=factors):
             grads = product_adjoint(factors, dense_loss.euclidean_gradient(product(factors)))
