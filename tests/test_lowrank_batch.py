@@ -238,3 +238,19 @@ def test_batched_flow_equals_solo(problem):
         solo = lowrank_flow(problem, x0[b], 3, (0.0, 0.5), rtol=1e-8)
         assert np.allclose(batch[b].sigma, solo.sigma, rtol=1e-12)
         assert batch[b].status == "completed"
+
+
+@pytest.mark.parametrize("shape,rank", [((40, 30), 2), ((12, 9), 2)])
+def test_flow_factored_and_dense_stage_sums_equal_dense_flow(shape, rank):
+    # 40x30 rank 2: stage sums in factored form (r + 12r < 30); 12x9: dense stage sums
+    m, n = shape
+    loss = random_sparse_completion(shape, rank, fraction=0.5, seed=12)[0]
+    x0 = random_factored_point(m, n, rank, seed=13, spectrum=[1.0, 0.4])
+    t_eval = np.linspace(0.0, 1.0, 5)
+    lr = lowrank_flow(loss, x0, 3, (0.0, 1.0), t_eval=t_eval, rtol=1e-11, atol=1e-13,
+                      record=Record(factors=True))
+    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, 1.0),
+                                   rank=rank, t_eval=t_eval, method="DOP853", rtol=1e-12,
+                                   atol=1e-14)
+    xs = np.einsum("tir,tr,tjr->tij", lr.u, lr.sigma, lr.v)
+    assert max(rel_err(a, b) for a, b in zip(xs, dense.X)) < 1e-7

@@ -48,7 +48,12 @@ from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
 from geodln.lowrank.driver import check_rules, factored_velocity, stopping_of
 from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.retraction import combine, frobenius_norm_of_product, truncated_svd_or_nan
+from geodln.lowrank.retraction import (
+    combine,
+    frobenius_norm_of_product,
+    truncated_svd_of_dense,
+    truncated_svd_or_nan,
+)
 from geodln.lowrank.trajectory import FactoredRecorder, LowRankBatch, Record
 
 __all__ = ["lowrank_flow", "FlowOptions", "TABLEAUX"]
@@ -235,6 +240,49 @@ def _legacy(options, stop, record, legacy):
     return options, stop, record
 
 
+class StageSums:
+    r"""Sums :math:`X + \sum_j c_j K_j` of tangent vectors at the stage points of one step.
+
+    Factored (thin QRs of the stacked factors, :func:`combine`) while the factor count is
+    small next to ``min(m, n)``; otherwise the stage vectors are densified once each and every
+    sum costs one dense SVD — the dense path's cost, never more.
+
+    Parameters
+    ----------
+    x : FactoredPoint
+        The point at the start of the step.
+    dense : bool
+        Use dense sums.
+    """
+
+    def __init__(self, x, dense):
+        self.x, self.dense = x, dense
+        self.x_dense = x.to_dense() if dense else None
+        self.k_dense = []
+
+    def _dense_sum(self, coefs, ks, pts, base):
+        while len(self.k_dense) < len(coefs):
+            j = len(self.k_dense)
+            self.k_dense.append(ks[j].to_dense(pts[j]))
+        out = np.zeros(self.x.shape) if base is None else base.copy()
+        for cj, kj in zip(coefs, self.k_dense):
+            if cj != 0:
+                out += cj * kj
+        return out
+
+    def point(self, coefs, ks, pts, rank):
+        """Return the truncated SVD of ``X + sum_j coefs[j] ks[j]`` (NaN if not finite)."""
+        if self.dense:
+            return truncated_svd_of_dense(self._dense_sum(coefs, ks, pts, self.x_dense), rank)
+        return truncated_svd_or_nan(*combine(self.x, list(zip(coefs, ks, pts))), rank)
+
+    def norm(self, coefs, ks, pts):
+        """Frobenius norm of ``sum_j coefs[j] ks[j]``."""
+        if self.dense:
+            return float(np.linalg.norm(self._dense_sum(coefs, ks, pts, None)))
+        return frobenius_norm_of_product(*combine(None, list(zip(coefs, ks, pts))))
+
+
 def _integrate(loss, metric, x, span, options, stop, record, targets):
     """Projected embedded RK for one member (see the module docstring)."""
     clock = time.perf_counter()
@@ -243,6 +291,8 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
     c, a, b, e, err_order = TABLEAUX[options.method]
     rtol, atol, max_step = options.rtol, options.atol, options.max_step
     r = x.rank
+    # dense stage sums when the stage factors (r + 2r per stage) reach min(m, n)
+    dense = r + 2 * r * len(c) >= min(x.shape)
     rec = FactoredRecorder(record, ())
     with np.errstate(all="ignore"):
         value, k_first = factored_velocity(loss, metric, x)
@@ -282,11 +332,11 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
                                    f"size at t={t:.6g}; last finite state kept") if nonfinite \
                     else ("failed", f"step size underflow at t={t:.6g}")
                 break
+            sums = StageSums(x, dense)
             ks, pts = [k_first], [x]
             ok = True
             for i in range(1, len(c)):
-                terms = [(h * a[i][j], ks[j], pts[j]) for j in range(i)]
-                y = truncated_svd_or_nan(*combine(x, terms), r)
+                y = sums.point([h * a[i][j] for j in range(i)], ks, pts, r)
                 if not np.all(np.isfinite(y.s)):
                     ok = False
                     break
@@ -294,17 +344,14 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
                 pts.append(y)
             n_rhs += len(ks) - 1
             if ok:
-                terms = [(h * b[j], ks[j], pts[j]) for j in range(len(b))]
-                x_new = truncated_svd_or_nan(*combine(x, terms), r)
+                x_new = sums.point([h * bj for bj in b], ks, pts, r)
                 ok = bool(np.all(np.isfinite(x_new.s)))
             if ok:
                 value_new, k_new = factored_velocity(loss, metric, x_new)
                 n_rhs += 1
                 ks.append(k_new)
                 pts.append(x_new)
-                err_left, err_right = combine(None, [(h * e[j], ks[j], pts[j])
-                                                     for j in range(len(e))])
-                err = frobenius_norm_of_product(err_left, err_right)
+                err = sums.norm([h * ej for ej in e], ks, pts)
                 tol = atol + rtol * max(x.frobenius_norm(), x_new.frobenius_norm())
                 err_norm = err / tol
                 ok = bool(np.isfinite(value_new) and np.isfinite(err_norm))

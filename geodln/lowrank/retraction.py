@@ -29,6 +29,7 @@ from geodln.lowrank.point import FactoredPoint, NonFiniteError
 __all__ = [
     "truncated_svd_of_product",
     "truncated_svd_or_nan",
+    "truncated_svd_of_dense",
     "retract",
     "retract_or_nan",
     "finite_members",
@@ -109,6 +110,30 @@ def truncated_svd_or_nan(left, right, rank):
     return _poison(_truncated_svd(left, right, rank), ok)
 
 
+def truncated_svd_of_dense(x, rank):
+    """Rank-``rank`` truncated SVD of dense ``x`` [..., m, n]; NaN for non-finite members.
+
+    The fall-back of the factored code when the factor count is not small next to
+    ``min(m, n)``: one dense SVD, as the dense path pays (LAPACK never sees NaN/inf).
+
+    Parameters
+    ----------
+    x : ndarray, shape=[..., m, n]
+    rank : int
+
+    Returns
+    -------
+    point : FactoredPoint
+    """
+    ok = finite_members(x)
+    if not np.all(ok):
+        x = np.where(ok[..., None, None], x, 0.0)
+    cu, cs, cvt = np.linalg.svd(x, full_matrices=False)
+    point = FactoredPoint(cu[..., :rank], cs[..., :rank], _swap(cvt[..., :rank, :]),
+                          check=False)
+    return point if np.all(ok) else _poison(point, ok)
+
+
 def finite_members(a, core_ndim=2):
     """Boolean [batch]: whether every entry of each member of ``a`` is finite."""
     a = np.asarray(a)
@@ -127,14 +152,7 @@ def _truncated_svd(left, right, rank):
     m, n = left.shape[-2], right.shape[-2]
     k = left.shape[-1]
     if k >= min(m, n):  # the dense product is the cheaper route
-        dense = left @ _swap(right)
-        ok = finite_members(dense)
-        if not np.all(ok):
-            dense = np.where(ok[..., None, None], dense, 0.0)
-        cu, cs, cvt = np.linalg.svd(dense, full_matrices=False)
-        point = FactoredPoint(cu[..., :rank], cs[..., :rank], _swap(cvt[..., :rank, :]),
-                              check=False)
-        return point if np.all(ok) else _poison(point, ok)
+        return truncated_svd_of_dense(left @ _swap(right), rank)
     ql, rl = np.linalg.qr(left)
     qr_, rr = np.linalg.qr(right)
     core = rl @ _swap(rr)
@@ -328,6 +346,8 @@ def frobenius_norm_of_product(left, right):
         out = np.zeros(left.shape[:-2])
     elif not (np.all(np.isfinite(left)) and np.all(np.isfinite(right))):
         out = np.full(left.shape[:-2], np.inf)
+    elif left.shape[-1] >= min(left.shape[-2], right.shape[-2]):  # dense product is cheaper
+        out = np.linalg.norm(left @ _swap(right), axis=(-2, -1))
     else:
         _, rl = np.linalg.qr(left)
         _, rr = np.linalg.qr(right)
