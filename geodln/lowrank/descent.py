@@ -20,6 +20,7 @@ from geodln.lowrank.driver import (
     check_step_size,
     factored_velocity,
     fixed_step_descent,
+    legacy_arguments,
 )
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, retract_or_nan
@@ -94,7 +95,8 @@ def check_start(X0):
     return X0
 
 
-def lowrank_gradient_descent(loss, X0, metric, step_size, n_steps, *, stop=None, record=None):
+def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None, *, stop=None,
+                             record=None, **legacy):
     r"""Riemannian gradient descent :math:`X \leftarrow R_X(-\eta A_{X}(\nabla E))`, batched.
 
     Parameters
@@ -146,6 +148,8 @@ def lowrank_gradient_descent(loss, X0, metric, step_size, n_steps, *, stop=None,
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
+    metric, stop, record = legacy_arguments("lowrank_gradient_descent", metric, stop, record,
+                                            legacy)
     x0, single = as_batch(check_start(X0))
     metric = as_factored_metric(metric)
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)

@@ -46,7 +46,12 @@ import numpy as np
 from geodln._checks import check_finite, check_positive_int
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
-from geodln.lowrank.driver import check_rules, factored_velocity, stopping_of
+from geodln.lowrank.driver import (
+    check_rules,
+    factored_velocity,
+    legacy_arguments,
+    stopping_of,
+)
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import (
     combine,
@@ -134,10 +139,9 @@ class FlowOptions:
 
 #: Legacy keywords of :func:`lowrank_flow` mapped to their options object.
 _OPTION_KEYS = ("method", "rtol", "atol", "first_step", "max_step", "max_steps")
-_STOP_KEYS = ("loss_tol", "max_norm", "max_wall_time")
 
 
-def lowrank_flow(loss, X0, metric, t_span=(0.0, 1.0), *, options=None, stop=None,
+def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop=None,
                  record=None, t_eval=None, **legacy):
     r"""Integrate :math:`\dot X = -A_{X}(\nabla E(X))` on :math:`M_r` in factored form.
 
@@ -163,9 +167,10 @@ def lowrank_flow(loss, X0, metric, t_span=(0.0, 1.0), *, options=None, stop=None
     t_eval : array-like, optional
         Record only at these times (the steps are shortened to land on them).
     **legacy
-        The keywords of earlier versions (``method``, ``rtol``, ``atol``, ``first_step``,
-        ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``, ``max_wall_time``,
-        ``store_factors``), mapped onto ``options``/``stop``/``record``.
+        The keywords of earlier versions (``depth``, ``normalized``, ``method``, ``rtol``,
+        ``atol``, ``first_step``, ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``,
+        ``max_wall_time``, ``record_every``, ``store_factors``), mapped onto ``metric``,
+        ``options``, ``stop`` and ``record``.
 
     Returns
     -------
@@ -192,7 +197,7 @@ def lowrank_flow(loss, X0, metric, t_span=(0.0, 1.0), *, options=None, stop=None
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
-    options, stop, record = _legacy(options, stop, record, legacy)
+    options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
     metric = as_factored_metric(metric)
     x0 = check_start(X0)
     t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
@@ -214,30 +219,19 @@ def lowrank_flow(loss, X0, metric, t_span=(0.0, 1.0), *, options=None, stop=None
     return _integrate(loss, metric, x0, (t0, t1), options, stop, record, targets)
 
 
-def _legacy(options, stop, record, legacy):
+def _legacy(options, metric, stop, record, legacy):
     """Map the keywords of earlier versions onto the options objects."""
-    unknown = set(legacy) - set(_OPTION_KEYS) - set(_STOP_KEYS) - {"store_factors"}
-    if unknown:
-        raise ValueError(f"unknown argument(s) {sorted(unknown)} of lowrank_flow")
+    metric, stop, record = legacy_arguments("lowrank_flow", metric, stop, record, legacy,
+                                            extra=_OPTION_KEYS)
     opts = {k: legacy[k] for k in _OPTION_KEYS if k in legacy}
     if opts:
         if options is not None:
-            raise ValueError("give options or the legacy keywords " f"{sorted(opts)}, not both")
+            raise ValueError(f"give options or the legacy keywords {sorted(opts)}, not both")
         options = FlowOptions(**opts)
     options = FlowOptions() if options is None else options
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
-    rules = {k: legacy[k] for k in _STOP_KEYS if legacy.get(k) is not None}
-    if rules:
-        from geodln.flows.stopping import StoppingRules
-
-        if isinstance(stop, StoppingRules):
-            raise ValueError("give stop=StoppingRules(...) or the legacy keywords, not both")
-        stop = StoppingRules(**rules, stop=stop)
-    if legacy.get("store_factors"):
-        base = Record.of(record)
-        record = Record(base.every, True, base.metrics)
-    return options, stop, record
+    return options, metric, stop, record
 
 
 class StageSums:

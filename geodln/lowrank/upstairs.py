@@ -30,7 +30,12 @@ import numpy as np
 
 from geodln._checks import check_depth
 from geodln.factors import balance_defect, check_factors
-from geodln.lowrank.driver import check_n_steps, check_step_size, fixed_step_descent
+from geodln.lowrank.driver import (
+    check_n_steps,
+    check_step_size,
+    fixed_step_descent,
+    legacy_arguments,
+)
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, truncated_svd_or_nan
 
@@ -201,8 +206,8 @@ class ThinFactorDescent:
         return state[0].shape[0]
 
 
-def upstairs_gradient_descent(loss, factors0, step_size, n_steps, *, shared=True, stop=None,
-                              record=None):
+def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, shared=True,
+                              stop=None, record=None, **legacy):
     r"""Plain gradient descent :math:`W_p \leftarrow W_p - \eta \nabla_{W_p}(E\circ\phi)`.
 
     Parameters
@@ -221,6 +226,9 @@ def upstairs_gradient_descent(loss, factors0, step_size, n_steps, *, shared=True
         As in :func:`geodln.lowrank.lowrank_gradient_descent` (the point is the factored X).
     record : None, int or Record, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent`.
+    **legacy
+        Keywords of earlier versions (``loss_tol``, ``max_norm``, ``max_wall_time``,
+        ``record_every``, ``store_factors``).
 
     Returns
     -------
@@ -249,6 +257,8 @@ def upstairs_gradient_descent(loss, factors0, step_size, n_steps, *, shared=True
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
+    _, stop, record = legacy_arguments("upstairs_gradient_descent", "upstairs", stop, record,
+                                       legacy)
     factors = check_factors(list(factors0) if isinstance(factors0, tuple) else factors0,
                             "factors0")
     if len(factors) < 2:
