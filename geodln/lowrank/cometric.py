@@ -111,6 +111,7 @@ class FactoredSpectralMetric:
         Returns
         -------
         tangent_vec : FactoredTangent
+            :math:`A_X(G)` as ``(K∘M, U_p diag(ell), V_p diag(ell))``.
 
         Raises
         ------

@@ -331,6 +331,7 @@ def random_factored_point(m, n, rank, seed=None, spectrum=None, batch=None):
     Returns
     -------
     point : FactoredPoint
+        Batch shape ``()`` or ``(batch,)``.
 
     Raises
     ------

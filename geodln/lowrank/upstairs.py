@@ -246,13 +246,14 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Section 2 (deep matrix
+       factorisation trained by gradient descent on the factors).
 
     Examples
     --------
-    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
-    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
-    >>> ws = bottleneck_factors(random_factored_point(8, 6, 2, seed=1), 3)
+    >>> import geodln.lowrank as lr
+    >>> loss = lr.random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)[0]
+    >>> ws = bottleneck_factors(lr.random_factored_point(8, 6, 2, seed=1), 3)
     >>> tr = upstairs_gradient_descent(loss, ws, 0.02, 20)
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
