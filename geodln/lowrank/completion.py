@@ -106,6 +106,7 @@ class SparseCompletion(FactoredLeastSquares):
         self.rows = rows[order].astype(np.int32 if max(m, n) < 2**31 else np.int64)
         self.cols = cols[order].astype(self.rows.dtype)
         self.values = values[order]
+        self._flat = self.rows.astype(np.int64) * n + self.cols
         counts = np.bincount(self.rows, minlength=m)
         self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(self.rows.dtype)
 
@@ -156,7 +157,8 @@ class SparseCompletion(FactoredLeastSquares):
         batch = int(np.prod(left.shape[:-2]))
         if m * n <= DENSE_RATIO * self.n_observed and batch * m * n <= DENSE_MAX_ENTRIES:
             # dense observation fraction: one GEMM and a gather beat the per-entry products
-            return (left @ np.swapaxes(right, -1, -2))[..., self.rows, self.cols]
+            dense = left @ np.swapaxes(right, -1, -2)
+            return np.take(dense.reshape(dense.shape[:-2] + (m * n,)), self._flat, axis=-1)
         return self._csr_entries(left, right)
     def _csr_entries(self, left, right, chunk=1 << 16):
         """Entries of ``L Rᵀ`` on Ω in CSR order, by blocks of rows of about ``chunk`` entries.

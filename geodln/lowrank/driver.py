@@ -16,6 +16,8 @@ The dynamics enter through a *problem* object with the methods
 - ``n_members(state) -> B``.
 """
 
+import copy
+import inspect
 import time
 
 import numpy as np
@@ -53,7 +55,10 @@ def stopping_of(stop):
     if stop is None:
         return StoppingRules(), None
     if isinstance(stop, StoppingRules):
-        return StoppingRules(stop.loss_tol, stop.max_norm, None, stop.max_wall_time), stop.stop
+        rules = copy.copy(stop)
+        rules.stop = None
+        rules.start_clock()
+        return rules, stop.stop
     if callable(stop):
         return StoppingRules(), stop
     raise ValueError(f"stop must be None, a StoppingRules or a callable stop(t, point, loss), "
@@ -173,9 +178,19 @@ def factored_velocity(loss, metric, point):
     return value, -1.0 * metric.sharp(grad, point)
 
 
-def check_rules(rules, user, t, point, loss):
-    """Apply ``rules`` (norm from σ) and the user rule to one member; ``(status, msg)`` or None."""
-    hit = rules.check(t, point.s, loss)
+def check_rules(rules, user, t, point, loss, step=None):
+    """Apply ``rules`` (norm from σ) and the user rule to one member; ``(status, msg)`` or None.
+
+    Works with both forms of :meth:`geodln.flows.StoppingRules.check`: the per-run one
+    returning ``(status, message)`` or None, and the batched one returning a status array.
+    """
+    s = np.asarray(point.s, float)
+    if "velocity_norm" in inspect.signature(rules.check).parameters:  # batched rules
+        status = str(rules.check(np.array([t]), s[None, None, :], np.array([loss]),
+                                 steps=None if step is None else np.array([step]))[0])
+        hit = None if status == "running" else (status, f"{status} at t={t:.6g}")
+    else:
+        hit = rules.check(t, s, loss)
     if hit is None and user is not None and bool(user(t, point, loss)):
         hit = ("stopped", f"user stopping rule fired at t={t:.6g}")
     return hit
@@ -228,11 +243,12 @@ def fixed_step_descent(problem, state, eta, n_steps, *, stop=None, record=None,
         for b in range(n_members):
             member = point[b]
             recorder.add(b, 0.0, member, value[b], step=0)
-            hit = check_rules(rules, user, 0.0, member, value[b])
+            hit = check_rules(rules, user, 0.0, member, value[b], step=0)
             if hit is not None:
                 statuses[b], active[b] = hit, False
-        needs_point = (rules.loss_tol is not None or rules.max_norm is not None
-                       or user is not None or rules.max_wall_time is not None)
+        needs_point = user is not None or any(
+            getattr(rules, name, None) is not None
+            for name in ("loss_tol", "max_norm", "max_wall_time", "max_steps", "grad_tol"))
         k = 0
         while k < n_steps and np.any(active):
             k += 1
@@ -256,7 +272,7 @@ def fixed_step_descent(problem, state, eta, n_steps, *, stop=None, record=None,
             point = problem.point(state)
             for b in np.flatnonzero(active):
                 member = point[b]
-                hit = check_rules(rules, user, t, member, value[b])
+                hit = check_rules(rules, user, t, member, value[b], step=k)
                 if hit is not None:
                     statuses[b], active[b] = hit, False
                 if record_now or hit is not None:

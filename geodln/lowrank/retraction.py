@@ -288,19 +288,21 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
     rank = r if rank is None else rank
     t = np.asarray(step, float)
     m, n = base_point.shape
-    ok = (finite_members(base_point.u) & finite_members(base_point.v)
-          & finite_members(base_point.s, 1) & finite_members(tangent_vec.m_core)
-          & finite_members(tangent_vec.up) & finite_members(tangent_vec.vp)
-          & np.isfinite(t))
-    if not np.all(ok):
-        base_point = base_point.where(ok, _unit_like(base_point))
-        tangent_vec = tangent_vec * ok.astype(float)
-        tangent_vec = type(tangent_vec)(*(np.where(np.isfinite(a), a, 0.0) for a in
-                                          (tangent_vec.m_core, tangent_vec.up, tangent_vec.vp)))
-        t = np.where(ok, t, 0.0)
     if rank > 2 * r or 2 * r >= min(m, n):
+        ok = (finite_members(base_point.u) & finite_members(base_point.v)
+              & finite_members(base_point.s, 1) & finite_members(tangent_vec.m_core)
+              & finite_members(tangent_vec.up) & finite_members(tangent_vec.vp)
+              & np.isfinite(t))
+        if not np.all(ok):
+            base_point = base_point.where(ok, _unit_like(base_point))
+            tangent_vec = type(tangent_vec)(*(
+                np.where(ok[..., None, None] & np.isfinite(a), a, 0.0)
+                for a in (tangent_vec.m_core, tangent_vec.up, tangent_vec.vp)))
+            t = np.where(ok, t, 0.0)
         out = _truncated_svd(*combine(base_point, [(t, tangent_vec, base_point)]), rank)
         return out if np.all(ok) else _poison(out, ok)
+    # Householder QR never iterates, so NaN/inf in the inputs only propagates into the core;
+    # the one check that matters is the core's, before its (iterative) SVD
     tb = t[..., None, None] if t.ndim else t
     qu, ru = np.linalg.qr(tangent_vec.up)
     qv, rv = np.linalg.qr(tangent_vec.vp)
@@ -310,7 +312,7 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
     core[..., idx, idx] += base_point.s
     core[..., :r, r:] = tb * _swap(rv)
     core[..., r:, :r] = tb * ru
-    ok = ok & finite_members(core)
+    ok = finite_members(core)
     if not np.all(ok):
         core = np.where(ok[..., None, None], core, 0.0)
     cu, cs, cvt = np.linalg.svd(core)
