@@ -254,3 +254,21 @@ def test_flow_factored_and_dense_stage_sums_equal_dense_flow(shape, rank):
                                    atol=1e-14)
     xs = np.einsum("tir,tr,tjr->tij", lr.u, lr.sigma, lr.v)
     assert max(rel_err(a, b) for a, b in zip(xs, dense.X)) < 1e-7
+
+
+def test_bad_arguments_name_the_parameter(problem):
+    x0 = batch_points()[0]
+    with pytest.raises(ValueError, match="loss"):
+        lowrank_gradient_descent(3.0, x0, 3, 0.1, 3)
+    with pytest.raises(ValueError, match="loss"):
+        lowrank_flow("loss", x0, 3, (0.0, 1.0))
+    with pytest.raises(ValueError, match="metric"):
+        lowrank_gradient_descent(problem, x0, True, 0.1, 3)
+    with pytest.raises(ValueError, match="step_size"):
+        lowrank_gradient_descent(problem, x0, 3, True, 3)
+    with pytest.raises(ValueError, match="max_steps"):
+        lowrank_flow(problem, x0, 3, (0.0, 1.0), max_steps=0)
+    with pytest.raises(ValueError, match="record"):
+        lowrank_gradient_descent(problem, x0, 3, 0.1, 3, record=0)
+    with pytest.raises(ValueError, match="stop"):
+        lowrank_gradient_descent(problem, x0, 3, 0.1, 3, stop=1.0)

@@ -28,7 +28,7 @@ from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.trajectory import FactoredRecorder, Record
 
 __all__ = ["stopping_of", "check_rules", "legacy_arguments", "check_step_size", "check_n_steps",
-           "fixed_step_descent", "factored_velocity", "as_batch", "first_value"]
+           "fixed_step_descent", "factored_velocity", "as_batch", "first_value", "check_loss"]
 
 
 def stopping_of(stop):
@@ -172,6 +172,20 @@ def first_value(value, name="loss"):
     return value
 
 
+def check_loss(loss):
+    """Return ``loss`` if it has ``value_and_gradient(point)`` (a factored loss).
+
+    Raises
+    ------
+    ValueError
+        Naming ``loss`` otherwise.
+    """
+    if not callable(getattr(loss, "value_and_gradient", None)):
+        raise ValueError("loss must be a factored loss with value_and_gradient(point) (e.g. "
+                         f"geodln.lowrank.SparseCompletion), got {type(loss).__name__}")
+    return loss
+
+
 def factored_velocity(loss, metric, point):
     r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a factored tangent (batched)."""
     value, grad = loss.value_and_gradient(point)
@@ -231,6 +245,7 @@ def fixed_step_descent(problem, state, eta, n_steps, *, stop=None, record=None,
     clock = time.perf_counter()
     rules, user = stopping_of(stop)
     rec = Record.of(record)
+    check_loss(problem.loss)
     n_members = problem.n_members(state)
     recorder = FactoredRecorder(rec, () if single else (n_members,))
     statuses = [("completed", f"ran {n_steps} steps")] * n_members

@@ -47,6 +47,7 @@ from geodln._checks import check_finite, check_positive_int
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
 from geodln.lowrank.driver import (
+    check_loss,
     check_rules,
     factored_velocity,
     legacy_arguments,
@@ -199,6 +200,7 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     """
     options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
     metric = as_factored_metric(metric)
+    check_loss(loss)
     x0 = check_start(X0)
     t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
     if not t1 > t0:
