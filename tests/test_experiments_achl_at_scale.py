@@ -8,7 +8,7 @@ import pytest
 
 from geodln.cli import main
 from geodln.ensemble import load_ensemble
-from geodln.experiments import achl
+from geodln.experiments import achl_at_scale as achl
 from geodln.experiments.reproduce import EXPERIMENTS, run_experiment
 from geodln.lowrank import FactoredPoint, SparseCompletion, random_factored_point
 from geodln.storage import load_json
@@ -18,8 +18,8 @@ RUN_DIR = os.path.join("runs", "tiny-completion")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("achl"))
-    summary = run_experiment("achl", out, size="tiny", n_jobs=1, progress=False)
+    out = str(tmp_path_factory.mktemp("achl_at_scale"))
+    summary = run_experiment("achl-at-scale", out, size="tiny", n_jobs=1, progress=False)
     return out, summary
 
 
@@ -30,16 +30,16 @@ def _run_files(out):
 
 
 def test_registered():
-    assert EXPERIMENTS["achl"] == "geodln.experiments.achl"
+    assert EXPERIMENTS["achl-at-scale"] == "geodln.experiments.achl_at_scale"
 
 
 def test_tiny_outputs_and_summary(tiny):
     out, summary = tiny
     cfg = achl.SETTINGS["tiny"]
-    for name in ["achl.png", "achl_runs.csv", "summary.csv", "summary.json"]:
+    for name in ["achl_at_scale.png", "achl_at_scale_runs.csv", "summary.csv", "summary.json"]:
         assert os.path.getsize(os.path.join(out, name)) > 0, name
         assert name in summary["files"]
-    with open(os.path.join(out, "achl.png"), "rb") as fh:
+    with open(os.path.join(out, "achl_at_scale.png"), "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     saved = load_json(os.path.join(out, "summary.json"), "experiment-summary")
     assert saved["size"] == summary["size"] == "tiny"
@@ -47,7 +47,7 @@ def test_tiny_outputs_and_summary(tiny):
     assert summary["wall_time_s"] > 0
     n_runs = len(cfg["oversampling"]) * cfg["n_problems"] * len(achl.DEPTHS)
     assert len(_run_files(out)) == n_runs
-    with open(os.path.join(out, "achl_runs.csv")) as fh:
+    with open(os.path.join(out, "achl_at_scale_runs.csv")) as fh:
         runs = list(csv.DictReader(fh))
     assert len(runs) == n_runs
     with open(os.path.join(out, "summary.csv")) as fh:
@@ -112,7 +112,7 @@ def test_resume_reuses_finished_runs(tiny, monkeypatch, capsys):
 
     # n_jobs=1 runs the members in this process, so the patched train is the one called
     monkeypatch.setattr(achl, "train", counting_train)
-    assert main(["reproduce", "achl", "--size", "tiny", "--out", out, "--quiet",
+    assert main(["reproduce", "achl-at-scale", "--size", "tiny", "--out", out, "--quiet",
                  "--jobs", "1"]) == 0
     assert calls == []  # nothing recomputed
     assert _run_files(out) == before  # no run file rewritten
@@ -124,7 +124,7 @@ def test_resume_reuses_finished_runs(tiny, monkeypatch, capsys):
     # same seed, so the result is identical
     lost = sorted(before)[3]
     os.unlink(os.path.join(out, RUN_DIR, lost))
-    resumed = run_experiment("achl", out, size="tiny", n_jobs=1, progress=False)
+    resumed = run_experiment("achl-at-scale", out, size="tiny", n_jobs=1, progress=False)
     assert len(calls) == 1
     after = _run_files(out)
     assert set(after) == set(before)
