@@ -52,7 +52,14 @@ def test_tiny_outputs_and_summary(tiny):
     assert len(runs) == n_runs
     with open(os.path.join(out, "summary.csv")) as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == len(summary["rows"]) == len(cfg["oversampling"]) * len(achl.DEPTHS)
+    assert len(rows) == len(summary["rows"]) <= len(cfg["oversampling"]) * len(achl.DEPTHS)
+    # only converged runs enter the table; the others are listed apart
+    n_failed = sum(r["status"] != "loss_tol" for r in runs)
+    assert len(summary["claims"]["unconverged_runs"]) == n_failed
+    assert sum(r["n_runs"] for r in summary["rows"]) == n_runs - n_failed
+    assert all(r["converged_fraction"] == 1.0 for r in summary["rows"])
+    for row in summary["rows"]:
+        assert ("Euclidean" in row["method"]) == (row["depth"] == 1)
     dof = achl.TRUE_RANK * (2 * cfg["side"] - achl.TRUE_RANK)
     for row in summary["rows"]:
         assert row["n_observed"] in [round(o * dof) for o in cfg["oversampling"]]
@@ -66,19 +73,22 @@ def test_tiny_outputs_and_summary(tiny):
 
 def test_tiny_depth_helps_generalisation(tiny):
     # ACHL: depth >= 2 recovers the unobserved entries from fewer observations than depth 1
-    _, summary = tiny
-    err = summary["claims"]["error_median"]
+    # (every run, converged or not: at tiny size some hit the 500-step budget)
+    out, _ = tiny
+    with open(os.path.join(out, "achl_at_scale_runs.csv")) as fh:
+        runs = list(csv.DictReader(fh))
+    err = {}
+    for r in runs:
+        err.setdefault(r["depth"], {}).setdefault(r["n_observed"], []).append(float(r["error"]))
+    err = {d: {k: float(np.median(v)) for k, v in by.items()} for d, by in err.items()}
     counts = sorted(err["1"], key=int)
     for k in counts:
         assert min(err[d][k] for d in ("2", "3", "4")) < 0.5 * err["1"][k]
     largest = counts[-1]
     for d in ("2", "3", "4"):
         assert err[d][largest] < min(0.05, err["1"][largest] / 5)
-    assert summary["claims"]["depth_ge_2_lower_error_than_depth_1_at_smaller_counts"]
-    assert summary["claims"]["deeper_recovers_from_fewer_observations"]
-    threshold = summary["claims"]["recovery_threshold_n_observed_error_below_0.1"]
-    assert threshold["1"] is None  # depth 1 does not reach 0.1 within the tiny sweep
-    assert threshold["3"] == int(counts[0])
+    assert max(err["1"].values()) > 0.1  # depth 1 does not recover within the tiny sweep
+    assert err["3"][counts[0]] < 0.1
 
 
 def test_same_problem_for_all_depths(tiny):

@@ -54,13 +54,15 @@ of an outcome (k = 2 or 3),
   :math:`\{\det X = \delta\}`, δ = 1e-3; ``entropy``, the Menon–Yu orbit volume
   :math:`\log\mathrm{vol}(\mathcal{O}_X)` (:func:`geodln.entropy.log_orbit_volume`) on the
   rank-2 set;
-- *the verdict per volume*: ``supported`` if the volume's maximiser on the grid is interior
-  and lies in the cluster's bootstrap box, ``not supported`` otherwise; ``gap`` is the log
-  volume at the maximiser minus that at the cluster's projection on the solution set.
+- *the verdict per volume* (``surface_verdict_*``): ``supported`` if the volume's maximiser
+  on the grid is interior and lies in the cluster's bootstrap box, ``not supported``
+  otherwise; ``surface_gap_*`` is the log volume at the maximiser minus that at the cluster's
+  projection on the solution set.
 
 For the corners task the earlier one-dimensional reading along the dominant branch (mode of
 t with a bootstrap interval against each volume's maximiser in t) is kept in the same rows
-(``t_*`` columns). Figures: ``diag3_outcomes.png`` (corners task, N = 5: outcomes in the
+(``t_*`` and ``verdict_*`` columns; ``claims["verdict_*"]`` are these, for N = 5).
+Figures: ``diag3_outcomes.png`` (corners task, N = 5: outcomes in the
 (p, q)-plane), ``diag3_curve.png`` (its t histogram with the volumes), ``diag3_cyclic.png``
 (cyclic task: outcomes in :math:`(w_{12}, w_{31})` and :math:`(w_{31}, w_{23})`, as CMV
 Fig. 8, with the volume maximisers).
@@ -353,10 +355,10 @@ def analyse_surface(task, outcomes, depth, n_boot, rng, n_grid):
     for vname, v in vols.items():
         i = int(np.nanargmax(v))
         inside = bool(interior[i]) and bool(np.all((free[i] >= lo) & (free[i] <= hi)))
-        row[f"max_{vname}_at"] = [float(c) for c in free[i]]
-        row[f"max_{vname}_interior"] = bool(interior[i])
-        row[f"gap_{vname}"] = float(v[i] - proj_vols[vname])
-        row[f"verdict_{vname}"] = "supported" if inside else "not supported"
+        row[f"surface_max_{vname}_at"] = [float(c) for c in free[i]]
+        row[f"surface_max_{vname}_interior"] = bool(interior[i])
+        row[f"surface_gap_{vname}"] = float(v[i] - proj_vols[vname])
+        row[f"surface_verdict_{vname}"] = "supported" if inside else "not supported"
     row["cluster_projection_det"] = float(np.linalg.det(proj))
     return row
 
@@ -468,7 +470,7 @@ def _fig_cyclic(results):
         for ax, (a, b) in zip(ax_row, ((0, 1), (1, 2))):
             ax.scatter(f[:, a], f[:, b], s=4, alpha=0.5, label="outcomes")
             for name, marker in marks.items():
-                m = row[f"max_{name}_at"]
+                m = row[f"surface_max_{name}_at"]
                 ax.scatter(m[a], m[b], marker=marker, s=60, facecolor="none", edgecolor="C3",
                            label=f"max of {name}")
             labels = ("$w_{12}$", "$w_{31}$", "$w_{23}$")
@@ -561,7 +563,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
         **{f"t_max_{v}": mrow.get(f"t_max_{v}") for v in vnames},
         **{f"verdict_{v}": mrow.get(f"verdict_{v}") for v in vnames},
         "surface_verdicts": {f"{r['task']} N={r['depth']} alpha={r['alpha']:g}":
-                             {v: r[f"verdict_{v}"] for v in vnames} for r in rows},
+                             {v: r[f"surface_verdict_{v}"] for v in vnames} for r in rows},
         "robustness_verdicts": {f"{r['task']} N={r['depth']} alpha={r['alpha']:g}":
                                 {v: r.get(f"verdict_{v}") for v in vnames}
                                 for r in rows if r["part"] == "robustness"},

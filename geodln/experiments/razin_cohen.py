@@ -161,7 +161,8 @@ def rc_gd_step(factors, lr, trained=None):
     mask, target = rc_problem()
     w = np.asarray(factors, float)
     depth = w.shape[1]
-    rate = np.asarray(lr, float)[:, None] * (1.0 if trained is None else trained)
+    rate = np.asarray(lr, float)[:, None] * (np.ones(w.shape[:2]) if trained is None
+                                             else np.asarray(trained, float))
     below = [None, w[:, 0]]  # below[p] = W_p ... W_1
     for p in range(1, depth):
         below.append(w[:, p] @ below[-1])
