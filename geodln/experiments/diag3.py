@@ -570,6 +570,9 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
         "cyclic_rank_one_obstruction": cyclic_rank_one_obstruction(),
     }
     summary = {"size": size, "seed": seed, "rows": rows, "claims": claims,
+               "note": "both tasks are ours: CMV's observed entries and values are not "
+                       "published; the cyclic free pattern (w12, w23, w31) is inferred from "
+                       "the axes of CMV Fig. 8",
                "settings": {"tasks": {t: {"observed": {f"{i + 1}{j + 1}": v
                                                        for (i, j), v in o.items()},
                                           "free": [f"{i + 1}{j + 1}" for i, j in fr]}
