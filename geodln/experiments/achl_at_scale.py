@@ -347,6 +347,12 @@ def summarize(out_dir, size="full", seed=0):
     summary : dict
         ``n_finished``, ``n_runs``, ``rows`` (per |Ω| and depth), ``runs`` (per run),
         ``claims`` — over the finished runs only.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` or ``seed`` is invalid, or ``seed`` does not match the folder's recorded
+        problem entropy.
     """
     size = resolve_size(False, size)
     seed = check_seed(seed)

@@ -1,11 +1,11 @@
 r"""CMV Fig. 4–5: 2×2 diagonal completion, outcomes on the hyperbola and the volume picture.
 
-Problem (CMV; reference §8): observed :math:`x_{11} = x_{22} = 1`, free :math:`x_{12},
-x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} = 1\}` has zero loss; the rank-1
-minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small random starts trained by the
-downstairs flow of :math:`g^N` end near the hyperbola's corners :math:`(\pm1, \pm1)`, with the
-spread growing with N (CMV Fig. 4); CMV Fig. 5 shows the log volume over the plane, highest at
-those corners.
+Problem (Cohen–Menon–Veraszto, CMV, arXiv:2210.12497, Figs. 4–5): observed :math:`x_{11} =
+x_{22} = 1`, free :math:`x_{12}, x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} =
+1\}` has zero loss; the rank-1 minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small
+random starts trained by the downstairs flow of :math:`g^N` end near the hyperbola's corners
+:math:`(\pm1, \pm1)`, with the spread growing with N (CMV Fig. 4); CMV Fig. 5 shows the log
+volume over the plane, highest at those corners.
 
 What is run:
 
@@ -13,7 +13,7 @@ What is run:
   this only rescales time — :math:`g_{CMV} = N g_{plain}` — so the outcome is the same as for
   the plain metric or the balanced upstairs flow) at depths 5, 10, 20 and ∞ (logarithmic-mean
   kernel), from :math:`X(0) = \alpha G`, :math:`\alpha = 10^{-3}` (CMV's init scale is not
-  published: [open] in the reference), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
+  published), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
   loss is :math:`10^{-10}` (the outcome then moves by ~1e-5: converged for the plots);
 - 3000 runs a depth at full size (CMV's histograms show on the order of 3000 runs a panel;
   100 reduced);
@@ -28,7 +28,7 @@ grows with N), whose spread is the interquartile range with a distribution-free 
 from the binomial order-statistic intervals of the two quartiles (:func:`quantile_interval`);
 and two rank correlations (Spearman) between volume and outcome density:
 
-- **curve** (the primary one, CMV Fig. 5 as read in reference §8): the log volume density of
+- **curve** (the primary one, our reading of CMV Fig. 5): the log volume density of
   :math:`g^N` (CMV normalisation, w.r.t. Lebesgue measure, :func:`geodln.volume.
   log_volume_density`) on the near-solution curve :math:`\{\det X = \delta\}`,
   :math:`\delta = 10^{-3}`, at the outcome's position u, against a kernel density estimate of
@@ -45,6 +45,10 @@ Figures: ``hyperbola_outcomes.png`` (scatter per depth with the hyperbola and an
 histogram of effective ranks, CMV Fig. 4), ``hyperbola_volume.png`` (log volume heat map with
 the outcomes, CMV Fig. 5, via :func:`geodln.plotting.volume.plot_log_volume_slice`),
 ``hyperbola_position.png`` (histogram of u against the volume along the curve).
+
+References
+----------
+.. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Figs. 4 and 5.
 """
 
 import os
