@@ -6,14 +6,22 @@ Small modules, one concept each:
   starts (Saxe, McClelland, Ganguli, SMG14);
 - :mod:`~geodln.convergence.guarantees` — deficiency margin, approximate balancedness and the
   linear-rate guarantee of gradient descent (Arora, Cohen, Golowich, Hu, ACGH19);
-- :mod:`~geodln.convergence.end_to_end_update` — the end-to-end update of gradient descent
+- :mod:`~geodln.convergence.end_to_end` — the end-to-end update of gradient descent
   and its second-order refinement (Arora, Cohen, Hazan, ACH18);
 - :mod:`~geodln.convergence.curl` — the curl of the end-to-end velocity field (ACH18's "depth
   is not a regulariser");
+- :mod:`~geodln.convergence.lp_regression` — the ℓ_p regression loss of ACH18's experiments;
+- :mod:`~geodln.convergence.coupling` — block-diagonal completion and the coupling diagnostic
+  (Shin, Yun, SY26).
 """
 
+from geodln.convergence.coupling import (
+    block_diagonal_completion,
+    block_masks,
+    coupling_strength,
+)
 from geodln.convergence.curl import curl_asymmetry, end_to_end_velocity, velocity_jacobian
-from geodln.convergence.end_to_end_update import (
+from geodln.convergence.end_to_end import (
     end_to_end_update,
     preconditioned_gradient,
     second_order_term,
@@ -27,6 +35,7 @@ from geodln.convergence.guarantees import (
     acgh_step_bound,
     deficiency_margin,
 )
+from geodln.convergence.lp_regression import LpRegression
 from geodln.convergence.mode_dynamics import (
     aligned_start,
     mode_strength,
@@ -54,4 +63,8 @@ __all__ = [
     "end_to_end_velocity",
     "velocity_jacobian",
     "curl_asymmetry",
+    "block_masks",
+    "block_diagonal_completion",
+    "coupling_strength",
+    "LpRegression",
 ]

@@ -12,7 +12,7 @@ for N = 1, where :math:`F = -\nabla E`, and is of order one at generic X for N >
 import numpy as np
 
 from geodln._checks import check_matrix, check_positive_real
-from geodln.convergence.end_to_end_update import preconditioned_gradient
+from geodln.convergence.end_to_end import preconditioned_gradient
 
 __all__ = ["end_to_end_velocity", "velocity_jacobian", "curl_asymmetry"]
 

@@ -181,8 +181,8 @@ def end_to_end_update(X, gradient, step_size, depth, order=1):
     >>> import numpy as np
     >>> from geodln.convergence import end_to_end_update
     >>> x, g = np.array([[4.0]]), np.array([[1.0]])
-    >>> end_to_end_update(x, g, 0.1, 2)  # 4 - 0.1 * 2 * 4^(1/2)
-    array([[3.6]])
+    >>> end_to_end_update(x, g, 0.1, 2)  # 4 - 0.1 * N * sigma^(2 - 2/N) = 4 - 0.8
+    array([[3.2]])
     >>> end_to_end_update(x, g, 0.1, 2, order=2)  # (2 - 0.2)^2: exact for this scalar case
     array([[3.24]])
     """
