@@ -11,13 +11,12 @@ import numbers
 
 import numpy as np
 
-from geodln._checks import check_matrix
-from geodln.losses import Loss
+from geodln.losses import LeastSquares
 
 __all__ = ["LpRegression"]
 
 
-class LpRegression(Loss):
+class LpRegression(LeastSquares):
     r"""Mean :math:`\ell_p` regression loss :math:`\frac{1}{pP}\sum_\mu\|Xx_\mu - y_\mu\|_p^p`.
 
     Parameters
@@ -52,17 +51,15 @@ class LpRegression(Loss):
     name = "lp regression"
 
     def __init__(self, inputs, targets, p=4.0):
-        inputs = check_matrix(inputs, "inputs", allow_batch=False)
-        targets = check_matrix(targets, "targets", allow_batch=False)
-        if inputs.shape[1] != targets.shape[1]:
-            raise ValueError(
-                "inputs [n, P] and targets [m, P] must have the same number P of columns, "
-                f"got {inputs.shape} and {targets.shape}"
-            )
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not p >= 2:
             raise ValueError(f"p must be a number >= 2, got {p!r}")
-        self.inputs, self.targets, self.p = inputs, targets, float(p)
-        self.shape = (targets.shape[0], inputs.shape[0])
+        super().__init__(inputs, targets)
+        self.p = float(p)
+
+    def value_and_gradient(self, x):
+        """Loss value and Euclidean gradient in one call (shapes as for a single call)."""
+        x = self.check_point(x)
+        return self._value(x), self._gradient(x)
 
     def _value(self, x):
         r = x @ self.inputs - self.targets

@@ -10,8 +10,9 @@ is :math:`10^{-14}`.
    (coupled), (c) depth N >= 3 from diagonal factors (decoupled). A run "converges to rank 1"
    when :math:`\sigma_2/\sigma_1 < 10^{-2}` at the end (numerical threshold: ours).
    Reported: the fraction with Clopper-Pearson 95% intervals
-   (:func:`scipy.stats.binomtest`), and the coupling diagnostic
-   (:func:`geodln.convergence.coupling_strength`) along each trajectory (its maximum).
+   (:func:`scipy.stats.binomtest`), the coupling diagnostic
+   (:func:`geodln.convergence.coupling_strength`) at each start, and along one trajectory
+   per configuration (:func:`coupling_trace`: exactly 0 throughout when decoupled).
 2. **Loss of plasticity** (SY26 Section 5, after Kleinman et al. 2024): ground truth
    :math:`M = \begin{pmatrix}1 & 2\\ 1/2 & 1\end{pmatrix}` (rank 1). Pre-train on the
    diagonal only, then resume from the pre-trained factors with :math:`x_{12} = 2` also
@@ -67,6 +68,7 @@ def _flow(loss, factors):
 def _rank_run(rng, index, cases):
     """One run of the rank-1 ensemble: ``cases[index] = (depth, "gaussian" | "diagonal")``."""
     from geodln.convergence import block_masks, coupling_strength
+    from geodln.factors import product
 
     depth, kind = cases[index]
     loss = _diag_loss()
@@ -75,18 +77,43 @@ def _rank_run(rng, index, cases):
     else:
         factors = [SCALE * rng.standard_normal((2, 2)) for _ in range(depth)]
     masks = block_masks([1, 1], [1, 1])
-    c0 = float(coupling_strength(factors, loss.euclidean_gradient(_product(factors)), masks))
+    c0 = float(coupling_strength(factors, loss.euclidean_gradient(product(factors)), masks))
     traj = _flow(loss, factors)
     s = np.linalg.svd(traj.final_X, compute_uv=False)
     return {"X": traj.final_X, "ratio": s[1] / s[0], "coupling0": c0,
             "loss": traj.final_loss, "status": traj.status}
 
 
-def _product(factors):
-    out = factors[-1]
-    for w in factors[-2::-1]:
-        out = out @ w
-    return out
+def coupling_trace(depth, kind, seed, windows=12):
+    """Return the coupling diagnostic along one trajectory of the factor flow.
+
+    The flow is run over log-spaced windows (each resumed from the previous window's final
+    factors) and :func:`geodln.convergence.coupling_strength` is evaluated at each window's
+    end.
+
+    Returns
+    -------
+    times, strength : ndarray, shape=[windows + 1]
+    """
+    from geodln import upstairs_flow
+    from geodln.convergence import block_masks, coupling_strength
+    from geodln.factors import product
+
+    rng = np.random.default_rng(seed)
+    loss = _diag_loss()
+    if kind == "diagonal":
+        factors = [np.diag(SCALE * rng.standard_normal(2)) for _ in range(depth)]
+    else:
+        factors = [SCALE * rng.standard_normal((2, 2)) for _ in range(depth)]
+    masks = block_masks([1, 1], [1, 1])
+    edges = np.concatenate([[0.0], np.logspace(-1, 3, windows)])
+    values = [coupling_strength(factors, loss.euclidean_gradient(product(factors)), masks)]
+    for t0, t1 in zip(edges[:-1], edges[1:]):
+        traj = upstairs_flow(loss, factors, (t0, t1), rtol=1e-9, atol=1e-12)
+        factors = list(traj.factors)
+        grad = loss.euclidean_gradient(product(factors))
+        values.append(coupling_strength(factors, grad, masks) if np.any(grad) else 0.0)
+    return edges, np.asarray(values, float)
 
 
 def _plasticity_run(rng, index, depths):
@@ -116,10 +143,16 @@ def _ci(k, n):
     return float(ci.low), float(ci.high)
 
 
-def _fig(rank_rows, ratios, plast_rows):
+def _fig(rank_rows, ratios, plast_rows, traces):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
+    ax = axes[2]
+    for label, (times, values) in traces.items():
+        ax.plot(times[1:], np.maximum(values[1:], 1e-17), marker="o", ms=3, label=label)
+    ax.set(xscale="log", yscale="log", xlabel="t", ylabel="cross / own block velocity",
+           title="coupling along one trajectory")
+    ax.legend(fontsize=8)
     ax = axes[0]
     for i, r in enumerate(ratios.values()):
         ax.scatter(np.full(len(r), i) + 0.1 * np.random.default_rng(i).standard_normal(len(r)),
@@ -205,11 +238,18 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
                 "ratio_median": float(np.median(rat)),
                 "rank1_fraction": float(np.mean(rat < RANK1))})
     rows += plast_rows
-    save_figure(_fig(rows, ratios, plast_rows), os.path.join(out_dir, "coupling_rank1.png"))
+    traces = {f"N={d} {k}": coupling_trace(d, k, seed) for d, k in dict.fromkeys(cases)}
+    for label, (_, values) in traces.items():
+        rows.append({"part": "trace", "config": label, "coupling_max": float(np.max(values)),
+                     "coupling_final": float(values[-1])})
+    save_figure(_fig(rows, ratios, plast_rows, traces),
+                os.path.join(out_dir, "coupling_rank1.png"))
     claims = {
         "rank1_fraction": {f"N={r['depth']} {r['start']}": [r["rank1_fraction"], r["ci_low"],
                                                            r["ci_high"]]
                            for r in rows if r["part"] == "rank1"},
+        "coupling_max_along_trajectory": {r["config"]: r["coupling_max"] for r in rows
+                                          if r["part"] == "trace"},
         "plasticity_x21_error_median": {f"N={r['depth']} {r['phase']}": r["x21_error_median"]
                                         for r in plast_rows},
         "plasticity_success_fraction": {f"N={r['depth']} {r['phase']}": r["success_fraction"]
