@@ -30,7 +30,13 @@ from geodln.lowrank import FactoredPoint, lowrank_gradient_descent
 from geodln.measures import effective_rank_from_singular_values
 from geodln.step_size import stable_step_size
 
-__all__ = ["StudySettings", "train_depth", "soft_impute_baseline", "compare_depths"]
+__all__ = [
+    "StudySettings",
+    "train_depth",
+    "soft_impute_baseline",
+    "compare_depths",
+    "validation_figure",
+]
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ def train_depth(split, offsets, depth, settings, scale, seed):
         "test_relative_error": scores["relative_error"],
         "effective_rank": effective_rank_from_singular_values(best.s),
         "wall_time_s": round(time.perf_counter() - clock, 2),
+        "history": stopper.history,
     }
 
 
@@ -201,3 +208,40 @@ def compare_depths(split, offsets, settings, seed=0, progress=True):
     ]
     rows.append(baseline)
     return rows, {**asdict(settings), "scale": scale}
+
+
+def validation_figure(rows, metric_name="validation RMSE"):
+    """Plot the validation curves of each depth with the early-stopping point, and the baseline.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`compare_depths` (depth rows carry ``history``).
+    metric_name : str
+        Axis label.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for row in rows:
+        if "depth" not in row or not row["history"]:
+            continue
+        steps, values = zip(*row["history"])
+        (line,) = ax.plot(steps, values, label=f"depth {row['depth']}")
+        ax.plot([row["best_step"]], [row["validation_rmse"]], "o", color=line.get_color())
+    base = rows[-1]
+    ax.axhline(base["validation_rmse"], color="k", ls="--",
+               label=f"soft-impute (λ = {base['lambda']:.3g}, rank {base['rank']})")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("gradient-descent step")
+    ax.set_ylabel(metric_name)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
