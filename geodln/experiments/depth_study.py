@@ -16,7 +16,9 @@ protocol, not a paper's; every choice is listed here and in the summary's ``sett
    to reach, estimated as that of the best rank-``work_rank`` soft-impute solution), c = 0.5;
 4. validation RMSE every ``eval_every`` steps; early stopping with ``patience``
    (:class:`geodln.data.EarlyStopping`); the validation-best point is scored on the test set;
-5. baseline: soft-impute (MHT10) along a λ path, λ chosen on the validation set.
+5. baseline: soft-impute (MHT10) along the path :math:`\lambda = \lambda_{\max}\cdot`
+   ``geomspace(0.9, 0.01, n_lambdas)`` (warm starts, ranks capped at ``4 work_rank``), ended
+   once the validation RMSE has risen twice in a row; λ chosen on the validation set.
 """
 
 import time
@@ -155,10 +157,16 @@ def soft_impute_baseline(split, offsets, settings, max_rank=None):
     clock = time.perf_counter()
     train = offsets.residuals(split.train)
     max_rank = max_rank or 4 * settings.work_rank
-    path = soft_impute(train, lambdas=settings.n_lambdas, max_rank=max_rank, tol=1e-5,
-                       max_iter=200)
     val, test = HeldOutError(split.validation, offsets), HeldOutError(split.test, offsets)
-    scores = [val(f)["rmse"] for f in path.factors]
+    top = soft_impute(train, lambdas=1, max_rank=1, max_iter=1).lambdas[0]  # λ_max
+    scores = []
+
+    def worse_twice(lam, factors):
+        scores.append(val(factors)["rmse"])
+        return len(scores) > 2 and scores[-1] > scores[-2] > scores[-3]
+
+    path = soft_impute(train, lambdas=top * np.geomspace(0.9, 0.01, settings.n_lambdas),
+                       max_rank=max_rank, tol=1e-5, max_iter=200, stop=worse_twice)
     k = int(np.argmin(scores))
     left, right = path.factors[k]
     # singular values of L Rᵀ = L (Q R_R)ᵀ are those of L R_Rᵀ (m × r)
