@@ -108,7 +108,7 @@ def train_depth(split, offsets, depth, settings, scale, seed):
     dense_start = (start.u * start.s) @ start.v.T
     eta = stable_step_size(loss, dense_start, depth, reference=float(scale),
                            safety=settings.safety)
-    stopper = EarlyStopping(lambda p: val(p)["rmse"], patience=settings.patience)
+    stopper = EarlyStopping(val.metric("rmse"), patience=settings.patience)
     every = settings.eval_every
 
     def stop(t, point, value):
