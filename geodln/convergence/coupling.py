@@ -13,7 +13,8 @@ residual only, :math:`P_k(L_pG_jR_p) = 0` for :math:`j \ne k`. For N = 2 every t
 :math:`L_p = I` or :math:`R_p = I`, so blocks never couple; for N >= 3 the middle terms couple
 them unless the factors are block-diagonal (SY26: depth >= 3 is coupled unless the start is
 diagonal), and convergence to rank 1 happens iff the dynamics is coupled. On balanced factors
-the operator is :math:`A_{N,X}` (ACH18 Thm 1), so the diagnostic is a function of X.
+the operator is :math:`A_{N,X}` (Arora, Cohen, Hazan, ACH18, Thm 1), so the diagnostic is a
+function of X.
 
 :func:`coupling_strength` measures the ratio of cross-block to own-block velocity on the
 observed blocks, :math:`\big(\sum_k\|P_k T(G - G_k)\|_F^2 / \sum_k\|P_k T(G_k)\|_F^2\big)^{1/2}`

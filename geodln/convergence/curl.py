@@ -1,6 +1,6 @@
-r"""Curl of the end-to-end velocity field: depth is not a regulariser (ACH18).
+r"""Curl of the end-to-end velocity field: depth is not a regulariser.
 
-ACH18 (Theorem 2) prove that for depth N >= 2 the end-to-end dynamics
+Arora, Cohen, Hazan (ACH18, Theorem 2) prove that for depth N >= 2 the end-to-end dynamics
 :math:`\dot X = F(X) = -A_{N,X}(\nabla E(X))` is not the gradient flow (Euclidean, on the
 entries of X) of any function: no regulariser R makes :math:`F = -\nabla(E + R)`. A smooth
 field is a Euclidean gradient iff its Jacobian is symmetric (zero curl), so the numerical test

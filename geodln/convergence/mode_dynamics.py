@@ -5,7 +5,7 @@ For whitened least squares, :math:`E(X) = \tfrac12\|X - S\|_F^2` with
 :math:`X_0 = U\,\mathrm{diag}(a_0)\,V^\top` (balanced factors upstairs), stays aligned under the
 gradient flow of every depth N, and each mode strength :math:`a = u^\top X v` obeys the scalar
 equation (eigenvalue :math:`N\sigma^{2-2/N}` of the plain-sum :math:`A_{N,X}` on
-:math:`uv^\top`; ACH18 Thm 1 for the end-to-end flow)
+:math:`uv^\top`; Arora, Cohen, Hazan, ACH18, Thm 1 for the end-to-end flow)
 
 .. math:: \dot a = N a^{2-2/N}\,(s - a).
 
