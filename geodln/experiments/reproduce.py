@@ -10,6 +10,11 @@ progress, size)``):
   factors, minimum-nuclear-norm baseline (:mod:`geodln.experiments.achl`);
 - ``achl-at-scale`` — the depth effect at 2000×2000 with factored low-rank flows (ours;
   :mod:`geodln.experiments.achl_at_scale`);
+- ``saxe`` — SMG14 exact sigmoidal mode dynamics (:mod:`geodln.experiments.saxe`);
+- ``acgh`` — ACGH19 convergence guarantee vs measured GD (:mod:`geodln.experiments.acgh`);
+- ``ach-lp`` — ACH18 acceleration by depth on ℓ_4 regression (:mod:`geodln.experiments.ach_lp`);
+- ``coupling`` — SY26 coupling, rank 1 iff coupled, plasticity
+  (:mod:`geodln.experiments.coupling`);
 - ``movielens`` — depths 1–4 vs soft-impute on MovieLens-100K (``--data``, ours);
 - ``inpainting`` — depths 1–4 vs soft-impute on a photograph (ours).
 
@@ -35,6 +40,10 @@ EXPERIMENTS = {
     "diag3": "geodln.experiments.diag3",
     "achl": "geodln.experiments.achl",
     "achl-at-scale": "geodln.experiments.achl_at_scale",
+    "saxe": "geodln.experiments.saxe",
+    "acgh": "geodln.experiments.acgh",
+    "ach-lp": "geodln.experiments.ach_lp",
+    "coupling": "geodln.experiments.coupling",
     "movielens": "geodln.experiments.movielens",
     "inpainting": "geodln.experiments.inpainting",
 }
