@@ -18,14 +18,23 @@ from geodln.entropy import (  # noqa: E402
     log_orthogonal_group_volume,
 )
 from geodln.flows import (  # noqa: E402
+    At,
+    Every,
     FlowComparison,
+    Solver,
+    StoppingRules,
     Trajectory,
     compare_flows,
     downstairs_flow,
     gradient_descent,
     upstairs_flow,
 )
-from geodln.losses import AutogradLoss, MatrixCompletion, MatrixSensing  # noqa: E402
+from geodln.losses import (  # noqa: E402
+    AutogradLoss,
+    LeastSquares,
+    MatrixCompletion,
+    MatrixSensing,
+)
 from geodln.metric import DLNMetric, SpectralMetric  # noqa: E402
 from geodln.spaces import BalancedManifold, RankMatrices  # noqa: E402
 from geodln.spectral import (  # noqa: E402
@@ -53,12 +62,17 @@ __all__ = [
     "MatrixCompletion",
     "MatrixSensing",
     "AutogradLoss",
+    "LeastSquares",
     "downstairs_flow",
     "upstairs_flow",
     "gradient_descent",
     "compare_flows",
     "FlowComparison",
     "Trajectory",
+    "StoppingRules",
+    "Solver",
+    "Every",
+    "At",
     "init",
     "losses",
     "measures",

@@ -1,19 +1,31 @@
-r"""Training losses on the end-to-end matrix, with their Euclidean gradients.
+r"""Training losses on the end-to-end matrix, with their Euclidean gradients: the loss protocol.
 
 Every loss is a function :math:`E(X)` of the end-to-end matrix :math:`X \in \mathbb{R}^{m\times n}`
-with the Razin–Cohen convention :math:`E = \tfrac12 \sum (\text{residual})^2` (reference §8).
-The flows (:mod:`geodln.flows`) only need :meth:`Loss.value` and :meth:`Loss.euclidean_gradient`:
-downstairs turns :math:`\nabla E(X)` into :math:`-A_{N,X}(\nabla E)`, upstairs into
-:math:`-D\phi_W^*(\nabla E)` (reference §2–3).
+with the Razin–Cohen (RC20) convention :math:`E = \tfrac12 \sum (\text{residual})^2`.
+
+**The loss protocol** (what every integrator of :mod:`geodln.flows` uses, and nothing else):
+
+- ``loss.shape`` — ``(m, n)``;
+- ``loss.value(X)`` — :math:`E(X)` for ``X`` of shape ``[..., m, n]``, returns ``[...]``;
+- ``loss.euclidean_gradient(X)`` — :math:`\nabla E(X)`, ``[..., m, n]`` (dense here; the
+  factored losses of :mod:`geodln.lowrank` return sparse or low-rank operators that their
+  factored state consumes);
+- ``loss.value_and_gradient(X)`` — optional, both at once (a shared residual); the base class
+  provides it from the two methods above.
+
+All three are batched over leading axes. A plain callable is always :math:`E(X)` itself: wrap it
+with :func:`as_loss` (the flows do this for you), which differentiates it with autograd.
 
 - :class:`MatrixCompletion` — observed entries :math:`\Omega`,
   :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`;
 - :class:`MatrixSensing` — measurement matrices :math:`A_i`,
   :math:`E(X) = \tfrac12\sum_i(\langle A_i, X\rangle - y_i)^2`;
+- :class:`LeastSquares` — linear regression with inputs :math:`X_{in}` (one column per example)
+  and targets :math:`Y`, :math:`E(X) = \tfrac12\|X X_{in} - Y\|_F^2` (Saxe, McClelland, Ganguli,
+  SMG14; with whitened inputs, :math:`X_{in}X_{in}^\top = I`, it is
+  :math:`\tfrac12\|X - \Sigma_{yx}\|_F^2` up to a constant);
 - :class:`AutogradLoss` — any user callable :math:`E(X)` written with ``autograd.numpy``,
   gradient by reverse-mode autodiff.
-
-All take points of shape ``[..., m, n]``; completion and sensing are vectorised over the batch.
 """
 
 import numbers
@@ -35,6 +47,8 @@ __all__ = [
     "MatrixCompletion",
     "MatrixSensing",
     "AutogradLoss",
+    "as_loss",
+    "LeastSquares",
     "razin_cohen_completion",
     "random_completion",
     "random_sensing",
@@ -85,6 +99,21 @@ class Loss:
         grad : ndarray, shape=[..., m, n]
         """
         return self._gradient(self.check_point(x))
+
+    def value_and_gradient(self, x):
+        r"""Loss value and Euclidean gradient at once.
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        value : float or ndarray, shape=[...]
+        grad : ndarray, shape=[..., m, n]
+        """
+        x = self.check_point(x)
+        return self._value(x), self._gradient(x)
 
     def __call__(self, x):
         """Alias of :meth:`value`."""
@@ -230,6 +259,14 @@ class MatrixCompletion(Loss):
         g[..., self.rows, self.cols] = x[..., self.rows, self.cols] - self.values
         return g
 
+    def value_and_gradient(self, x):
+        """Loss value and Euclidean gradient from one residual (see :meth:`Loss.value`)."""
+        x = self.check_point(x)
+        r = x[..., self.rows, self.cols] - self.values
+        g = np.zeros(x.shape)
+        g[..., self.rows, self.cols] = r
+        return 0.5 * np.sum(r * r, axis=-1), g
+
     def __repr__(self):
         return f"MatrixCompletion(shape={self.shape}, n_observed={self.n_observed})"
 
@@ -324,6 +361,46 @@ class AutogradLoss(Loss):
         return f"AutogradLoss({self.name!r}, shape={self.shape})"
 
 
+def as_loss(loss, shape=None):
+    """Return ``loss`` as an object of the loss protocol (see the module docstring).
+
+    Parameters
+    ----------
+    loss : Loss or callable
+        A loss object (anything with ``shape``, ``value`` and ``euclidean_gradient``), or a
+        plain callable ``E(X) -> scalar`` written with ``autograd.numpy``, which is wrapped in
+        :class:`AutogradLoss` (a plain callable is always the loss itself, never its gradient).
+    shape : tuple of int, optional
+        ``(m, n)``, needed to wrap a plain callable.
+
+    Returns
+    -------
+    loss : Loss or protocol object
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is neither, or a plain callable is given without ``shape``.
+
+    Examples
+    --------
+    >>> import autograd.numpy as anp
+    >>> loss = as_loss(lambda x: 0.5 * anp.sum(x**2), (2, 2))
+    >>> float(loss.value(np.eye(2)))
+    1.0
+    """
+    if all(hasattr(loss, a) for a in ("shape", "value", "euclidean_gradient")):
+        return loss
+    if callable(loss):
+        if shape is None:
+            raise ValueError("loss is a plain callable: its matrix shape (m, n) is unknown")
+        return AutogradLoss(loss, shape)
+    raise ValueError(
+        "loss must be a geodln.losses.Loss (MatrixCompletion, MatrixSensing, AutogradLoss), an "
+        f"object with shape/value/euclidean_gradient, or a callable E(X); got {type(loss).__name__}"
+    )
+
+
 # -------------------------------------------------------------------------------------------
 # ready-made problems
 # -------------------------------------------------------------------------------------------
@@ -406,3 +483,107 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     truth = _ground_truth(shape, rank, rng)
     a = rng.standard_normal((k,) + shape)
     return MatrixSensing(a, np.einsum("kij,ij->k", a, truth)), truth
+
+
+class LeastSquares(Loss):
+    r"""Least-squares regression loss :math:`E(X) = \tfrac12\|X X_{in} - Y\|_F^2`.
+
+    The network maps an input column :math:`x_\mu \in \mathbb{R}^n` to :math:`X x_\mu \in
+    \mathbb{R}^m`; ``inputs`` holds the P examples as columns ([n, P]) and ``targets`` the
+    outputs ([m, P]). The gradient is :math:`\nabla E(X) = (X X_{in} - Y) X_{in}^\top
+    = X\Sigma_{xx} - \Sigma_{yx}` with the (unnormalised) correlations
+    :math:`\Sigma_{xx} = X_{in}X_{in}^\top` and :math:`\Sigma_{yx} = Y X_{in}^\top`. With
+    whitened inputs (:math:`\Sigma_{xx} = I`) the loss is :math:`\tfrac12\|X - \Sigma_{yx}\|_F^2`
+    plus a constant, the setting of the exact solutions of [1]_.
+
+    Values and gradients are computed from the residual :math:`X X_{in} - Y` (no cancellation
+    between the expanded quadratic terms near a minimiser), vectorised over a batch
+    ``[..., m, n]``.
+
+    Parameters
+    ----------
+    inputs : array-like, shape=[n, P]
+        Input examples as columns.
+    targets : array-like, shape=[m, P]
+        Target outputs as columns.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    input_correlation : ndarray, shape=[n, n]
+        :math:`\Sigma_{xx} = X_{in}X_{in}^\top`.
+    cross_correlation : ndarray, shape=[m, n]
+        :math:`\Sigma_{yx} = Y X_{in}^\top`.
+
+    Raises
+    ------
+    ValueError
+        If ``inputs`` or ``targets`` is not a finite 2-d array, or their numbers of columns
+        (examples) differ.
+
+    References
+    ----------
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (1)-(3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln.losses import LeastSquares
+    >>> loss = LeastSquares(np.eye(2), np.array([[1.0, 2.0]]))
+    >>> float(loss.value(np.zeros((1, 2))))
+    2.5
+    >>> loss.euclidean_gradient(np.zeros((1, 2)))
+    array([[-1., -2.]])
+    """
+
+    name = "least squares"
+
+    def __init__(self, inputs, targets):
+        inputs = check_matrix(inputs, "inputs", allow_batch=False)
+        targets = check_matrix(targets, "targets", allow_batch=False)
+        if inputs.shape[1] != targets.shape[1]:
+            raise ValueError(
+                "inputs [n, P] and targets [m, P] must have the same number P of columns "
+                f"(examples), got {inputs.shape} and {targets.shape}"
+            )
+        self.inputs = inputs
+        self.targets = targets
+        self.shape = (targets.shape[0], inputs.shape[0])
+        self.input_correlation = inputs @ inputs.T
+        self.cross_correlation = targets @ inputs.T
+
+    @property
+    def n_examples(self):
+        """Number P of examples."""
+        return self.inputs.shape[1]
+
+    def residuals(self, x):
+        r"""Residuals :math:`X X_{in} - Y`, shape [..., m, P]."""
+        return self.check_point(x) @ self.inputs - self.targets
+
+    def value_and_gradient(self, x):
+        r"""Loss value and Euclidean gradient in one pass (one residual).
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        value : float or ndarray, shape=[...]
+        grad : ndarray, shape=[..., m, n]
+        """
+        x = self.check_point(x)
+        r = x @ self.inputs - self.targets
+        return 0.5 * np.sum(r * r, axis=(-2, -1)), r @ self.inputs.T
+
+    def _value(self, x):
+        r = x @ self.inputs - self.targets
+        return 0.5 * np.sum(r * r, axis=(-2, -1))
+
+    def _gradient(self, x):
+        return (x @ self.inputs - self.targets) @ self.inputs.T
+
+    def __repr__(self):
+        return f"LeastSquares(shape={self.shape}, n_examples={self.n_examples})"
