@@ -32,7 +32,9 @@ def check_depth(depth, name="depth", allow_inf=True):
 
 def check_positive_int(value, name, minimum=1):
     """Return ``value`` as an ``int`` >= ``minimum`` or raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not isinstance(value, numbers.Integral | np.integer):
         if not (isinstance(value, numbers.Real) and float(value).is_integer()):
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if int(value) < minimum:

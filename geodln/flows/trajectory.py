@@ -13,7 +13,15 @@ Files go through :mod:`geodln.storage` (atomic ``.npz``, no pickle, validated on
 import numpy as np
 
 from geodln.measures import effective_rank_from_singular_values
-from geodln.storage import load_arrays, save_arrays
+from geodln.storage import (
+    check_count,
+    check_finite_for_status,
+    check_record_array,
+    check_seconds,
+    check_times,
+    load_record,
+    save_arrays,
+)
 
 __all__ = ["Trajectory", "STATUSES"]
 
@@ -37,10 +45,11 @@ class _RunRecord:
     def _set_run_info(self, mode, status, message, n_rhs, wall_time):
         if mode not in ("downstairs", "upstairs"):
             raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-        if status not in STATUSES:
+        if not isinstance(status, str) or status not in STATUSES:
             raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
         self.mode, self.status, self.message = mode, status, str(message)
-        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
+        self.n_rhs = check_count(n_rhs, "n_rhs")
+        self.wall_time = check_seconds(wall_time, "wall_time")
 
     def _run_meta(self, **extra):
         """Run information for the metadata record of :func:`geodln.storage.save_arrays`."""
@@ -123,18 +132,19 @@ class Trajectory(_RunRecord):
         steps=None,
         metadata=None,
     ):
-        times = np.asarray(times, dtype=float)
-        X = np.asarray(X, dtype=float)
-        loss = np.asarray(loss, dtype=float)
-        if times.ndim != 1 or times.size == 0:
-            raise ValueError(f"times must be a non-empty 1-d array, got shape {times.shape}")
+        times = check_times(times)
+        X = check_record_array(X, "X")
+        loss = check_record_array(loss, "loss")
         T = times.size
         if X.ndim != 3 or X.shape[0] != T:
             raise ValueError(f"X must have shape [{T}, m, n] to match times, got {X.shape}")
         if loss.shape != (T,):
             raise ValueError(f"loss must have shape ({T},) to match times, got {loss.shape}")
         self._set_run_info(mode, status, message, n_rhs, wall_time)
+        check_finite_for_status(status, X=X, loss=loss)
         self.times, self.X, self.loss = times, X, loss
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
         self.metadata = dict(metadata or {})
         self.balance_defect = None
         if balance_defect is not None:
@@ -240,9 +250,8 @@ class Trajectory(_RunRecord):
         ValueError
             If the file is truncated, foreign, or its arrays are inconsistent.
         """
-        arrays, meta = load_arrays(path, KIND)
-        try:
-            n_factors = int(meta.get("n_factors", 0))
+        def build(arrays, meta):
+            n_factors = check_count(meta.get("n_factors", 0), "n_factors")
             factors = [arrays[f"factor_{p}"] for p in range(n_factors)] or None
             return cls(
                 arrays["times"],
@@ -253,7 +262,5 @@ class Trajectory(_RunRecord):
                 steps=arrays.get("steps"),
                 **cls._run_kwargs(meta),
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is not a valid trajectory file: missing {exc}") from exc
-        except ValueError as exc:
-            raise ValueError(f"{path} is not a valid trajectory file: {exc}") from exc
+
+        return load_record(path, KIND, build)
