@@ -490,7 +490,7 @@ def main(argv=None):
     import geodln  # noqa: F401  (selects the autograd backend before geomstats)
 
     args = build_parser().parse_args(argv)
-    parser = args._parser
+    parser = vars(args).pop("_parser")
     try:
         code = args.func(args)
     except (ValueError, OSError) as exc:
