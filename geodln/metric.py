@@ -40,6 +40,8 @@ class SpectralMetric(RiemannianMetric):
     """
 
     def __init__(self, space, kernel):
+        if not all(hasattr(space, a) for a in ("m", "n", "rank", "dim")):
+            raise ValueError(f"space must be a RankMatrices, got {type(space).__name__}")
         if not isinstance(kernel, SpectralKernel):
             raise ValueError(f"kernel must be a SpectralKernel, got {type(kernel).__name__}")
         super().__init__(space)

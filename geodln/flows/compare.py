@@ -12,7 +12,7 @@ cost (wall time, right-hand-side evaluations) and where it ended (final loss, st
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix
+from geodln._checks import check_depth, check_matrix, check_positive_int
 from geodln.factors import balance_defect, balanced_factors, check_factors, product
 from geodln.flows.gradient_flow import as_loss, downstairs_flow, upstairs_flow
 from geodln.flows.ode import check_t_span
@@ -170,7 +170,7 @@ def compare_flows(loss, start, depth=None, t_span=None, *, widths=None, rank=Non
         raise ValueError("start: the end-to-end matrix is zero (a critical point of both flows)")
     down_rank = r if (depth >= 2 and r < min(x0.shape)) else None
     if t_eval is None:
-        t_eval = np.linspace(t_span[0], t_span[1], int(n_grid))
+        t_eval = np.linspace(t_span[0], t_span[1], check_positive_int(n_grid, "n_grid", 2))
     common = dict(method=method, rtol=rtol, atol=atol, t_eval=t_eval, loss_tol=loss_tol,
                   max_norm=max_norm, stop=stop, max_wall_time=max_wall_time)
     up = upstairs_flow(loss, factors, t_span, **common)

@@ -83,6 +83,8 @@ def gradient_descent(loss, start, step_size, n_steps, *, mode="downstairs", dept
     """
     if mode not in ("downstairs", "upstairs"):
         raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+    if isinstance(step_size, bool | np.bool_):
+        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
     try:
         step_size = float(step_size)
     except (TypeError, ValueError):

@@ -14,6 +14,7 @@ upstairs flow is then the Euclidean flow on all matrices, which leaves :math:`M_
 import numpy as np
 
 from geodln._checks import check_matrix
+from geodln.factors import check_factors
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.ode import integrate
 from geodln.flows.stopping import StoppingRules
@@ -138,9 +139,8 @@ def upstairs_flow(loss, factors0, t_span=None, *, method="RK45", rtol=1e-8, atol
     trajectory : Trajectory
         ``mode="upstairs"``, with ``balance_defect`` per record and the final ``factors``.
     """
-    field_shape = None
-    if isinstance(factors0, list | tuple) and factors0:
-        field_shape = (np.shape(factors0[-1])[-2], np.shape(factors0[0])[-1])
+    factors0 = check_factors(factors0, "factors0")
+    field_shape = (factors0[-1].shape[-2], factors0[0].shape[-1])
     loss = as_loss(loss, field_shape)
     field = UpstairsField.from_factors(loss, factors0)
     rules = StoppingRules(loss_tol, max_norm, stop, max_wall_time)

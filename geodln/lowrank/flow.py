@@ -204,6 +204,7 @@ def lowrank_flow(loss, X0, depth=None, t_span=(0.0, 1.0), *, normalized=False, r
     t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
+    max_steps = check_positive_int(max_steps, "max_steps")
     for name, val in (("rtol", rtol), ("atol", atol)):
         if not (np.isfinite(val) and val >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")

@@ -57,8 +57,10 @@ class FactoredPoint:
             if v.shape[1] != r:
                 raise ValueError(f"v must have {r} columns to match u {u.shape}, got {v.shape}")
             check_rank(r, u.shape[0], v.shape[0], name="rank (columns of u)")
-            if np.any(s < 0):
-                raise ValueError("s must be >= 0 (singular values)")
+            if np.any(s <= 0):
+                raise ValueError(
+                    f"s must be > 0 (the singular values of a rank-{r} point), got {s!r}"
+                )
             for name, q in (("u", u), ("v", v)):
                 if orthonormality_defect(q) > ORTHO_TOL:
                     raise ValueError(f"{name} must have orthonormal columns (QᵀQ = I to 1e-8)")

@@ -9,6 +9,8 @@ base point k = 2r ("thin SVD of a 2r×2r core"): this is the metric-projection r
 Absil–Oseledets 2015 / Vandereycken 2013 §2.
 """
 
+import numbers
+
 import numpy as np
 
 from geodln._checks import check_rank
@@ -114,6 +116,10 @@ def retract(base_point, tangent_vec, step=1.0, rank=None):
     -------
     point : FactoredPoint
     """
+    if isinstance(step, bool | np.bool_) or not isinstance(step, numbers.Real) or not np.isfinite(
+        step
+    ):
+        raise ValueError(f"step must be a finite real number, got {step!r}")
     left, right = combine(base_point, [(step, tangent_vec, base_point)])
     return truncated_svd_of_product(left, right, base_point.rank if rank is None else rank)
 

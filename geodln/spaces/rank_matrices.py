@@ -10,7 +10,13 @@ import numpy as np
 from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.matrices import Matrices
 
-from geodln._checks import as_generator, check_matrix, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+    check_rank,
+)
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_ATOL = 1e-10
@@ -149,6 +155,8 @@ class RankMatrices(Manifold):
         -------
         samples : ndarray, shape=[..., m, n]
         """
+        n_samples = check_positive_int(n_samples, "n_samples")
+        bound = check_positive_real(bound, "bound")
         rng = _rng(seed)
         left = rng.standard_normal((n_samples, self.m, self.rank))
         right = rng.standard_normal((n_samples, self.n, self.rank))
