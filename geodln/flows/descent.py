@@ -125,13 +125,26 @@ def gradient_descent(loss, start, step_size, n_steps, *, mode="downstairs", dept
     fired = rules.check(0.0, x, value)
     k = 0
     bar = tqdm(total=n_steps, disable=not progress, desc=f"GD {mode}", leave=False)
-    with np.errstate(over="ignore", invalid="ignore"):
+    last = (0, y, value)  # the last finite state: a diverging run ends there
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while fired is None and k < n_steps:
-            y = field.step(y, step_size)
+            y_new = field.step(y, step_size)
             k += 1
             bar.update()
-            x = field.point(y)
-            value = float(loss._value(x)) if np.all(np.isfinite(x)) else np.nan
+            x = field.point(y_new)
+            finite = bool(np.all(np.isfinite(y_new)) and np.all(np.isfinite(x)))
+            value = float(loss._value(x)) if finite else np.nan
+            if not np.isfinite(value):
+                fired = ("diverged", f"the state overflowed or became non-finite at step {k} "
+                         f"(t={k * step_size:.6g}); the record ends at the last finite state "
+                         f"(step {last[0]}): reduce step_size")
+                if steps[-1] != last[0]:
+                    steps.append(last[0])
+                    ys.append(last[1])
+                    losses.append(last[2])
+                break
+            y = y_new
+            last = (k, y, value)
             fired = rules.check(k * step_size, x, value)
             if k % log_every == 0 or fired is not None or k == n_steps:
                 steps.append(k)
@@ -145,6 +158,7 @@ def gradient_descent(loss, start, step_size, n_steps, *, mode="downstairs", dept
     meta = {"step_size": step_size, "n_steps": n_steps, "log_every": log_every,
             "integrator": "gradient_descent"}
     meta.update(field.metadata())
-    return Trajectory(steps * step_size, field.points(ys), np.asarray(losses), mode=mode,
-                      status=status, message=message, n_rhs=k, wall_time=wall,
-                      steps=steps, metadata=meta, **field.record_extras(ys))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge (finite) factors near divergence
+        return Trajectory(steps * step_size, field.points(ys), np.asarray(losses), mode=mode,
+                          status=status, message=message, n_rhs=k, wall_time=wall,
+                          steps=steps, metadata=meta, **field.record_extras(ys))
