@@ -304,7 +304,7 @@ def _cases():
 
 
 @pytest.mark.parametrize("label,name,obj", list(_cases()))
-@settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_bad_values_raise_value_error_naming_a_parameter(label, name, obj, data):
