@@ -53,6 +53,7 @@ __all__ = [
     "positive_float",
     "fraction",
     "output_dir",
+    "format_summary",
 ]
 
 
@@ -255,6 +256,51 @@ def output_dir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not writable (no write access to "
                                          f"{parent!r})")
     return text
+
+def _short(value, width=60):
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}={_short(v, 20)}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        if len(value) > 6 or any(isinstance(v, dict | list | tuple) for v in value):
+            return f"[{len(value)} entries]"
+        text = "[" + ", ".join(_short(v, 20) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_summary(title, fields):
+    """Format a short, human-readable summary: a title and one line per field.
+
+    Long values (nested tables, long lists) are abbreviated; the full record stays in the
+    files the command wrote.
+
+    Parameters
+    ----------
+    title : str
+        First line.
+    fields : dict
+        Name -> value (numbers, bools, strings, small dicts or lists).
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> print(format_summary("diag3 (tiny)", {"wall time [s]": 1.23456, "holds": True}))
+    diag3 (tiny)
+      wall time [s]: 1.235
+      holds: yes
+    """
+    lines = [str(title)]
+    lines += [f"  {name}: {_short(value)}" for name, value in fields.items()]
+    return "\n".join(lines)
+
 
 # ---------------------------------------------------------------------------------------------
 # geodln compare

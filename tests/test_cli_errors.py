@@ -115,3 +115,33 @@ def test_real_process_exit_status_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "geodln compare: error: argument --out:")
+
+
+def test_reproduce_bad_out_and_seed(capsys, afile):
+    code, err = _run(["reproduce", "diag3", "--out", str(afile), "--quiet"], capsys)
+    assert code == 2 and "argument --out" in err and "Traceback" not in err
+    code, err = _run(["reproduce", "diag3", "--seed", "-1", "--quiet"], capsys)
+    assert code == 2 and "argument --seed" in err
+
+
+def test_reproduce_prints_a_short_summary(capsys, monkeypatch, tmp_path):
+    from geodln.experiments import reproduce
+
+    claims = {"volume_orders_outcomes": True, "rows": [{"depth": d, "x": 0.1 * d}
+                                                       for d in range(40)],
+              "ratio": 3.14159265}
+
+    def fake(name, out_dir, **kwargs):
+        return {"size": "tiny", "wall_time_s": 1.5, "claims": claims,
+                "files": ["summary.json", "summary.csv"]}
+
+    monkeypatch.setattr(reproduce, "run_experiment", fake)
+    code = cli.main(["reproduce", "diag3", "--size", "tiny", "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == "geodln reproduce diag3 (tiny): 1.5 s"
+    assert "  volume_orders_outcomes: yes" in lines and "  ratio: 3.142" in lines
+    assert "  rows: [40 entries]" in lines
+    assert len(lines) <= 6 and all(len(line) <= 100 for line in lines[:-1])
+    assert "{" not in out  # not the JSON record
