@@ -58,3 +58,17 @@ def test_gradient_descent_divergence_keeps_the_last_finite_state(mode):
         tr = geodln.gradient_descent(RC, np.eye(2), 1e6, 50, depth=3, mode=mode)
     assert tr.status == "diverged"
     assert np.all(np.isfinite(tr.X)) and np.isfinite(tr.final_loss)
+
+
+def test_loss_nan_at_the_start_is_a_value_error_naming_loss():
+    import autograd.numpy as anp
+
+    from geodln.factors import balanced_factors
+
+    bad = geodln.AutogradLoss(lambda x: anp.sum(x**2) * np.nan, (2, 2))
+    x = np.array([[1.0, 0.2], [0.3, 0.8]])
+    for call in (lambda: geodln.downstairs_flow(bad, x, 3, (0, 1)),
+                 lambda: geodln.upstairs_flow(bad, balanced_factors(x, 3), (0, 1)),
+                 lambda: geodln.gradient_descent(bad, x, 0.1, 5, depth=3)):
+        with pytest.raises(ValueError, match="loss"):
+            call()

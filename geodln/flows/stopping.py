@@ -83,7 +83,19 @@ class StoppingRules:
         return time.perf_counter() - self._t0
 
     def check(self, t, x, loss):
-        """Return ``(status, message)`` if a rule fires at this state, else None."""
+        """Return ``(status, message)`` if a rule fires at this state, else None.
+
+        Raises
+        ------
+        ValueError
+            Naming ``loss``, if the loss is not finite at a finite start (the first check):
+            bad input, not a divergence.
+        """
+        first, self._checked = not getattr(self, "_checked", False), True
+        if first and np.all(np.isfinite(x)) and not np.all(np.isfinite(loss)):
+            raise ValueError(
+                f"loss: its value at the (finite) start is {loss!r}, not a finite number"
+            )
         norm = float(np.linalg.norm(x)) if np.all(np.isfinite(x)) else np.inf
         if not np.isfinite(norm) or norm > OVERFLOW_NORM or not np.isfinite(loss):
             return "diverged", f"state overflowed or became non-finite at t={t:.6g}"
