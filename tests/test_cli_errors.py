@@ -140,7 +140,7 @@ def test_reproduce_prints_a_short_summary(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == "geodln reproduce diag3 (tiny): 1.5 s"
+    assert lines[0] == "geodln reproduce diag3 (tiny): 1.5 s; claims:"
     assert "  volume_orders_outcomes: yes" in lines and "  ratio: 3.142" in lines
     assert "  rows: [40 entries]" in lines
     assert len(lines) <= 6 and all(len(line) <= 100 for line in lines[:-1])

@@ -101,7 +101,7 @@ def _run(args):
         "results", f"{args.name}-{'full' if args.full else args.size or 'reduced'}")
     claims = to_json(summary.get("claims", {}))
     print(format_summary(f"geodln reproduce {args.name} ({summary['size']}): "
-                         f"{summary['wall_time_s']:.1f} s", claims))
+                         f"{summary['wall_time_s']:.1f} s; claims:", claims))
     print(f"wrote {', '.join(summary['files'])} to {out}/ (full record: summary.json)")
     return 0
 
