@@ -12,7 +12,10 @@ Files go through :mod:`geodln.storage` (atomic ``.npz``, no pickle, validated on
 
 import numpy as np
 
-from geodln.measures import effective_rank_from_singular_values
+from geodln.measures import (
+    effective_rank_from_singular_values,
+    frobenius_norm_from_singular_values,
+)
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["Trajectory", "STATUSES"]
@@ -162,7 +165,7 @@ class Trajectory(_RunRecord):
         s[~finite] = np.nan
         self.singular_values = s
         with np.errstate(over="ignore", invalid="ignore"):
-            self.frobenius_norm = np.linalg.norm(s, axis=-1)
+            self.frobenius_norm = frobenius_norm_from_singular_values(s)
             self.nuclear_norm = np.sum(s, axis=-1)
             er = effective_rank_from_singular_values(np.where(finite[:, None], s, 0.0))
         self.effective_rank = np.where(finite, er, np.nan)

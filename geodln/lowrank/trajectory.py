@@ -12,7 +12,10 @@ import numpy as np
 
 from geodln.flows.trajectory import Trajectory, _RunRecord
 from geodln.lowrank.point import FactoredPoint
-from geodln.measures import effective_rank_from_singular_values
+from geodln.measures import (
+    effective_rank_from_singular_values,
+    frobenius_norm_from_singular_values,
+)
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["LowRankTrajectory"]
@@ -81,7 +84,7 @@ class LowRankTrajectory(_RunRecord):
         self.metadata = dict(metadata or {})
         finite = np.all(np.isfinite(self.sigma), axis=-1)
         s = np.where(finite[:, None], np.abs(self.sigma), 0.0)
-        self.frobenius_norm = np.where(finite, np.sqrt(np.sum(s**2, axis=-1)), np.nan)
+        self.frobenius_norm = np.where(finite, frobenius_norm_from_singular_values(s), np.nan)
         self.nuclear_norm = np.where(finite, np.sum(s, axis=-1), np.nan)
         self.effective_rank = np.where(finite, effective_rank_from_singular_values(s), np.nan)
 
