@@ -395,7 +395,13 @@ class SVDFrame:
         >>> np.round(frame.apply(DLNKernel(2), np.ones((2, 2))), 12).tolist()
         [[4.0, 3.0], [3.0, 2.0]]
         """
-        return self.assemble(*self.apply_blocks(kernel, *self.blocks(z), eigenvalues=eigenvalues))
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        blocks = self.blocks(z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.assemble(*self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues))
+        if np.isfinite(out).all():
+            return out
+        return self._rescaled(eigenvalues, blocks, inverse=False)
 
     def apply_inverse(self, kernel, z, eigenvalues=None):
         """Metric (flat) :math:`A_X^{-1}(Z)` on the tangent space; the normal part is dropped.
@@ -425,9 +431,42 @@ class SVDFrame:
         >>> bool(np.allclose(frame.apply_inverse(DLNKernel(2), frame.apply(DLNKernel(2), z)), z))
         True
         """
-        return self.assemble(
-            *self.apply_inverse_blocks(kernel, *self.blocks(z), eigenvalues=eigenvalues)
-        )
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        blocks = self.blocks(z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.assemble(
+                *self.apply_inverse_blocks(kernel, *blocks, eigenvalues=eigenvalues)
+            )
+        if np.isfinite(out).all():
+            return out
+        return self._rescaled(eigenvalues, blocks, inverse=True)
+
+    def _rescaled(self, eigenvalues, blocks, inverse):
+        """Co-metric (or metric) with the eigenvalues scaled by a power of 2 per point.
+
+        Used only when the direct evaluation over- or underflowed in an intermediate
+        (``inf * 0 = nan`` in the frame products): the scaled products stay finite, and the
+        final multiplication gives ``inf`` exactly where the true value is out of range.
+        """
+        K, ell = eigenvalues
+        top = np.max(K, axis=(-2, -1))
+        if ell is not None:
+            top = np.maximum(top, np.max(ell, axis=-1))
+        if inverse:
+            pos = np.where(K > 0, K, np.inf)
+            top = np.min(pos, axis=(-2, -1))
+            if ell is not None:
+                top = np.minimum(top, np.min(np.where(ell > 0, ell, np.inf), axis=-1))
+        top = np.where(np.isfinite(top) & (top > 0), top, 1.0)
+        p = np.ldexp(1.0, np.frexp(top)[1])
+        scaled = (K / p[..., None, None], None if ell is None else ell / p[..., None])
+        if inverse:
+            out = self.assemble(*self.apply_inverse_blocks(None, *blocks, eigenvalues=scaled))
+            with np.errstate(over="ignore"):
+                return out / p[..., None, None]
+        out = self.assemble(*self.apply_blocks(None, *blocks, eigenvalues=scaled))
+        with np.errstate(over="ignore"):
+            return out * p[..., None, None]
 
     def inner_product(self, kernel, z_a, z_b, eigenvalues=None):
         r"""Metric inner product :math:`\mathrm{tr}(Z_a^\top A_X^{-1} Z_b)` in block coordinates.
