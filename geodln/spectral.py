@@ -53,6 +53,7 @@ Examples
 True
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -74,10 +75,11 @@ __all__ = [
     "log_mean",
 ]
 
-# w below _W_TIE is a tie (phi = 1 to all digits); w above _W_SEP only occurs for a zero
-# argument (w = inf), where phi takes its limit 1/p.
+# w below _W_TIE is a tie (phi = 1 to all digits)
 _W_TIE = 1e-300
-_W_SEP = 1e300
+# unbatched points up to this rank take the Python-float path of DLNKernel.eigenvalues (a
+# handful of pairs: per-call numpy overhead would dominate; same formula, same accuracy)
+_SCALAR_MAX_RANK = 3
 
 
 def divided_difference_ratio(w, p):
@@ -124,14 +126,13 @@ def divided_difference_ratio(w, p):
     >>> float(p * a ** (p - 1) * divided_difference_ratio(np.log(a / b), p))
     0.3333333333333333
     """
-    w = np.asarray(w, dtype=float)
+    y = np.fmin(-np.asarray(w, dtype=float), -_W_TIE)  # NaN -> a tie; -inf stays
     with np.errstate(invalid="ignore", over="ignore"):
         if p == 0:
-            y = -np.fmax(w, _W_TIE)  # NaN -> tie; inf stays: phi_0(inf) = inf
-            return y / np.expm1(y)
-        y = np.fmax(np.fmin(-w, -_W_TIE), -_W_SEP)
-        yp = y * p
-        return (np.expm1(yp) / yp) / (np.expm1(y) / y)
+            return y / np.expm1(y)  # phi_0(inf) = -inf / -1 = inf
+        # E(p w) / E(w) = expm1(p y) / (p expm1(y)), y = -w: both expm1 are exact to a few ulps,
+        # and at y = -1e-300 both equal their argument (ratio 1); at y = -inf: (-1)/(-p) = 1/p
+        return np.expm1(p * y) / (p * np.expm1(y))
 
 
 def log_ratio(hi, lo):
@@ -685,18 +686,59 @@ class DLNKernel(SpectralKernel):
         >>> np.round(K, 12).tolist(), ell.tolist()
         ([[4.0, 3.0], [3.0, 2.0]], [2.0, 1.0])
         """
+        # K = max(c p s_k^2q, c p s_l^2q) / (p phi_p(w)), p phi_p = expm1(p y) / expm1(y),
+        # y = -w: the same arithmetic as divided_difference_ratio, inlined with the constant
+        # c p folded into the per-value powers (this is the flows' hot path: 13 ufunc calls)
         s = np.asarray(s, dtype=float)
+        if s.ndim == 1 and s.shape[0] <= _SCALAR_MAX_RANK:
+            return self._eigenvalues_scalar(s, shape)
+        p = self._p
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             ls = np.log(s)
-            w = np.abs(ls[..., :, None] - ls[..., None, :])
-            w *= 2.0
+            y = np.abs(ls[..., :, None] - ls[..., None, :])
+            y *= -2.0
+            y = np.fmin(y, -_W_TIE, out=y)  # NaN (0 vs 0) -> a tie
             sp = s ** (2.0 * self.degree)
-            sp *= self._c
+            if p == 0:
+                ratio = np.expm1(y)
+                ratio /= y  # 1/phi_0; 0 for a zero argument
+            else:
+                sp *= self._c * p
+                ratio = np.expm1(y)
+                ratio /= np.expm1(p * y)  # 1/(p phi_p); 1 for a zero argument
             core = np.maximum(sp[..., :, None], sp[..., None, :])
-            core /= divided_difference_ratio(w, self._p)
+            core *= ratio
         if _square_full_rank(s, shape):
             return core, None
-        return core, sp * self._p
+        return core, sp if p else np.zeros_like(sp)
+
+    def _pair(self, a, b):
+        """``k(a², b²)`` for Python floats ``a >= b >= 0``: the arithmetic of :meth:`eigenvalues`."""
+        p = self._p
+        if b > 0.0:
+            y = min(-2.0 * math.log1p((a - b) / b), -_W_TIE)
+            ratio = math.expm1(y) / (math.expm1(p * y) if p else y)
+        else:
+            ratio = 1.0 if p else 0.0
+        try:
+            power = a ** (2.0 * self.degree)
+        except OverflowError:
+            power = math.inf
+        return (self._c * p if p else 1.0) * power * ratio
+
+    def _eigenvalues_scalar(self, s, shape):
+        """:meth:`eigenvalues` for one point of rank <= 3, with Python floats (no ufunc overhead)."""
+        values = s.tolist()
+        r = len(values)
+        core = [[0.0] * r for _ in range(r)]
+        for k in range(r):
+            for j in range(k, r):
+                a, b = (values[k], values[j]) if values[k] >= values[j] else (values[j], values[k])
+                core[k][j] = core[j][k] = self._pair(a, b)
+        core = np.array(core)
+        if _square_full_rank(s, shape):
+            return core, None
+        return core, np.array([self._pair(a, 0.0) for a in values])
 
     def degenerate_on_mixed(self):
         """Whether the kernel vanishes on the mixed blocks: only at infinite depth.

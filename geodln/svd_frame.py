@@ -37,10 +37,6 @@ __all__ = ["SVDFrame", "RANK_RTOL"]
 RANK_RTOL = 1e-8
 
 
-def _t(a):
-    return np.swapaxes(a, -1, -2)
-
-
 class SVDFrame:
     r"""Thin, rank-truncated SVD of a batch of matrices ``[..., m, n]``.
 
@@ -103,8 +99,12 @@ class SVDFrame:
             r = check_rank(rank, m, n) if check else int(rank)
         self.rank = r
         u, s, vt = np.linalg.svd(x, full_matrices=False)
-        self.u, self.s, self.vt = u[..., :r], s[..., :r], vt[..., :r, :]
-        self.discarded = s[..., r:]
+        if r < s.shape[-1]:
+            u, vt, self.discarded = u[..., :r], vt[..., :r, :], s[..., r:]
+            s = s[..., :r]
+        else:
+            self.discarded = s[..., :0]
+        self.u, self.s, self.vt = u, s, vt
         if check:
             self.check_rank()
 
@@ -242,15 +242,15 @@ class SVDFrame:
         >>> core.tolist(), left.tolist(), right.tolist()
         ([[1.0]], [[0.0], [1.0]], [[0.0, 1.0]])
         """
-        v = _t(self.vt)
-        zv = z @ v
-        core = _t(self.u) @ zv
+        ut = self.u.mT
+        zv = z @ self.vt.mT
+        core = ut @ zv
         left = right = None
         m, n = self.shape
         if self.rank < m:
             left = zv - self.u @ core
         if self.rank < n:
-            right = _t(self.u) @ z - core @ self.vt
+            right = ut @ z - core @ self.vt
         return core, left, right
 
     def assemble(self, core, left=None, right=None):
@@ -397,11 +397,11 @@ class SVDFrame:
         """
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.assemble(*self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues))
-        if np.isfinite(out).all():
-            return out
-        return self._rescaled(eigenvalues, blocks, inverse=False)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                return self.assemble(*self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues))
+        except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
+            return self._rescaled(eigenvalues, blocks, inverse=False)
 
     def apply_inverse(self, kernel, z, eigenvalues=None):
         """Metric (flat) :math:`A_X^{-1}(Z)` on the tangent space; the normal part is dropped.
@@ -433,13 +433,13 @@ class SVDFrame:
         """
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.assemble(
-                *self.apply_inverse_blocks(kernel, *blocks, eigenvalues=eigenvalues)
-            )
-        if np.isfinite(out).all():
-            return out
-        return self._rescaled(eigenvalues, blocks, inverse=True)
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                return self.assemble(
+                    *self.apply_inverse_blocks(kernel, *blocks, eigenvalues=eigenvalues)
+                )
+        except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
+            return self._rescaled(eigenvalues, blocks, inverse=True)
 
     def _rescaled(self, eigenvalues, blocks, inverse):
         """Co-metric (or metric) with the eigenvalues scaled by a power of 2 per point.
@@ -460,12 +460,11 @@ class SVDFrame:
         top = np.where(np.isfinite(top) & (top > 0), top, 1.0)
         p = np.ldexp(1.0, np.frexp(top)[1])
         scaled = (K / p[..., None, None], None if ell is None else ell / p[..., None])
-        if inverse:
-            out = self.assemble(*self.apply_inverse_blocks(None, *blocks, eigenvalues=scaled))
-            with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if inverse:
+                out = self.assemble(*self.apply_inverse_blocks(None, *blocks, eigenvalues=scaled))
                 return out / p[..., None, None]
-        out = self.assemble(*self.apply_blocks(None, *blocks, eigenvalues=scaled))
-        with np.errstate(over="ignore"):
+            out = self.assemble(*self.apply_blocks(None, *blocks, eigenvalues=scaled))
             return out * p[..., None, None]
 
     def inner_product(self, kernel, z_a, z_b, eigenvalues=None):

@@ -18,6 +18,13 @@ from geodln.svd_frame import RANK_RTOL, SVDFrame
 TANGENT_RTOL = 1e-10
 
 
+def _tolerances(atol, rtol, default_rtol):
+    """``(atol, rtol)``: defaults (0, default_rtol); only ``atol`` given: absolute (rtol = 0)."""
+    if rtol is None:
+        rtol = default_rtol if atol is None else 0.0
+    return (0.0 if atol is None else float(atol)), float(rtol)
+
+
 def _rng(seed):
     """Return a numpy ``Generator``; ``seed=None`` draws from numpy's global state.
 
@@ -75,22 +82,24 @@ class RankMatrices(Manifold):
         """Return the :class:`~geodln.svd_frame.SVDFrame` of ``base_point`` at this rank."""
         return SVDFrame(self._check(base_point, "base_point"), self.rank, check=False)
 
-    def belongs(self, point, atol=0.0, rtol=RANK_RTOL):
+    def belongs(self, point, atol=None, rtol=None):
         r"""Check that ``point`` is m×n, finite, of rank exactly r up to a relative tolerance.
 
-        A singular value counts as zero when it is at most ``atol + rtol * sigma_1``. With
-        the default ``atol = 0`` the test is scale invariant: ``belongs(c X) == belongs(X)``
-        for every ``c > 0`` (singular values are computed by LAPACK with internal scaling, so
-        this holds over the whole float range).
+        A singular value counts as zero when it is at most ``atol + rtol * sigma_1``. By
+        default ``atol = 0`` and ``rtol = RANK_RTOL`` (1e-8, the tolerance every metric method
+        uses), so the test is scale invariant: ``belongs(c X) == belongs(X)`` for every
+        ``c > 0`` (LAPACK computes singular values with internal scaling, so this holds over
+        the whole float range). Giving only ``atol`` (geomstats' convention) makes the
+        threshold absolute (``rtol = 0``).
 
         Parameters
         ----------
         point : array-like, shape=[..., m, n]
-        atol : float
+        atol : float, optional
             Absolute part of the threshold (default 0).
-        rtol : float
+        rtol : float, optional
             Relative part, in units of the largest singular value (default
-            ``geodln.svd_frame.RANK_RTOL`` = 1e-8, the tolerance every metric method uses).
+            ``geodln.svd_frame.RANK_RTOL`` unless only ``atol`` is given, then 0).
 
         Returns
         -------
@@ -110,6 +119,7 @@ class RankMatrices(Manifold):
         finite = np.all(np.isfinite(point), axis=(-2, -1))
         safe = np.where(finite[..., None, None], point, 0.0)
         s = np.linalg.svd(safe, compute_uv=False)
+        atol, rtol = _tolerances(atol, rtol, RANK_RTOL)
         threshold = atol + rtol * s[..., 0]
         ok = s[..., self.rank - 1] > threshold
         if not self.full_rank:
@@ -146,21 +156,23 @@ class RankMatrices(Manifold):
         vector = self._check(vector, "vector")
         return self.frame(base_point).to_tangent(vector)
 
-    def is_tangent(self, vector, base_point, atol=0.0, rtol=TANGENT_RTOL):
+    def is_tangent(self, vector, base_point, atol=None, rtol=None):
         r"""Check :math:`U_\perp^T Z V_\perp = 0` to a relative tolerance.
 
         ``vector`` is tangent when :math:`\|Z - P_T(Z)\|_F \le` ``atol + rtol`` :math:`\|Z\|_F`
-        (norms evaluated with scaling, :func:`geodln.measures.frobenius_norm`): invariant
-        under :math:`Z \mapsto cZ` and :math:`X \mapsto cX`.
+        (norms evaluated with scaling, :func:`geodln.measures.frobenius_norm`). By default
+        ``atol = 0``, ``rtol = TANGENT_RTOL`` (1e-10): invariant under :math:`Z \mapsto cZ`
+        and :math:`X \mapsto cX`. Giving only ``atol`` (geomstats' convention) makes the
+        tolerance absolute.
 
         Parameters
         ----------
         vector : array-like, shape=[..., m, n]
         base_point : array-like, shape=[..., m, n]
-        atol : float
+        atol : float, optional
             Absolute part of the tolerance (default 0).
-        rtol : float
-            Relative part (default ``TANGENT_RTOL`` = 1e-10).
+        rtol : float, optional
+            Relative part (default ``TANGENT_RTOL`` unless only ``atol`` is given, then 0).
 
         Returns
         -------
@@ -184,6 +196,7 @@ class RankMatrices(Manifold):
         """
         vector = self._check(vector, "vector")
         residual = vector - self.to_tangent(vector, base_point)
+        atol, rtol = _tolerances(atol, rtol, TANGENT_RTOL)
         scale = np.asarray(frobenius_norm(vector))
         return np.asarray(frobenius_norm(residual)) <= atol + rtol * scale
 
