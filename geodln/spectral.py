@@ -713,7 +713,7 @@ class DLNKernel(SpectralKernel):
         return core, sp if p else np.zeros_like(sp)
 
     def _pair(self, a, b):
-        """``k(a², b²)`` for Python floats ``a >= b >= 0``: the arithmetic of :meth:`eigenvalues`."""
+        """Return ``k(a², b²)`` for Python floats ``a >= b >= 0`` (as :meth:`eigenvalues`)."""
         p = self._p
         if b > 0.0:
             y = min(-2.0 * math.log1p((a - b) / b), -_W_TIE)
@@ -727,7 +727,7 @@ class DLNKernel(SpectralKernel):
         return (self._c * p if p else 1.0) * power * ratio
 
     def _eigenvalues_scalar(self, s, shape):
-        """:meth:`eigenvalues` for one point of rank <= 3, with Python floats (no ufunc overhead)."""
+        """Return :meth:`eigenvalues` of one point of rank <= 3 with Python floats."""
         values = s.tolist()
         r = len(values)
         core = [[0.0] * r for _ in range(r)]
