@@ -342,7 +342,9 @@ class SVDFrame:
         ValueError
             If a needed co-metric eigenvalue is 0: the metric is not defined at base_point (a
             zero singular value within the rank, or a kernel vanishing on the mixed blocks of
-            a rank-deficient point, e.g. infinite depth).
+            a rank-deficient point, e.g. infinite depth). An eigenvalue that merely
+            underflowed (positive singular values, a kernel with a homogeneity degree) gives
+            ``inf`` entries instead, the exact values being out of range.
 
         Examples
         --------
@@ -354,19 +356,50 @@ class SVDFrame:
         >>> np.round(c, 12).tolist()
         [[0.25, 0.333333333333], [0.333333333333, 0.5]]
         """
+        blocks, half = self._inverse_parts(kernel, (core, left, right), eigenvalues)
+        if half is None:
+            return blocks
+        with np.errstate(over="ignore", invalid="ignore"):
+            return tuple(
+                None if b is None else (b * half[..., None, None]) * half[..., None, None]
+                for b in blocks
+            )
+
+    def _inverse_parts(self, kernel, blocks, eigenvalues):
+        """Blocks divided by the eigenvalues, and a per-point factor ``half`` (or ``None``).
+
+        The metric is ``blocks * half**2``. ``half`` is needed only when an eigenvalue
+        underflowed to 0 although every singular value within the rank is positive (e.g.
+        :math:`\sigma^{2-2/N}` below the smallest float for N = 8, :math:`\sigma = 10^{-200}`):
+        the eigenvalues are then taken at :math:`t\sigma` (t a power of 2 with
+        :math:`t\sigma_1 \in [1/2, 1)`) and :math:`A_X^{-1} = t^{2d} A_{tX}^{-1}` (homogeneity
+        of degree d), so out-of-range values come out as ``inf``, never as an error.
+        """
+        core, left, right = blocks
         K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         mixed = left is not None or right is not None
+        half = None
         if not np.all(K > 0) or (mixed and not np.all(ell > 0)):
-            raise ValueError(
-                "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
-                "(a zero singular value within the rank, or a kernel that vanishes on the "
-                "mixed blocks of a rank-deficient point, e.g. infinite depth)"
-            )
+            degree = getattr(kernel, "degree", None)
+            if (
+                degree is None
+                or not np.all(self.s > 0)
+                or (mixed and kernel.degenerate_on_mixed())
+            ):
+                raise ValueError(
+                    "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
+                    "(a zero singular value within the rank, or a kernel that vanishes on the "
+                    "mixed blocks of a rank-deficient point, e.g. infinite depth)"
+                )
+            t = np.ldexp(1.0, -np.frexp(self.s[..., 0])[1])
+            K, ell = kernel.eigenvalues(self.s * t[..., None], self.shape)
+            with np.errstate(over="ignore"):
+                half = t**degree
         return (
             core / K,
             None if left is None else left / ell[..., None, :],
             None if right is None else right / ell[..., :, None],
-        )
+        ), half
 
     def apply(self, kernel, z, eigenvalues=None):
         """Co-metric (sharp) :math:`A_X(Z)` of the kernel.
@@ -433,11 +466,14 @@ class SVDFrame:
         """
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
+        inverse, half = self._inverse_parts(kernel, blocks, eigenvalues)
+        if half is not None:  # eigenvalues underflowed: scaled products, then the scale
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self.assemble(*inverse)
+                return (out * half[..., None, None]) * half[..., None, None]
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
-                return self.assemble(
-                    *self.apply_inverse_blocks(kernel, *blocks, eigenvalues=eigenvalues)
-                )
+                return self.assemble(*inverse)
         except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
             return self._rescaled(eigenvalues, blocks, inverse=True)
 
@@ -499,12 +535,13 @@ class SVDFrame:
         0.75
         """
         a = self.blocks(z_a)
-        b = self.apply_inverse_blocks(kernel, *self.blocks(z_b), eigenvalues=eigenvalues)
-        total = np.sum(a[0] * b[0], axis=(-2, -1))
-        for x, y in zip(a[1:], b[1:]):
-            if x is not None:
-                total = total + np.sum(x * y, axis=(-2, -1))
-        return total
+        b, half = self._inverse_parts(kernel, self.blocks(z_b), eigenvalues)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.sum(a[0] * b[0], axis=(-2, -1))
+            for x, y in zip(a[1:], b[1:]):
+                if x is not None:
+                    total = total + np.sum(x * y, axis=(-2, -1))
+            return total if half is None else (total * half) * half
 
     def to_tangent(self, z):
         r"""Orthogonal (Frobenius) projection onto :math:`T_X M_r`.
