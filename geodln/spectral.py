@@ -275,11 +275,17 @@ def log_mean(a, b):
     return _kernel_from_squares(a, b, 0.0, 1.0)
 
 
+def _larger_and_phi(x, y, p, power):
+    """``(max(x, y), phi_p(power * log(max/min)))`` elementwise."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    hi, lo = np.maximum(x, y), np.minimum(x, y)
+    return hi, divided_difference_ratio(power * log_ratio(hi, lo), p)
+
+
 def _kernel_from_squares(a, b, p, c):
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    hi, lo = np.maximum(a, b), np.minimum(a, b)
-    return c * hi ** (1.0 - p) / divided_difference_ratio(log_ratio(hi, lo), p)
+    hi, phi = _larger_and_phi(a, b, p, 1.0)
+    return c * hi ** (1.0 - p) / phi
 
 
 class SpectralKernel:
@@ -615,10 +621,7 @@ class DLNKernel(SpectralKernel):
         >>> float(DLNKernel(2).values(2e150, 1e150))
         3e+150
         """
-        s_k = np.asarray(s_k, dtype=float)
-        s_l = np.asarray(s_l, dtype=float)
-        hi, lo = np.maximum(s_k, s_l), np.minimum(s_k, s_l)
-        phi = divided_difference_ratio(2.0 * log_ratio(hi, lo), self._p)
+        hi, phi = _larger_and_phi(s_k, s_l, self._p, 2.0)
         with np.errstate(over="ignore", under="ignore"):
             return self._c * hi ** (2.0 * self.degree) / phi
 
@@ -643,10 +646,7 @@ class DLNKernel(SpectralKernel):
         >>> round(float(DLNKernel(2).log_values(1e-300, 1e-300)), 6)  # log(2e-300)
         -690.082381
         """
-        s_k = np.asarray(s_k, dtype=float)
-        s_l = np.asarray(s_l, dtype=float)
-        hi, lo = np.maximum(s_k, s_l), np.minimum(s_k, s_l)
-        phi = divided_difference_ratio(2.0 * log_ratio(hi, lo), self._p)
+        hi, phi = _larger_and_phi(s_k, s_l, self._p, 2.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = 2.0 * self.degree * np.log(hi) if self.degree else np.zeros(hi.shape)
             return np.log(self._c) + scale - np.log(phi)
@@ -712,33 +712,40 @@ class DLNKernel(SpectralKernel):
             return core, None
         return core, sp if p else np.zeros_like(sp)
 
-    def _pair(self, a, b):
-        """Return ``k(a², b²)`` for Python floats ``a >= b >= 0`` (as :meth:`eigenvalues`)."""
-        p = self._p
-        if b > 0.0:
-            y = min(-2.0 * math.log1p((a - b) / b), -_W_TIE)
-            ratio = math.expm1(y) / (math.expm1(p * y) if p else y)
-        else:
-            ratio = 1.0 if p else 0.0
-        try:
-            power = a ** (2.0 * self.degree)
-        except OverflowError:
-            power = math.inf
-        return (self._c * p if p else 1.0) * power * ratio
-
     def _eigenvalues_scalar(self, s, shape):
-        """Return :meth:`eigenvalues` of one point of rank <= 3 with Python floats."""
+        r"""Return :meth:`eigenvalues` of one point of rank <= 3 with Python floats.
+
+        The same arithmetic as the vectorised path: per value :math:`\sigma^{2q}`, per pair
+        ``expm1(y) / expm1(p y)`` with :math:`y = -2\log(\sigma_{hi}/\sigma_{lo})` from
+        ``log1p``; no ufunc overhead (a few pairs per flow step).
+        """
         values = s.tolist()
         r = len(values)
-        core = [[0.0] * r for _ in range(r)]
-        for k in range(r):
-            for j in range(k, r):
-                a, b = (values[k], values[j]) if values[k] >= values[j] else (values[j], values[k])
-                core[k][j] = core[j][k] = self._pair(a, b)
-        core = np.array(core)
-        if _square_full_rank(s, shape):
+        p, c, two_q = self._p, self._c, 2.0 * self.degree
+        powers = []
+        for a in values:
+            try:
+                powers.append(a**two_q)
+            except OverflowError:
+                powers.append(math.inf)
+        cp = c * p if p else 1.0
+        core = [c * w for w in powers]  # the diagonal: k(a, a) = c a^q
+        if r > 1:
+            core = [core[k] if k == j else 0.0 for k in range(r) for j in range(r)]
+            for k in range(r):
+                for j in range(k + 1, r):
+                    a, b = values[k], values[j]
+                    hi, lo, w = (a, b, powers[k]) if a >= b else (b, a, powers[j])
+                    if lo > 0.0:
+                        y = min(-2.0 * math.log1p((hi - lo) / lo), -_W_TIE)
+                        ratio = math.expm1(y) / (math.expm1(p * y) if p else y)
+                    else:
+                        ratio = 1.0 if p else 0.0
+                    core[k * r + j] = core[j * r + k] = cp * w * ratio
+        core = np.array(core).reshape(r, r)
+        if shape is None or (shape[0] == r and shape[1] == r):
             return core, None
-        return core, np.array([self._pair(a, 0.0) for a in values])
+        return core, np.array([cp * w for w in powers]) if p else np.zeros(r)
 
     def degenerate_on_mixed(self):
         """Whether the kernel vanishes on the mixed blocks: only at infinite depth.

@@ -99,11 +99,9 @@ class SVDFrame:
             r = check_rank(rank, m, n) if check else int(rank)
         self.rank = r
         u, s, vt = np.linalg.svd(x, full_matrices=False)
+        self._all_s = s
         if r < s.shape[-1]:
-            u, vt, self.discarded = u[..., :r], vt[..., :r, :], s[..., r:]
-            s = s[..., :r]
-        else:
-            self.discarded = s[..., :0]
+            u, vt, s = u[..., :r], vt[..., :r, :], s[..., :r]
         self.u, self.s, self.vt = u, s, vt
         if check:
             self.check_rank()
@@ -138,8 +136,13 @@ class SVDFrame:
         frame.vt = np.asarray(vt, float)
         frame.shape = (frame.u.shape[-2], frame.vt.shape[-1])
         frame.rank = frame.s.shape[-1]
-        frame.discarded = np.zeros(frame.s.shape[:-1] + (0,))
+        frame._all_s = frame.s
         return frame
+
+    @property
+    def discarded(self):
+        """Singular values beyond the rank, [..., min(m, n) - r] (empty for ``from_factors``)."""
+        return self._all_s[..., self.rank :]
 
     def check_rank(self, name="base_point", rtol=RANK_RTOL):
         r"""Raise unless every point has rank at most r (:math:`\sigma_{r+1} \le rtol\,\sigma_1`).
@@ -366,7 +369,7 @@ class SVDFrame:
             )
 
     def _inverse_parts(self, kernel, blocks, eigenvalues):
-        """Blocks divided by the eigenvalues, and a per-point factor ``half`` (or ``None``).
+        r"""Blocks divided by the eigenvalues, and a per-point factor ``half`` (or ``None``).
 
         The metric is ``blocks * half**2``. ``half`` is needed only when an eigenvalue
         underflowed to 0 although every singular value within the rank is positive (e.g.
@@ -428,10 +431,12 @@ class SVDFrame:
         >>> np.round(frame.apply(DLNKernel(2), np.ones((2, 2))), 12).tolist()
         [[4.0, 3.0], [3.0, 2.0]]
         """
-        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        eigenvalues = kernel.eigenvalues(self.s, self.shape) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
         try:
             with np.errstate(over="raise", invalid="raise"):
+                if blocks[1] is None and blocks[2] is None:  # square full rank
+                    return self.u @ (eigenvalues[0] * blocks[0]) @ self.vt
                 return self.assemble(*self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues))
         except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
             return self._rescaled(eigenvalues, blocks, inverse=False)
