@@ -142,7 +142,7 @@ class SVDFrame:
     @property
     def discarded(self):
         """Singular values beyond the rank, [..., min(m, n) - r] (empty for ``from_factors``)."""
-        return self._all_s[..., self.rank :]
+        return getattr(self, "_all_s", self.s)[..., self.rank :]
 
     def check_rank(self, name="base_point", rtol=RANK_RTOL):
         r"""Raise unless every point has rank at most r (:math:`\sigma_{r+1} \le rtol\,\sigma_1`).
@@ -403,6 +403,48 @@ class SVDFrame:
             None if left is None else left / ell[..., None, :],
             None if right is None else right / ell[..., :, None],
         ), half
+
+    def scale_blocks(self, kernel, blocks, eigenvalues=None, inverse=False):
+        r"""Apply the co-metric (or its inverse) to tangent blocks ``(core, left, right)``.
+
+        :meth:`apply_blocks` (``inverse=False``) or :meth:`apply_inverse_blocks`
+        (``inverse=True``) with the blocks as one tuple: the one place both the dense
+        (:meth:`apply`) and the factored (:mod:`geodln.lowrank`) co-metric are evaluated.
+
+        Parameters
+        ----------
+        kernel : SpectralKernel
+        blocks : tuple
+            ``(core, left, right)``; ``left``/``right`` may be None (no such block).
+        eigenvalues : tuple, optional
+            ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+        inverse : bool
+            Divide instead of multiply (the metric, flat).
+
+        Returns
+        -------
+        blocks : tuple
+            The scaled ``(core, left, right)``.
+
+        Raises
+        ------
+        ValueError
+            If ``inverse`` and a needed co-metric eigenvalue is 0 (see
+            :meth:`apply_inverse_blocks`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln.spectral import DLNKernel
+        >>> from geodln.svd_frame import SVDFrame
+        >>> frame = SVDFrame(np.diag([2.0, 1.0]))
+        >>> core, _, _ = frame.scale_blocks(DLNKernel(2), (np.eye(2), None, None))
+        >>> np.round(core, 12).tolist()
+        [[4.0, 0.0], [0.0, 2.0]]
+        """
+        if inverse:
+            return self.apply_inverse_blocks(kernel, *blocks, eigenvalues=eigenvalues)
+        return self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues)
 
     def apply(self, kernel, z, eigenvalues=None):
         """Co-metric (sharp) :math:`A_X(Z)` of the kernel.
