@@ -153,49 +153,79 @@ def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
     r"""Balanced lift of X: factors with product X and :math:`W_{p+1}^T W_{p+1} = W_p W_p^T`.
 
     :math:`W_p = Q_p \Lambda Q_{p-1}^\top`, :math:`\Lambda = \Sigma^{1/N}`, :math:`Q_0 = V`,
-    :math:`Q_N = U` (thin SVD truncated to ``rank``), reference §1.
+    :math:`Q_N = U` (thin SVD truncated to ``rank``), with free frames
+    :math:`Q_p \in St(d_p, r)` for the hidden layers.
 
     Parameters
     ----------
-    x : array-like, shape=[m, n]
-        End-to-end matrix.
+    x : array-like, shape=[m, n] or [B, m, n]
+        End-to-end matrix (or a batch).
     depth : int
         N >= 1.
     widths : sequence of int, optional
         Hidden widths ``(d_1, ..., d_{N-1})``, each >= rank (default: all equal to the rank).
     rank : int, optional
         Rank r of the lift (default ``min(m, n)``); X is truncated to rank r.
-    frames : sequence of array, optional
-        Orthonormal frames ``Q_1..Q_{N-1}`` of shapes ``(d_p, r)``. Default: the first r
-        columns of the identity if ``seed`` is None, else Haar-random frames.
-    seed : int or numpy Generator, optional
-        Randomness for the frames.
+    frames : "identity", sequence of array, or None
+        The hidden frames: ``None`` (default) draws Haar-random frames from ``seed``;
+        ``"identity"`` uses the first r columns of the identity (deterministic); or give
+        ``Q_1..Q_{N-1}`` of shapes ``(d_p, r)`` with orthonormal columns.
+    seed : int, numpy Generator or None
+        Randomness of the frames (None: fresh OS entropy).
 
     Returns
     -------
     factors : list of ndarray
-        ``[W_1, ..., W_N]``.
+        ``[W_1, ..., W_N]``, each ``[d_p, d_{p-1}]`` (``[B, d_p, d_{p-1}]`` for a batch).
+
+    Raises
+    ------
+    ValueError
+        If ``depth``, ``rank``, ``widths`` or ``frames`` are invalid.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (balancedness).
+
+    Examples
+    --------
+    >>> fs = balanced_factors(np.diag([4.0, 1.0]), 2, frames="identity")
+    >>> np.allclose(fs[1] @ fs[0], np.diag([4.0, 1.0]))
+    True
     """
-    x = check_matrix(x, "x", allow_batch=False)
+    x = check_matrix(x, "x")
+    if x.ndim > 3:
+        raise ValueError(f"x must have shape [m, n] or [B, m, n], got {x.shape}")
     depth = check_depth(depth, allow_inf=False)
-    m, n = x.shape
+    m, n = x.shape[-2:]
+    batch = x.shape[:-2]
     rank = min(m, n) if rank is None else check_rank(rank, m, n)
     widths = (rank,) * (depth - 1) if widths is None else check_widths(widths, depth, rank)
     u, s, vt = np.linalg.svd(x, full_matrices=False)
-    u, s, v = u[:, :rank], s[:rank], vt[:rank].T
+    u, s, v = u[..., :rank], s[..., :rank], _t(vt[..., :rank, :])
     lam = s ** (1.0 / depth)
-    if frames is None:
-        if seed is None:
-            frames = [np.eye(d, rank) for d in widths]
-        else:
-            rng = as_generator(seed)
-            frames = [random_stiefel(d, rank, rng) for d in widths]
+    if isinstance(frames, str):
+        if frames != "identity":
+            raise ValueError(f"frames must be None, 'identity' or a list of matrices, "
+                             f"got {frames!r}")
+        frames = [np.broadcast_to(np.eye(d, rank), batch + (d, rank)) for d in widths]
+    elif frames is None:
+        rng = as_generator(seed)
+        frames = []
+        for d in widths:
+            g = rng.standard_normal(batch + (d, rank))
+            q, r = np.linalg.qr(g)
+            diag = np.diagonal(r, axis1=-2, axis2=-1)
+            frames.append(q * np.sign(np.where(diag == 0, 1.0, diag))[..., None, :])
     else:
+        if isinstance(frames, np.ndarray) or not isinstance(frames, list | tuple):
+            raise ValueError("frames must be None, 'identity' or a list of matrices")
         frames = [np.asarray(q, float) for q in frames]
         if len(frames) != depth - 1:
             raise ValueError(f"frames must hold {depth - 1} matrices, got {len(frames)}")
         for i, (q, d) in enumerate(zip(frames, widths)):
-            if q.shape != (d, rank) or not np.allclose(q.T @ q, np.eye(rank), atol=1e-10):
+            eye = np.eye(rank)
+            if q.shape[-2:] != (d, rank) or not np.allclose(_t(q) @ q, eye, atol=1e-10):
                 raise ValueError(f"frames[{i}] must be ({d}, {rank}) with orthonormal columns")
     qs = [v] + list(frames) + [u]
-    return [(qs[p + 1] * lam) @ qs[p].T for p in range(depth)]
+    return [(qs[p + 1] * lam[..., None, :]) @ _t(qs[p]) for p in range(depth)]
