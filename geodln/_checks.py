@@ -32,7 +32,9 @@ def check_depth(depth, name="depth", allow_inf=True):
 
 def check_positive_int(value, name, minimum=1):
     """Return ``value`` as an ``int`` >= ``minimum`` or raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not isinstance(value, numbers.Integral | np.integer):
         if not (isinstance(value, numbers.Real) and float(value).is_integer()):
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if int(value) < minimum:
@@ -59,12 +61,7 @@ def check_matrix(x, name, shape=None, allow_batch=True):
     ValueError
         On wrong number of axes, wrong trailing shape, or NaN/inf entries.
     """
-    arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real, got a complex array")
-    arr = arr.astype(float, copy=False)
+    arr = as_real_array(x, name)
     if arr.ndim < 2 or (not allow_batch and arr.ndim != 2):
         expected = "[..., m, n]" if allow_batch else "[m, n]"
         raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
@@ -77,9 +74,71 @@ def check_matrix(x, name, shape=None, allow_batch=True):
     return arr
 
 
+def as_real_array(x, name):
+    """Return ``x`` as a float array, refusing what is not a real numeric array.
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    array : ndarray of float
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is ragged, complex, boolean (bools are not numbers), of dtype object or
+        string, or not array-like.
+
+    Examples
+    --------
+    >>> as_real_array([1, 2], "values")
+    array([1., 2.])
+    >>> as_real_array([1j], "values")
+    Traceback (most recent call last):
+    ...
+    ValueError: values must be a real numeric array, got dtype complex128
+    """
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real numeric array ({exc})") from None
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr.astype(float, copy=False)
+
+
 def check_finite(x, name):
-    """Return ``x`` as a float array with only finite entries, else raise ``ValueError``."""
-    arr = np.asarray(x, dtype=float)
+    """Return ``x`` as a float array with only finite entries, else raise ``ValueError``.
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    array : ndarray of float
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a real numeric array (see :func:`as_real_array`) or has NaN/inf.
+
+    Examples
+    --------
+    >>> check_finite([1.0, float("nan")], "values")
+    Traceback (most recent call last):
+    ...
+    ValueError: values contains NaN or inf entries
+    """
+    arr = as_real_array(x, name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf entries")
     return arr

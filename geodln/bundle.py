@@ -21,6 +21,7 @@ import numpy as np
 from geomstats.geometry.fiber_bundle import FiberBundle
 from geomstats.geometry.quotient_metric import QuotientMetric
 
+from geodln._checks import check_matrix
 from geodln.factors import product, product_adjoint, tangent_product
 from geodln.metric import DLNMetric
 from geodln.spaces.balanced import DEFAULT_ATOL, BalancedManifold
@@ -90,8 +91,18 @@ class DLNBundle(FiberBundle):
         Returns
         -------
         fiber_point : ndarray, shape=[..., total_dim]
+
+        Raises
+        ------
+        ValueError
+            If ``point`` is not a finite real array [..., m, n] of rank ``rank``.
         """
-        return self._total_space.lift(point)
+        space = self._total_space
+        point = check_matrix(point, "point", shape=(space.m, space.n))
+        try:
+            return space.lift(point)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("x must", "point must", 1)) from None
 
     def horizontal_lift(self, tangent_vec, base_point=None, fiber_point=None):
         r"""Horizontal lift :math:`D\phi_W^*(A_{N,X}^{-1} Z)` (reference §3, MY).

@@ -17,6 +17,13 @@ To add one (e.g. ``reproduce``) from another module::
 and list that module in :data:`SUBCOMMAND_MODULES`, which :func:`main` imports before it builds
 the parser (so the registration runs).
 
+**Errors.** Every subcommand gets the same handling: options are checked by their argparse
+``type=`` (the helpers :func:`positive_int`, :func:`nonnegative_int`, :func:`positive_float`,
+:func:`fraction`, :func:`output_dir` are here for new subcommands); a ``ValueError`` or
+``OSError`` raised while the subcommand runs is reported argparse-style on one line, naming the
+option it is about (``geodln compare: error: argument --rc-depth: ...``), with exit status 2
+and no traceback. ``--help`` shows every default.
+
 Built in: ``geodln compare`` — the package's main job. It runs the upstairs (factor) and the
 downstairs (end-to-end, metric :math:`g^N`) gradient flows from the same balanced start on a
 random low-rank completion problem at several depths and on the Razin–Cohen 2×2 problem
@@ -29,12 +36,25 @@ import csv
 import importlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["main", "register_subcommand", "SUBCOMMANDS", "SUBCOMMAND_MODULES", "Subcommand"]
+__all__ = [
+    "main",
+    "register_subcommand",
+    "SUBCOMMANDS",
+    "SUBCOMMAND_MODULES",
+    "Subcommand",
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "fraction",
+    "output_dir",
+    "format_summary",
+]
 
 
 @dataclass
@@ -74,6 +94,215 @@ def register_subcommand(name, add_arguments, run, help=""):
 
 
 # ---------------------------------------------------------------------------------------------
+# argument types: argparse reports their errors as "argument --flag: <message>", exit status 2
+# ---------------------------------------------------------------------------------------------
+def _number(text, convert, kind):
+    try:
+        value = convert(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+    if isinstance(value, float) and not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """Argparse type: an integer >= 1.
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    value : int
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not an integer >= 1 (argparse turns it into a usage error).
+
+    Examples
+    --------
+    >>> positive_int("3")
+    3
+    """
+    value = _number(text, int, "an integer >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def nonnegative_int(text):
+    """Argparse type: an integer >= 0 (e.g. a seed).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    value : int
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not an integer >= 0.
+
+    Examples
+    --------
+    >>> nonnegative_int("0")
+    0
+    """
+    value = _number(text, int, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """Argparse type: a finite number > 0.
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a finite number > 0.
+
+    Examples
+    --------
+    >>> positive_float("1e-3")
+    0.001
+    """
+    value = _number(text, float, "a finite number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """Argparse type: a number in (0, 1].
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a number in (0, 1].
+
+    Examples
+    --------
+    >>> fraction("0.5")
+    0.5
+    """
+    value = _number(text, float, "a number in (0, 1]")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
+def output_dir(text):
+    """Argparse type: a folder that exists or can be created (not an existing file).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    path : str
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is empty, an existing file, below an existing file, or below a folder the
+        user cannot write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> output_dir(tempfile.mkdtemp()) != ""
+    True
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("must be a folder path, got ''")
+    path = os.path.abspath(text)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is an existing file, not a folder")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text!r} is below {parent!r}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable (no write access to "
+                                         f"{parent!r})")
+    return text
+
+def _short(value, width=60):
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}={_short(v, 20)}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        if len(value) > 6 or any(isinstance(v, dict | list | tuple) for v in value):
+            return f"[{len(value)} entries]"
+        text = "[" + ", ".join(_short(v, 20) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_summary(title, fields):
+    """Format a short, human-readable summary: a title and one line per field.
+
+    Long values (nested tables, long lists) are abbreviated; the full record stays in the
+    files the command wrote.
+
+    Parameters
+    ----------
+    title : str
+        First line.
+    fields : dict
+        Name -> value (numbers, bools, strings, small dicts or lists).
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> print(format_summary("diag3 (tiny)", {"wall time [s]": 1.23456, "holds": True}))
+    diag3 (tiny)
+      wall time [s]: 1.235
+      holds: yes
+    """
+    lines = [str(title)]
+    lines += [f"  {name}: {_short(value)}" for name, value in fields.items()]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 # geodln compare
 # ---------------------------------------------------------------------------------------------
 TABLE_COLUMNS = [
@@ -89,25 +318,39 @@ TABLE_COLUMNS = [
 ]
 
 
+#: integrators accepted by ``--method`` (scipy.integrate.solve_ivp)
+SOLVE_IVP_METHODS = ["RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"]
+
+
 def _add_compare_arguments(parser):
-    parser.add_argument("--size", type=int, default=30, help="completion matrix is size x size")
-    parser.add_argument("--rank", type=int, default=3, help="rank of the ground truth")
-    parser.add_argument("--fraction", type=float, default=0.3, help="fraction of observed entries")
-    parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8], help="depths N")
-    parser.add_argument("--scale", type=float, default=1e-3,
+    parser.add_argument("--size", type=positive_int, default=30,
+                        help="completion matrix is size x size")
+    parser.add_argument("--rank", type=positive_int, default=3, help="rank of the ground truth")
+    parser.add_argument("--fraction", type=fraction, default=0.3,
+                        help="fraction of observed entries")
+    parser.add_argument("--depths", type=positive_int, nargs="+", default=[2, 4, 8],
+                        help="depths N")
+    parser.add_argument("--scale", type=positive_float, default=1e-3,
                         help="initialisation scale alpha (X(0) = alpha * Gaussian)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--t-max", type=float, default=100.0, help="flow time (completion)")
-    parser.add_argument("--n-grid", type=int, default=50, help="common recording times")
-    parser.add_argument("--method", default="RK45", help="solve_ivp method (completion)")
-    parser.add_argument("--rtol", type=float, default=1e-8)
-    parser.add_argument("--atol", type=float, default=1e-10)
-    parser.add_argument("--rc-depth", type=int, default=3, help="depth of the Razin-Cohen run")
-    parser.add_argument("--rc-t-max", type=float, default=2e4, help="flow time (Razin-Cohen)")
-    parser.add_argument("--rc-loss-tol", type=float, default=1e-4,
+    parser.add_argument("--seed", type=nonnegative_int, default=0,
+                        help="seed of the problem and the starts")
+    parser.add_argument("--t-max", type=positive_float, default=100.0,
+                        help="flow time (completion)")
+    parser.add_argument("--n-grid", type=positive_int, default=50, help="common recording times")
+    parser.add_argument("--method", default="RK45", choices=SOLVE_IVP_METHODS,
+                        help="solve_ivp method (completion)")
+    parser.add_argument("--rtol", type=positive_float, default=1e-8,
+                        help="relative tolerance of the integrators")
+    parser.add_argument("--atol", type=positive_float, default=1e-10,
+                        help="absolute tolerance of the integrators")
+    parser.add_argument("--rc-depth", type=positive_int, default=3,
+                        help="depth of the Razin-Cohen run")
+    parser.add_argument("--rc-t-max", type=positive_float, default=2e4,
+                        help="flow time (Razin-Cohen)")
+    parser.add_argument("--rc-loss-tol", type=positive_float, default=1e-4,
                         help="Razin-Cohen runs stop at this loss")
     parser.add_argument("--no-rc", action="store_true", help="skip the Razin-Cohen 2x2 problem")
-    parser.add_argument("--out", default=os.path.join("results", "compare"),
+    parser.add_argument("--out", type=output_dir, default=os.path.join("results", "compare"),
                         help="output folder (created)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -198,8 +441,29 @@ register_subcommand(
 
 
 # ---------------------------------------------------------------------------------------------
+def _show_defaults(parser):
+    """Append ``(default: ...)`` to the help of every option that has a meaningful default."""
+    for action in parser._actions:
+        if (
+            not action.option_strings
+            or action.help == argparse.SUPPRESS
+            or action.default is None
+            or action.default is False
+            or action.default is True
+            or action.default is argparse.SUPPRESS
+            or "%(default)" in (action.help or "")
+        ):
+            continue
+        action.help = ((action.help or "").rstrip() + " (default: %(default)s)").lstrip()
+
+
 def build_parser():
-    """Build the ``geodln`` argument parser with every registered subcommand."""
+    """Build the ``geodln`` argument parser with every registered subcommand.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module)
     parser = argparse.ArgumentParser(
@@ -210,12 +474,48 @@ def build_parser():
     for cmd in SUBCOMMANDS.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(p)
-        p.set_defaults(func=cmd.run)
+        _show_defaults(p)
+        p.set_defaults(func=cmd.run, _parser=p)
     return parser
+
+
+def _option_of(parser, exc, args):
+    """Return the option string a run-time error is about, or None."""
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    if isinstance(exc, OSError):
+        where = os.path.abspath(str(exc.filename)) if exc.filename else None
+        for action in options:
+            value = getattr(args, action.dest, None)
+            if where and isinstance(value, str) and value and (
+                where == os.path.abspath(value)
+                or where.startswith(os.path.abspath(value) + os.sep)
+                or os.path.abspath(value).startswith(where + os.sep)
+            ):
+                return action.option_strings[-1]
+        return None
+    text, found = str(exc), []
+    for action in options:  # the option named first in the message
+        flag = action.option_strings[-1]
+        names = {action.dest, flag, flag.lstrip("-"), flag.lstrip("-").replace("-", "_")}
+        for name in names:
+            match = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)
+            if match:
+                found.append((match.start(), flag))
+    return min(found)[1] if found else None
+
+
+def _error_message(exc):
+    if isinstance(exc, OSError) and exc.strerror:
+        what = f": {exc.filename!s}" if exc.filename else ""
+        return f"{exc.strerror}{what}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv=None):
     """Entry point of the ``geodln`` console script.
+
+    Bad options end with an argparse-style one-line error naming the option and exit status
+    2 (no traceback), whether argparse or the subcommand itself detects them.
 
     Parameters
     ----------
@@ -225,7 +525,12 @@ def main(argv=None):
     Returns
     -------
     code : int
-        Exit code.
+        Exit code (0 on success, 2 on a usage or input error).
+
+    Raises
+    ------
+    SystemExit
+        From argparse, for ``--help`` (status 0) or a malformed command line (status 2).
     """
     import matplotlib
 
@@ -233,9 +538,13 @@ def main(argv=None):
     import geodln  # noqa: F401  (selects the autograd backend before geomstats)
 
     args = build_parser().parse_args(argv)
+    parser = vars(args).pop("_parser")
     try:
         code = args.func(args)
-    except ValueError as exc:
-        print(f"geodln {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        option = _option_of(parser, exc, args)
+        prefix = f"argument {option}: " if option else ""
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {prefix}{_error_message(exc)}", file=sys.stderr)
         return 2
     return 0 if code is None else int(code)

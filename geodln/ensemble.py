@@ -19,7 +19,26 @@ Layout of ``out_dir``::
     run-000000.npz ...  one file per finished run (geodln arrays, kind "ensemble-run")
 
 Writes happen in the calling process, as results arrive, so a cluster needs no shared file
-system. Two processes must not run the same ``out_dir`` at the same time (no lock is taken).
+system.
+
+**Batches.** With ``batch_size=b`` the run function is a *batch* function: it receives a list
+of up to ``b`` pairs ``(index, seed)`` and returns one result per pair (in order), so a batched
+integrator (one vectorised call for many small problems) can serve many runs at once; batches
+are spread over the joblib processes (or the dask cluster). Seeds, resume and one file per run
+are exactly as with one run per call: run ``i`` receives the same seed either way.
+
+**Locking: several processes may share one ``out_dir``.** Rerunning the command while a first
+process is still working (or on another machine sharing the folder) is safe. Creating or
+checking ``ensemble.json`` happens under the directory lock ``.locks/ensemble.lock``; before a
+run is dispatched the calling process takes the run's lock ``.locks/run-000042.lock``
+(:class:`filelock.FileLock`, an OS advisory lock released automatically if the holder dies) and
+holds it until the run's file is written; a run whose lock is held elsewhere is skipped and,
+once every other run is done, waited for (then taken over if its holder died without writing
+it). So every run is computed exactly once, however many processes share the folder, and
+each returns the complete ensemble. A temporary file ``.tmp-run-000042-*`` is only deleted by
+the holder of that run's lock (a writer killed mid-write leaves it; it is never another live
+process's file). Worker processes watch the calling process and exit within about a second of
+its death. Files get the permissions ``0o666 & ~umask``.
 """
 
 import dataclasses
@@ -28,11 +47,13 @@ import json
 import numbers
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
 
 import numpy as np
+from filelock import FileLock, Timeout
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend, parallel_config
 from tqdm.auto import tqdm
@@ -45,7 +66,9 @@ __all__ = ["Ensemble", "run_ensemble", "load_ensemble", "ensemble_seeds"]
 META_FILE = "ensemble.json"
 META_KIND = "ensemble"
 RUN_KIND = "ensemble-run"
+LOCK_DIR = ".locks"
 _RUN_RE = re.compile(r"^run-(\d{6,})\.npz$")
+_POLL = 0.2  # seconds between checks for a run held by another process
 
 
 def run_path(out_dir, index):
@@ -124,16 +147,65 @@ def _as_arrays(result, index):
     return out
 
 
-def _execute(run_one, seed_seq, index, params, seed_type):
-    """Worker: run one member and return its arrays (no file access in the worker)."""
-    seed = np.random.default_rng(seed_seq) if seed_type == "generator" else seed_seq
+_WATCHDOG = {"started": False}
+_WATCHDOG_LOCK = threading.Lock()
+
+
+def _watch_parent(parent_pid):
+    """In a worker process started by ``parent_pid``: exit within ~1 s of the parent's death.
+
+    A no-op in the calling process itself (threading/sequential backends) and in workers that
+    are not its children (a dask cluster's workers belong to their nanny).
+    """
+    if os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return
+    with _WATCHDOG_LOCK:
+        if _WATCHDOG["started"]:
+            return
+        _WATCHDOG["started"] = True
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:  # re-parented: the caller died (e.g. SIGKILL)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="geodln-parent-watchdog", daemon=True).start()
+
+
+def _make_seed(seed_seq, seed_type):
+    return np.random.default_rng(seed_seq) if seed_type == "generator" else seed_seq
+
+
+def _execute(run_one, items, params, seed_type, batched, parent_pid):
+    """Worker: run one batch of members and return their arrays (no file access here)."""
+    _watch_parent(parent_pid)
     start = time.perf_counter()
+    pairs = [(index, _make_seed(seq, seed_type)) for index, seq in items]
+    indices = [index for index, _ in items]
     try:
-        result = run_one(seed, index, **params)
+        if batched:
+            results = run_one(pairs, **params)
+            if isinstance(results, Mapping) or not hasattr(results, "__len__"):
+                raise ValueError(
+                    f"run_one (batched) must return a list of one result per run, got "
+                    f"{type(results).__name__} (run indices {indices})"
+                )
+            results = list(results)
+            if len(results) != len(pairs):
+                raise ValueError(
+                    f"run_one (batched) returned {len(results)} results for {len(pairs)} runs "
+                    f"(run indices {indices})"
+                )
+        else:
+            (index, seed), = pairs
+            results = [run_one(seed, index, **params)]
     except BaseException as exc:
-        exc.add_note(f"geodln.ensemble: raised by run index {index}")
+        where = f"run index {indices[0]}" if len(indices) == 1 else f"run indices {indices}"
+        exc.add_note(f"geodln.ensemble: raised by {where}")
         raise
-    return index, _as_arrays(result, index), time.perf_counter() - start
+    wall = (time.perf_counter() - start) / len(pairs)
+    return [(i, _as_arrays(r, i), wall) for i, r in zip(indices, results)]
 
 
 def _finished_indices(out_dir):
@@ -145,13 +217,71 @@ def _finished_indices(out_dir):
     return out
 
 
-def _remove_stale_temporaries(out_dir):
-    """Delete ``.tmp-*`` leftovers of a writer killed mid-write (never a finished file)."""
-    for tmp in glob.glob(os.path.join(out_dir, ".tmp-*")):
+def _temp_prefix(index):
+    return f".tmp-run-{index:06d}-"
+
+
+def _lock(out_dir, name):
+    """Return a :class:`filelock.FileLock` on ``out_dir/.locks/<name>.lock`` (any thread)."""
+    folder = os.path.join(out_dir, LOCK_DIR)
+    os.makedirs(folder, exist_ok=True)
+    return FileLock(os.path.join(folder, f"{name}.lock"), thread_local=False)
+
+
+def _claim(out_dir, index):
+    """Take run ``index``: its lock, or None if another process holds it or it is done.
+
+    Returns ``(lock, state)`` with state ``"claimed"``, ``"busy"`` or ``"done"``. Holding the
+    lock, leftover temporaries of this run are a dead writer's and are removed.
+    """
+    lock = _lock(out_dir, f"run-{index:06d}")
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return None, "busy"
+    if os.path.exists(run_path(out_dir, index)):
+        lock.release()
+        return None, "done"
+    for tmp in glob.glob(os.path.join(out_dir, _temp_prefix(index) + "*")):
         os.unlink(tmp)
+    return lock, "claimed"
+
+
+def _remove_stale_temporaries(out_dir):
+    """Under the directory lock: delete ``.tmp-*`` leftovers that belong to no run.
+
+    Run temporaries (``.tmp-run-*``) are left to the holder of the run's lock.
+    """
+    for tmp in glob.glob(os.path.join(out_dir, ".tmp-*")):
+        if not os.path.basename(tmp).startswith(".tmp-run-"):
+            os.unlink(tmp)
+
+
+def _check_out_dir(out_dir):
+    try:
+        out_dir = os.fspath(out_dir)
+    except TypeError as exc:
+        raise ValueError(
+            f"out_dir must be a str or os.PathLike, got {type(out_dir).__name__}"
+        ) from exc
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} exists and is not a directory")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out_dir {out_dir!r} cannot be created: {exc}") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"out_dir {out_dir!r} is not writable")
+    return out_dir
 
 
 def _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume):
+    with _lock(out_dir, "ensemble"):
+        return _prepare_locked(out_dir, n_runs, entropy, params, name, run_one, seed_type,
+                               resume)
+
+
+def _prepare_locked(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume):
     meta_path = os.path.join(out_dir, META_FILE)
     params_json = _jsonable(params)
     if os.path.exists(meta_path):
@@ -161,6 +291,10 @@ def _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume)
                 "or choose another directory"
             )
         meta = load_json(meta_path, META_KIND)
+        if not isinstance(meta, dict) or not all(
+            k in meta for k in ("entropy", "params", "n_runs")
+        ):
+            raise ValueError(f"{meta_path} is not a valid ensemble record")
         if entropy is not None and _jsonable(entropy) != meta["entropy"]:
             raise ValueError(
                 f"entropy {entropy!r} differs from the entropy {meta['entropy']!r} recorded in "
@@ -177,16 +311,21 @@ def _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume)
             raise ValueError(
                 f"n_runs={n_runs} is smaller than the recorded n_runs={meta['n_runs']}"
             )
-        entropy = meta["entropy"]
         if n_runs != meta["n_runs"]:
             meta["n_runs"] = n_runs
             save_json(meta_path, meta, META_KIND)
         _remove_stale_temporaries(out_dir)
         return meta
-    if os.path.isdir(out_dir) and _finished_indices(out_dir):
+    if _finished_indices(out_dir):
         raise ValueError(f"out_dir {out_dir!r} holds run files but no {META_FILE}")
     if entropy is None:
         entropy = np.random.SeedSequence().entropy
+    try:
+        np.random.SeedSequence(entropy)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"entropy must be None, a non-negative int or a sequence of them, got {entropy!r}"
+        ) from exc
     meta = {
         "name": name,
         "n_runs": n_runs,
@@ -197,9 +336,30 @@ def _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume)
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "numpy": np.__version__,
     }
-    os.makedirs(out_dir, exist_ok=True)
+    _remove_stale_temporaries(out_dir)
     save_json(meta_path, meta, META_KIND)
     return meta
+
+
+def _check_options(run_one, n_runs, params, n_jobs, seed_type, batch_size):
+    if not callable(run_one):
+        raise ValueError(f"run_one must be callable, got {type(run_one).__name__}")
+    n_runs = check_positive_int(n_runs, "n_runs")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValueError(f"params must be a dict or None, got {type(params).__name__}")
+    params = {} if params is None else dict(params)
+    if any(not isinstance(k, str) for k in params):
+        raise ValueError("params must have string keys (they are keyword arguments)")
+    if not isinstance(seed_type, str) or seed_type not in ("generator", "seed_sequence"):
+        raise ValueError(f"seed_type must be 'generator' or 'seed_sequence', got {seed_type!r}")
+    if n_jobs is not None:
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+    else:
+        n_jobs = get_active_backend()[1] or -1
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+    return n_runs, params, int(n_jobs), batch_size
 
 
 def run_ensemble(
@@ -215,23 +375,26 @@ def run_ensemble(
     progress=True,
     name="ensemble",
     seed_type="generator",
+    batch_size=None,
 ):
     """Run ``n_runs`` independent seeded trainings in parallel, saving each as it finishes.
 
     Parameters
     ----------
     run_one : callable
-        ``run_one(seed, index, **params)`` returning a dict of arrays/scalars (all runs should
-        return the same keys), a :class:`geodln.flows.Trajectory` (stored as its arrays,
-        ``status`` and ``n_rhs``; not its wall time) or an object with a ``to_arrays()``
-        method.
+        One run per call (``batch_size=None``): ``run_one(seed, index, **params)`` returning a
+        dict of arrays/scalars (all runs should return the same keys), a
+        :class:`geodln.flows.Trajectory` (stored as its arrays, ``status`` and ``n_rhs``; not
+        its wall time) or an object with a ``to_arrays()`` method. With ``batch_size``:
+        ``run_one(items, **params)`` with ``items`` a list of ``(index, seed)`` pairs,
+        returning a list of such results, one per pair, in order.
         It must be picklable by cloudpickle (module-level functions, closures and lambdas are).
         ``seed`` is a ``numpy.random.Generator`` built on the run's ``SeedSequence`` (or the
         ``SeedSequence`` itself with ``seed_type="seed_sequence"``).
     n_runs : int
         Number of runs K.
     out_dir : str or os.PathLike
-        Folder of the ensemble (created).
+        Folder of the ensemble (created). Several processes may share it (module docstring).
     params : dict, optional
         Keyword arguments passed to every call; recorded (as JSON) and checked on resume.
     entropy : int or sequence of int, optional
@@ -245,14 +408,18 @@ def run_ensemble(
         processes), ``"dask"`` for the current ``dask.distributed.Client``, ``"threading"``,
         ``"sequential"``...
     resume : bool
-        Finish an interrupted ensemble in ``out_dir``: runs whose file exists are skipped.
-        Without it an existing ensemble in ``out_dir`` is an error.
+        Finish an interrupted ensemble in ``out_dir`` (or join a process working on it): runs
+        whose file exists are skipped. Without it an existing ensemble in ``out_dir`` is an
+        error.
     progress : bool
         Show a tqdm progress bar.
     name : str
         Label for the bar and the metadata.
     seed_type : {"generator", "seed_sequence"}
-        What ``run_one`` receives as its first argument.
+        What ``run_one`` receives as seed.
+    batch_size : int, optional
+        Group runs into in-process batches of this many runs (``run_one`` is then a batch
+        function, see above). None: one run per call.
 
     Returns
     -------
@@ -262,50 +429,109 @@ def run_ensemble(
     Raises
     ------
     ValueError
-        Bad arguments; an existing ensemble without ``resume``; resume with other params or
-        entropy; a run returning something that is not a dict of numeric arrays.
+        If ``run_one`` is not callable; ``n_runs`` or ``batch_size`` is not a positive
+        integer; ``n_jobs`` is 0, a bool or not an integer; ``seed_type`` is unknown;
+        ``params`` is not a dict with string keys; ``entropy`` is not valid for a
+        ``SeedSequence``; ``out_dir`` is an existing file or cannot be created/written; an
+        ensemble exists in ``out_dir`` without ``resume``; resuming with other params, entropy,
+        seed type or fewer runs; a run returns something that is not a dict of numeric arrays
+        (or a batch returns the wrong number of results).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from geodln.ensemble import run_ensemble
+    >>> def draw(rng, index):
+    ...     return {"x": rng.standard_normal(2)}
+    >>> ens = run_ensemble(draw, 3, tempfile.mkdtemp(), entropy=1, backend="sequential",
+    ...                    progress=False)
+    >>> ens["x"].shape
+    (3, 2)
+    >>> def draw_batch(items):  # one vectorised call for several runs
+    ...     return [{"x": rng.standard_normal(2)} for index, rng in items]
+    >>> same = run_ensemble(draw_batch, 3, tempfile.mkdtemp(), entropy=1, batch_size=2,
+    ...                     backend="sequential", progress=False)
+    >>> bool((same["x"] == ens["x"]).all())
+    True
     """
-    if not callable(run_one):
-        raise ValueError(f"run_one must be callable, got {type(run_one).__name__}")
-    n_runs = check_positive_int(n_runs, "n_runs")
-    params = {} if params is None else dict(params)
-    if seed_type not in ("generator", "seed_sequence"):
-        raise ValueError(f"seed_type must be 'generator' or 'seed_sequence', got {seed_type!r}")
-    if n_jobs is not None:
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
-    else:
-        n_jobs = get_active_backend()[1] or -1
-    out_dir = os.fspath(out_dir)
+    n_runs, params, n_jobs, batch_size = _check_options(
+        run_one, n_runs, params, n_jobs, seed_type, batch_size
+    )
+    out_dir = _check_out_dir(out_dir)
     meta = _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume)
     seeds = ensemble_seeds(meta["entropy"], n_runs)
-    done = _finished_indices(out_dir) if resume else set()
-    todo = [i for i in range(n_runs) if i not in done]
-    bar = tqdm(total=n_runs, initial=n_runs - len(todo), desc=name, disable=not progress)
+    remaining = sorted(set(range(n_runs)) - _finished_indices(out_dir))
+    bar = tqdm(total=n_runs, initial=n_runs - len(remaining), desc=name, disable=not progress)
+    held = {}  # index -> lock of the runs this process is computing
     try:
-        if todo:
-            tasks = (
-                delayed(_execute)(run_one, seeds[i], i, params, seed_type) for i in todo
-            )
-            # parallel_config (unlike Parallel(backend=...)) registers the "dask" backend
-            with parallel_config(backend=backend) if backend is not None else nullcontext():
-                results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
-                for index, arrays, wall in results:
-                    save_arrays(
-                        run_path(out_dir, index),
-                        arrays,
-                        RUN_KIND,
-                        metadata={
-                            "index": index,
-                            "entropy": meta["entropy"],
-                            "spawn_key": list(seeds[index].spawn_key),
-                            "wall_time": wall,
-                        },
-                    )
-                    bar.update(1)
+        while remaining:
+            busy = []
+            _run_claimed(run_one, remaining, busy, held, seeds, params, meta, out_dir,
+                         n_jobs, backend, seed_type, batch_size, bar)
+            remaining = [i for i in busy if not os.path.exists(run_path(out_dir, i))]
+            if remaining:
+                # every run left is being computed by another process: wait for one of them
+                lock = _lock(out_dir, f"run-{remaining[0]:06d}")
+                while True:
+                    try:
+                        lock.acquire(timeout=_POLL)
+                        lock.release()
+                        break
+                    except Timeout:
+                        continue
+            bar.n = n_runs - len(remaining)  # runs finished by the other processes
+            bar.refresh()
     finally:
+        for lock in held.values():
+            lock.release()
         bar.close()
     return load_ensemble(out_dir)
+
+
+def _run_claimed(run_one, remaining, busy, held, seeds, params, meta, out_dir, n_jobs,
+                 backend, seed_type, batch_size, bar):
+    """Claim, dispatch and save the runs of ``remaining`` that no other process holds."""
+    parent = os.getpid()
+    size = batch_size or 1
+
+    def tasks():  # consumed lazily by joblib: a run is claimed just before it is dispatched
+        batch = []
+        for index in remaining:
+            lock, state = _claim(out_dir, index)
+            if state == "busy":
+                busy.append(index)
+            elif state == "done":
+                bar.update(1)
+            else:
+                held[index] = lock
+                batch.append((index, seeds[index]))
+                if len(batch) == size:
+                    yield delayed(_execute)(run_one, batch, params, seed_type,
+                                            batch_size is not None, parent)
+                    batch = []
+        if batch:
+            yield delayed(_execute)(run_one, batch, params, seed_type, batch_size is not None,
+                                    parent)
+
+    # parallel_config (unlike Parallel(backend=...)) registers the "dask" backend
+    with parallel_config(backend=backend) if backend is not None else nullcontext():
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks())
+        for finished in results:
+            for index, arrays, wall in finished:
+                save_arrays(
+                    run_path(out_dir, index),
+                    arrays,
+                    RUN_KIND,
+                    metadata={
+                        "index": index,
+                        "entropy": meta["entropy"],
+                        "spawn_key": list(seeds[index].spawn_key),
+                        "wall_time": wall,
+                    },
+                    prefix=_temp_prefix(index),
+                )
+                held.pop(index).release()
+                bar.update(1)
 
 
 @dataclasses.dataclass

@@ -41,7 +41,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from geodln._checks import check_depth, check_finite, check_matrix, check_positive_int
-from geodln.spectral import DLNKernel, _log_ratio
+from geodln.spectral import DLNKernel, log_ratio
 from geodln.svd_frame import SVDFrame
 from geodln.volume import log_kernel
 
@@ -230,7 +230,7 @@ def entropy_gradient(base_point, depth, normalized=False):
     sk, sl = s[..., :, None], s[..., None, :]
     hi, lo = np.maximum(sk, sl), np.minimum(sk, sl)
     with np.errstate(over="ignore"):
-        w = np.where(hi > 0, _log_ratio(hi, lo), 0.0)  # |log(sigma_k / sigma_l)|, inf if one is 0
+        w = np.where(hi > 0, log_ratio(hi, lo), 0.0)  # |log(sigma_k / sigma_l)|, inf if one is 0
     w = np.where(sk >= sl, w, -w)
     f = _dlog_kernel(2.0 * w / N, N)
     d = s.shape[-1]

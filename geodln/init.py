@@ -28,6 +28,7 @@ from geodln._checks import (
     check_depth,
     check_matrix,
     check_positive_int,
+    check_positive_real,
     check_rank,
 )
 from geodln.factors import balanced_factors, check_factors, check_widths, product
@@ -45,10 +46,7 @@ MAX_RESAMPLES = 1000
 
 
 def _check_scale(scale):
-    scale = float(scale)
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    return scale
+    return check_positive_real(scale, "scale")
 
 
 def _check_det_sign(det_sign, m, n):

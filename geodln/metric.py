@@ -8,9 +8,17 @@ in the singular basis of the base point, the metric (``flat``) is its inverse on
 .. math:: g^N_X(Z_1, Z_2) = \mathrm{tr}(Z_1^\top A_{N,X}^{-1} Z_2), \qquad
           A_{N,X}(Z) = \sum_{j=1}^N (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N},
 
-the quotient of the Frobenius metric of the balanced manifold under the product map (Menon–Yu,
-reference §2–3; ACH Thm 1 for the flow). Every method costs one SVD and O(mnr) work,
-independently of the depth.
+the quotient of the Frobenius metric of the balanced manifold under the product map (Menon–Yu
+(MY25); Arora–Cohen–Hazan (ACH18) Theorem 1 for the flow). Every method costs one SVD and
+O(mnr) work, independently of the depth.
+
+**Numerics.** Every method is exact to a few ulps times :math:`1 + |\log\sigma|` in the
+kernel values, for singular values anywhere in the float range (the kernels are evaluated
+from the singular values, :mod:`geodln.spectral`; LAPACK's SVD scales internally), and
+returns ``inf``/``0`` only where the exact value is not representable. A ``base_point`` of
+rank > r (a singular value beyond r above ``geodln.svd_frame.RANK_RTOL`` times the largest)
+raises ``ValueError`` instead of being truncated. The flows use the unvalidated fast path
+``SVDFrame(X, rank, check=False).apply(kernel, Z)`` after validating once.
 """
 
 import autograd.numpy as anp
@@ -40,9 +48,29 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         The manifold.
     kernel : SpectralKernel
         The kernel.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` is not a :class:`~geodln.spectral.SpectralKernel`.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geodln
+    >>> kernel = geodln.CallableKernel(lambda a, b: 0.5 * (a + b), degree=1)
+    >>> metric = geodln.SpectralMetric(geodln.RankMatrices(2, 2), kernel)
+    >>> metric.sharp(np.ones((2, 2)), np.diag([2.0, 1.0])).tolist()
+    [[4.0, 2.5], [2.5, 1.0]]
     """
 
     def __init__(self, space, kernel):
+        if not all(hasattr(space, a) for a in ("m", "n", "rank", "dim")):
+            raise ValueError(f"space must be a RankMatrices, got {type(space).__name__}")
         if not isinstance(kernel, SpectralKernel):
             raise ValueError(f"kernel must be a SpectralKernel, got {type(kernel).__name__}")
         super().__init__(space)
@@ -63,12 +91,38 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         self.log_solver = NewtonLogSolver(self._space, self.exp_solver)
 
     # -- helpers -------------------------------------------------------------------------
-    def _frame(self, base_point):
-        return SVDFrame(
+    def frame(self, base_point):
+        """Return the validated :class:`~geodln.svd_frame.SVDFrame` of ``base_point``.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        frame : SVDFrame
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a finite array ``[..., m, n]`` of the space's shape, or
+            has rank > r (a singular value beyond r above ``RANK_RTOL`` times the largest).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(4, 3, rank=2), depth=3)
+        >>> metric.frame(np.ones((4, 3))).s.round(12).tolist()
+        [3.464101615138, 0.0]
+        """
+        frame = SVDFrame(
             check_matrix(base_point, "base_point", shape=self._space.shape),
             self._space.rank,
             check=False,
         )
+        frame.check_rank("base_point")
+        return frame
 
     def _vec(self, vec, name):
         return check_matrix(vec, name, shape=self._space.shape)
@@ -81,6 +135,9 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         annihilates the normal space of :math:`M_r`); for N = 1, and for every kernel, the
         normal block :math:`U_\perp^\top Z V_\perp` is dropped, so the image lies in
         :math:`T_X M_r` (for N = 1 this is the tangent projection: the Euclidean gradient).
+        Exact at any scale of ``base_point`` (kernel values from the singular values,
+        :mod:`geodln.spectral`); the co-metric extends continuously to points of rank < r,
+        which are accepted.
 
         Parameters
         ----------
@@ -90,9 +147,29 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         Returns
         -------
         tangent_vec : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            If an argument is not a finite array of the space's shape, or ``base_point`` has
+            rank > r (relative tolerance ``geodln.svd_frame.RANK_RTOL``).
+
+        References
+        ----------
+        .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+        .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(3, 3), depth=3)
+        >>> out = metric.sharp(np.ones((3, 3)), 1e160 * np.diag([1.0, 2.0, 3.0]))
+        >>> f"{out.max():.6e}"
+        '2.796509e+214'
         """
         z = self._vec(cotangent_vec, "cotangent_vec")
-        return self._frame(base_point).apply(self.kernel, z)
+        return self.frame(base_point).apply(self.kernel, z)
 
     def flat(self, tangent_vec, base_point):
         r"""Metric :math:`A_X^{-1}(Z)` on :math:`T_X M_r` (normal components are ignored).
@@ -110,10 +187,24 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         Raises
         ------
         ValueError
-            If a co-metric eigenvalue is 0 (e.g. infinite depth at a rank-deficient point).
+            If an argument is not a finite array of the space's shape, ``base_point`` has rank
+            > r, or a co-metric eigenvalue is 0 (rank < r, or infinite depth at a
+            rank-deficient point: the metric is not defined at base_point).
+
+        References
+        ----------
+        .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+        >>> np.round(metric.flat(np.ones((2, 2)), np.diag([2.0, 1.0])), 12).tolist()
+        [[0.25, 0.333333333333], [0.333333333333, 0.5]]
         """
         z = self._vec(tangent_vec, "tangent_vec")
-        return self._frame(base_point).apply_inverse(self.kernel, z)
+        return self.frame(base_point).apply_inverse(self.kernel, z)
 
     def riemannian_gradient(self, euclidean_grad, base_point):
         """Riemannian gradient :math:`A_X(\\nabla E(X))` of a function with Euclidean gradient.
@@ -126,11 +217,32 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         Returns
         -------
         grad : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`sharp`.
+
+        References
+        ----------
+        .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+        >>> np.round(metric.riemannian_gradient(np.eye(2), np.diag([2.0, 1.0])), 12).tolist()
+        [[4.0, 0.0], [0.0, 2.0]]
         """
-        return self.sharp(euclidean_grad, base_point)
+        z = self._vec(euclidean_grad, "euclidean_grad")
+        return self.frame(base_point).apply(self.kernel, z)
 
     def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
         """Inner product :math:`\\mathrm{tr}(Z_1^T A_X^{-1} Z_2)`.
+
+        Evaluated in the singular frame (:meth:`geodln.svd_frame.SVDFrame.inner_product`):
+        for ``a = b`` a sum of positive terms, exact to a few ulps at any scale.
 
         Parameters
         ----------
@@ -140,46 +252,133 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         Returns
         -------
         inner_prod : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`flat`.
+
+        References
+        ----------
+        .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(3, 3), depth=3)
+        >>> z = np.ones((3, 3))
+        >>> f"{metric.inner_product(z, z, 1e160 * np.diag([1.0, 2.0, 3.0])):.6e}"
+        '6.504498e-214'
         """
         a = self._vec(tangent_vec_a, "tangent_vec_a")
-        return np.sum(a * self.flat(tangent_vec_b, base_point), axis=(-2, -1))
+        b = self._vec(tangent_vec_b, "tangent_vec_b")
+        return self.frame(base_point).inner_product(self.kernel, a, b)
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
-        """Co-metric inner product :math:`\\mathrm{tr}(P_1^T A_X P_2)`."""
+        """Co-metric inner product :math:`\\mathrm{tr}(P_1^T A_X P_2)`.
+
+        Parameters
+        ----------
+        cotangent_vec_a, cotangent_vec_b : array-like, shape=[..., m, n]
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        inner_coprod : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`sharp`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+        >>> float(metric.inner_coproduct(np.eye(2), np.eye(2), np.diag([2.0, 1.0])))
+        6.0
+        """
         a = self._vec(cotangent_vec_a, "cotangent_vec_a")
         return np.sum(a * self.sharp(cotangent_vec_b, base_point), axis=(-2, -1))
 
     def squared_norm(self, vector, base_point):
-        """Squared norm :math:`g_X(Z, Z)`."""
-        return self.inner_product(vector, vector, base_point)
+        """Squared norm :math:`g_X(Z, Z)`.
+
+        Parameters
+        ----------
+        vector : array-like, shape=[..., m, n]
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        sq_norm : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`flat`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+        >>> float(metric.squared_norm(np.eye(2), np.diag([2.0, 1.0])))
+        0.75
+        """
+        z = self._vec(vector, "vector")
+        return self.frame(base_point).inner_product(self.kernel, z, z)
 
     def norm(self, vector, base_point):
-        """Norm :math:`\\sqrt{g_X(Z, Z)}`."""
+        """Norm :math:`\\sqrt{g_X(Z, Z)}`.
+
+        Parameters
+        ----------
+        vector : array-like, shape=[..., m, n]
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        norm : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`flat`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+        >>> float(metric.norm(np.eye(2), np.diag([4.0, 4.0])))
+        0.5
+        """
         return np.sqrt(self.squared_norm(vector, base_point))
 
     # -- matrices in entry coordinates ----------------------------------------------------
-    def cometric_matrix(self, base_point):
-        """Matrix of :math:`A_X` in row-major entry coordinates, shape [..., mn, mn].
-
-        Built from the full SVD: :math:`(U \\otimes V)\\,\\mathrm{diag}(K)\\,(U \\otimes V)^T`.
-        """
+    def _entry_eigenvalues(self, base_point):
+        """Full SVD and the eigenvalues on ``u_i v_jᵀ`` [..., m, n] (0 on the normal block)."""
         x = check_matrix(base_point, "base_point", shape=self._space.shape)
+        SVDFrame(x, self._space.rank, check=False).check_rank("base_point")
         m, n = self._space.shape
         r = self._space.rank
         u, s, vt = np.linalg.svd(x, full_matrices=True)
         sig = np.zeros(x.shape[:-2] + (max(m, n),))
         sig[..., :r] = s[..., :r]
-        s2 = sig**2
-        lam = np.asarray(self.kernel(s2[..., :m, None], s2[..., None, :n]), float)
-        lam = np.where(
-            (np.arange(m)[:, None] >= r) & (np.arange(n)[None, :] >= r), 0.0, lam
-        )
+        lam = np.asarray(self.kernel.values(sig[..., :m, None], sig[..., None, :n]), float)
+        normal = (np.arange(m)[:, None] >= r) & (np.arange(n)[None, :] >= r)
+        lam = np.where(normal, 0.0, lam)
         v = np.swapaxes(vt, -1, -2)
         basis = np.einsum("...ik,...jl->...ijkl", u, v).reshape(x.shape[:-2] + (m * n, m * n))
-        return (basis * lam.reshape(x.shape[:-2] + (1, m * n))) @ np.swapaxes(basis, -1, -2)
+        return basis, lam.reshape(x.shape[:-2] + (1, m * n)), normal.reshape(-1)
 
-    def metric_matrix(self, base_point):
-        """Matrix of :math:`A_X^{-1}` in row-major entry coordinates (full-rank points only).
+    def cometric_matrix(self, base_point):
+        """Matrix of :math:`A_X` in row-major entry coordinates, shape [..., mn, mn].
+
+        Built from the full SVD: :math:`(U \\otimes V)\\,\\mathrm{diag}(K)\\,(U \\otimes V)^T`.
 
         Parameters
         ----------
@@ -188,37 +387,107 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         Returns
         -------
         mat : ndarray, shape=[..., mn, mn]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`sharp`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.SpectralMetric(geodln.RankMatrices(2, 2), geodln.EuclideanKernel())
+        >>> metric.cometric_matrix(np.diag([2.0, 1.0])).round(12).tolist() == np.eye(4).tolist()
+        True
+        """
+        basis, lam, _ = self._entry_eigenvalues(base_point)
+        return (basis * lam) @ np.swapaxes(basis, -1, -2)
+
+    def metric_matrix(self, base_point):
+        """Matrix of :math:`A_X^{-1}` in row-major entry coordinates (full-rank points only).
+
+        :math:`(U \\otimes V)\\,\\mathrm{diag}(1/K)\\,(U \\otimes V)^T` (no matrix inverse:
+        normwise exact however ill-conditioned the co-metric).
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        mat : ndarray, shape=[..., mn, mn]
+
+        Raises
+        ------
+        ValueError
+            If the space is not full rank, ``base_point`` is not a finite array of its shape,
+            or a co-metric eigenvalue is 0 (a singular base_point).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(1, 1), depth=2)
+        >>> metric.metric_matrix(np.array([[1e150]])).tolist()
+        [[5e-151]]
         """
         if not self._space.full_rank:
             raise ValueError(
                 "metric_matrix is defined in entry coordinates only for full-rank spaces; "
                 f"this space has rank {self._space.rank} < min(m, n)"
             )
-        return np.linalg.inv(self.cometric_matrix(base_point))
+        basis, lam, _ = self._entry_eigenvalues(base_point)
+        if not np.all(lam > 0):
+            raise ValueError(
+                "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
+                "(a singular base_point, or a kernel vanishing on its mixed blocks)"
+            )
+        return (basis / lam) @ np.swapaxes(basis, -1, -2)
 
 
 class DLNMetric(SpectralMetric):
-    r"""The deep-linear-network metric :math:`g^N` on :math:`M_r` (reference §2).
+    r"""The deep-linear-network metric :math:`g^N` on :math:`M_r`.
 
     Parameters
     ----------
     space : RankMatrices
         The manifold of rank-r m×n matrices.
     depth : int or numpy.inf
-        Depth N >= 1; ``inf`` (logarithmic-mean kernel, CMV) requires ``normalized=True``.
+        Depth N >= 1; ``inf`` (logarithmic-mean kernel, CMV23) requires ``normalized=True``.
         ``depth=1`` is the Euclidean metric restricted to :math:`M_r`.
     normalized : bool
-        ``False`` (default): the plain sum :math:`A_{N,X}` (ACH, BRTW, GM, MY), the exact
-        Riemannian submersion of the Frobenius metric upstairs. ``True``: the CMV
+        ``False`` (default): the plain sum :math:`A_{N,X}` (ACH18, BRTW21, GM24, MY25), the
+        exact Riemannian submersion of the Frobenius metric upstairs. ``True``: the CMV23
         convention :math:`A_{N,X}/N` (:math:`g_{CMV} = N g_{plain}`, flow time ×N).
+
+    Raises
+    ------
+    ValueError
+        Bad ``depth``, or ``depth=inf`` without ``normalized=True``.
 
     Notes
     -----
-    Eigenvalues (CMV Lemma 2.4, rank-r blocks in reference §2):
+    Eigenvalues (CMV23 Lemma 2.4, with the rank-r mixed blocks):
     :math:`\lambda_{kl} = (\sigma_k^2 - \sigma_l^2)/(\sigma_k^{2/N} - \sigma_l^{2/N})`,
-    :math:`\lambda_{kk} = N\sigma_k^{2-2/N}`, mixed blocks :math:`\sigma_k^{2-2/N}`,
-    evaluated stably at repeated and tiny singular values
-    (:func:`geodln.spectral.dln_kernel`).
+    :math:`\lambda_{kk} = N\sigma_k^{2-2/N}`, mixed blocks :math:`\sigma_k^{2-2/N}`, evaluated
+    from the singular values by :class:`geodln.spectral.DLNKernel` (exact at repeated, tiny
+    and huge singular values: :math:`A_{N,cX} = c^{2-2/N}A_{N,X}` to rounding).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+    .. [3] MY25: Menon, Yu, arXiv:2509.09088 (the metric as a Riemannian submersion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geodln
+    >>> metric = geodln.DLNMetric(geodln.RankMatrices(3, 3), depth=3)
+    >>> z = np.ones((3, 3))
+    >>> f"{metric.inner_product(z, z, 1e-200 * np.diag([1.0, 2.0, 3.0])):.6e}"
+    '6.504498e+266'
     """
 
     def __init__(self, space, depth, normalized=False):
@@ -230,27 +499,47 @@ class DLNMetric(SpectralMetric):
     def cometric_matrix(self, base_point):
         r"""Matrix of :math:`A_{N,X}` in row-major entry coordinates, differentiable in X.
 
-        For finite N this is the Kronecker sum
+        For a plain array this is the SVD form of :meth:`SpectralMetric.cometric_matrix`
+        (exact at any scale). For an autograd box (geomstats' christoffels differentiate
+        it) and finite N > 1 on a full-rank space it is the Kronecker sum
         :math:`\sum_j (XX^\top)^{(N-j)/N} \otimes (X^\top X)^{(j-1)/N}` with the
-        Daleckii–Krein powers of :mod:`geodln.matrix_power`, so autograd (geomstats'
-        christoffels) differentiates it exactly, also at repeated singular values. Full-rank
-        spaces only for finite N > 1 (the sum does not annihilate the normal block when N = 1);
-        otherwise the SVD form is used.
+        Daleckii–Krein powers of :mod:`geodln.matrix_power`, which autograd differentiates
+        exactly, also at repeated singular values.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        mat : ndarray, shape=[..., mn, mn]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`SpectralMetric.sharp`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(1, 2), depth=2)
+        >>> metric.cometric_matrix(np.array([[3.0, 0.0]])).round(12).tolist()
+        [[6.0, 0.0], [0.0, 3.0]]
         """
-        if self.depth == np.inf or not self._space.full_rank or self.depth == 1:
+        boxed = hasattr(base_point, "_value")
+        if not boxed or self.depth == np.inf or not self._space.full_rank or self.depth == 1:
             return super().cometric_matrix(base_point)
         x = base_point
         m, n = self._space.shape
-        if not hasattr(x, "_value"):  # plain array: validate; autograd boxes pass through
-            x = check_matrix(x, "base_point", shape=self._space.shape)
         N = self.depth
         xt = anp.swapaxes(x, -1, -2)
         left, right = anp.matmul(x, xt), anp.matmul(xt, x)
         total = 0.0
         for j in range(1, N + 1):
             # for m != n the larger Gram matrix is singular: its tiny round-off eigenvalues
-            # must not be raised to a power (reference §2 trap), so use
-            # (XX^T)^a = X (X^TX)^(a-1) X^T (a > 0) through the smaller, invertible Gram matrix
+            # must not be raised to a power, so use (XX^T)^a = X (X^TX)^(a-1) X^T (a > 0)
+            # through the smaller, invertible Gram matrix
             a, b = (N - j) / N, (j - 1) / N
             if m > n and a > 0:
                 p = anp.matmul(anp.matmul(x, sym_power(right, a - 1)), xt)
@@ -265,8 +554,33 @@ class DLNMetric(SpectralMetric):
         return total / N if self.normalized else total
 
     def metric_matrix(self, base_point):
-        """Matrix of :math:`A_{N,X}^{-1}` in entry coordinates (full rank), differentiable."""
-        if not self._space.full_rank:
+        r"""Matrix of :math:`A_{N,X}^{-1}` in entry coordinates (full rank), differentiable.
+
+        Plain arrays: the SVD form of :meth:`SpectralMetric.metric_matrix` (exact at any
+        scale); autograd boxes: the inverse of the differentiable :meth:`cometric_matrix`.
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        mat : ndarray, shape=[..., mn, mn]
+
+        Raises
+        ------
+        ValueError
+            As :meth:`SpectralMetric.metric_matrix`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geodln
+        >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=3)
+        >>> bool(np.allclose(metric.metric_matrix(np.eye(2)), np.eye(4) / 3))
+        True
+        """
+        if not hasattr(base_point, "_value") or not self._space.full_rank:
             return super().metric_matrix(base_point)
         return anp.linalg.inv(self.cometric_matrix(base_point))
 

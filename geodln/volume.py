@@ -31,7 +31,8 @@ different object: it stays finite and tends to 0 there.
 import numpy as np
 
 from geodln._checks import check_finite, check_matrix, check_positive_int, check_rank
-from geodln.spectral import DLNKernel, SpectralKernel, _log_ratio
+from geodln.spectral import DLNKernel, SpectralKernel
+from geodln.svd_frame import RANK_RTOL
 
 __all__ = [
     "log_volume_density",
@@ -40,10 +41,6 @@ __all__ = [
     "log_svd_jacobian",
     "resolve_kernel",
 ]
-
-#: Relative tolerance below which singular values beyond the rank count as zero.
-RANK_RTOL = 1e-8
-
 
 def resolve_kernel(depth, normalized=False):
     """Return the spectral kernel for ``depth`` (an int, ``numpy.inf`` or a kernel).
@@ -70,19 +67,13 @@ def resolve_kernel(depth, normalized=False):
 
 
 def log_kernel(kernel, s_i, s_j):
-    r"""Return :math:`\log k(\sigma_i^2, \sigma_j^2)` elementwise, without underflow (DLN kernels).
+    r"""Return :math:`\log k(\sigma_i^2, \sigma_j^2)` elementwise, without over- or underflow.
 
-    For the DLN kernels (finite depth, either normalisation, and infinite depth) the log is
-    evaluated from the singular values themselves, never from their squares: with
-    :math:`h = \max(\sigma_i, \sigma_j)` and :math:`w = 2\log(h/\min(\sigma_i, \sigma_j))`
-    (via ``log1p``),
-
-    .. math:: \log k_N = \tfrac{2(N-1)}{N}\log h + \log\frac{1 - e^{-w}}{1 - e^{-w/N}},
-              \qquad \log L = 2\log h + \log\frac{1 - e^{-w}}{w}
-
-    (the same forms as :func:`geodln.spectral.dln_kernel` and
-    :func:`geodln.spectral.log_mean`, in the log domain), so σ down to the smallest floats is
-    fine. Other kernels are evaluated directly on the squares. ``-inf`` where the kernel is 0.
+    This is :meth:`geodln.spectral.SpectralKernel.log_values` (each kernel owns its
+    arithmetic): for the DLN kernels the log is taken from the singular values themselves,
+    :math:`\log c + 2(1 - 1/N)\log\sigma_{hi} - \log\varphi_{1/N}(w)`, so σ from the
+    smallest to the largest floats is fine; a user kernel with a homogeneity ``degree`` is
+    evaluated with the larger argument factored out. ``-inf`` where the kernel is 0.
 
     Parameters
     ----------
@@ -94,34 +85,24 @@ def log_kernel(kernel, s_i, s_j):
     Returns
     -------
     log_k : ndarray
+
+    Raises
+    ------
+    ValueError
+        If a user kernel returns negative or NaN values.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+    Examples
+    --------
+    >>> from geodln.spectral import DLNKernel
+    >>> from geodln.volume import log_kernel
+    >>> round(float(log_kernel(DLNKernel(2), 1e-200, 1e-200)), 6)  # log(2e-200)
+    -459.823871
     """
-    s_i, s_j = np.asarray(s_i, float), np.asarray(s_j, float)
-    if not isinstance(kernel, DLNKernel):
-        val = np.asarray(kernel(s_i**2, s_j**2), dtype=float)
-        if np.any(val < 0) or np.any(np.isnan(val)):
-            raise ValueError(f"kernel {kernel!r} returned negative or NaN values")
-        with np.errstate(divide="ignore"):
-            return np.log(val)
-    N = kernel.depth
-    hi, lo = np.maximum(s_i, s_j), np.minimum(s_i, s_j)
-    pos = hi > 0
-    safe = np.where(pos, hi, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        w = np.where(pos, 2.0 * _log_ratio(safe, np.where(pos, lo, 1.0)), 0.0)
-        if N == np.inf:
-            ratio = np.where(w > 0, -np.expm1(-w) / np.where(w > 0, w, 1.0), 1.0)
-            ratio = np.where(np.isinf(w), 0.0, ratio)
-            degree = 1.0
-        else:
-            u = w / N
-            ratio = np.where(u > 0, np.expm1(-N * u) / np.expm1(-u), float(N))
-            ratio = np.where(np.isinf(u), 1.0, ratio)
-            if kernel.normalized:
-                ratio = ratio / N
-            degree = (N - 1) / N
-        out = 2.0 * degree * np.log(safe) + np.log(ratio)
-        at_zero = np.log(np.asarray(kernel(np.zeros(1), np.zeros(1)), float)[0])
-    return np.where(pos, out, at_zero)
+    return kernel.log_values(s_i, s_j)
 
 
 def _log_det_cometric(s, kernel, m, n):

@@ -76,7 +76,9 @@ def test_belongs_with_explicit_tolerance():
     assert not space.belongs(random_rank_matrix(4, 3, 3, seed=4))
     assert not space.belongs(random_rank_matrix(4, 3, 1, seed=4))
     near, *_ = matrix_with_spectrum(4, 3, [2.0, 1.0, 1e-9], seed=5)
-    assert space.belongs(near, atol=1e-8)
+    assert space.belongs(near)  # sigma_3 / sigma_1 = 5e-10 <= RANK_RTOL = 1e-8
+    assert not space.belongs(near, rtol=1e-10)
+    assert space.belongs(near, atol=1e-8)  # only atol: an absolute threshold
     assert not space.belongs(near, atol=1e-10)
     assert not space.belongs(np.ones((3, 4)))
     bad = X.copy()

@@ -135,36 +135,37 @@ def test_infinite_depth_requires_normalized():
 
 @pytest.mark.parametrize("N", [1, 2, 3, 8, 32])
 @pytest.mark.parametrize("normalized", [False, True])
-def test_pairwise_matrix_matches_direct_sum(N, normalized):
-    # the fast matrix form used by every co-metric evaluation: separated pairs by the
-    # closed form, ties / near ties / zeros by the expm1 form
+def test_eigenvalues_matrix_matches_direct_sum(N, normalized):
+    # the matrix form used by every co-metric evaluation (per-value logs, then pairwise),
+    # at ties, near ties and zeros, against the direct N-term sum on the squares
     s2 = np.array([3.0, 1.0, 1.0, 1.0 + 1e-9, 1.0 + 1e-5, 1.02, 1e-3, 1e-3 * (1 + 1e-12),
                    1e-20, 0.0])
     kernel = DLNKernel(N, normalized=normalized)
-    got = kernel.pairwise(s2, s2)
+    got, mixed = kernel.eigenvalues(np.sqrt(s2), shape=(10, 12))
     want = direct_sum(s2[:, None], s2[None, :], N) / (N if normalized else 1)
     assert np.all(np.isfinite(got))
     scale = np.where(want > 0, want, 1.0)
     assert np.max(np.abs(got - want) / scale) < 1e-12
-    mixed = kernel.pairwise(s2, np.zeros(1))[:, 0]
     want_mixed = direct_sum(s2, np.zeros_like(s2), N) / (N if normalized else 1)
     assert np.max(np.abs(mixed - want_mixed) / np.where(want_mixed > 0, want_mixed, 1)) < 1e-12
+    assert kernel.eigenvalues(np.sqrt(s2), shape=(10, 10))[1] is None
 
 
-def test_pairwise_infinite_depth_matches_log_mean_quadrature():
+def test_eigenvalues_infinite_depth_matches_log_mean_quadrature():
     s2 = np.array([2.0, 1.0, 1.0, 1.0 + 1e-9, 1e-4, 0.0])
-    got = InfiniteDepthKernel().pairwise(s2, s2)
+    got, mixed = InfiniteDepthKernel().eigenvalues(np.sqrt(s2), shape=(6, 7))
+    assert np.all(mixed == 0.0)
     for i, a in enumerate(s2):
         for j, b in enumerate(s2):
             want = quad_log_mean(a, b) if min(a, b) > 0 else 0.0
             assert abs(got[i, j] - want) <= 1e-12 * max(want, 1.0)
 
 
-def test_pairwise_batches():
+def test_eigenvalues_batch():
     rng = np.random.default_rng(3)
     s2 = rng.random((4, 3))
     kernel = DLNKernel(5)
-    got = kernel.pairwise(s2, s2)
+    got, _ = kernel.eigenvalues(np.sqrt(s2))
     assert got.shape == (4, 3, 3)
     for k in range(4):
         assert np.allclose(got[k], direct_sum(s2[k][:, None], s2[k][None, :], 5), rtol=1e-13)

@@ -25,10 +25,9 @@ run resumes where it stopped).
 
 import importlib
 import inspect
-import json
 import os
 
-from geodln.cli import register_subcommand
+from geodln.cli import format_summary, nonnegative_int, output_dir, register_subcommand
 from geodln.experiments._common import to_json
 
 __all__ = ["EXPERIMENTS", "run_experiment"]
@@ -86,9 +85,10 @@ def _add_arguments(parser):
                         help="paper size (minutes to tens of minutes); default: reduced size")
     parser.add_argument("--size", choices=["tiny", "reduced", "full"], default=None,
                         help="explicit size (tiny: seconds, smoke test)")
-    parser.add_argument("--out", default=None,
+    parser.add_argument("--out", type=output_dir, default=None,
                         help="output folder (default results/NAME-SIZE); rerunning reuses runs")
-    parser.add_argument("--seed", type=int, default=0, help="entropy of the ensembles")
+    parser.add_argument("--seed", type=nonnegative_int, default=0,
+                        help="entropy of the ensembles")
     parser.add_argument("--jobs", type=int, default=None,
                         help="parallel workers (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -103,10 +103,10 @@ def _run(args):
                              data=args.data)
     out = args.out or os.path.join(
         "results", f"{args.name}-{'full' if args.full else args.size or 'reduced'}")
-    print(json.dumps(to_json({"experiment": args.name, "size": summary["size"],
-                              "wall_time_s": summary["wall_time_s"],
-                              "claims": summary["claims"]}), indent=2, default=str))
-    print(f"\nwrote {', '.join(summary['files'])} to {out}/")
+    claims = to_json(summary.get("claims", {}))
+    print(format_summary(f"geodln reproduce {args.name} ({summary['size']}): "
+                         f"{summary['wall_time_s']:.1f} s; claims:", claims))
+    print(f"wrote {', '.join(summary['files'])} to {out}/ (full record: summary.json)")
     return 0
 
 

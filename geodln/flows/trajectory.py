@@ -19,7 +19,10 @@ Files go through :mod:`geodln.storage` (atomic ``.npz``, no pickle, validated on
 import numpy as np
 
 from geodln.flows.stopping import STATUSES
-from geodln.measures import effective_rank_from_singular_values
+from geodln.measures import (
+    effective_rank_from_singular_values,
+    frobenius_norm_from_singular_values,
+)
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["Trajectory", "RunRecord", "STATUSES"]
@@ -303,7 +306,8 @@ class Trajectory:
             s[~finite] = np.nan
             with np.errstate(over="ignore", invalid="ignore"):
                 er = effective_rank_from_singular_values(np.where(finite[..., None], s, 0.0))
-                meas = {"singular_values": s, "frobenius_norm": np.linalg.norm(s, axis=-1),
+                meas = {"singular_values": s,
+                        "frobenius_norm": frobenius_norm_from_singular_values(s),
                         "nuclear_norm": np.sum(s, axis=-1),
                         "effective_rank": np.where(finite, er, np.nan),
                         "det_sign": None, "log_abs_det": None}

@@ -18,12 +18,13 @@ VJP, exact at X = I).
   arithmetic-mean (:math:`(a^p + b^p)/2`), geometric-mean (:math:`(ab)^{p/2}`) and Euclidean
   kernels of :mod:`geodln.spectral`.
 
-:func:`cometric_operator` maps a :class:`~geodln.spectral.SpectralKernel` to its operator. A user
-kernel gets geodesics by defining a method ``cometric_operator(base_point, cotangent_vec,
-rank)`` written with ``autograd.numpy`` (differentiable in ``base_point``, batched
-``[..., m, n]``, equal to the kernel's co-metric); otherwise :func:`cometric_operator` raises
-``NotImplementedError`` (a kernel given only by its values :math:`k(a, b)` has no derivative
-in X that autograd could take).
+:func:`cometric_operator` asks the kernel for its operator
+(:meth:`geodln.spectral.SpectralKernel.differentiable_cometric`: each kernel class knows its
+own power-sum form). A user kernel gets geodesics by defining a method
+``cometric_operator(base_point, cotangent_vec, rank)`` written with ``autograd.numpy``
+(differentiable in ``base_point``, batched ``[..., m, n]``, equal to the kernel's co-metric);
+otherwise :func:`cometric_operator` raises ``NotImplementedError`` (a kernel given only by its
+values :math:`k(a, b)` has no derivative in X that autograd could take).
 
 At a rank-r point (r < min(m, n)) the powers keep only the r largest eigenvalues of L and R
 (the others are set to exactly 0), so that the operator annihilates the normal block exactly
@@ -34,12 +35,6 @@ import autograd.numpy as anp
 import numpy as np
 
 from geodln.geodesics.power_family import sym_power_family
-from geodln.spectral import (
-    ArithmeticMeanKernel,
-    DLNKernel,
-    EuclideanKernel,
-    GeometricMeanKernel,
-)
 
 __all__ = [
     "PowerSumCometric",
@@ -157,12 +152,16 @@ class InfiniteDepthCometric(PowerSumCometric):
 def cometric_operator(kernel, rank=None, full_rank=True):
     """Return a differentiable co-metric operator for a spectral kernel.
 
+    The kernel decides: this is
+    :meth:`geodln.spectral.SpectralKernel.differentiable_cometric` (the DLN kernels of finite
+    and infinite depth, the arithmetic/geometric-mean and Euclidean kernels return power sums;
+    a user kernel with a ``cometric_operator(base_point, cotangent_vec, rank)`` method gets
+    that method).
+
     Parameters
     ----------
     kernel : SpectralKernel
-        The kernel (:class:`~geodln.spectral.DLNKernel` of finite or infinite depth, the
-        arithmetic/geometric-mean and Euclidean kernels, or a user kernel with a
-        ``cometric_operator(base_point, cotangent_vec, rank)`` method).
+        The kernel.
     rank : int, optional
         Rank r of the base points.
     full_rank : bool
@@ -179,47 +178,26 @@ def cometric_operator(kernel, rank=None, full_rank=True):
         If the kernel has no known differentiable form, or if the metric is not defined (or
         the form is not available) at rank-deficient points: infinite depth, the
         geometric-mean kernel and depth 1 (Euclidean metric on M_r) at r < min(m, n).
+
+    References
+    ----------
+    .. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324 (co-metric Hamiltonian).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln.geodesics.operators import cometric_operator
+    >>> from geodln.spectral import DLNKernel
+    >>> op = cometric_operator(DLNKernel(2))
+    >>> np.round(op(np.diag([2.0, 1.0]), np.ones((2, 2))), 12).tolist()
+    [[4.0, 3.0], [3.0, 2.0]]
     """
-    keep = None if full_rank else rank
-    custom = getattr(kernel, "cometric_operator", None)
-    if callable(custom):
-        return lambda x, z: custom(x, z, keep)
-    if isinstance(kernel, DLNKernel):
-        if kernel.depth == np.inf:
-            if not full_rank:
-                raise NotImplementedError(
-                    "the infinite-depth metric is degenerate at rank-deficient points "
-                    "(its kernel vanishes on the mixed blocks): no geodesics on M_r, r < min(m, n)"
-                )
-            return InfiniteDepthCometric()
-        if kernel.depth == 1 and not full_rank:
-            raise NotImplementedError(
-                "depth 1 (Euclidean metric restricted to M_r) at r < min(m, n): its co-metric "
-                "is the tangent projection, which has no power-sum form"
-            )
-        return DLNCometric(kernel.depth, kernel.normalized, keep)
-    if isinstance(kernel, EuclideanKernel):
-        if not full_rank:
-            raise NotImplementedError(
-                "the Euclidean kernel at r < min(m, n) has no power-sum co-metric"
-            )
-        return PowerSumCometric([0.0], [0.0])
-    if isinstance(kernel, ArithmeticMeanKernel):
-        p = kernel.power
-        return PowerSumCometric([p, 0.0], [0.0, p], [0.5, 0.5], keep)
-    if isinstance(kernel, GeometricMeanKernel):
-        if not full_rank:
-            raise NotImplementedError(
-                "the geometric-mean kernel vanishes on the mixed blocks: no metric at "
-                "rank-deficient points"
-            )
-        p = 0.5 * kernel.power
-        return PowerSumCometric([p], [p])
-    raise NotImplementedError(
-        f"no differentiable co-metric is known for {kernel!r}: geodesics need "
-        "d/dX <P, A_X(P)>. Give the kernel a method cometric_operator(base_point, "
-        "cotangent_vec, rank) written with autograd.numpy (e.g. a PowerSumCometric)."
-    )
+    method = getattr(kernel, "differentiable_cometric", None)
+    if not callable(method):
+        raise NotImplementedError(
+            f"{kernel!r} is not a SpectralKernel: no differentiable co-metric is known"
+        )
+    return method(rank, full_rank)
 
 
 def hamiltonian(operator, base_point, cotangent_vec):

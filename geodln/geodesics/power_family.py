@@ -9,10 +9,9 @@ its autograd VJP is the sum of the Daleckii–Krein derivatives (``geomstats-not
           \qquad F^{(p)}_{ab} = \frac{\mu_a^p - \mu_b^p}{\mu_a - \mu_b},\;
           F^{(p)}_{aa} = p\,\mu_a^{p-1},
 
-which is exact at repeated eigenvalues (X = I, orthogonal X). It is the batched counterpart
-of :func:`geodln.matrix_power.sym_power` (same divided differences,
-:func:`geodln.matrix_power.power_divided_difference`), with one ``eigh`` per call instead of
-one per power.
+which is exact at repeated eigenvalues (X = I, orthogonal X). It is geodln's one
+Daleckii–Krein primitive, defined in :mod:`geodln.matrix_power` and re-exported here
+(the divided differences are :func:`geodln.spectral.power_divided_difference`).
 
 ``keep`` (optional) keeps only the ``keep`` largest eigenvalues and sets the others to exactly
 0. This is how the powers of :math:`XX^\top` are taken at a rank-r point: ``eigh`` resolves the
@@ -22,88 +21,6 @@ the divided difference between two zero eigenvalues is 0 (the derivative of :mat
 direction that is zero on the kernel, i.e. along :math:`T_X M_r`, is then exact).
 """
 
-import numpy as np
-from autograd.extend import defvjp, primitive
+from geodln.matrix_power import sym_power_family
 
-from geodln.matrix_power import power_divided_difference
-
-_CACHE = []  # (array, keep, mu, q): the forward eigh of recent calls, reused by their VJPs
-_CACHE_SIZE = 4
-
-
-def _eig(s, keep):
-    """Eigendecomposition for a forward call (always computed; remembered for the VJP)."""
-    mu, q = _eig_uncached(s, keep)
-    _CACHE.insert(0, (s, keep, mu, q))
-    del _CACHE[_CACHE_SIZE:]
-    return mu, q
-
-
-def _eig_for_vjp(s, keep):
-    """Return the forward's eigendecomposition of this very array object (else recompute)."""
-    for entry in _CACHE:
-        if entry[0] is s and entry[1] == keep:
-            return entry[2], entry[3]
-    return _eig_uncached(s, keep)
-
-
-def _eig_uncached(s, keep):
-    mu, q = np.linalg.eigh(s)
-    mu = np.clip(mu, 0.0, None)
-    if keep is not None and keep < mu.shape[-1]:
-        # eigh sorts ascending: zero all but the last ``keep``
-        mu = np.concatenate(
-            [np.zeros(mu.shape[:-1] + (mu.shape[-1] - keep,)), mu[..., -keep:]], axis=-1
-        )
-    return mu, q
-
-
-def _powers(mu, exponents):
-    out = []
-    for p in exponents:
-        out.append(np.ones_like(mu) if p == 0 else mu**p)
-    return np.stack(out, axis=0)
-
-
-@primitive
-def sym_power_family(s, exponents, keep=None):
-    r"""Return the stack :math:`[S^{p_1}, \dots, S^{p_k}]` for a symmetric PSD ``s``.
-
-    Parameters
-    ----------
-    s : array-like, shape=[..., d, d]
-        Symmetric positive semi-definite matrices (negative round-off eigenvalues are
-        clipped to 0).
-    exponents : tuple of float
-        Powers :math:`p_i \ge 0`; :math:`S^0 = I` (identity, not the range projector).
-    keep : int, optional
-        Keep only the ``keep`` largest eigenvalues, the others are set to exactly 0.
-
-    Returns
-    -------
-    powers : ndarray, shape=[k, ..., d, d]
-    """
-    mu, q = _eig(s, keep)
-    qt = np.swapaxes(q, -1, -2)
-    return (q * _powers(mu, exponents)[..., None, :]) @ qt
-
-
-def _family_vjp(ans, s, exponents, keep=None):
-    def vjp(g):
-        mu, q = _eig_for_vjp(s, keep)
-        qt = np.swapaxes(q, -1, -2)
-        total = 0.0
-        for i, p in enumerate(exponents):
-            if p == 0:
-                continue
-            gi = 0.5 * (g[i] + np.swapaxes(g[i], -1, -2))
-            f = power_divided_difference(mu[..., :, None], mu[..., None, :], p)
-            total = total + f * (qt @ gi @ q)
-        if np.isscalar(total):
-            return np.zeros(np.shape(s))
-        return q @ total @ qt
-
-    return vjp
-
-
-defvjp(sym_power_family, _family_vjp)
+__all__ = ["sym_power_family"]

@@ -70,8 +70,13 @@ import numpy as np
 
 from geodln._checks import check_positive_int, check_positive_real
 from geodln.factors import balance_defect, check_factors, product, product_adjoint
-from geodln.langevin.factors import FactorLangevinPath
-from geodln.langevin.path import _gradient_fn, _is_saved, _save_schedule, as_generator
+from geodln.langevin.factors import FactorLangevinPath, finite_product_record
+from geodln.langevin.path import (
+    as_generator,
+    gradient_function,
+    integrate_chains,
+    save_schedule,
+)
 
 __all__ = [
     "balanced_chart_coordinates",
@@ -311,7 +316,7 @@ def balanced_chart_langevin(
     elif n_chains is not None and check_positive_int(n_chains, "n_chains") != ws[0].shape[0]:
         raise ValueError(f"n_chains={n_chains} does not match factors0 batch {ws[0].shape[0]}")
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
-    n_steps, saved = _save_schedule(n_steps, save_every)
+    n_steps, saved = save_schedule(n_steps, save_every)
     if np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T); use "
@@ -321,21 +326,12 @@ def balanced_chart_langevin(
         lam, qs = balanced_chart_coordinates(ws)
     except ValueError as err:
         raise ValueError(f"factors0: {err}") from None
-    step_fn = _chart_step(_gradient_fn(loss), len(ws), beta, h)
+    step_fn = _chart_step(gradient_function(loss), len(ws), beta, h)
     rng = as_generator(seed)
-    out = [balanced_chart_factors(lam, qs)] if saved[0] == 0 else []
-    for step in range(1, n_steps + 1):
-        with np.errstate(over="ignore", invalid="ignore"):
-            try:
-                lam, qs = step_fn(lam, qs, rng)
-            except np.linalg.LinAlgError:
-                lam = np.full(lam.shape, np.nan)
-        if not np.all(np.isfinite(lam)):
-            raise ValueError(
-                f"the chains left the floating-point range at step {step}: reduce step_size"
-            )
-        if _is_saved(step, saved):
-            out.append(balanced_chart_factors(lam, qs))
+    times, out, status, message = integrate_chains(
+        lambda state, _: step_fn(state[0], state[1], rng), (lam, qs),
+        lambda state: finite_product_record(balanced_chart_factors(*state)), n_steps, saved, h
+    )
     factors = [np.stack([rec[p] for rec in out]) for p in range(len(ws))]
     meta = {
         "scheme": "balanced-chart",
@@ -345,4 +341,4 @@ def balanced_chart_langevin(
         "constrained": True,
         "loss": repr(loss),
     }
-    return FactorLangevinPath(np.array(saved) * h, factors, meta)
+    return FactorLangevinPath(times, factors, meta, status=status, message=message)

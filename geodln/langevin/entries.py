@@ -96,8 +96,32 @@ def cometric_sqrt_noise(frame, kernel, gaussian):
     return frame.u @ (np.sqrt(np.maximum(K, 0.0)) * gaussian) @ frame.vt
 
 
-def _entries_step(grad_e, grad_s, depth, beta, h, normalized):
-    """One Euler–Maruyama step in the entries of X (``scheme="entries"``, module docstring)."""
+def entries_step(grad_e, grad_s, depth, beta, h, normalized):
+    """Return the Euler–Maruyama step ``step(x, rng)`` in the entries of X (module docstring).
+
+    Parameters
+    ----------
+    grad_e, grad_s : callable or None
+        Euclidean gradients of the energy and of the entropy (batched).
+    depth : int
+        N.
+    beta, h : float
+        Inverse temperature and time step.
+    normalized : bool
+        CMV convention A/N.
+
+    Returns
+    -------
+    step : callable
+        ``step(x [B, d, d], rng) -> x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step = entries_step(None, None, 2, 1.0, 1e-3, False)
+    >>> step(np.eye(2)[None], np.random.default_rng(0)).shape
+    (1, 2, 2)
+    """
     kernel = DLNKernel(depth, normalized)
     noise_scale = np.sqrt(2.0 * h / beta)
 

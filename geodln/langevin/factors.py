@@ -64,10 +64,29 @@ from geodln.factors import (
     product,
     product_adjoint,
 )
-from geodln.langevin.path import _gradient_fn, _is_saved, _save_schedule, as_generator
-from geodln.storage import load_arrays, save_arrays
+from geodln.langevin.path import (
+    ChainDivergence,
+    as_generator,
+    gradient_function,
+    integrate_chains,
+    run_info,
+    save_schedule,
+)
+from geodln.storage import (
+    check_count,
+    check_finite_for_status,
+    check_record_array,
+    check_times,
+    load_record,
+    save_arrays,
+)
 
-__all__ = ["FactorLangevinPath", "factor_langevin", "balanced_projection_step"]
+__all__ = [
+    "FactorLangevinPath",
+    "factor_langevin",
+    "balanced_projection_step",
+    "finite_product_record",
+]
 
 KIND = "factor-langevin-path"
 
@@ -78,9 +97,15 @@ class FactorLangevinPath:
     Parameters
     ----------
     times : array-like, shape=[T]
+        Recorded times (non-decreasing, finite).
     factors : list of array-like
-        ``[W_1, ..., W_N]``, each of shape [T, B, d_p, d_{p-1}].
+        ``[W_1, ..., W_N]``, each of shape [T, B, d_p, d_{p-1}]; finite unless diverged.
     metadata : dict, optional
+        JSON-serialisable settings.
+    status : {"completed", "diverged"}
+        Why the run stopped (a diverged run ends at its last finite state).
+    message : str
+        Human-readable reason.
 
     Attributes
     ----------
@@ -88,19 +113,52 @@ class FactorLangevinPath:
         End-to-end matrices (pushforward by the product map).
     balance_defect : ndarray, shape=[T, B]
         Largest Frobenius norm of the balance residuals.
+
+    Raises
+    ------
+    ValueError
+        If the times decrease or are not finite, a factor is not a real [T, B, d_p, d_(p-1)]
+        array, consecutive factors do not chain, or a completed path holds NaN/inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> path = FactorLangevinPath([0.0, 1.0], [np.ones((2, 1, 3, 2)), np.ones((2, 1, 1, 3))])
+    >>> path.X.shape
+    (2, 1, 1, 2)
     """
 
-    def __init__(self, times, factors, metadata=None):
-        self.times = np.asarray(times, dtype=float)
-        self.factors = [np.asarray(w, dtype=float) for w in factors]
+    def __init__(self, times, factors, metadata=None, status="completed", message=""):
+        self.metadata = run_info(metadata, status, message)
+        self.times = check_times(times)
+        if not isinstance(factors, list | tuple) or not factors:
+            raise ValueError("factors must be a non-empty list of arrays [T, B, d_p, d_(p-1)]")
+        self.factors = [check_record_array(w, f"factors[{p}]") for p, w in enumerate(factors)]
         for p, w in enumerate(self.factors):
-            if w.ndim != 4 or w.shape[0] != self.times.size:
+            if w.ndim != 4 or w.shape[:2] != self.factors[0].shape[:2] or w.shape[0] != len(
+                self.times
+            ):
                 raise ValueError(
-                    f"factors[{p}] must have shape [T, B, d_p, d_(p-1)], got {w.shape}"
+                    f"factors[{p}] must have shape [T, B, d_p, d_(p-1)] with T = "
+                    f"{self.times.size}, got {w.shape}"
                 )
-        self.metadata = dict(metadata or {})
-        self.X = product(self.factors)
-        self.balance_defect = balance_defect(self.factors)
+            if p and w.shape[-1] != self.factors[p - 1].shape[-2]:
+                raise ValueError(f"factors[{p}] does not chain with factors[{p - 1}]")
+        for p, w in enumerate(self.factors):
+            check_finite_for_status(self.status, **{f"factors[{p}]": w})
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged run's huge factors
+            self.X = product(self.factors)
+            self.balance_defect = balance_defect(self.factors)
+
+    @property
+    def status(self):
+        """Why the run stopped: ``"completed"`` or ``"diverged"``."""
+        return self.metadata["status"]
+
+    @property
+    def message(self):
+        """Human-readable reason of :attr:`status`."""
+        return self.metadata["message"]
 
     @property
     def final(self):
@@ -112,17 +170,41 @@ class FactorLangevinPath:
         return np.linalg.svd(self.X, compute_uv=False)
 
     def save(self, path):
-        """Write to ``path`` (``.npz``) through :func:`geodln.storage.save_arrays`."""
+        """Write to ``path`` (``.npz``) through :func:`geodln.storage.save_arrays`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Target file.
+        """
         arrays = {"times": self.times}
         arrays.update({f"W{p + 1}": w for p, w in enumerate(self.factors)})
         save_arrays(path, arrays, KIND, dict(self.metadata, depth=len(self.factors)))
 
     @classmethod
     def load(cls, path):
-        """Read a file written by :meth:`save`."""
-        arrays, meta = load_arrays(path, KIND)
-        depth = int(meta["depth"])
-        return cls(arrays["times"], [arrays[f"W{p + 1}"] for p in range(depth)], meta)
+        """Read a file written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+
+        Returns
+        -------
+        path : FactorLangevinPath
+
+        Raises
+        ------
+        ValueError
+            If the file is unreadable, foreign, or violates the schema.
+        """
+
+        def build(arrays, meta):
+            depth = check_count(meta["depth"], "depth")
+            return cls(arrays["times"], [arrays[f"W{p + 1}"] for p in range(depth)], meta)
+
+        return load_record(path, KIND, build)
 
     def __repr__(self):
         return f"FactorLangevinPath(T={self.times.size}, chains={self.X.shape[1]})"
@@ -131,6 +213,33 @@ class FactorLangevinPath:
 # ---------------------------------------------------------------------------------------------
 # constraint c = geodln.factors.balance_residuals, its differential and its normal directions
 # ---------------------------------------------------------------------------------------------
+def finite_product_record(factors):
+    """Copy of ``factors`` for a path record, or NaN if their product X overflows.
+
+    Integration treats a NaN record as divergence (finite factors whose end-to-end matrix is
+    not representable are not a usable state).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, each [B, d_p, d_(p-1)].
+
+    Returns
+    -------
+    record : list of ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rec = finite_product_record([np.full((1, 1, 1), 1e200), np.full((1, 1, 1), 1e200)])
+    >>> bool(np.isnan(rec[0]).all())
+    True
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.all(np.isfinite(product(factors)))
+    return [w.copy() if ok else np.full(w.shape, np.nan) for w in factors]
+
+
 def _constraint_differential(ws, dws):
     out = []
     for p in range(len(ws) - 1):
@@ -229,7 +338,7 @@ def _constrained_step(ws, grad_e, h, beta, rng, level, counter):
     new, ok = balanced_projection_step(ws, prop)
     if not np.all(ok):
         if level >= MAX_REFINE:
-            raise ValueError(
+            raise ChainDivergence(
                 "the projection onto the balanced manifold did not converge even with step "
                 f"{h}: reduce step_size"
             )
@@ -305,32 +414,32 @@ def factor_langevin(
             raise ValueError(f"n_chains={n_chains} does not match factors0 batch {ws[0].shape[0]}")
         ws = [w.copy() for w in ws]
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
-    n_steps, saved = _save_schedule(n_steps, save_every)
+    n_steps, saved = save_schedule(n_steps, save_every)
     if constrained and np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T) for constrained=True; "
             "use geodln.factors.balanced_factors or geodln.init.balanced"
         )
-    grad_e = _gradient_fn(loss)
+    grad_e = gradient_function(loss)
     rng = as_generator(seed)
     noise = np.sqrt(2.0 * h / beta)
-    out = [[w.copy() for w in ws]] if saved[0] == 0 else []
     refined = [0]
-    for step in range(1, n_steps + 1):
+
+    def advance(ws, _):
         if constrained and len(ws) > 1:
-            ws = _constrained_step(ws, grad_e, h, beta, rng, 0, refined)
-        else:
-            prop = [w + noise * rng.standard_normal(w.shape) for w in ws]
-            if grad_e is not None:
-                grads = product_adjoint(ws, grad_e(product(ws)))
-                prop = [w - h * g for w, g in zip(prop, grads)]
-            ws = prop
-        if not all(np.all(np.isfinite(w)) for w in ws):
-            raise ValueError(
-                f"the chains left the floating-point range at step {step}: reduce step_size"
-            )
-        if _is_saved(step, saved):
-            out.append([w.copy() for w in ws])
+            return _constrained_step(ws, grad_e, h, beta, rng, 0, refined)
+        prop = [w + noise * rng.standard_normal(w.shape) for w in ws]
+        if grad_e is not None:
+            x = product(ws)
+            if not np.all(np.isfinite(x)):  # the end-to-end matrix overflowed
+                return [np.full(w.shape, np.nan) for w in ws]
+            grads = product_adjoint(ws, grad_e(x))
+            prop = [w - h * g for w, g in zip(prop, grads)]
+        return prop
+
+    times, out, status, message = integrate_chains(
+        advance, ws, finite_product_record, n_steps, saved, h
+    )
     factors = [np.stack([rec[p] for rec in out]) for p in range(len(ws))]
     meta = {
         "scheme": "clv-projection" if constrained else "euler-maruyama-factors",
@@ -341,4 +450,4 @@ def factor_langevin(
         "refined_steps": refined[0],
         "loss": repr(loss),
     }
-    return FactorLangevinPath(np.array(saved) * h, factors, meta)
+    return FactorLangevinPath(times, factors, meta, status=status, message=message)

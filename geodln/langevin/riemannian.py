@@ -30,16 +30,17 @@ the product map (:mod:`geodln.langevin.factors`).
 import numpy as np
 
 from geodln._checks import check_depth, check_positive_real, check_square
-from geodln.langevin.entries import _entries_step
+from geodln.langevin.entries import entries_step
 from geodln.langevin.path import (
     LangevinPath,
-    _chains,
-    _gradient_fn,
-    _is_saved,
-    _save_schedule,
     as_generator,
+    broadcast_chains,
+    check_start_gradient,
+    gradient_function,
+    integrate_chains,
+    save_schedule,
 )
-from geodln.langevin.root_chart import _from_root, _root_step, root_coordinates
+from geodln.langevin.root_chart import from_root, root_coordinates, root_step
 
 __all__ = ["riemannian_langevin", "brownian_motion"]
 
@@ -108,40 +109,40 @@ def riemannian_langevin(
     Returns
     -------
     path : LangevinPath
-        ``states`` of shape [T, B, d, d].
+        ``states`` of shape [T, B, d, d]. If the chains leave the floating-point range (a step
+        too large for a superlinear gradient) the run stops there: ``path.status ==
+        "diverged"``, the path ends at the last finite state and ``path.message`` names the
+        step and ``step_size``.
 
     Raises
     ------
     ValueError
-        On bad arguments, or if the chains leave the floating-point range (step too large for
-        a superlinear gradient: reduce ``step_size``).
+        If ``X0`` is not finite square matrices [d, d] or [B, d, d]; ``depth`` is not an
+        integer >= 1; ``beta`` or ``step_size`` is not a positive finite number; ``n_steps``
+        or ``save_every`` is not a positive integer; ``n_chains`` does not match ``X0``;
+        ``scheme`` is unknown; ``loss`` is of the wrong type or its gradient at ``X0`` is not
+        finite.
     """
-    x = _chains(check_square(X0, "X0"), n_chains, "X0")
+    x = broadcast_chains(check_square(X0, "X0"), n_chains, "X0")
     depth = check_depth(depth, allow_inf=False)
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
-    n_steps, saved = _save_schedule(n_steps, save_every)
+    n_steps, saved = save_schedule(n_steps, save_every)
     if scheme not in ("root", "entries"):
         raise ValueError(f"scheme must be 'root' or 'entries', got {scheme!r}")
-    grad_e = _gradient_fn(loss)
+    grad_e = gradient_function(loss)
+    check_start_gradient(grad_e, x)
     grad_s = _entropy_gradient_fn(depth, normalized and scheme == "entries") if entropic else None
     rng = as_generator(seed)
     if scheme == "entries":
-        step_fn = _entries_step(grad_e, grad_s, depth, beta, h, normalized)
-        state, to_x = x, None
+        step_fn = entries_step(grad_e, grad_s, depth, beta, h, normalized)
+        state, to_x = x, np.copy
     else:
         # CMV generator = plain generator / N: the plain process at time t / N
-        step_fn = _root_step(grad_e, grad_s, depth, beta, h / depth if normalized else h)
-        state, to_x = root_coordinates(x, depth), _from_root(depth)
-    out = [x.copy()] if saved[0] == 0 else []
-    for step in range(1, n_steps + 1):
-        state = step_fn(state, rng)
-        if not np.all(np.isfinite(state)):
-            raise ValueError(
-                f"the chains left the floating-point range at step {step}: step_size={h} is "
-                "too large for this energy (Euler-Maruyama with a superlinear drift); reduce it"
-            )
-        if _is_saved(step, saved):
-            out.append(state.copy() if to_x is None else to_x(state))
+        step_fn = root_step(grad_e, grad_s, depth, beta, h / depth if normalized else h)
+        state, to_x = root_coordinates(x, depth), from_root(depth)
+    times, out, status, message = integrate_chains(
+        lambda s, _: step_fn(s, rng), state, to_x, n_steps, saved, h
+    )
     meta = {
         "scheme": f"euler-maruyama-{scheme}",
         "depth": depth,
@@ -152,7 +153,7 @@ def riemannian_langevin(
         "entropic": bool(entropic),
         "loss": repr(loss),
     }
-    return LangevinPath(np.array(saved) * h, np.stack(out), meta)
+    return LangevinPath(times, np.stack(out), meta, status=status, message=message)
 
 
 def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):

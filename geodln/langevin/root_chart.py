@@ -72,7 +72,27 @@ def root_coordinates(x, depth):
     return (u * (s ** (1.0 / depth))[..., None, :]) @ vt
 
 
-def _from_root(depth):
+def from_root(depth):
+    """Return the map ``Y -> X = U Lambda^N V^T`` from the root chart back to X.
+
+    Parameters
+    ----------
+    depth : int
+        N.
+
+    Returns
+    -------
+    to_x : callable
+        ``to_x(y [..., d, d]) -> x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from_root(3)(2.0 * np.eye(2))
+    array([[8., 0.],
+           [0., 8.]])
+    """
+
     def to_x(y):
         u, lam, vt = svd(y)
         return (u * (lam**depth)[..., None, :]) @ vt
@@ -128,8 +148,30 @@ def root_chart_coefficients(lam, depth):
     return dplus, dminus, P, Q, b
 
 
-def _root_step(grad_e, grad_s, depth, beta, h):
-    """One Euler–Maruyama step in the root chart (module docstring), on Y [B, d, d]."""
+def root_step(grad_e, grad_s, depth, beta, h):
+    """Return the Euler–Maruyama step ``step(y, rng)`` in the root chart (module docstring).
+
+    Parameters
+    ----------
+    grad_e, grad_s : callable or None
+        Euclidean gradients of the energy and of the entropy (batched, at X).
+    depth : int
+        N.
+    beta, h : float
+        Inverse temperature and time step.
+
+    Returns
+    -------
+    step : callable
+        ``step(y [B, d, d], rng) -> y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step = root_step(None, None, 2, 1.0, 1e-3)
+    >>> step(np.eye(2)[None], np.random.default_rng(0)).shape
+    (1, 2, 2)
+    """
     N = depth
     noise_scale = np.sqrt(2.0 * h / beta)
 
@@ -140,6 +182,8 @@ def _root_step(grad_e, grad_s, depth, beta, h):
         coef = b / beta  # Ito drift, diagonal in the singular basis
         drift_core = np.zeros(y.shape)
         x = (u * (lam**N)[..., None, :]) @ vt
+        if not np.all(np.isfinite(x)):  # X = phi(Y) overflowed: the chain left the range
+            return np.full(y.shape, np.nan)
         if grad_e is not None:
             m = np.swapaxes(u, -1, -2) @ grad_e(x) @ v
             mt = np.swapaxes(m, -1, -2)

@@ -21,7 +21,13 @@ reflected at 0.
 import numpy as np
 
 from geodln._checks import check_depth, check_finite, check_positive_real
-from geodln.langevin.path import LangevinPath, _chains, _is_saved, _save_schedule, as_generator
+from geodln.langevin.path import (
+    LangevinPath,
+    as_generator,
+    broadcast_chains,
+    integrate_chains,
+    save_schedule,
+)
 
 __all__ = ["singular_value_langevin"]
 
@@ -73,14 +79,14 @@ def singular_value_langevin(
     path : LangevinPath
         ``states`` = singular values, shape [T, B, d].
     """
-    s0 = _chains(check_finite(sigma0, "sigma0"), n_chains, "sigma0", core_ndim=1)
+    s0 = broadcast_chains(check_finite(sigma0, "sigma0"), n_chains, "sigma0", core_ndim=1)
     if s0.shape[-1] < 1:
         raise ValueError(f"sigma0 must have shape [d] or [n_chains, d], got {np.shape(sigma0)}")
     if np.any(s0 < 0):
         raise ValueError("sigma0 must be non-negative singular values")
     depth = check_depth(depth, allow_inf=False)
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
-    n_steps, saved = _save_schedule(n_steps, save_every)
+    n_steps, saved = save_schedule(n_steps, save_every)
     if spectral_gradient is not None and not callable(spectral_gradient):
         raise ValueError("spectral_gradient must be a callable sigma -> df/dsigma, or None")
     rng = as_generator(seed)
@@ -93,25 +99,19 @@ def singular_value_langevin(
     def sig_of(lam_):
         return -np.sort(-np.abs(lam_) ** N, axis=-1)
 
-    out = [sig_of(lam)] if saved[0] == 0 else []
-    for step in range(1, n_steps + 1):
+    def advance(lam, _):
         sq = lam**2
         diff = sq[..., :, None] - sq[..., None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pair = np.where(off & (diff != 0), 2.0 * lam[..., :, None] / diff, 0.0)
+        pair = np.where(off & (diff != 0), 2.0 * lam[..., :, None] / diff, 0.0)
         drift = pair.sum(axis=-1) / (N * beta)
         if spectral_gradient is not None:
             sig = np.abs(lam) ** N
             g = np.asarray(spectral_gradient(sig), dtype=float)
             drift = drift - np.sign(lam) * np.abs(lam) ** (N - 1) * g
         drift = drift / (1.0 + hh * np.abs(drift))  # taming (Hutzenthaler-Jentzen-Kloeden)
-        lam = lam + hh * drift + np.sqrt(2.0 * hh / (N * beta)) * rng.standard_normal(lam.shape)
-        if not np.all(np.isfinite(lam)):
-            raise ValueError(
-                f"the chains left the floating-point range at step {step}: reduce step_size={h}"
-            )
-        if _is_saved(step, saved):
-            out.append(sig_of(lam))
+        return lam + hh * drift + np.sqrt(2.0 * hh / (N * beta)) * rng.standard_normal(lam.shape)
+
+    times, out, status, message = integrate_chains(advance, lam, sig_of, n_steps, saved, h)
     meta = {
         "scheme": "euler-maruyama-singular-values",
         "depth": N,
@@ -120,4 +120,4 @@ def singular_value_langevin(
         "n_steps": n_steps,
         "normalized": bool(normalized),
     }
-    return LangevinPath(np.array(saved) * h, np.stack(out), meta)
+    return LangevinPath(times, np.stack(out), meta, status=status, message=message)

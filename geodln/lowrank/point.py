@@ -16,7 +16,13 @@ of every spectral kernel are evaluated by the same code for dense and factored p
 
 import numpy as np
 
-from geodln._checks import as_generator, check_finite, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    check_rank,
+)
 from geodln.svd_frame import SVDFrame
 
 __all__ = ["FactoredPoint", "random_factored_point", "orthonormality_defect",
@@ -208,7 +214,7 @@ class FactoredPoint(SVDFrame):
             If ``x`` is not a finite real matrix, ``rank > min(m, n)``, or the truncated
             point has a zero singular value (``x`` has rank < ``rank``).
         """
-        frame = SVDFrame(x, rank)
+        frame = SVDFrame(check_matrix(x, "x"), rank, check=False)  # truncation intended
         if rank is not None:
             check_rank(rank, *frame.shape)
         if np.any(frame.s <= 0):

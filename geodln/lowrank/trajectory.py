@@ -13,7 +13,10 @@ import numpy as np
 from geodln._checks import check_positive_int
 from geodln.flows.trajectory import RunRecord, Trajectory
 from geodln.lowrank.point import FactoredPoint
-from geodln.measures import effective_rank_from_singular_values
+from geodln.measures import (
+    effective_rank_from_singular_values,
+    frobenius_norm_from_singular_values,
+)
 from geodln.storage import load_arrays, save_arrays
 
 __all__ = ["LowRankTrajectory", "LowRankBatch", "Record", "FactoredRecorder"]
@@ -89,7 +92,7 @@ class LowRankTrajectory(RunRecord):
                 raise ValueError(f"metrics[{name!r}] must have shape ({T},), got {arr.shape}")
         finite = np.all(np.isfinite(self.sigma), axis=-1)
         s = np.where(finite[:, None], np.abs(self.sigma), 0.0)
-        self.frobenius_norm = np.where(finite, np.sqrt(np.sum(s**2, axis=-1)), np.nan)
+        self.frobenius_norm = np.where(finite, frobenius_norm_from_singular_values(s), np.nan)
         self.nuclear_norm = np.where(finite, np.sum(s, axis=-1), np.nan)
         self.effective_rank = np.where(finite, effective_rank_from_singular_values(s), np.nan)
 

@@ -11,9 +11,18 @@ from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.matrices import Matrices
 
 from geodln._checks import as_generator, check_matrix, check_positive_int, check_rank
-from geodln.svd_frame import SVDFrame
+from geodln.measures import frobenius_norm
+from geodln.svd_frame import RANK_RTOL, SVDFrame
 
-DEFAULT_ATOL = 1e-10
+#: Relative tolerance of :meth:`RankMatrices.is_tangent` (in units of the vector's norm).
+TANGENT_RTOL = 1e-10
+
+
+def _tolerances(atol, rtol, default_rtol):
+    """``(atol, rtol)``: defaults (0, default_rtol); only ``atol`` given: absolute (rtol = 0)."""
+    if rtol is None:
+        rtol = default_rtol if atol is None else 0.0
+    return (0.0 if atol is None else float(atol)), float(rtol)
 
 
 def _rng(seed):
@@ -73,18 +82,36 @@ class RankMatrices(Manifold):
         """Return the :class:`~geodln.svd_frame.SVDFrame` of ``base_point`` at this rank."""
         return SVDFrame(self._check(base_point, "base_point"), self.rank, check=False)
 
-    def belongs(self, point, atol=DEFAULT_ATOL):
-        """Check that ``point`` is m×n, finite, with exactly ``rank`` singular values > ``atol``.
+    def belongs(self, point, atol=None, rtol=None):
+        r"""Check that ``point`` is m×n, finite, of rank exactly r up to a relative tolerance.
+
+        A singular value counts as zero when it is at most ``atol + rtol * sigma_1``. By
+        default ``atol = 0`` and ``rtol = RANK_RTOL`` (1e-8, the tolerance every metric method
+        uses), so the test is scale invariant: ``belongs(c X) == belongs(X)`` for every
+        ``c > 0`` (LAPACK computes singular values with internal scaling, so this holds over
+        the whole float range). Giving only ``atol`` (geomstats' convention) makes the
+        threshold absolute (``rtol = 0``).
 
         Parameters
         ----------
         point : array-like, shape=[..., m, n]
-        atol : float
-            Absolute threshold separating zero from nonzero singular values.
+        atol : float, optional
+            Absolute part of the threshold (default 0).
+        rtol : float, optional
+            Relative part, in units of the largest singular value (default
+            ``geodln.svd_frame.RANK_RTOL`` unless only ``atol`` is given, then 0).
 
         Returns
         -------
         belongs : ndarray of bool, shape=[...]
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln import RankMatrices
+        >>> D = np.diag([1.0, 2.0, 3.0])
+        >>> bool(RankMatrices(3, 3).belongs(1e-10 * D)), bool(RankMatrices(3, 3, rank=2).belongs(D))
+        (True, False)
         """
         point = np.asarray(point, dtype=float)
         if point.ndim < 2 or point.shape[-2:] != self.shape:
@@ -92,9 +119,11 @@ class RankMatrices(Manifold):
         finite = np.all(np.isfinite(point), axis=(-2, -1))
         safe = np.where(finite[..., None, None], point, 0.0)
         s = np.linalg.svd(safe, compute_uv=False)
-        ok = s[..., self.rank - 1] > atol
+        atol, rtol = _tolerances(atol, rtol, RANK_RTOL)
+        threshold = atol + rtol * s[..., 0]
+        ok = s[..., self.rank - 1] > threshold
         if not self.full_rank:
-            ok = ok & (s[..., self.rank] <= atol)
+            ok = ok & (s[..., self.rank] <= threshold)
         return ok & finite
 
     def projection(self, point):
@@ -127,11 +156,49 @@ class RankMatrices(Manifold):
         vector = self._check(vector, "vector")
         return self.frame(base_point).to_tangent(vector)
 
-    def is_tangent(self, vector, base_point, atol=DEFAULT_ATOL):
-        """Check :math:`U_\\perp^T Z V_\\perp = 0` to absolute tolerance ``atol``."""
+    def is_tangent(self, vector, base_point, atol=None, rtol=None):
+        r"""Check :math:`U_\perp^T Z V_\perp = 0` to a relative tolerance.
+
+        ``vector`` is tangent when :math:`\|Z - P_T(Z)\|_F \le` ``atol + rtol`` :math:`\|Z\|_F`
+        (norms evaluated with scaling, :func:`geodln.measures.frobenius_norm`). By default
+        ``atol = 0``, ``rtol = TANGENT_RTOL`` (1e-10): invariant under :math:`Z \mapsto cZ`
+        and :math:`X \mapsto cX`. Giving only ``atol`` (geomstats' convention) makes the
+        tolerance absolute.
+
+        Parameters
+        ----------
+        vector : array-like, shape=[..., m, n]
+        base_point : array-like, shape=[..., m, n]
+        atol : float, optional
+            Absolute part of the tolerance (default 0).
+        rtol : float, optional
+            Relative part (default ``TANGENT_RTOL`` unless only ``atol`` is given, then 0).
+
+        Returns
+        -------
+        is_tangent : ndarray of bool, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            If ``vector`` or ``base_point`` is not a finite array of shape [..., m, n].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln import RankMatrices
+        >>> space = RankMatrices(2, 2, rank=1)
+        >>> x = np.diag([1e200, 0.0])
+        >>> bool(space.is_tangent(np.array([[1.0, 1.0], [1.0, 0.0]]), x))
+        True
+        >>> bool(space.is_tangent(1e-300 * np.array([[0.0, 0.0], [0.0, 1.0]]), x))
+        False
+        """
         vector = self._check(vector, "vector")
         residual = vector - self.to_tangent(vector, base_point)
-        return np.all(np.abs(residual) <= atol, axis=(-2, -1))
+        atol, rtol = _tolerances(atol, rtol, TANGENT_RTOL)
+        scale = np.asarray(frobenius_norm(vector))
+        return np.asarray(frobenius_norm(residual)) <= atol + rtol * scale
 
     def random_point(self, n_samples=1, bound=1.0, seed=None):
         """Sample ``L Rᵀ`` with Gaussian ``L`` (m×r), ``R`` (n×r), entries of std ``bound``.

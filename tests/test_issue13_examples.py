@@ -1,0 +1,78 @@
+"""Each example of issue 13, sections 1-2, as a test (bad arguments -> ValueError naming it)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import geodln
+from geodln import init, lowrank
+
+RC = geodln.losses.razin_cohen_completion()
+
+
+def _point():
+    return lowrank.random_factored_point(4, 3, 2, seed=0)
+
+
+def _sparse():
+    return lowrank.SparseCompletion(([0, 1, 2, 3], [0, 1, 2, 0]), [1.0, -1.0, 0.5, 2.0], (4, 3))
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        pytest.param(lambda: geodln.upstairs_flow(RC, [np.ones(2)], (0, 1)), "factors0",
+                     marks=pytest.mark.xfail(reason="batched engine merged 23:13", strict=False)),
+        (lambda: geodln.MatrixCompletion(indices=([0], [0]), values=[1j], shape=(2, 2)),
+         "values"),
+        (lambda: geodln.DLNMetric(None, depth=3), "space"),
+        (lambda: lowrank.retract(_point(), lowrank.project_to_tangent(np.ones((4, 3)),
+                                                                      _point()), step=np.nan),
+         "step"),
+        (lambda: geodln.RankMatrices(True, 3), "m"),
+        (lambda: geodln.gradient_descent(RC, np.eye(2), True, 5, depth=3), "step_size"),
+        (lambda: init.balanced((2, 2), 3, scale=True), "scale"),
+        pytest.param(lambda: geodln.RankMatrices(2, 2).random_point(bound=np.nan), "bound",
+                     marks=pytest.mark.xfail(reason="numerics' merge dropped the check",
+                                             strict=False)),
+        pytest.param(lambda: geodln.compare_flows(RC, init.balanced((2, 2), 2, 0.1, seed=0),
+                                                  t_span=(0, 1), n_grid=0), "n_grid",
+                     marks=pytest.mark.xfail(reason="batched engine merged 23:13", strict=False)),
+        (lambda: geodln.DLNBundle(geodln.BalancedManifold(3, 2, 2)).lift(np.nan * np.eye(2)),
+         "point"),
+        (lambda: lowrank.FactoredPoint(np.eye(3)[:, :2], [1.0, 0.0], np.eye(3)[:, :2]), "s"),
+        (lambda: lowrank.lowrank_flow(_sparse(), _point(), 3, (0, 1), max_steps=0),
+         "max_steps"),
+    ],
+    ids=["upstairs_flow-1d-factor", "MatrixCompletion-complex", "DLNMetric-None",
+         "retract-nan-step", "RankMatrices-bool", "gradient_descent-bool-step",
+         "balanced-bool-scale", "random_point-nan-bound", "compare_flows-n_grid-0",
+         "bundle-lift-nan", "FactoredPoint-zero-singular-value", "lowrank_flow-max_steps-0"],
+)
+def test_issue_example_raises_value_error_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"(?<![\w-]){name}(?![\w-])"):
+        call()
+
+
+@pytest.mark.parametrize("mode", ["downstairs", "upstairs"])
+def test_gradient_descent_divergence_keeps_the_last_finite_state(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        tr = geodln.gradient_descent(RC, np.eye(2), 1e6, 50, depth=3, mode=mode)
+    assert tr.status == "diverged"
+    assert np.all(np.isfinite(tr.X)) and np.isfinite(tr.final_loss)
+
+
+def test_loss_nan_at_the_start_is_a_value_error_naming_loss():
+    import autograd.numpy as anp
+
+    from geodln.factors import balanced_factors
+
+    bad = geodln.AutogradLoss(lambda x: anp.sum(x**2) * np.nan, (2, 2))
+    x = np.array([[1.0, 0.2], [0.3, 0.8]])
+    for call in (lambda: geodln.downstairs_flow(bad, x, 3, (0, 1)),
+                 lambda: geodln.upstairs_flow(bad, balanced_factors(x, 3), (0, 1)),
+                 lambda: geodln.gradient_descent(bad, x, 0.1, 5, depth=3)):
+        with pytest.raises(ValueError, match="loss"):
+            call()
