@@ -1,4 +1,4 @@
-r"""Factor tuples of a deep linear network and the product map (reference §1, §3).
+r"""Factor tuples of a deep linear network and the product map.
 
 Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d_p, d_{p-1}]``
 (input width ``d_0 = n``, output width ``d_N = m``), so that the end-to-end matrix is
@@ -12,6 +12,17 @@ Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d
   gradient flow of :math:`E \circ \phi`);
 - :func:`balanced_factors` — the balanced lift :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top`,
   :math:`Q_0 = V`, :math:`Q_N = U`, :math:`Q_p \in St(d_p, r)` free.
+
+The end-to-end dynamics of balanced factors is that of Arora, Cohen and Hazan (ACH, [1]_); the
+balanced lift is the balanced initialisation of Arora, Cohen, Golowich and Hu (ACGH, [2]_).
+Razin–Cohen (RC) and Arora–Cohen–Hu–Luo (ACHL) store the product transposed in their code.
+
+References
+----------
+.. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics of
+   balanced factors; the gradient :math:`D\phi_W^*(\nabla E)` of each factor).
+.. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+   initialisation).
 """
 
 import numpy as np
@@ -32,9 +43,30 @@ def _t(a):
 def check_factors(factors, name="factors"):
     """Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
 
+    Parameters
+    ----------
+    factors : list of array-like or array-like, shape=[N, d, d]
+        ``W_p`` of shape ``[..., d_p, d_{p-1}]``; a stacked array of N square factors is
+        accepted.
+    name : str
+        Argument name used in error messages.
+
     Returns
     -------
     factors : list of ndarray
+        The factors as float arrays.
+
+    Raises
+    ------
+    ValueError
+        If ``factors`` is empty or not a list of finite matrices, or consecutive widths do not
+        chain (``W_p.shape[-1] != W_{p-1}.shape[-2]``).
+
+    Examples
+    --------
+    >>> from geodln.factors import check_factors
+    >>> [w.shape for w in check_factors([np.ones((3, 2)), np.ones((4, 3))])]
+    [(3, 2), (4, 3)]
     """
     if isinstance(factors, np.ndarray) and factors.ndim >= 3 and factors.dtype != object:
         factors = list(np.moveaxis(factors, -3, 0)) if factors.ndim == 3 else list(factors)
@@ -51,12 +83,53 @@ def check_factors(factors, name="factors"):
 
 
 def widths_of(factors):
-    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list."""
+    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+
+    Returns
+    -------
+    widths : tuple of int
+        ``(d_0, ..., d_N)``: input width n first, output width m last.
+
+    Examples
+    --------
+    >>> from geodln.factors import widths_of
+    >>> widths_of([np.ones((3, 2)), np.ones((4, 3))])
+    (2, 3, 4)
+    """
     return (factors[0].shape[-1],) + tuple(w.shape[-2] for w in factors)
 
 
 def product(factors):
-    """End-to-end matrix :math:`X = W_N \\cdots W_1`, shape [..., m, n]."""
+    """End-to-end matrix :math:`X = W_N \\cdots W_1`.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+
+    Returns
+    -------
+    x : ndarray, shape=[..., m, n]
+        The product map :math:`\\phi(W)`.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (end-to-end matrix of a
+       linear network).
+
+    Examples
+    --------
+    >>> from geodln.factors import product
+    >>> W1, W2 = np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]])
+    >>> product([W1, W2])
+    array([[3., 6.],
+           [4., 8.]])
+    """
     x = factors[0]
     for w in factors[1:]:
         x = w @ x
@@ -67,6 +140,27 @@ def prefix_products(factors):
     """Return ``[W_{0:1}, W_{1:1}, ..., W_{N-1:1}]`` where ``W_{p-1:1}`` is the product below p.
 
     The first entry is the identity of size ``d_0``.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``.
+
+    Returns
+    -------
+    prefixes : list of ndarray
+        Entry p-1 has shape ``[..., d_{p-1}, d_0]``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the products
+       :math:`W_{p-1:1}` in the factor gradients).
+
+    Examples
+    --------
+    >>> from geodln.factors import prefix_products
+    >>> [q.shape for q in prefix_products([np.ones((3, 2)), np.ones((4, 3))])]
+    [(2, 2), (3, 2)]
     """
     n = factors[0].shape[-1]
     out = [np.broadcast_to(np.eye(n), factors[0].shape[:-2] + (n, n))]
@@ -76,7 +170,31 @@ def prefix_products(factors):
 
 
 def suffix_products(factors):
-    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p."""
+    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p.
+
+    The last entry is the identity of size ``d_N``.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``.
+
+    Returns
+    -------
+    suffixes : list of ndarray
+        Entry p-1 has shape ``[..., d_N, d_p]``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the products
+       :math:`W_{N:p+1}` in the factor gradients).
+
+    Examples
+    --------
+    >>> from geodln.factors import suffix_products
+    >>> [s.shape for s in suffix_products([np.ones((3, 2)), np.ones((4, 3))])]
+    [(4, 3), (4, 4)]
+    """
     m = factors[-1].shape[-2]
     out = [np.broadcast_to(np.eye(m), factors[-1].shape[:-2] + (m, m))]
     for w in reversed(factors[1:]):
@@ -85,7 +203,38 @@ def suffix_products(factors):
 
 
 def tangent_product(factors, tangent_factors):
-    r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`."""
+    r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        W, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+    tangent_factors : list of ndarray
+        :math:`\dot W`, same shapes.
+
+    Returns
+    -------
+    z : ndarray, shape=[..., m, n]
+        :math:`D\phi_W(\dot W)`.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (proof: the differential of
+       the end-to-end matrix).
+
+    Examples
+    --------
+    The differential agrees with a difference quotient of the product:
+
+    >>> from geodln.factors import product, tangent_product
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> V = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> h = 1e-6
+    >>> quotient = (product([w + h * v for w, v in zip(W, V)]) - product(W)) / h
+    >>> bool(np.allclose(tangent_product(W, V), quotient, atol=1e-5))
+    True
+    """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return sum(s @ v @ q for s, v, q in zip(suf, tangent_factors, pre))
 
@@ -95,13 +244,70 @@ def product_adjoint(factors, cotangent):
 
     For ``cotangent`` :math:`= \nabla E(X)` this is the Euclidean gradient of
     :math:`E \circ \phi` with respect to each factor (the upstairs gradient).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        W, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+    cotangent : ndarray, shape=[..., m, n]
+        Y.
+
+    Returns
+    -------
+    adjoint : list of ndarray
+        :math:`D\phi_W^*(Y)`, entry p-1 of shape ``[..., d_p, d_{p-1}]``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (factor gradients
+       :math:`W_{N:p+1}^\top \nabla E\, W_{p-1:1}^\top`).
+
+    Examples
+    --------
+    :math:`\langle D\phi_W(\dot W), Y\rangle = \langle \dot W, D\phi_W^*(Y)\rangle`:
+
+    >>> from geodln.factors import product_adjoint, tangent_product
+    >>> rng = np.random.default_rng(1)
+    >>> W = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> V = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> Y = rng.standard_normal((4, 2))
+    >>> lhs = np.sum(tangent_product(W, V) * Y)
+    >>> rhs = sum(np.sum(v * a) for v, a in zip(V, product_adjoint(W, Y)))
+    >>> bool(np.isclose(lhs, rhs))
+    True
     """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return [_t(s) @ cotangent @ _t(q) for s, q in zip(suf, pre)]
 
 
 def balance_residuals(factors):
-    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``."""
+    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``.
+
+    Every gradient flow of :math:`E \\circ \\phi` conserves these differences; they vanish on
+    balanced factors.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``.
+
+    Returns
+    -------
+    residuals : list of ndarray
+        N - 1 matrices, entry p-1 of shape ``[..., d_p, d_p]`` (empty for N = 1).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (balancedness is preserved
+       by gradient flow).
+
+    Examples
+    --------
+    >>> from geodln.factors import balance_residuals, balanced_factors
+    >>> W = balanced_factors(np.diag([3.0, 1.0]), depth=3)
+    >>> [bool(np.allclose(r, 0.0)) for r in balance_residuals(W)]
+    [True, True]
+    """
     return [_t(b) @ b - a @ _t(a) for a, b in zip(factors[:-1], factors[1:])]
 
 
@@ -111,12 +317,25 @@ def balance_defect(factors, relative=False):
     Parameters
     ----------
     factors : list of ndarray
+        ``[W_1, ..., W_N]``.
     relative : bool
         Divide by the largest squared Frobenius norm of a factor.
 
     Returns
     -------
     defect : float or ndarray, shape=[...]
+        :math:`\\max_p \\|W_{p+1}^\\top W_{p+1} - W_p W_p^\\top\\|_F` (relative if asked).
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1 (approximate
+       balancedness, measured by this defect).
+
+    Examples
+    --------
+    >>> from geodln.factors import balance_defect
+    >>> float(balance_defect([np.array([[1.0]]), np.array([[2.0]])]))  # |2*2 - 1*1|
+    3.0
     """
     res = balance_residuals(factors)
     if not res:
@@ -129,14 +348,75 @@ def balance_defect(factors, relative=False):
 
 
 def random_stiefel(rows, cols, rng):
-    """Haar-random matrix with orthonormal columns, shape (rows, cols)."""
+    """Haar-random matrix with orthonormal columns, shape (rows, cols).
+
+    QR factorisation of a Gaussian matrix with the signs of R's diagonal moved into Q, which
+    makes the law exactly Haar.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Shape, ``rows >= cols``.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    q : ndarray, shape=(rows, cols)
+        :math:`Q^\\top Q = I`.
+
+    References
+    ----------
+    .. [1] MEZ07: Mezzadri, "How to generate random matrices from the classical compact
+       groups", Notices of the AMS 54(5), 2007, arXiv:math-ph/0609050.
+
+    Examples
+    --------
+    >>> from geodln.factors import random_stiefel
+    >>> q = random_stiefel(4, 2, np.random.default_rng(0))
+    >>> bool(np.allclose(q.T @ q, np.eye(2)))
+    True
+    """
     g = rng.standard_normal((rows, cols))
     q, r = np.linalg.qr(g)
     return q * np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
 
 
 def check_widths(widths, depth, rank, name="widths"):
-    """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank."""
+    """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden widths, each >= ``rank``.
+    depth : int
+        N; ``widths`` must have N - 1 entries.
+    rank : int
+        r, the rank that every hidden layer must carry.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    widths : tuple of int
+
+    Raises
+    ------
+    ValueError
+        If a width is not an integer >= 1, there are not ``depth - 1`` widths, or a width is
+        smaller than ``rank``.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Section 3 (hidden widths at
+       least the rank of the end-to-end matrix).
+
+    Examples
+    --------
+    >>> from geodln.factors import check_widths
+    >>> check_widths([5, 2], depth=3, rank=2)
+    (5, 2)
+    """
     widths = tuple(check_positive_int(w, f"{name}[{i}]") for i, w in enumerate(widths))
     if len(widths) != depth - 1:
         raise ValueError(
@@ -153,7 +433,7 @@ def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
     r"""Balanced lift of X: factors with product X and :math:`W_{p+1}^T W_{p+1} = W_p W_p^T`.
 
     :math:`W_p = Q_p \Lambda Q_{p-1}^\top`, :math:`\Lambda = \Sigma^{1/N}`, :math:`Q_0 = V`,
-    :math:`Q_N = U` (thin SVD truncated to ``rank``), reference §1.
+    :math:`Q_N = U` (thin SVD truncated to ``rank``), ACGH19, Procedure 1.
 
     Parameters
     ----------
@@ -174,7 +454,29 @@ def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
     Returns
     -------
     factors : list of ndarray
-        ``[W_1, ..., W_N]``.
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``(d_p, d_{p-1})``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite matrix, ``depth`` is not a finite integer >= 1, ``rank`` is
+        not in ``1..min(m, n)``, ``widths`` are invalid (see :func:`check_widths`), or
+        ``frames`` do not hold N - 1 matrices of shape ``(d_p, r)`` with orthonormal columns.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation from the SVD of the end-to-end matrix).
+
+    Examples
+    --------
+    >>> from geodln.factors import balance_defect, balanced_factors, product
+    >>> X = np.array([[2.0, 1.0], [0.0, 1.0]])
+    >>> W = balanced_factors(X, depth=3, widths=(4, 3), seed=0)
+    >>> [w.shape for w in W]
+    [(4, 2), (3, 4), (2, 3)]
+    >>> bool(np.allclose(product(W), X)), bool(balance_defect(W) < 1e-12)
+    (True, True)
     """
     x = check_matrix(x, "x", allow_batch=False)
     depth = check_depth(depth, allow_inf=False)

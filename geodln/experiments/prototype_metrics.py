@@ -1,6 +1,6 @@
 r"""Prototyping new metrics: two spectral kernels against :math:`g^N` on the hyperbola experiment.
 
-The workflow (reference ``dln-geometry.md`` §2, §4, §8): a spectral kernel :math:`k(a, b)` on
+The workflow (CMV23, Lemma 2.4, Theorem 1.1 and Fig. 5): a spectral kernel :math:`k(a, b)` on
 squared singular values is all a user supplies; geodln then gives
 
 - the metric on :class:`~geodln.RankMatrices`: ``geodln.SpectralMetric(space, kernel)``
@@ -17,10 +17,12 @@ from small Gaussian matrices (scale ``init_scale``), run with the downstairs flo
 until the loss is below ``loss_tol`` (or ``t_max``). Reported per metric: the fraction of
 outcomes within 0.25 of :math:`(\pm1, \pm1)` in :math:`(x_{12}, x_{21})`, the effective ranks,
 and the point of the near-solution curve :math:`\{x_{12}x_{21} = 1 - \delta\}` where the volume
-density is largest (CMV Fig. 5 reading, reference §8).
+density is largest (our reading of CMV23, Fig. 5).
 
 Metrics compared: :math:`g^N` (DLN kernel, N = 3 by default), the arithmetic-mean kernel
 :math:`(a + b)/2` and the geometric-mean kernel :math:`\sqrt{ab}` of :mod:`geodln.spectral`.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import os
@@ -43,7 +45,7 @@ RADIUS = 0.25
 
 
 def hyperbola_completion():
-    """CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (reference §8)."""
+    """CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4)."""
     return MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
 
 

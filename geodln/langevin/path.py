@@ -75,6 +75,11 @@ class LangevinPath:
     ----------
     times, states : ndarray
     metadata : dict
+
+    Raises
+    ------
+    ValueError
+        If ``states`` is not [T, B, ...] with T = ``len(times)``.
     """
 
     def __init__(self, times, states, metadata=None):
