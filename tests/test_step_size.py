@@ -29,6 +29,10 @@ def test_cometric_norm_is_largest_eigenvalue(depth):
     metric = geodln.DLNMetric(geodln.RankMatrices(4, 3), depth=depth)
     expected = np.linalg.eigvalsh(brute_cometric_matrix(x, depth)).max()
     assert cometric_norm(metric, x, n_iter=300) == pytest.approx(expected, rel=1e-6)
+    assert cometric_norm(depth, x) == pytest.approx(expected, rel=1e-12)
+    # closed form at extreme scale: no overflow where the value is representable
+    big = cometric_norm(depth, 1e150 * x)
+    assert big == pytest.approx(expected * 1e150 ** (2 - 2 / depth), rel=1e-12)
 
 
 def test_lipschitz_constant_of_completion_and_sensing():

@@ -7,7 +7,7 @@ Solves, for each :math:`\lambda` of a decreasing path,
 by MHT10's Algorithm 1, :math:`Z \leftarrow S_\lambda\big(P_\Omega(B) + P_\Omega^\perp(Z)\big)`
 (singular-value soft-thresholding, warm-started from the previous λ). The matrix inside
 :math:`S_\lambda` is *sparse + low rank*, :math:`P_\Omega(B - Z) + Z`, so each iteration costs one
-truncated SVD of a linear operator (ARPACK through :func:`scipy.sparse.linalg.svds`) and
+truncated SVD of a linear operator (PROPACK through :func:`scipy.sparse.linalg.svds`) and
 O(|Ω| r) for the residuals: MovieLens-100K scale runs in seconds. This is the classical convex
 baseline that deep-linear-network completion is compared with (ACHL19, Sect. 4, use the
 minimum-nuclear-norm solution; the λ → 0 end of this path approaches it).
@@ -101,7 +101,7 @@ def soft_threshold_svd(operator, threshold, rank):
         u, s, vt = np.linalg.svd(dense, full_matrices=False)
         u, s, vt = u[:, :rank], s[:rank], vt[:rank]
     else:
-        u, s, vt = svds(operator, k=rank, solver="arpack", random_state=0)
+        u, s, vt = svds(operator, k=rank, solver="propack", random_state=0)
         order = np.argsort(s)[::-1]
         u, s, vt = u[:, order], s[order], vt[order]
     keep = s > threshold

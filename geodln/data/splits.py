@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geodln._checks import as_generator
-from geodln.data.ratings import Ratings, read_movielens
+from geodln.data.ratings import Ratings, ratings_from_arrays, read_movielens
 
 __all__ = ["Split", "random_split", "read_movielens_split"]
 
@@ -143,8 +143,11 @@ def read_movielens_split(train_path, test_path, *, validation=0.0, seed=None):
     second = read_movielens(test_path)
     users = np.union1d(first.row_ids, second.row_ids)
     items = np.union1d(first.col_ids, second.col_ids)
-    train = read_movielens(train_path, row_index=users, col_index=items)
-    test = read_movielens(test_path, row_index=users, col_index=items)
+    train, test = (
+        ratings_from_arrays(r.row_ids[r.rows], r.col_ids[r.cols], r.values,
+                            row_index=users, col_index=items)
+        for r in (first, second)
+    )
     n = train.shape[1]
     overlap = np.intersect1d(train.rows * n + train.cols, test.rows * n + test.cols)
     if overlap.size:
