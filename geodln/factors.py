@@ -41,7 +41,7 @@ def _t(a):
 
 
 def check_factors(factors, name="factors"):
-    """Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
+    r"""Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
 
     Parameters
     ----------
@@ -67,6 +67,11 @@ def check_factors(factors, name="factors"):
     >>> from geodln.factors import check_factors
     >>> [w.shape for w in check_factors([np.ones((3, 2)), np.ones((4, 3))])]
     [(3, 2), (4, 3)]
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (factors
+       :math:`W_p \in \mathbb R^{d_p \times d_{p-1}}` of a depth-N linear network).
     """
     if isinstance(factors, np.ndarray) and factors.ndim >= 3 and factors.dtype != object:
         factors = list(np.moveaxis(factors, -3, 0)) if factors.ndim == 3 else list(factors)
@@ -83,7 +88,7 @@ def check_factors(factors, name="factors"):
 
 
 def widths_of(factors):
-    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list.
+    r"""Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list.
 
     Parameters
     ----------
@@ -100,6 +105,11 @@ def widths_of(factors):
     >>> from geodln.factors import widths_of
     >>> widths_of([np.ones((3, 2)), np.ones((4, 3))])
     (2, 3, 4)
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (widths
+       :math:`d_0, \dots, d_N` of a depth-N linear network).
     """
     return (factors[0].shape[-1],) + tuple(w.shape[-2] for w in factors)
 
