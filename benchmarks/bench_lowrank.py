@@ -21,8 +21,15 @@ Sections (``run(out_dir, quick=False)``):
   one thread for all methods keeps the comparison on equal resources.
   Memory: tracemalloc peak during the steps, including the live problem data (``peak_MB``),
   and the problem data alone (``data_MB``).
+- ``moderate``: the working rank not small next to the matrix (213×320, 25 % observed, ranks
+  20 and 50, depth 3, the image-inpainting size of issue 16): one factored GD step, one
+  bottleneck upstairs GD step, one dense downstairs GD step, one projected RK45 step of
+  ``lowrank_flow`` and the dense path's cost of one RK45 step (six dense co-metric
+  evaluations, one SVD each). Median CPU time (``time.process_time``) of 15 calls.
 - ``accuracy``: projected RK45/RK23 vs the dense downstairs flow (scipy DOP853, rtol 1e-12)
   on a 120×100 rank-5 completion problem, depth 3: relative error of X(T) vs rtol.
+
+The run ends with a table target / measured / met-or-missed (ratios from this one run).
 """
 
 import contextlib
@@ -49,7 +56,7 @@ from geodln.lowrank import (  # noqa: E402
     retract,
     upstairs_gradient,
 )
-from geodln.lowrank.flow import factored_velocity  # noqa: E402
+from geodln.lowrank.driver import factored_velocity  # noqa: E402
 
 RANK = 5
 ETA = 1e-4
@@ -175,6 +182,99 @@ def _extrapolate(rows, side):
     return out
 
 
+def cpu_time_call(fn, reps=15):
+    """Median *CPU* time of ``fn()`` (process time, one BLAS thread), after one warm-up call.
+
+    On the shared 2-core machine wall time is dominated by other processes; the CPU time of a
+    single-threaded call is what a quiet machine would show as wall time.
+    """
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return float(np.median(times))
+
+
+def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0):
+    """Factored vs upstairs vs dense at a working rank comparable to min(m, n)."""
+    m, n = shape
+    rows = []
+    for rank in ranks:
+        loss, _ = random_sparse_completion(shape, rank, fraction=fraction, seed=seed)
+        x0 = random_factored_point(m, n, rank, seed=seed + 1,
+                                   spectrum=np.linspace(1.0, 0.1, rank))
+        metric = FactoredDLNMetric(depth)
+        factors = bottleneck_factors(x0, depth)
+        dense_loss = loss.to_dense_loss()
+        x = x0.to_dense()
+        space = geodln.RankMatrices(m, n, rank)
+        dense_metric = geodln.DLNMetric(space, depth)
+
+        def gd_step():
+            return retract(x0, factored_velocity(loss, metric, x0)[1], -ETA)
+
+        def up_step():
+            _, grads = upstairs_gradient(loss, factors, shared=True)
+            return [w - ETA * g for w, g in zip(factors, grads)]
+
+        def dense_gd_step():
+            return space.projection(x - ETA * dense_metric.sharp(dense_loss.euclidean_gradient(x),
+                                                                 x))
+
+        def rk_step():
+            return lowrank_flow(loss, x0, depth, (0.0, 1e6), first_step=ETA, max_steps=1)
+
+        def dense_rk_rhs():
+            for _ in range(6):
+                dense_metric.sharp(dense_loss.euclidean_gradient(x), x)
+
+        for name, fn in (("factored downstairs GD", gd_step),
+                         ("bottleneck upstairs GD (shared)", up_step),
+                         ("dense downstairs GD", dense_gd_step),
+                         ("factored RK45 step (lowrank_flow)", rk_step),
+                         ("dense RK45 step (6 dense RHS)", dense_rk_rhs)):
+            seconds = cpu_time_call(fn)
+            rows.append({"shape": f"{m}x{n}", "rank": rank, "depth": depth, "method": name,
+                         "ms_per_step": 1e3 * seconds})
+    return rows
+
+
+def _targets(rows, moderate):
+    """Rows target / measured / met for the issue targets."""
+    out = []
+
+    def ms(table, **keys):
+        match = [r for r in table if all(r[k] == v for k, v in keys.items())]
+        return match[0]["ms_per_step"] if match else np.nan
+
+    big = max(r["m=n"] for r in rows)
+    for depth in sorted({r["depth"] for r in rows}):
+        sub = [r for r in rows if r["m=n"] == big and r["depth"] == depth and not
+               r["extrapolated"] and r["method"] == "(a) factored downstairs GD"]
+        for r in sub:
+            out.append({"target": f"factored GD step {big}^2 rank {RANK} N={depth} "
+                                  f"({100 * r['observed']:g}% obs) <= 100 ms",
+                        "measured": f"{r['ms_per_step']:.3g} ms",
+                        "met": "met" if r["ms_per_step"] <= 100 else "missed"})
+            out.append({"target": "  same, peak memory <= 300 MB",
+                        "measured": f"{r['peak_MB']:.3g} MB",
+                        "met": "met" if r["peak_MB"] <= 300 else "missed"})
+    for rank in sorted({r["rank"] for r in moderate}):
+        f = ms(moderate, rank=rank, method="factored downstairs GD")
+        u = ms(moderate, rank=rank, method="bottleneck upstairs GD (shared)")
+        out.append({"target": f"213x320 rank {rank} N=3: factored GD / upstairs GD <= 1",
+                    "measured": f"{f / u:.2f} ({f:.3g} / {u:.3g} ms)",
+                    "met": "met" if f <= u else "missed"})
+        f = ms(moderate, rank=rank, method="factored RK45 step (lowrank_flow)")
+        d = ms(moderate, rank=rank, method="dense RK45 step (6 dense RHS)")
+        out.append({"target": f"213x320 rank {rank} N=3: factored RK45 step / dense <= 1",
+                    "measured": f"{f / d:.2f} ({f:.3g} / {d:.3g} ms)",
+                    "met": "met" if f <= d else "missed"})
+    return out
+
+
 def _accuracy_rows(quick, seed=0):
     loss, _ = random_sparse_completion((120, 100), RANK, fraction=0.3, seed=seed)
     x0 = random_factored_point(120, 100, RANK, seed=seed + 1,
@@ -188,6 +288,7 @@ def _accuracy_rows(quick, seed=0):
     for method in ("RK23", "RK45"):
         for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
             tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
+            # (legacy keywords; the same as options=FlowOptions(method, rtol, 1e-14))
             err = np.linalg.norm(tr.final.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
                          "rhs_evals": tr.n_rhs, "seconds": tr.wall_time,
@@ -245,6 +346,7 @@ def run(out_dir, quick=False):
             for fraction in fractions:
                 rows += _factored_rows(side, fraction, depths)
         acc = _accuracy_rows(quick)
+        moderate = _moderate_rows((20, 50))
         dense = []
         for fraction in fractions[:1]:
             dense += _dense_rows(sides[0], fraction, depths)
@@ -253,8 +355,15 @@ def run(out_dir, quick=False):
              "blas_threads": 1}
     write_rows(out_dir, "lowrank_steps", rows, extra)
     write_rows(out_dir, "lowrank_accuracy", acc, extra)
+    write_rows(out_dir, "lowrank_moderate", moderate, extra)
+    targets = _targets(rows, moderate)
+    write_rows(out_dir, "lowrank_targets", targets, extra)
     print_table(rows, ["m=n", "observed", "nnz", "depth", "method", "ms_per_step", "peak_MB",
                        "data_MB", "extrapolated"], f"One step, rank {RANK} completion")
     print_table(acc, list(acc[0].keys()), "\nProjected RK vs dense DOP853 (rtol 1e-12)")
+    print_table(moderate, ["shape", "rank", "depth", "method", "ms_per_step"],
+                "\nModerate rank (213x320, 25% observed)")
+    print_table(targets, ["target", "measured", "met"], "\nTargets (one run; load "
+                f"{os.getloadavg()[0]:.2f})")
     _plot(rows, acc, out_dir)
-    return {"steps": rows, "accuracy": acc}
+    return {"steps": rows, "accuracy": acc, "moderate": moderate, "targets": targets}

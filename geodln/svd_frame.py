@@ -101,20 +101,43 @@ class SVDFrame:
             out = out + self.u @ right
         return out
 
-    def apply(self, kernel, z, eigenvalues=None):
-        """Co-metric (sharp) :math:`A_X(Z)` of the kernel; ``z`` is [..., m, n]."""
-        K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        core, left, right = self._blocks(z)
-        return self._assemble(
-            K * core,
-            None if left is None else left * ell[..., None, :],
-            None if right is None else ell[..., :, None] * right,
-        )
+    def scale_blocks(self, kernel, blocks, eigenvalues=None, inverse=False):
+        r"""Apply the co-metric (or its inverse) to tangent blocks ``(core, left, right)``.
 
-    def apply_inverse(self, kernel, z, eigenvalues=None):
-        """Metric (flat) :math:`A_X^{-1}(Z)` on the tangent space; the normal part is dropped."""
+        The co-metric is diagonal on the blocks of :math:`T_X M_r`: it multiplies the core
+        :math:`U^\top Z V` [..., r, r] by ``K`` and the mixed blocks
+        :math:`P_{U_\perp} Z V` [..., m, r] and :math:`U^\top Z P_{V_\perp}` [..., r, n] by
+        ``ell`` (column- resp. row-wise). This is the one place both the dense
+        (:meth:`apply`) and the factored (:mod:`geodln.lowrank`) co-metric are evaluated.
+
+        Parameters
+        ----------
+        kernel : SpectralKernel
+        blocks : tuple
+            ``(core, left, right)``; ``left``/``right`` may be None (no such block).
+        eigenvalues : tuple, optional
+            ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+        inverse : bool
+            Divide instead of multiply (the metric, flat).
+
+        Returns
+        -------
+        blocks : tuple
+            The scaled ``(core, left, right)``.
+
+        Raises
+        ------
+        ValueError
+            If ``inverse`` and a needed co-metric eigenvalue is 0.
+        """
         K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        core, left, right = self._blocks(z)
+        core, left, right = blocks
+        if not inverse:
+            return (
+                K * core,
+                None if left is None else left * ell[..., None, :],
+                None if right is None else ell[..., :, None] * right,
+            )
         if np.any(K <= 0) or ((left is not None or right is not None) and np.any(ell <= 0)):
             # (ell is only None when both left and right are None)
             raise ValueError(
@@ -122,10 +145,20 @@ class SVDFrame:
                 "(singular base point for this rank, or a kernel that vanishes on the mixed "
                 "blocks of a rank-deficient point, e.g. infinite depth)"
             )
-        return self._assemble(
+        return (
             core / K,
             None if left is None else left / ell[..., None, :],
             None if right is None else right / ell[..., :, None],
+        )
+
+    def apply(self, kernel, z, eigenvalues=None):
+        """Co-metric (sharp) :math:`A_X(Z)` of the kernel; ``z`` is [..., m, n]."""
+        return self._assemble(*self.scale_blocks(kernel, self._blocks(z), eigenvalues))
+
+    def apply_inverse(self, kernel, z, eigenvalues=None):
+        """Metric (flat) :math:`A_X^{-1}(Z)` on the tangent space; the normal part is dropped."""
+        return self._assemble(
+            *self.scale_blocks(kernel, self._blocks(z), eigenvalues, inverse=True)
         )
 
     def to_tangent(self, z):

@@ -68,3 +68,13 @@ def test_bad_arguments():
             soft_impute(ratings, **bad)
     with pytest.raises(ValueError, match="ratings"):
         soft_impute(np.ones((2, 2)))
+
+
+def test_soft_impute_stop_ends_the_path():
+    ratings, _ = _problem(seed=2)
+    seen = []
+    path = soft_impute(ratings, lambdas=[3.0, 2.0, 1.0, 0.5],
+                       stop=lambda lam, f: seen.append(lam) or len(seen) == 2)
+    assert seen == [3.0, 2.0] and list(path.lambdas) == [3.0, 2.0] and len(path.factors) == 2
+    with pytest.raises(ValueError, match="stop"):
+        soft_impute(ratings, stop=1)

@@ -12,9 +12,11 @@ from scipy.integrate import solve_ivp
 
 import geodln
 from geodln.factors import balance_defect
+from geodln.flows import StoppingRules
 from geodln.lowrank import (
     FactoredPoint,
     LowRankTrajectory,
+    Record,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -76,7 +78,7 @@ def test_flow_matches_dense_downstairs_flow(problem, depth, spectrum):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=spectrum)
     lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-11,
-                      atol=1e-13, store_factors=True)
+                      atol=1e-13, record=Record(factors=True))
     assert lr.status == "completed" and np.allclose(lr.times, T_EVAL)
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), depth,
                                    (0.0, T_EVAL[-1]), rank=R, t_eval=T_EVAL, method="DOP853",
@@ -94,7 +96,7 @@ def test_flow_with_tiny_singular_value():
     loss, _ = random_sparse_completion((M, N_COLS), R, fraction=0.5, seed=0)
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=[1.0, 1e-8])
     lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-10,
-                      atol=1e-13, store_factors=True)
+                      atol=1e-13, record=Record(factors=True))
     assert np.all(np.isfinite(lr.sigma)) and lr.status == "completed"
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, T_EVAL[-1]),
                                    rank=R, t_eval=T_EVAL, method="DOP853", rtol=1e-12,
@@ -112,7 +114,7 @@ def test_flow_matches_upstairs_flow_with_bottleneck_widths(problem, depth):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=2, spectrum=[0.9, 0.2])
     lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-11,
-                      atol=1e-13, store_factors=True)
+                      atol=1e-13, record=Record(factors=True))
     ref = upstairs_reference(loss, bottleneck_factors(x0, depth), T_EVAL)
     assert max_rel_err(factored_states(lr), ref) < 1e-6
 
@@ -138,7 +140,8 @@ def test_gradient_descent_matches_dense(problem, depth):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=4, spectrum=[1.0, 0.05])
     eta, steps = 0.02, 15
-    lr = lowrank_gradient_descent(loss, x0, depth, eta, steps, store_factors=True)
+    lr = lowrank_gradient_descent(loss, x0, depth, eta, steps,
+                                  record=Record(factors=True))
     dense = geodln.gradient_descent(loss.to_dense_loss(), x0.to_dense(), eta, steps,
                                     depth=depth, rank=R)
     xs = factored_states(lr)
@@ -173,7 +176,7 @@ def test_upstairs_descent_matches_dense_upstairs(problem):
 def test_trajectory_files_and_dense_conversion(problem, tmp_path):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=6, spectrum=[1.0, 0.5])
-    tr = lowrank_gradient_descent(loss, x0, 3, 0.02, 5, store_factors=True)
+    tr = lowrank_gradient_descent(loss, x0, 3, 0.02, 5, record=Record(factors=True))
     path = tmp_path / "run.npz"
     tr.save(path)
     back = LowRankTrajectory.load(path)
@@ -193,9 +196,10 @@ def test_stopping_rules(problem):
     loss, truth = problem
     x0 = random_factored_point(M, N_COLS, R, seed=7, spectrum=[1.0, 0.5])
     start_loss = loss.value(x0)
-    tr = lowrank_flow(loss, x0, 2, (0.0, 50.0), loss_tol=1e-3 * start_loss)
+    tr = lowrank_flow(loss, x0, 2, (0.0, 50.0), stop=StoppingRules(loss_tol=1e-3 * start_loss))
     assert tr.status == "loss_tol" and tr.final_loss <= 1e-3 * start_loss
-    tr = lowrank_gradient_descent(loss, x0, 2, 0.01, 1000, max_norm=1.5 * x0.frobenius_norm())
+    tr = lowrank_gradient_descent(loss, x0, 2, 0.01, 1000,
+                                  stop=StoppingRules(max_norm=1.5 * x0.frobenius_norm()))
     assert tr.status == "max_norm" and tr.frobenius_norm[-1] >= 1.5 * x0.frobenius_norm()
     tr = lowrank_flow(loss, x0, 2, (0.0, 5.0), stop=lambda t, p, e: t > 0.1)
     assert tr.status == "stopped" and tr.final_time > 0.1
@@ -208,10 +212,12 @@ def test_flow_bad_input(problem):
         lowrank_flow(loss, x0, 3, (1.0, 0.0))
     with pytest.raises(ValueError, match="method"):
         lowrank_flow(loss, x0, 3, (0.0, 1.0), method="Euler")
-    with pytest.raises(ValueError, match="rank"):
+    with pytest.raises(ValueError, match="unknown argument"):
         lowrank_flow(loss, x0, 3, (0.0, 1.0), rank=3)
+    with pytest.raises(ValueError, match="X0 must be a FactoredPoint"):
+        lowrank_flow(loss, np.ones((M, N_COLS)), 3, (0.0, 1.0))
     with pytest.raises(ValueError, match="rank"):
-        lowrank_flow(loss, np.ones((M, N_COLS)), 3, (0.0, 1.0), rank=20)
+        FactoredPoint.from_dense(np.ones((M, N_COLS)), rank=20)
     with pytest.raises(ValueError, match="t_eval"):
         lowrank_flow(loss, x0, 3, (0.0, 1.0), t_eval=[2.0])
     with pytest.raises(ValueError, match="step_size"):

@@ -202,7 +202,7 @@ def test_bad_input_raises_value_error():
     v, _ = np.linalg.qr(rng.standard_normal((4, 2)))
     with pytest.raises(ValueError, match="u must have orthonormal"):
         FactoredPoint(2 * u, [1.0, 1.0], v)
-    with pytest.raises(ValueError, match="s must be >= 0"):
+    with pytest.raises(ValueError, match="s must be > 0"):
         FactoredPoint(u, [1.0, -1.0], v)
     with pytest.raises(ValueError, match="s must have shape"):
         FactoredPoint(u, [1.0], v)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, svds
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
 
 from geodln._checks import check_positive_int, check_positive_real
 from geodln.data.ratings import Ratings
@@ -101,7 +101,12 @@ def soft_threshold_svd(operator, threshold, rank):
         u, s, vt = np.linalg.svd(dense, full_matrices=False)
         u, s, vt = u[:, :rank], s[:rank], vt[:rank]
     else:
-        u, s, vt = svds(operator, k=rank, solver="propack", random_state=0)
+        try:
+            u, s, vt = svds(operator, k=rank, solver="propack", random_state=0,
+                            maxiter=max(50 * rank, 500))
+        except ArpackNoConvergence:  # PROPACK gave up: ARPACK is slower but more patient
+            u, s, vt = svds(operator, k=rank, solver="arpack", random_state=0,
+                            maxiter=100 * min(m, n))
         order = np.argsort(s)[::-1]
         u, s, vt = u[:, order], s[order], vt[order]
     keep = s > threshold
@@ -118,7 +123,7 @@ def _frob2_diff(a, b):
     return max(aa + bb - 2 * ab, 0.0), aa
 
 
-def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500):
+def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500, stop=None):
     r"""Soft-impute solutions along a decreasing path of λ (MHT10, Algorithm 1).
 
     Parameters
@@ -137,6 +142,10 @@ def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500):
         (MHT10's criterion).
     max_iter : int
         Iteration budget per λ.
+    stop : callable, optional
+        ``stop(lam, (L, R)) -> bool`` called after each λ; True ends the path there (e.g.
+        when a validation error has stopped improving). The returned path then holds the
+        λ values computed so far.
 
     Returns
     -------
@@ -146,7 +155,7 @@ def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500):
     ------
     ValueError
         If ``ratings`` is not a non-empty table, ``lambdas`` is not positive and decreasing,
-        or ``max_rank``, ``tol``, ``max_iter`` are out of range.
+        or ``max_rank``, ``tol``, ``max_iter`` are out of range, or ``stop`` is not callable.
 
     References
     ----------
@@ -170,6 +179,8 @@ def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500):
     max_rank = min(max_rank, min(m, n))
     tol = check_positive_real(tol, "tol")
     max_iter = check_positive_int(max_iter, "max_iter")
+    if stop is not None and not callable(stop):
+        raise ValueError("stop must be a callable stop(lam, (L, R)) -> bool")
     rows, cols, b = ratings.rows, ratings.cols, ratings.values
     observed = sp.csr_matrix((b, (rows, cols)), shape=(m, n))
     if lambdas is None or (isinstance(lambdas, int | np.integer) and not isinstance(lambdas,
@@ -220,6 +231,9 @@ def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500):
         ranks.append(left.shape[1])
         iters.append(it)
         conv.append(done)
+        if stop is not None and stop(float(lam_k), current):
+            break
+    path.lambdas = lam[: len(ranks)]
     path.ranks, path.n_iter = np.array(ranks), np.array(iters)
     path.converged, path.objective = np.array(conv), np.array(objective)
     return path

@@ -103,6 +103,34 @@ class HeldOutError:
             raise ValueError("point has non-finite entries on the held-out set")
         return entries + self._base
 
+    def metric(self, name="rmse"):
+        """Return one metric as a callable ``point -> float`` (for recording hooks).
+
+        Parameters
+        ----------
+        name : {"rmse", "mae", "relative_error"}
+
+        Returns
+        -------
+        metric : callable
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is unknown.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln.data import ratings_from_arrays
+        >>> rmse = HeldOutError(ratings_from_arrays([0], [0], [2.0])).metric("rmse")
+        >>> rmse(np.zeros((1, 1)))
+        2.0
+        """
+        if name not in _METRICS:
+            raise ValueError(f"name must be one of {_METRICS}, got {name!r}")
+        return lambda point: self(point)[name]
+
     def __call__(self, point):
         """Return ``{"rmse", "mae", "relative_error"}`` (floats, or arrays [...] for a batch).
 

@@ -1,6 +1,10 @@
 r"""Low-rank (factored) geometry and flows of the DLN at scale: nothing of size m×n is formed.
 
-- :class:`FactoredPoint` — :math:`X = U\,\mathrm{diag}(\sigma)\,V^\top`, and
+Every point, tangent vector, loss and descent accepts a leading batch axis (B runs in one
+vectorised computation, per-member stopping).
+
+- :class:`FactoredPoint` — :math:`X = U\,\mathrm{diag}(\sigma)\,V^\top` (an
+  :class:`geodln.svd_frame.SVDFrame`: one co-metric code path with the dense metric), and
   :class:`FactoredTangent` — :math:`Z = U M V^\top + U_p V^\top + U V_p^\top`
   (:func:`project_to_tangent` projects dense, sparse or low-rank covectors);
 - :class:`FactoredSpectralMetric` / :class:`FactoredDLNMetric` — sharp, flat and inner
@@ -10,22 +14,32 @@ r"""Low-rank (factored) geometry and flows of the DLN at scale: nothing of size 
   :class:`SparseSensing`, :class:`RankOneSensing`, :func:`random_sparse_completion`;
 - dynamics: :func:`lowrank_flow` (projected Runge–Kutta), :func:`lowrank_gradient_descent`
   (Riemannian GD with retraction), :func:`upstairs_gradient_descent` on thin factors
-  (:func:`bottleneck_factors`); results in :class:`LowRankTrajectory`.
+  (:func:`bottleneck_factors`); results in :class:`LowRankTrajectory` (one run) or
+  :class:`LowRankBatch`; options :class:`Record`, :class:`FlowOptions`.
 """
 
-from geodln.lowrank.cometric import FactoredDLNMetric, FactoredSpectralMetric
+from geodln.lowrank.cometric import (
+    FactoredDLNMetric,
+    FactoredSpectralMetric,
+    as_factored_metric,
+)
 from geodln.lowrank.completion import (
     SparseCompletion,
     random_sparse_completion,
     sample_distinct_indices,
 )
 from geodln.lowrank.descent import lowrank_gradient_descent
-from geodln.lowrank.flow import lowrank_flow
-from geodln.lowrank.point import FactoredPoint, random_factored_point
+from geodln.lowrank.flow import FlowOptions, lowrank_flow
+from geodln.lowrank.point import FactoredPoint, NonFiniteError, random_factored_point
 from geodln.lowrank.retraction import retract, truncated_svd_of_product
 from geodln.lowrank.sensing import RankOneSensing, SparseSensing
-from geodln.lowrank.tangent import FactoredTangent, LowRankOperator, project_to_tangent
-from geodln.lowrank.trajectory import LowRankTrajectory
+from geodln.lowrank.tangent import (
+    BatchedSparse,
+    FactoredTangent,
+    LowRankOperator,
+    project_to_tangent,
+)
+from geodln.lowrank.trajectory import LowRankBatch, LowRankTrajectory, Record
 from geodln.lowrank.upstairs import (
     bottleneck_factors,
     end_to_end_factors,
@@ -43,6 +57,12 @@ __all__ = [
     "SparseSensing",
     "RankOneSensing",
     "LowRankTrajectory",
+    "LowRankBatch",
+    "Record",
+    "FlowOptions",
+    "BatchedSparse",
+    "NonFiniteError",
+    "as_factored_metric",
     "bottleneck_factors",
     "end_to_end_factors",
     "lowrank_flow",

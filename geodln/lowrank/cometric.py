@@ -9,14 +9,21 @@ In the singular frame of :math:`X = U\Sigma V^\top` a spectral co-metric is diag
       = U (K \circ M) V^\top + (U_p\,\mathrm{diag}\,\ell) V^\top
         + U (V_p\,\mathrm{diag}\,\ell)^\top .
 
-The eigenvalues are those of :meth:`geodln.svd_frame.SVDFrame.eigenvalues` (the same code,
-fed the factors without an SVD), so for the DLN kernel
-:math:`K_{kl} = (\sigma_k^2 - \sigma_l^2)/(\sigma_k^{2/N} - \sigma_l^{2/N})`,
-:math:`K_{kk} = N\sigma_k^{2-2/N}`, :math:`\ell_k = \sigma_k^{2-2/N}` (plain sum
-:math:`A_{N,X}`; divided by N when ``normalized=True``, the CMV convention), evaluated stably
-at ties and tiny σ. Sharp, flat and the inner products cost O((m + n) r + r²) once the
-eigenvalues (O(r²) kernel calls) are known: independent of the depth and of m·n.
+The three blocks are exactly the core and mixed blocks of
+:meth:`geodln.svd_frame.SVDFrame.scale_blocks` (``U_p`` is its ``left`` block, ``V_pᵀ`` its
+``right`` block), and a :class:`~geodln.lowrank.point.FactoredPoint` *is* an ``SVDFrame``: the
+co-metric and the metric are evaluated once, by that method, for dense and factored points
+alike (for the DLN kernel :math:`K_{kl} = (\sigma_k^2 - \sigma_l^2)/(\sigma_k^{2/N} -
+\sigma_l^{2/N})`, :math:`\ell_k = \sigma_k^{2-2/N}`; CMV's :math:`A_{N,X}/N` when
+normalized). Sharp, flat and the inner products cost O((m + n) r + r²) per member once the
+eigenvalues (O(r²) kernel calls) are known: independent of the depth and of m·n. Every
+argument may carry a batch axis.
+
+References: ACH18 (Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1: the end-to-end flow),
+CMV23 (Cohen, Menon, Veraszto, arXiv:2210.12497), VAN13 (Vandereycken, arXiv:1209.3834).
 """
+
+import numbers
 
 import numpy as np
 
@@ -24,7 +31,7 @@ from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.tangent import FactoredTangent, project_to_tangent
 from geodln.spectral import DLNKernel, SpectralKernel
 
-__all__ = ["FactoredSpectralMetric", "FactoredDLNMetric"]
+__all__ = ["FactoredSpectralMetric", "FactoredDLNMetric", "as_factored_metric"]
 
 
 class FactoredSpectralMetric:
@@ -65,8 +72,8 @@ class FactoredSpectralMetric:
         return base_point
 
     def eigenvalues(self, base_point):
-        """Core eigenvalues ``K`` [r, r] and mixed eigenvalues ``ell`` [r] at ``base_point``."""
-        return self._point(base_point).to_frame().eigenvalues(self.kernel)
+        """Core eigenvalues ``K`` [..., r, r] and mixed ones ``ell`` [..., r] at ``base_point``."""
+        return self._point(base_point).eigenvalues(self.kernel)
 
     def _tangent(self, vec, base_point, name):
         if isinstance(vec, FactoredTangent):
@@ -74,10 +81,19 @@ class FactoredSpectralMetric:
         return project_to_tangent(vec, base_point)
 
     @staticmethod
-    def _has_mixed(base_point):
+    def _blocks(z, base_point):
+        """SVDFrame blocks ``(core, left, right)`` of a factored tangent (None: no block)."""
         m, n = base_point.shape
         r = base_point.rank
-        return r < m, r < n
+        return (z.m_core, z.up if r < m else None,
+                np.swapaxes(z.vp, -1, -2) if r < n else None)
+
+    @staticmethod
+    def _tangent_of(blocks, z):
+        core, left, right = blocks
+        return FactoredTangent(core, np.zeros_like(z.up) if left is None else left,
+                               np.zeros_like(z.vp) if right is None
+                               else np.swapaxes(right, -1, -2))
 
     # -- co-metric and metric ------------------------------------------------------------------
     def sharp(self, cotangent_vec, base_point, eigenvalues=None):
@@ -85,7 +101,7 @@ class FactoredSpectralMetric:
 
         Parameters
         ----------
-        cotangent_vec : FactoredTangent, ndarray, scipy.sparse matrix or LowRankOperator
+        cotangent_vec : FactoredTangent, ndarray, sparse matrix, BatchedSparse, LowRankOperator
             A covector; anything but a :class:`FactoredTangent` is first projected onto
             :math:`T_X M_r` (its normal block is annihilated by :math:`A_X` anyway).
         base_point : FactoredPoint
@@ -95,15 +111,17 @@ class FactoredSpectralMetric:
         Returns
         -------
         tangent_vec : FactoredTangent
+            :math:`A_X(G)` as ``(K∘M, U_p diag(ell), V_p diag(ell))``.
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a FactoredPoint or the shapes do not match.
         """
         base_point = self._point(base_point)
         z = self._tangent(cotangent_vec, base_point, "cotangent_vec")
-        K, ell = self.eigenvalues(base_point) if eigenvalues is None else eigenvalues
-        left, right = self._has_mixed(base_point)
-        return FactoredTangent(
-            K * z.m_core,
-            z.up * ell if left else np.zeros_like(z.up),
-            z.vp * ell if right else np.zeros_like(z.vp),
+        return self._tangent_of(
+            base_point.scale_blocks(self.kernel, self._blocks(z, base_point), eigenvalues), z
         )
 
     def riemannian_gradient(self, euclidean_grad, base_point, eigenvalues=None):
@@ -121,18 +139,8 @@ class FactoredSpectralMetric:
         """
         base_point = self._point(base_point)
         z = self._tangent(tangent_vec, base_point, "tangent_vec")
-        K, ell = self.eigenvalues(base_point) if eigenvalues is None else eigenvalues
-        left, right = self._has_mixed(base_point)
-        if np.any(K <= 0) or ((left or right) and np.any(ell <= 0)):
-            raise ValueError(
-                "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
-                "(a zero singular value, or a kernel that vanishes on the mixed blocks)"
-            )
-        return FactoredTangent(
-            z.m_core / K,
-            z.up / ell if left else np.zeros_like(z.up),
-            z.vp / ell if right else np.zeros_like(z.vp),
-        )
+        return self._tangent_of(base_point.scale_blocks(
+            self.kernel, self._blocks(z, base_point), eigenvalues, inverse=True), z)
 
     def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
         r"""Inner product :math:`g_X(Z_1, Z_2) = \mathrm{tr}(Z_1^\top A_X^{-1} Z_2)`.
@@ -155,8 +163,9 @@ class FactoredSpectralMetric:
         return self.inner_product(vector, vector, base_point)
 
     def norm(self, vector, base_point):
-        r"""Norm :math:`\sqrt{g_X(Z, Z)}`."""
-        return float(np.sqrt(self.squared_norm(vector, base_point)))
+        r"""Norm :math:`\sqrt{g_X(Z, Z)}` per member."""
+        out = np.sqrt(self.squared_norm(vector, base_point))
+        return float(out) if np.ndim(out) == 0 else out
 
     def __repr__(self):
         return f"{type(self).__name__}({self.kernel!r})"
@@ -182,3 +191,39 @@ class FactoredDLNMetric(FactoredSpectralMetric):
 
     def __repr__(self):
         return f"FactoredDLNMetric(depth={self.depth}, normalized={self.normalized})"
+
+
+def as_factored_metric(metric):
+    r"""Return the factored metric meant by ``metric``.
+
+    Parameters
+    ----------
+    metric : int, numpy.inf, FactoredSpectralMetric, geodln.SpectralMetric or SpectralKernel
+        An int (or ``inf``) is shorthand for the depth N of :math:`g^N` (plain sum
+        :math:`A_{N,X}`); a dense :class:`geodln.SpectralMetric` or a kernel gives the same
+        metric on factored points.
+
+    Returns
+    -------
+    metric : FactoredSpectralMetric
+
+    Raises
+    ------
+    ValueError
+        If ``metric`` is none of these (or an invalid depth).
+
+    Examples
+    --------
+    >>> as_factored_metric(3)
+    FactoredDLNMetric(depth=3, normalized=False)
+    """
+    if isinstance(metric, FactoredSpectralMetric):
+        return metric
+    if isinstance(metric, SpectralKernel):
+        return FactoredSpectralMetric(metric)
+    if metric is None or isinstance(metric, bool):
+        raise ValueError(f"metric must be a depth N >= 1, numpy.inf or a spectral metric, got "
+                         f"{metric!r}")
+    if isinstance(metric, numbers.Real):
+        return FactoredDLNMetric(metric)
+    return FactoredSpectralMetric.from_metric(metric)

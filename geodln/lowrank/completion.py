@@ -11,18 +11,23 @@ is returned as a ``scipy.sparse`` CSR matrix whose sparsity structure is built o
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 
 from geodln._checks import as_generator, check_finite, check_positive_int, check_rank
+from geodln.lowrank.least_squares import (
+    FactoredLeastSquares,
+    check_shape,
+    factors_of,
+    sparse_gradient,
+)
 from geodln.lowrank.point import FactoredPoint
 
 __all__ = ["SparseCompletion", "random_sparse_completion", "sample_distinct_indices"]
 
-
-def _shape_arg(shape):
-    if not isinstance(shape, tuple | list) or len(shape) != 2:
-        raise ValueError(f"shape must be a pair (m, n), got {shape!r}")
-    return (check_positive_int(shape[0], "shape[0]"), check_positive_int(shape[1], "shape[1]"))
+#: Evaluate residuals through the dense product ``L Rᵀ`` when ``m n <= DENSE_RATIO |Ω|``
+#: (and the batch holds at most ``DENSE_MAX_ENTRIES`` entries): a GEMM of m·n·r flops then
+#: costs less than |Ω| gathered length-r dot products.
+DENSE_RATIO = 8
+DENSE_MAX_ENTRIES = 1 << 22
 
 
 def _index_array(a, name):
@@ -35,40 +40,7 @@ def _index_array(a, name):
     return a.astype(np.int64)
 
 
-def factors_of(point):
-    """Return ``(L, R)`` with ``X = L Rᵀ`` for a FactoredPoint or a ``(L, R)`` pair."""
-    if isinstance(point, FactoredPoint):
-        return point.left(), point.v
-    if isinstance(point, tuple) and len(point) == 2:
-        return np.asarray(point[0], float), np.asarray(point[1], float)
-    raise ValueError(
-        "point must be a FactoredPoint or a pair (left, right) with X = left @ right.T, "
-        f"got {type(point).__name__}"
-    )
-
-
-class _LeastSquaresLoss:
-    r"""Shared :math:`E = \tfrac12 \|r\|^2` part of the factored least-squares losses.
-
-    Subclasses define ``residuals(point)`` and ``gradient_from_residuals(res)``.
-    """
-
-    def value(self, point):
-        r"""Loss value :math:`\tfrac12 \|r\|^2`."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res)
-
-    def value_and_gradient(self, point):
-        """``(value, gradient)`` with one residual evaluation."""
-        res = self.residuals(point)
-        return 0.5 * float(res @ res), self.gradient_from_residuals(res)
-
-    def euclidean_gradient(self, point):
-        """Euclidean gradient (see ``gradient_from_residuals``)."""
-        return self.gradient_from_residuals(self.residuals(point))
-
-
-class SparseCompletion(_LeastSquaresLoss):
+class SparseCompletion(FactoredLeastSquares):
     r"""Completion loss on observed entries given by index arrays (no dense mask).
 
     Parameters
@@ -95,7 +67,7 @@ class SparseCompletion(_LeastSquaresLoss):
     name = "completion"
 
     def __init__(self, indices, values, shape):
-        self.shape = _shape_arg(shape)
+        self.shape = check_shape(shape)
         m, n = self.shape
         if isinstance(indices, tuple | list) and len(indices) == 2:
             rows = _index_array(indices[0], "indices[0] (rows)")
@@ -134,6 +106,7 @@ class SparseCompletion(_LeastSquaresLoss):
         self.rows = rows[order].astype(np.int32 if max(m, n) < 2**31 else np.int64)
         self.cols = cols[order].astype(self.rows.dtype)
         self.values = values[order]
+        self._flat = self.rows.astype(np.int64) * n + self.cols
         counts = np.bincount(self.rows, minlength=m)
         self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(self.rows.dtype)
 
@@ -158,18 +131,35 @@ class SparseCompletion(_LeastSquaresLoss):
 
     # -- evaluation ---------------------------------------------------------------------------
     def predictions(self, point):
-        r"""Entries :math:`X_{ij}`, :math:`(i, j) \in \Omega`, of a factored or dense point."""
-        if isinstance(point, np.ndarray) and point.ndim == 2:
-            if point.shape != self.shape:
-                raise ValueError(f"point must have shape {self.shape}, got {point.shape}")
-            return point[self.rows, self.cols]
-        left, right = factors_of(point)
-        if left.shape[0] != self.shape[0] or right.shape[0] != self.shape[1]:
-            raise ValueError(
-                f"point has shape {(left.shape[0], right.shape[0])}, expected {self.shape}"
-            )
-        return self._csr_entries(left, right)
+        r"""Entries :math:`X_{ij}`, :math:`(i, j) \in \Omega`, of factored or dense points.
 
+        Parameters
+        ----------
+        point : FactoredPoint, (L, R) pair or ndarray [..., m, n]
+            One point or a batch.
+
+        Returns
+        -------
+        values : ndarray, shape=[..., k]
+            CSR order.
+        """
+        if isinstance(point, np.ndarray):
+            if point.shape[-2:] != self.shape:
+                raise ValueError(f"point must have shape [..., {self.shape[0]}, "
+                                 f"{self.shape[1]}], got {point.shape}")
+            return point[..., self.rows, self.cols]
+        left, right = factors_of(point)
+        if left.shape[-2] != self.shape[0] or right.shape[-2] != self.shape[1]:
+            raise ValueError(
+                f"point has shape {(left.shape[-2], right.shape[-2])}, expected {self.shape}"
+            )
+        m, n = self.shape
+        batch = int(np.prod(left.shape[:-2]))
+        if m * n <= DENSE_RATIO * self.n_observed and batch * m * n <= DENSE_MAX_ENTRIES:
+            # dense observation fraction: one GEMM and a gather beat the per-entry products
+            dense = left @ np.swapaxes(right, -1, -2)
+            return np.take(dense.reshape(dense.shape[:-2] + (m * n,)), self._flat, axis=-1)
+        return self._csr_entries(left, right)
     def _csr_entries(self, left, right, chunk=1 << 16):
         """Entries of ``L Rᵀ`` on Ω in CSR order, by blocks of rows of about ``chunk`` entries.
 
@@ -177,7 +167,7 @@ class SparseCompletion(_LeastSquaresLoss):
         ``R[cols]`` is gathered. Temporary memory O(chunk·r).
         """
         indptr = self._indptr
-        out = np.empty(self.n_observed)
+        out = np.empty(left.shape[:-2] + (self.n_observed,))
         bounds = np.searchsorted(indptr, np.arange(0, self.n_observed, chunk), side="right") - 1
         bounds = np.unique(np.concatenate([bounds, [self.shape[0]]]))
         counts = np.diff(indptr)
@@ -185,8 +175,9 @@ class SparseCompletion(_LeastSquaresLoss):
             a, b = indptr[i0], indptr[i1]
             if a == b:
                 continue
-            lrep = np.repeat(left[i0:i1], counts[i0:i1], axis=0)
-            out[a:b] = np.einsum("ij,ij->i", lrep, np.take(right, self.cols[a:b], axis=0))
+            lrep = np.repeat(left[..., i0:i1, :], counts[i0:i1], axis=-2)
+            out[..., a:b] = np.einsum("...ij,...ij->...i", lrep,
+                                      np.take(right, self.cols[a:b], axis=-2))
         return out
 
     def residuals(self, point):
@@ -194,8 +185,8 @@ class SparseCompletion(_LeastSquaresLoss):
         return self.predictions(point) - self.values
 
     def gradient_from_residuals(self, res):
-        r"""Sparse CSR gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top` (structure is cached)."""
-        return sp.csr_matrix((res, self.cols, self._indptr), shape=self.shape, copy=False)
+        r"""Sparse gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top` (CSR; batched for [B, k])."""
+        return sparse_gradient(res, self.cols, self._indptr, self.shape)
 
     def __repr__(self):
         return f"SparseCompletion(shape={self.shape}, n_observed={self.n_observed})"
@@ -251,7 +242,7 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
     loss : SparseCompletion
     truth : FactoredPoint
     """
-    shape = _shape_arg(shape)
+    shape = check_shape(shape)
     m, n = shape
     rank = check_rank(rank, m, n)
     if (fraction is None) == (n_observed is None):

@@ -44,13 +44,25 @@ import time
 import numpy as np
 
 from geodln._checks import check_finite, check_positive_int
-from geodln.flows.stopping import StoppingRules
-from geodln.lowrank.cometric import FactoredDLNMetric, FactoredSpectralMetric
+from geodln.lowrank.cometric import as_factored_metric
+from geodln.lowrank.descent import check_start
+from geodln.lowrank.driver import (
+    check_loss,
+    check_rules,
+    factored_velocity,
+    legacy_arguments,
+    stopping_of,
+)
 from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.retraction import combine, frobenius_norm_of_product, truncated_svd_of_product
-from geodln.lowrank.trajectory import LowRankTrajectory
+from geodln.lowrank.retraction import (
+    combine,
+    frobenius_norm_of_product,
+    truncated_svd_of_dense,
+    truncated_svd_or_nan,
+)
+from geodln.lowrank.trajectory import FactoredRecorder, LowRankBatch, Record
 
-__all__ = ["lowrank_flow", "factored_velocity", "start_point", "TABLEAUX"]
+__all__ = ["lowrank_flow", "FlowOptions", "TABLEAUX"]
 
 #: Butcher tableaux (c, a, b, e, order of the error estimator) as in scipy's RK45 / RK23.
 TABLEAUX = {
@@ -80,226 +92,296 @@ TABLEAUX = {
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
-def metric_of(depth, normalized, metric):
-    """Return the factored metric from ``depth``/``normalized`` or a (dense or factored) metric."""
-    if metric is not None:
-        if isinstance(metric, FactoredSpectralMetric):
-            return metric
-        return FactoredSpectralMetric.from_metric(metric)
-    if depth is None:
-        raise ValueError("give depth (or a metric)")
-    return FactoredDLNMetric(depth, normalized)
+class FlowOptions:
+    """Integrator settings of :func:`lowrank_flow`.
 
-
-def start_point(X0, rank):
-    """Validate the start: a :class:`FactoredPoint` (``rank`` must match) or a dense matrix."""
-    if isinstance(X0, FactoredPoint):
-        if rank is not None and rank != X0.rank:
-            raise ValueError(f"rank={rank} does not match the rank {X0.rank} of X0")
-        return X0.copy()
-    if isinstance(X0, np.ndarray):
-        return FactoredPoint.from_dense(X0, rank)
-    raise ValueError(f"X0 must be a FactoredPoint or a dense array, got {type(X0).__name__}")
-
-
-def factored_velocity(loss, metric, point):
-    r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a :class:`FactoredTangent`."""
-    value, grad = loss.value_and_gradient(point)
-    return value, -1.0 * metric.sharp(grad, point)
-
-
-class _Recorder:
-    def __init__(self, store_factors):
-        self.store = store_factors
-        self.t, self.s, self.loss, self.u, self.v = [], [], [], [], []
-
-    def add(self, t, point, loss):
-        self.t.append(t)
-        self.s.append(point.s.copy())
-        self.loss.append(loss)
-        if self.store:
-            self.u.append(point.u.copy())
-            self.v.append(point.v.copy())
-
-    def result(self, final, **kwargs):
-        uv = dict(u=np.array(self.u), v=np.array(self.v)) if self.store else {}
-        return LowRankTrajectory(np.array(self.t), np.array(self.s), np.array(self.loss),
-                                 final, **uv, **kwargs)
-
-
-def check_rules(rules, stop, t, point, loss):
-    """Apply :class:`geodln.flows.stopping.StoppingRules` (norm from σ) and a user rule."""
-    hit = rules.check(t, point.s, loss)
-    if hit is None and stop is not None and bool(stop(t, point, loss)):
-        hit = ("stopped", f"user stopping rule fired at t={t:.6g}")
-    return hit
-
-
-def descent_schedule(step_size, n_steps, record_every, loss_tol, max_norm, max_wall_time):
-    """Validate the arguments of a discrete descent; return ``(eta, n_steps, record_every, rules)``.
+    Parameters
+    ----------
+    method : {"RK45", "RK23"}
+        Embedded projected Runge–Kutta pair.
+    rtol, atol : float
+        Tolerances on the Frobenius-norm local error estimate (>= 0, not both 0).
+    first_step : float, optional
+        Initial step (default: the Hairer–Wanner heuristic).
+    max_step : float
+        Largest step.
+    max_steps : int
+        Abort (status ``"failed"``) after this many attempted steps.
 
     Raises
     ------
     ValueError
-        If ``step_size`` is not a positive finite number, or a count is invalid.
+        If a setting is invalid.
+
+    Examples
+    --------
+    >>> FlowOptions(method="RK23", rtol=1e-8).method
+    'RK23'
     """
-    eta = float(step_size)
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
-    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
-    record_every = check_positive_int(record_every, "record_every")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
-    return eta, n_steps, record_every, rules
+
+    def __init__(self, method="RK45", rtol=1e-6, atol=1e-9, first_step=None, max_step=np.inf,
+                 max_steps=100000):
+        if method not in TABLEAUX:
+            raise ValueError(f"method must be one of {sorted(TABLEAUX)}, got {method!r}")
+        for name, val in (("rtol", rtol), ("atol", atol)):
+            if isinstance(val, bool) or not isinstance(val, int | float | np.floating) \
+                    or not (np.isfinite(val) and val >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
+        if rtol == 0 and atol == 0:
+            raise ValueError("rtol and atol cannot both be 0")
+        if first_step is not None and not (np.isfinite(first_step) and first_step > 0):
+            raise ValueError(f"first_step must be a positive number, got {first_step!r}")
+        if not max_step > 0:
+            raise ValueError(f"max_step must be > 0, got {max_step!r}")
+        self.method, self.rtol, self.atol = method, float(rtol), float(atol)
+        self.first_step, self.max_step = first_step, float(max_step)
+        self.max_steps = check_positive_int(max_steps, "max_steps")
 
 
-def lowrank_flow(loss, X0, depth=None, t_span=(0.0, 1.0), *, normalized=False, rank=None,
-                 metric=None, method="RK45", rtol=1e-6, atol=1e-9, t_eval=None,
-                 first_step=None, max_step=np.inf, max_steps=100000, loss_tol=None,
-                 max_norm=None, stop=None, max_wall_time=None, store_factors=False):
-    r"""Integrate :math:`\dot X = -A_{N,X}(\nabla E(X))` on :math:`M_r` in factored form.
+#: Legacy keywords of :func:`lowrank_flow` mapped to their options object.
+_OPTION_KEYS = ("method", "rtol", "atol", "first_step", "max_step", "max_steps")
+
+
+def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop=None,
+                 record=None, t_eval=None, **legacy):
+    r"""Integrate :math:`\dot X = -A_{X}(\nabla E(X))` on :math:`M_r` in factored form.
 
     Parameters
     ----------
     loss : SparseCompletion, SparseSensing, RankOneSensing or compatible
         Anything with ``value_and_gradient(point) -> (float, G)`` where ``G`` supports
         ``G @ V`` and ``G.T @ U`` (sparse matrix, :class:`LowRankOperator`, array).
-    X0 : FactoredPoint or ndarray
-        Start; a dense array is truncated to ``rank`` by an SVD (small problems).
-    depth : int or numpy.inf
-        Depth N of :math:`g^N` (not needed with ``metric``).
+    X0 : FactoredPoint
+        Start: one point, or a batch ``[B, ...]`` (each member is integrated with its own
+        step size and stopping; members run one after another).
+    metric : int, numpy.inf, FactoredSpectralMetric, geodln.SpectralMetric or SpectralKernel
+        An int is the depth N of :math:`g^N` (plain sum :math:`A_{N,X}`).
     t_span : tuple of float
         ``(t0, t1)`` with ``t1 > t0``.
-    normalized : bool
-        CMV's :math:`A_{N,X}/N` instead of the plain sum (reference §2).
-    rank : int, optional
-        Rank r (checked against ``X0``).
-    metric : FactoredSpectralMetric or geodln.SpectralMetric, optional
-        Any spectral metric instead of :math:`g^N`.
-    method : {"RK45", "RK23"}
-        Embedded projected Runge–Kutta pair.
-    rtol, atol : float
-        Tolerances on the Frobenius-norm local error estimate.
+    options : FlowOptions, optional
+        Method, tolerances and step bounds.
+    stop : None, StoppingRules or callable, optional
+        As in :func:`geodln.lowrank.lowrank_gradient_descent`, checked after each accepted
+        step (no root finding: the run ends at the first step end where a rule holds).
+    record : None, int or Record, optional
+        Every accepted step (None), every k accepted steps, or a :class:`Record`.
     t_eval : array-like, optional
-        Record only at these times (the steps are shortened to land on them); default: every
-        accepted step.
-    first_step, max_step : float, optional
-        Step-size bounds.
-    max_steps : int
-        Abort (status ``"failed"``) after this many attempted steps.
-    loss_tol, max_norm, stop, max_wall_time
-        Stopping rules as in :func:`geodln.downstairs_flow`; ``stop(t, point, loss)`` receives
-        the :class:`FactoredPoint`. They are checked after each accepted step (no root
-        finding: the run ends at the first step end where a rule holds).
-    store_factors : bool
-        Also record ``U``, ``V`` at each record (O(T (m + n) r) memory).
+        Record only at these times (the steps are shortened to land on them).
+    **legacy
+        The keywords of earlier versions (``depth``, ``normalized``, ``method``, ``rtol``,
+        ``atol``, ``first_step``, ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``,
+        ``max_wall_time``, ``record_every``, ``store_factors``), mapped onto ``metric``,
+        ``options``, ``stop`` and ``record``.
 
     Returns
     -------
-    trajectory : LowRankTrajectory
+    trajectory : LowRankTrajectory or LowRankBatch
+        A run whose state stops being finite ends ``status="diverged"`` with its last finite
+        state and record.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid, or ``loss`` is not finite at ``X0``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the end-to-end flow).
+    .. [2] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980) (the RK45 pair).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> x0 = random_factored_point(8, 6, 2, seed=1)
+    >>> tr = lowrank_flow(loss, x0, 3, (0.0, 0.5))
+    >>> tr.status, bool(tr.final_loss < tr.loss[0])
+    ('completed', True)
     """
-    clock = time.perf_counter()
-    if method not in TABLEAUX:
-        raise ValueError(f"method must be one of {sorted(TABLEAUX)}, got {method!r}")
-    metric = metric_of(depth, normalized, metric)
+    options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
+    metric = as_factored_metric(metric)
+    check_loss(loss)
+    x0 = check_start(X0)
     t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
-    for name, val in (("rtol", rtol), ("atol", atol)):
-        if not (np.isfinite(val) and val >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
-    if rtol == 0 and atol == 0:
-        raise ValueError("rtol and atol cannot both be 0")
     targets = None
     if t_eval is not None:
         targets = np.sort(check_finite(t_eval, "t_eval").reshape(-1))
         if targets.size == 0 or targets[0] < t0 or targets[-1] > t1:
             raise ValueError(f"t_eval must be non-empty and inside t_span {(t0, t1)}")
-    rules = StoppingRules(loss_tol, max_norm, None, max_wall_time)
-    if stop is not None and not callable(stop):
-        raise ValueError("stop must be a callable stop(t, point, loss) -> bool")
-    c, a, b, e, err_order = TABLEAUX[method]
-    x = start_point(X0, rank)
+    record = Record.of(record)
+    stopping_of(stop)  # validate
+    if len(x0.batch_shape) > 1:
+        raise ValueError(f"X0 may have one batch axis, got batch shape {x0.batch_shape}")
+    if x0.batch_shape:
+        runs = [_integrate(loss, metric, x0[b], (t0, t1), options, stop, record, targets)
+                for b in range(x0.batch_shape[0])]
+        return LowRankBatch(runs, FactoredPoint.stack([r.final for r in runs]))
+    return _integrate(loss, metric, x0, (t0, t1), options, stop, record, targets)
+
+
+def _legacy(options, metric, stop, record, legacy):
+    """Map the keywords of earlier versions onto the options objects."""
+    metric, stop, record = legacy_arguments("lowrank_flow", metric, stop, record, legacy,
+                                            extra=_OPTION_KEYS)
+    opts = {k: legacy[k] for k in _OPTION_KEYS if k in legacy}
+    if opts:
+        if options is not None:
+            raise ValueError(f"give options or the legacy keywords {sorted(opts)}, not both")
+        options = FlowOptions(**opts)
+    options = FlowOptions() if options is None else options
+    if not isinstance(options, FlowOptions):
+        raise ValueError(f"options must be a FlowOptions, got {options!r}")
+    return options, metric, stop, record
+
+
+class StageSums:
+    r"""Sums :math:`X + \sum_j c_j K_j` of tangent vectors at the stage points of one step.
+
+    Factored (thin QRs of the stacked factors, :func:`combine`) while the factor count is
+    small next to ``min(m, n)``; otherwise the stage vectors are densified once each and every
+    sum costs one dense SVD — the dense path's cost, never more.
+
+    Parameters
+    ----------
+    x : FactoredPoint
+        The point at the start of the step.
+    dense : bool
+        Use dense sums.
+    """
+
+    def __init__(self, x, dense):
+        self.x, self.dense = x, dense
+        self.x_dense = x.to_dense() if dense else None
+        self.k_dense = []
+
+    def _dense_sum(self, coefs, ks, pts, base):
+        while len(self.k_dense) < len(coefs):
+            j = len(self.k_dense)
+            self.k_dense.append(ks[j].to_dense(pts[j]))
+        out = np.zeros(self.x.shape) if base is None else base.copy()
+        for cj, kj in zip(coefs, self.k_dense):
+            if cj != 0:
+                out += cj * kj
+        return out
+
+    def point(self, coefs, ks, pts, rank):
+        """Return the truncated SVD of ``X + sum_j coefs[j] ks[j]`` (NaN if not finite)."""
+        if self.dense:
+            return truncated_svd_of_dense(self._dense_sum(coefs, ks, pts, self.x_dense), rank)
+        return truncated_svd_or_nan(*combine(self.x, list(zip(coefs, ks, pts))), rank)
+
+    def norm(self, coefs, ks, pts):
+        """Frobenius norm of ``sum_j coefs[j] ks[j]``."""
+        if self.dense:
+            return float(np.linalg.norm(self._dense_sum(coefs, ks, pts, None)))
+        return frobenius_norm_of_product(*combine(None, list(zip(coefs, ks, pts))))
+
+
+def _integrate(loss, metric, x, span, options, stop, record, targets):
+    """Projected embedded RK for one member (see the module docstring)."""
+    clock = time.perf_counter()
+    rules, user = stopping_of(stop)
+    t0, t1 = span
+    c, a, b, e, err_order = TABLEAUX[options.method]
+    rtol, atol, max_step = options.rtol, options.atol, options.max_step
     r = x.rank
-    rec = _Recorder(store_factors)
-    value, k_first = factored_velocity(loss, metric, x)
-    n_rhs = 1
-    t = t0
-    tpos = 0
-    if targets is None or targets[0] == t0:
-        rec.add(t, x, value)
-        tpos = 0 if targets is None else 1
-    status, message = "completed", f"reached t1={t1:g}"
-    hit = check_rules(rules, stop, t, x, value)
-    if hit is not None:
-        status, message = hit
-    # initial step (Hairer–Wanner heuristic, Frobenius norms)
-    if first_step is None:
-        scale = atol + rtol * x.frobenius_norm()
-        d0 = x.frobenius_norm() / scale
-        d1 = k_first.frobenius_norm() / scale
-        h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-    else:
-        h = float(first_step)
-    h = min(h, max_step, t1 - t0)
-    n_attempts = 0
-    rejected = False
-    while hit is None and t < t1:
-        n_attempts += 1
-        if n_attempts > max_steps:
-            status, message = "failed", f"max_steps={max_steps} exceeded at t={t:.6g}"
-            break
-        h = min(h, max_step, t1 - t)
-        landing = None
-        if targets is not None and tpos < targets.size and t + h >= targets[tpos]:
-            h, landing = targets[tpos] - t, targets[tpos]
-        if h <= 1e-14 * max(1.0, abs(t)):
-            status, message = "failed", f"step size underflow at t={t:.6g}"
-            break
-        ks, pts = [k_first], [x]
-        for i in range(1, len(c)):
-            terms = [(h * a[i][j], ks[j], pts[j]) for j in range(i)]
-            y = truncated_svd_of_product(*combine(x, terms), r)
-            ks.append(factored_velocity(loss, metric, y)[1])
-            pts.append(y)
-        n_rhs += len(c) - 1
-        terms = [(h * b[j], ks[j], pts[j]) for j in range(len(b))]
-        x_new = truncated_svd_of_product(*combine(x, terms), r)
-        value_new, k_new = factored_velocity(loss, metric, x_new)
-        n_rhs += 1
-        ks.append(k_new)
-        pts.append(x_new)
-        err_left, err_right = combine(None, [(h * e[j], ks[j], pts[j]) for j in range(len(e))])
-        err = frobenius_norm_of_product(err_left, err_right)
-        tol = atol + rtol * max(x.frobenius_norm(), x_new.frobenius_norm())
-        err_norm = err / tol
-        if err_norm <= 1.0 and np.isfinite(value_new):
-            factor = MAX_FACTOR if err_norm == 0 else min(
-                MAX_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
-            )
-            if rejected:
-                factor = min(1.0, factor)
-            t = landing if landing is not None else t + h
-            x, k_first, value = x_new, k_new, value_new
-            if targets is None:
-                rec.add(t, x, value)
-            elif landing is not None:
-                rec.add(t, x, value)
-                tpos += 1
-            hit = check_rules(rules, stop, t, x, value)
-            if hit is not None:
-                status, message = hit
-                if targets is not None and landing is None:
-                    rec.add(t, x, value)
-            h = h * factor
-            rejected = False
+    # dense stage sums when the stage factors (r + 2r per stage) reach min(m, n)
+    dense = r + 2 * r * len(c) >= min(x.shape)
+    rec = FactoredRecorder(record, ())
+    with np.errstate(all="ignore"):
+        value, k_first = factored_velocity(loss, metric, x)
+        if not np.isfinite(value):
+            raise ValueError("loss is not finite at the start point X0")
+        n_rhs = 1
+        t = t0
+        tpos = 0
+        if targets is None or targets[0] == t0:
+            rec.add(0, t, x, value)
+            tpos = 0 if targets is None else 1
+        status, message = "completed", f"reached t1={t1:g}"
+        hit = check_rules(rules, user, t, x, value)
+        if hit is not None:
+            status, message = hit
+        if options.first_step is None:  # Hairer–Wanner heuristic, Frobenius norms
+            scale = atol + rtol * x.frobenius_norm()
+            d0 = x.frobenius_norm() / scale
+            d1 = k_first.frobenius_norm() / scale
+            h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 or not np.isfinite(d1) else 0.01 * d0 / d1
         else:
-            factor = MIN_FACTOR if not np.isfinite(err_norm) else max(
-                MIN_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
-            )
-            h = h * factor
-            rejected = True
-    meta = {"method": method, "rtol": rtol, "atol": atol, "rank": r,
+            h = float(options.first_step)
+        h = min(h, max_step, t1 - t0)
+        n_attempts = n_accepted = 0
+        rejected = nonfinite = False
+        while hit is None and t < t1:
+            n_attempts += 1
+            if n_attempts > options.max_steps:
+                status, message = "failed", f"max_steps={options.max_steps} exceeded at t={t:.6g}"
+                break
+            h = min(h, max_step, t1 - t)
+            landing = None
+            if targets is not None and tpos < targets.size and t + h >= targets[tpos]:
+                h, landing = targets[tpos] - t, targets[tpos]
+            if h <= 1e-14 * max(1.0, abs(t)):
+                status, message = ("diverged", f"the state becomes non-finite for every step "
+                                   f"size at t={t:.6g}; last finite state kept") if nonfinite \
+                    else ("failed", f"step size underflow at t={t:.6g}")
+                break
+            sums = StageSums(x, dense)
+            ks, pts = [k_first], [x]
+            ok = True
+            for i in range(1, len(c)):
+                y = sums.point([h * a[i][j] for j in range(i)], ks, pts, r)
+                if not np.all(np.isfinite(y.s)):
+                    ok = False
+                    break
+                ks.append(factored_velocity(loss, metric, y)[1])
+                pts.append(y)
+            n_rhs += len(ks) - 1
+            if ok:
+                x_new = sums.point([h * bj for bj in b], ks, pts, r)
+                ok = bool(np.all(np.isfinite(x_new.s)))
+            if ok:
+                value_new, k_new = factored_velocity(loss, metric, x_new)
+                n_rhs += 1
+                ks.append(k_new)
+                pts.append(x_new)
+                err = sums.norm([h * ej for ej in e], ks, pts)
+                tol = atol + rtol * max(x.frobenius_norm(), x_new.frobenius_norm())
+                err_norm = err / tol
+                ok = bool(np.isfinite(value_new) and np.isfinite(err_norm))
+            nonfinite = not ok
+            if ok and err_norm <= 1.0:
+                factor = MAX_FACTOR if err_norm == 0 else min(
+                    MAX_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
+                )
+                if rejected:
+                    factor = min(1.0, factor)
+                t = landing if landing is not None else t + h
+                x, k_first, value = x_new, k_new, value_new
+                n_accepted += 1
+                hit = check_rules(rules, user, t, x, value)
+                if targets is None:
+                    if n_accepted % record.every == 0 or hit is not None or t >= t1:
+                        rec.add(0, t, x, value)
+                elif landing is not None or hit is not None:
+                    rec.add(0, t, x, value)
+                    tpos += landing is not None
+                if hit is not None:
+                    status, message = hit
+                h = h * factor
+                rejected = False
+            else:
+                factor = MIN_FACTOR if not ok else max(
+                    MIN_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
+                )
+                h = h * factor
+                rejected = True
+        if targets is None:
+            rec.add(0, t, x, value)
+    meta = {"method": options.method, "rtol": rtol, "atol": atol, "rank": r,
             "kernel": repr(metric.kernel), "n_steps": n_attempts,
             "integrator": "projected Runge-Kutta (Kieri-Vandereycken 2019)"}
-    return rec.result(x, mode="downstairs", status=status, message=message, n_rhs=n_rhs,
+    return rec.result(x, [(status, message)], mode="downstairs", n_rhs=[n_rhs],
                       wall_time=time.perf_counter() - clock, metadata=meta)

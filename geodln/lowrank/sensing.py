@@ -15,14 +15,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from geodln._checks import check_finite, check_matrix
-from geodln.lowrank.completion import _LeastSquaresLoss, _shape_arg, factors_of
+from geodln.lowrank.least_squares import (
+    FactoredLeastSquares,
+    check_shape,
+    factors_of,
+    sparse_gradient,
+)
 from geodln.lowrank.point import entries_of_product
 from geodln.lowrank.tangent import LowRankOperator
 
 __all__ = ["SparseSensing", "RankOneSensing"]
 
 
-class SparseSensing(_LeastSquaresLoss):
+class SparseSensing(FactoredLeastSquares):
     r"""Sensing loss with sparse measurement matrices :math:`A_i`.
 
     Parameters
@@ -43,7 +48,7 @@ class SparseSensing(_LeastSquaresLoss):
     name = "sensing"
 
     def __init__(self, measurements, values, shape):
-        self.shape = _shape_arg(shape)
+        self.shape = check_shape(shape)
         m, n = self.shape
         if isinstance(measurements, list | tuple):
             for i, a in enumerate(measurements):
@@ -86,7 +91,10 @@ class SparseSensing(_LeastSquaresLoss):
         r"""Measurements :math:`\langle A_i, X\rangle`, shape [k]."""
         left, right = factors_of(point)
         x_s = entries_of_product(left, right, self.support_rows, self.support_cols)
-        return self._compressed @ x_s
+        if x_s.ndim == 1:
+            return self._compressed @ x_s
+        flat = x_s.reshape(-1, x_s.shape[-1])
+        return (self._compressed @ flat.T).T.reshape(x_s.shape[:-1] + (-1,))
 
     def residuals(self, point):
         r"""Residuals :math:`\langle A_i, X\rangle - y_i`, shape [k]."""
@@ -94,14 +102,18 @@ class SparseSensing(_LeastSquaresLoss):
 
     def gradient_from_residuals(self, res):
         r"""Sparse CSR Euclidean gradient :math:`\sum_i r_i A_i` on the support."""
-        data = self._compressed_t @ res
-        return sp.csr_matrix((data, self.support_cols, self._indptr), shape=self.shape)
+        if res.ndim == 1:
+            data = self._compressed_t @ res
+        else:
+            flat = res.reshape(-1, res.shape[-1])
+            data = (self._compressed_t @ flat.T).T.reshape(res.shape[:-1] + (-1,))
+        return sparse_gradient(data, self.support_cols, self._indptr, self.shape)
 
     def __repr__(self):
         return f"SparseSensing(shape={self.shape}, n_measurements={self.n_measurements})"
 
 
-class RankOneSensing(_LeastSquaresLoss):
+class RankOneSensing(FactoredLeastSquares):
     r"""Sensing loss with rank-one measurements :math:`A_i = a_i b_i^\top`.
 
     Parameters
@@ -132,7 +144,7 @@ class RankOneSensing(_LeastSquaresLoss):
     def measure(self, point):
         r"""Measurements :math:`a_i^\top X b_i`, shape [k]."""
         left, right = factors_of(point)
-        return np.einsum("ir,ir->i", self.a @ left, self.b @ right)
+        return np.einsum("...ir,...ir->...i", self.a @ left, self.b @ right)
 
     def residuals(self, point):
         """Residuals, shape [k]."""
@@ -140,7 +152,8 @@ class RankOneSensing(_LeastSquaresLoss):
 
     def gradient_from_residuals(self, res):
         r"""Gradient :math:`\sum_i r_i a_i b_i^\top` as a rank-k :class:`LowRankOperator`."""
-        return LowRankOperator(self.a.T * res, self.b.T)
+        left = self.a.T * res[..., None, :]
+        return LowRankOperator(left, np.broadcast_to(self.b.T, res.shape[:-1] + self.b.T.shape))
 
     def __repr__(self):
         return f"RankOneSensing(shape={self.shape}, n_measurements={self.values.size})"

@@ -10,12 +10,13 @@ code paths can be compared with the same tools. Files go through :mod:`geodln.st
 
 import numpy as np
 
+from geodln._checks import check_positive_int
 from geodln.flows.trajectory import Trajectory, _RunRecord
 from geodln.lowrank.point import FactoredPoint
 from geodln.measures import effective_rank_from_singular_values
 from geodln.storage import load_arrays, save_arrays
 
-__all__ = ["LowRankTrajectory"]
+__all__ = ["LowRankTrajectory", "LowRankBatch", "Record", "FactoredRecorder"]
 
 KIND = "lowrank_trajectory"
 
@@ -49,6 +50,8 @@ class LowRankTrajectory(_RunRecord):
         Gradient descent step indices.
     metadata : dict, optional
         JSON-serialisable settings.
+    metrics : dict of str to array-like, optional
+        Recorded user metrics (see :class:`Record`), each of shape [T].
 
     Attributes
     ----------
@@ -56,7 +59,8 @@ class LowRankTrajectory(_RunRecord):
     """
 
     def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",
-                 n_rhs=0, wall_time=0.0, u=None, v=None, steps=None, metadata=None):
+                 n_rhs=0, wall_time=0.0, u=None, v=None, steps=None, metadata=None,
+                 metrics=None):
         self.times = np.asarray(times, float)
         self.sigma = np.asarray(sigma, float)
         self.loss = np.asarray(loss, float)
@@ -79,6 +83,10 @@ class LowRankTrajectory(_RunRecord):
             raise ValueError(f"u and v must have {T} records, got {self.u.shape}, {self.v.shape}")
         self.steps = None if steps is None else np.asarray(steps, np.int64)
         self.metadata = dict(metadata or {})
+        self.metrics = {str(k): np.asarray(a, float) for k, a in (metrics or {}).items()}
+        for name, arr in self.metrics.items():
+            if arr.shape != (T,):
+                raise ValueError(f"metrics[{name!r}] must have shape ({T},), got {arr.shape}")
         finite = np.all(np.isfinite(self.sigma), axis=-1)
         s = np.where(finite[:, None], np.abs(self.sigma), 0.0)
         self.frobenius_norm = np.where(finite, np.sqrt(np.sum(s**2, axis=-1)), np.nan)
@@ -149,6 +157,8 @@ class LowRankTrajectory(_RunRecord):
             arrays["u"], arrays["v"] = self.u, self.v
         if self.steps is not None:
             arrays["steps"] = self.steps
+        for name, arr in self.metrics.items():
+            arrays["metric:" + name] = arr
         save_arrays(path, arrays, KIND, self._run_meta())
 
     @classmethod
@@ -157,8 +167,186 @@ class LowRankTrajectory(_RunRecord):
         arrays, meta = load_arrays(path, KIND)
         try:
             final = FactoredPoint(arrays["final_u"], arrays["final_s"], arrays["final_v"])
+            metrics = {k[len("metric:"):]: a for k, a in arrays.items()
+                       if k.startswith("metric:")}
             return cls(arrays["times"], arrays["sigma"], arrays["loss"], final,
                        u=arrays.get("u"), v=arrays.get("v"), steps=arrays.get("steps"),
-                       **cls._run_kwargs(meta))
+                       metrics=metrics, **cls._run_kwargs(meta))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a valid low-rank trajectory: missing {exc}") from exc
+
+
+class Record:
+    r"""What a factored run records, and how often.
+
+    Parameters
+    ----------
+    every : int
+        Record every this many steps (gradient descent) or accepted steps (flows); the first
+        and the last state of every member are always recorded.
+    factors : bool
+        Also record ``U`` and ``V`` (O(T (m + n) r) memory per member).
+    metrics : dict of str to callable, optional
+        User metrics ``name -> f(point) -> float`` evaluated on the *factored* point of one
+        member at each record (e.g. a held-out error from :meth:`FactoredPoint.entries`:
+        O(k r), never an m×n array).
+
+    Raises
+    ------
+    ValueError
+        If ``every`` is not a positive integer or a metric is not callable.
+
+    Examples
+    --------
+    >>> rec = Record(every=10, metrics={"sigma_1": lambda p: float(p.s.max())})
+    >>> rec.every
+    10
+    """
+
+    def __init__(self, every=1, factors=False, metrics=None):
+        self.every = check_positive_int(every, "record.every")
+        if not isinstance(factors, bool | np.bool_):
+            raise ValueError(f"record.factors must be a bool, got {factors!r}")
+        self.factors = bool(factors)
+        self.metrics = dict(metrics or {})
+        for name, fn in self.metrics.items():
+            if not callable(fn):
+                raise ValueError(f"record.metrics[{name!r}] must be callable f(point) -> float")
+
+    @classmethod
+    def of(cls, record):
+        """Return ``record`` as a :class:`Record` (None: every step; int k: every k steps).
+
+        Raises
+        ------
+        ValueError
+            If ``record`` is none of None, a positive int or a :class:`Record`.
+        """
+        if record is None:
+            return cls()
+        if isinstance(record, Record):
+            return record
+        return cls(every=check_positive_int(record, "record"))
+
+
+class FactoredRecorder:
+    """Per-member records of a (batched) factored run; builds the result.
+
+    Parameters
+    ----------
+    record : Record
+    batch_shape : tuple
+        ``()`` for one run, ``(B,)`` for a batch.
+    """
+
+    def __init__(self, record, batch_shape):
+        self.record = record
+        self.batch_shape = tuple(batch_shape)
+        size = int(np.prod(self.batch_shape)) if self.batch_shape else 1
+        self.rows = [{"t": [], "s": [], "loss": [], "u": [], "v": [], "steps": [],
+                      "metrics": {k: [] for k in record.metrics}} for _ in range(size)]
+
+    def add(self, member, t, point, loss, step=None):
+        """Record member ``member`` (index into the batch) at time ``t``.
+
+        ``point`` is that member's single :class:`FactoredPoint`.
+        """
+        row = self.rows[member]
+        if row["t"] and row["t"][-1] == t and (step is None or row["steps"][-1] == step):
+            return  # already recorded
+        row["t"].append(float(t))
+        row["s"].append(np.array(point.s, float))
+        row["loss"].append(float(loss))
+        if step is not None:
+            row["steps"].append(int(step))
+        if self.record.factors:
+            row["u"].append(point.u.copy())
+            row["v"].append(point.v.copy())
+        for name, fn in self.record.metrics.items():
+            row["metrics"][name].append(float(fn(point)))
+
+    def result(self, final, statuses, *, mode, n_rhs, wall_time, metadata):
+        """Return a :class:`LowRankTrajectory` (one run) or a :class:`LowRankBatch`.
+
+        Parameters
+        ----------
+        final : FactoredPoint
+            Final points (batched like the run).
+        statuses : list of (str, str)
+            ``(status, message)`` per member.
+        mode : str
+        n_rhs : list of int
+            Per member.
+        wall_time : float
+        metadata : dict
+        """
+        members = []
+        for k, row in enumerate(self.rows):
+            extra = {}
+            if self.record.factors:
+                extra = {"u": np.array(row["u"]), "v": np.array(row["v"])}
+            members.append(LowRankTrajectory(
+                np.array(row["t"]), np.array(row["s"]), np.array(row["loss"]),
+                final if not self.batch_shape else final[k], mode=mode,
+                status=statuses[k][0], message=statuses[k][1], n_rhs=n_rhs[k],
+                wall_time=wall_time, steps=np.array(row["steps"]) if row["steps"] else None,
+                metadata=metadata, metrics={n: np.array(a) for n, a in row["metrics"].items()},
+                **extra))
+        if not self.batch_shape:
+            return members[0]
+        return LowRankBatch(members, final)
+
+
+class LowRankBatch:
+    """The result of a batched factored run: B member trajectories and the final batch.
+
+    Parameters
+    ----------
+    members : list of LowRankTrajectory
+        One per member (own times, status, records).
+    final : FactoredPoint
+        The final points, batch shape ``(B,)``.
+
+    Attributes
+    ----------
+    status : list of str
+        Per member.
+    final_loss : ndarray, shape=[B]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
+    >>> from geodln.lowrank import lowrank_gradient_descent
+    >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
+    >>> x0 = random_factored_point(6, 5, 2, seed=1, batch=3)
+    >>> out = lowrank_gradient_descent(loss, x0, 3, 0.01, 5)
+    >>> len(out), out[0].status
+    (3, 'completed')
+    """
+
+    def __init__(self, members, final):
+        self.members = list(members)
+        self.final = final
+
+    def __len__(self):
+        return len(self.members)
+
+    def __getitem__(self, k):
+        return self.members[k]
+
+    def __iter__(self):
+        return iter(self.members)
+
+    @property
+    def status(self):
+        """Status of each member."""
+        return [m.status for m in self.members]
+
+    @property
+    def final_loss(self):
+        """Final loss of each member, [B]."""
+        return np.array([m.final_loss for m in self.members])
+
+    def __repr__(self):
+        return f"LowRankBatch(members={len(self)}, status={self.status})"

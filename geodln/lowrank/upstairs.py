@@ -16,20 +16,35 @@ upstairs gradient is :math:`\nabla_{W_p} = W_{N:p+1}^\top G\, W_{p-1:1}^\top`
 
 :func:`bottleneck_factors` is the balanced lift of a factored point with every hidden width
 equal to r (:math:`W_1 = \Lambda V^\top`, :math:`W_p = \Lambda`, :math:`W_N = U\Lambda`,
-:math:`\Lambda = \Sigma^{1/N}`; reference §1 with :math:`Q_p = I_r`).
-"""
+:math:`\Lambda = \Sigma^{1/N}`; the balanced lift with :math:`Q_p = I_r`).
 
-import time
+Factors are packed one way, as the engine's factor-tuple state: a list ``[W_1, ..., W_N]``
+with ``W_p`` of shape ``[d_p, d_{p-1}]`` or, for a batch of B runs, ``[B, d_p, d_{p-1}]``.
+Gradient descent on them is the shared batched loop of :mod:`geodln.lowrank.driver`.
+
+References: ACH18 (Arora, Cohen, Hazan, arXiv:1802.06509, Section 3: the factor gradient);
+ACHL19 (Arora, Cohen, Hu, Luo, arXiv:1905.13655: deep matrix completion trained this way).
+"""
 
 import numpy as np
 
 from geodln._checks import check_depth
 from geodln.factors import balance_defect, check_factors
-from geodln.lowrank.flow import _Recorder, check_rules, descent_schedule
+from geodln.lowrank.driver import (
+    check_n_steps,
+    check_step_size,
+    fixed_step_descent,
+    legacy_arguments,
+)
 from geodln.lowrank.point import FactoredPoint
+from geodln.lowrank.retraction import finite_members, truncated_svd_or_nan
 
 __all__ = ["bottleneck_factors", "end_to_end_factors", "upstairs_gradient",
-           "upstairs_gradient_descent"]
+           "upstairs_gradient_descent", "ThinFactorDescent"]
+
+
+def _swap(a):
+    return np.swapaxes(a, -1, -2)
 
 
 def bottleneck_factors(point, depth):
@@ -38,13 +53,26 @@ def bottleneck_factors(point, depth):
     Parameters
     ----------
     point : FactoredPoint
+        One point or a batch.
     depth : int
         N >= 2 (depth 1 would be the dense m×n matrix itself).
 
     Returns
     -------
     factors : list of ndarray
-        ``[W_1 (r×n), W_2..W_{N-1} (r×r), W_N (m×r)]``.
+        ``[W_1 (r×n), W_2..W_{N-1} (r×r), W_N (m×r)]`` (with the batch axes of ``point``).
+
+    Raises
+    ------
+    ValueError
+        If ``point`` is not a FactoredPoint or ``depth`` is not an integer >= 2.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point
+    >>> ws = bottleneck_factors(random_factored_point(5, 4, 2, seed=0), 3)
+    >>> [w.shape for w in ws]
+    [(2, 4), (2, 2), (5, 2)]
     """
     if not isinstance(point, FactoredPoint):
         raise ValueError(f"point must be a FactoredPoint, got {type(point).__name__}")
@@ -52,16 +80,17 @@ def bottleneck_factors(point, depth):
     if depth < 2:
         raise ValueError("depth must be >= 2 for thin factors (depth 1 is the dense matrix)")
     lam = point.s ** (1.0 / depth)
-    return ([lam[:, None] * point.v.T] + [np.diag(lam) for _ in range(depth - 2)]
-            + [point.u * lam])
+    eye = np.eye(point.rank)
+    return ([lam[..., :, None] * point.vt] + [lam[..., None, :] * eye for _ in range(depth - 2)]
+            + [point.u * lam[..., None, :]])
 
 
 def end_to_end_factors(factors):
-    """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ``."""
+    """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ`` (batched)."""
     left = factors[-1]
     for w in factors[-2:0:-1]:
         left = left @ w
-    return left, factors[0].T
+    return left, _swap(factors[0])
 
 
 def upstairs_gradient(loss, factors, shared=True):
@@ -70,16 +99,29 @@ def upstairs_gradient(loss, factors, shared=True):
     Parameters
     ----------
     loss : SparseCompletion, SparseSensing, RankOneSensing or compatible
-        Anything with ``value_and_gradient((L, R))``.
+        Anything with ``value_and_gradient((L, R))`` (batched).
     factors : list of ndarray
-        ``[W_1, ..., W_N]``, N >= 2.
+        ``[W_1, ..., W_N]``, N >= 2, each ``[..., d_p, d_{p-1}]``.
     shared : bool
         Reuse one sparse product for all layers (see the module docstring).
 
     Returns
     -------
-    value : float
+    value : float or ndarray, shape=[B]
     grads : list of ndarray
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
+    >>> loss, _ = random_sparse_completion((5, 4), 2, fraction=0.5, seed=0)
+    >>> value, grads = upstairs_gradient(loss, bottleneck_factors(
+    ...     random_factored_point(5, 4, 2, seed=1), 3))
+    >>> [g.shape for g in grads]
+    [(2, 4), (2, 2), (5, 2)]
     """
     depth = len(factors)
     left, right = end_to_end_factors(factors)
@@ -90,91 +132,156 @@ def upstairs_gradient(loss, factors, shared=True):
     for p in range(depth - 1, 0, -1):  # suffix[p-1] = W_N ... W_{p+1} for 0-based p-1
         acc = factors[p] if acc is None else acc @ factors[p]
         suffix[p - 1] = acc
-    grads = [np.asarray(g.T @ suffix[0]).T]  # W_1: S_1ᵀ G = (Gᵀ S_1)ᵀ
+    grads = [_swap(np.asarray(_transpose_matmul(g, suffix[0])))]  # W_1: (Gᵀ S_1)ᵀ
     if shared:
-        gw1 = np.asarray(g @ factors[0].T)  # G W_1ᵀ, m×d_1
+        gw1 = np.asarray(g @ _swap(factors[0]))  # G W_1ᵀ, m×d_1
         mid = None  # W_{p-1} ... W_2, so that G P_pᵀ = (G W_1ᵀ) midᵀ
         for p in range(1, depth):
-            gp = gw1 if mid is None else gw1 @ mid.T
-            grads.append(gp if p == depth - 1 else suffix[p].T @ gp)
+            gp = gw1 if mid is None else gw1 @ _swap(mid)
+            grads.append(gp if p == depth - 1 else _swap(suffix[p]) @ gp)
             if p < depth - 1:
                 mid = factors[p] if mid is None else factors[p] @ mid
     else:
         prefix = factors[0]
         for p in range(1, depth):
-            gp = np.asarray(g @ prefix.T)
-            grads.append(gp if p == depth - 1 else suffix[p].T @ gp)
+            gp = np.asarray(g @ _swap(prefix))
+            grads.append(gp if p == depth - 1 else _swap(suffix[p]) @ gp)
             if p < depth - 1:  # (W_N @ prefix would be the dense m×n product)
                 prefix = factors[p] @ prefix
     return value, grads
 
 
-def upstairs_gradient_descent(loss, factors0, step_size=1e-2, n_steps=100, *, shared=True,
-                              record_every=1, loss_tol=None, max_norm=None, stop=None,
-                              max_wall_time=None, store_factors=False):
+def _transpose_matmul(g, other):
+    return _swap(g) @ other if isinstance(g, np.ndarray) else g.T @ other
+
+
+class ThinFactorDescent:
+    """Upstairs GD on thin factors for :func:`geodln.lowrank.driver.fixed_step_descent`.
+
+    Parameters
+    ----------
+    loss : factored loss
+    shared : bool
+        See :func:`upstairs_gradient`.
+    rank : int
+        Rank of the recorded end-to-end points (the bottleneck width).
+    """
+
+    def __init__(self, loss, shared, rank):
+        self.loss, self.shared, self.rank = loss, shared, rank
+
+    def evaluate(self, state):
+        """``(values [B], -gradients)``."""
+        value, grads = upstairs_gradient(self.loss, state, self.shared)
+        return value, [-g for g in grads]
+
+    @staticmethod
+    def advance(state, direction, eta):
+        """``W_p + eta * direction_p``."""
+        return [w + eta * d for w, d in zip(state, direction)]
+
+    @staticmethod
+    def finite(state):
+        """Members whose factors and end-to-end factors are finite."""
+        ok = np.ones(state[0].shape[0], bool)
+        for w in state + list(end_to_end_factors(state)):
+            ok &= finite_members(w)
+        return ok
+
+    @staticmethod
+    def select(mask, new, old):
+        """Member-wise choice of factor lists; ``old=None`` means zero."""
+        m = np.asarray(mask, bool)[:, None, None]
+        if old is None:
+            return [np.where(m, a, 0.0) for a in new]
+        return [np.where(m, a, b) for a, b in zip(new, old)]
+
+    def point(self, state):
+        """Factored end-to-end points (thin QRs and a small SVD; NaN for non-finite members)."""
+        return truncated_svd_or_nan(*end_to_end_factors(state), self.rank)
+
+    @staticmethod
+    def n_members(state):
+        """Batch size B."""
+        return state[0].shape[0]
+
+
+def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, shared=True,
+                              stop=None, record=None, **legacy):
     r"""Plain gradient descent :math:`W_p \leftarrow W_p - \eta \nabla_{W_p}(E\circ\phi)`.
 
     Parameters
     ----------
     loss : SparseCompletion, SparseSensing, RankOneSensing or compatible
     factors0 : list of ndarray
-        ``[W_1, ..., W_N]`` (N >= 2), e.g. :func:`bottleneck_factors`.
+        ``[W_1, ..., W_N]`` (N >= 2), each ``[d_p, d_{p-1}]`` or a batch
+        ``[B, d_p, d_{p-1}]``, e.g. :func:`bottleneck_factors`.
     step_size : float
         η > 0.
     n_steps : int
-        Number of steps.
+        Number of steps (>= 0).
     shared : bool
         See :func:`upstairs_gradient`.
-    record_every : int
-        Record every this many steps (first and last always).
-    loss_tol, max_norm, stop, max_wall_time
-        Stopping rules (``stop(t, point, loss)`` gets the factored X).
-    store_factors : bool
-        Record the singular vectors of X.
+    stop : None, StoppingRules or callable, optional
+        As in :func:`geodln.lowrank.lowrank_gradient_descent` (the point is the factored X).
+    record : None, int or Record, optional
+        As in :func:`geodln.lowrank.lowrank_gradient_descent`.
+    **legacy
+        Keywords of earlier versions (``loss_tol``, ``max_norm``, ``max_wall_time``,
+        ``record_every``, ``store_factors``).
 
     Returns
     -------
-    trajectory : LowRankTrajectory
-        Singular values of X (rank ``d₁``) from a thin QR/SVD of ``L Rᵀ``; the final
-        balancedness defect and the final factors' shapes in ``metadata``.
+    trajectory : LowRankTrajectory or LowRankBatch
+        Singular values of X (rank ``min d_p``) from thin QRs and a small SVD of ``L Rᵀ``;
+        ``factors`` holds the final factors and ``metadata["balance_defect"]`` their
+        balancedness defect. A diverging member ends ``"diverged"`` with its last finite
+        factors and its record.
+
+    Raises
+    ------
+    ValueError
+        If ``factors0`` is not a chained list of at least 2 finite matrices (same batch), or
+        another argument is invalid, or ``loss`` is not finite at the start.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Section 2 (deep matrix
+       factorisation trained by gradient descent on the factors).
+
+    Examples
+    --------
+    >>> import geodln.lowrank as lr
+    >>> loss = lr.random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)[0]
+    >>> ws = bottleneck_factors(lr.random_factored_point(8, 6, 2, seed=1), 3)
+    >>> tr = upstairs_gradient_descent(loss, ws, 0.02, 20)
+    >>> tr.status, bool(tr.final_loss < tr.loss[0])
+    ('completed', True)
     """
-    clock = time.perf_counter()
-    factors = [w.copy() for w in check_factors(factors0, "factors0")]
+    _, stop, record = legacy_arguments("upstairs_gradient_descent", "upstairs", stop, record,
+                                       legacy)
+    factors = check_factors(list(factors0) if isinstance(factors0, tuple) else factors0,
+                            "factors0")
     if len(factors) < 2:
         raise ValueError("factors0 must hold at least 2 factors")
-    eta, n_steps, record_every, rules = descent_schedule(
-        step_size, n_steps, record_every, loss_tol, max_norm, max_wall_time
-    )
-    rank = min(w.shape[0] for w in factors[:-1])
-    rec = _Recorder(store_factors)
-    steps = []
-
-    def snapshot(k, value):
-        point = FactoredPoint.from_product(*end_to_end_factors(factors), rank=rank)
-        return point, check_rules(rules, stop, k * eta, point, value)
-
-    value, grads = upstairs_gradient(loss, factors, shared)
-    point, hit = snapshot(0, value)
-    rec.add(0.0, point, value)
-    steps.append(0)
-    k = 0
-    while hit is None and k < n_steps:
-        for w, g in zip(factors, grads):
-            w -= eta * g
-        k += 1
-        value, grads = upstairs_gradient(loss, factors, shared)
-        last = k % record_every == 0 or k == n_steps
-        if last or rules.loss_tol is not None or rules.max_norm is not None or stop is not None:
-            point, hit = snapshot(k, value)
-        if last or hit is not None:
-            rec.add(k * eta, point, value)
-            steps.append(k)
-    status, message = ("completed", f"ran {n_steps} steps") if hit is None else hit
-    meta = {"step_size": eta, "widths": [int(w.shape[1]) for w in factors]
-            + [int(factors[-1].shape[0])], "shared": bool(shared),
-            "balance_defect": float(balance_defect(factors))}
-    traj = rec.result(point, mode="upstairs", status=status, message=message, n_rhs=k + 1,
-                      wall_time=time.perf_counter() - clock, steps=np.array(steps),
-                      metadata=meta)
-    traj.factors = factors
+    lead = {w.shape[:-2] for w in factors}
+    if len(lead) != 1 or len(next(iter(lead))) > 1:
+        raise ValueError("factors0 must share one batch axis (or none), got shapes "
+                         f"{[w.shape for w in factors]}")
+    single = factors[0].ndim == 2
+    state = [w[None].copy() if single else w.copy() for w in factors]
+    eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
+    rank = min([w.shape[-2] for w in factors[:-1]] + [factors[-1].shape[-2],
+                                                      factors[0].shape[-1]])
+    out = fixed_step_descent(ThinFactorDescent(loss, bool(shared), rank), state, eta, n_steps,
+                             stop=stop, record=record, single=single)
+    final = [w[0] for w in out["state"]] if single else out["state"]
+    defect = balance_defect(final)
+    meta = {"step_size": eta, "widths": [int(w.shape[-1]) for w in final]
+            + [int(final[-1].shape[-2])], "shared": bool(shared),
+            "balance_defect": np.asarray(defect, float).tolist()}
+    traj = out["recorder"].result(
+        out["point"], out["statuses"], mode="upstairs", n_rhs=(out["n_steps"] + 1).tolist(),
+        wall_time=out["wall_time"], metadata=meta)
+    traj.factors = final
     return traj
