@@ -2,7 +2,7 @@ r"""Fractional powers of symmetric PSD matrices with an exact derivative at repe
 
 ``autograd`` differentiates ``eigh`` with a formula that divides by eigenvalue gaps: NaN at
 exactly repeated eigenvalues (X = I, orthogonal X: the usual DLN starts) and silently wrong at
-nearly repeated ones (``geomstats-notes.md`` §1.4). :func:`sym_power` is an autograd primitive
+nearly repeated ones (HIG08, Chapter 3). :func:`sym_power` is an autograd primitive
 whose VJP is the Daleckii–Krein formula
 
 .. math:: Df(S)[H] = Q\,(F \circ Q^\top H Q)\,Q^\top,\quad
@@ -21,6 +21,11 @@ def power_divided_difference(a, b, p):
     r"""Return :math:`(a^p - b^p)/(a - b)` (and :math:`p a^{p-1}` at ``a = b``) for ``a, b >= 0``.
 
     Evaluated as :math:`hi^{p-1}\,\mathrm{expm1}(-p w)/\mathrm{expm1}(-w)`, :math:`w = \log(hi/lo)`.
+
+    References
+    ----------
+    .. [1] HIG08: Higham, Functions of Matrices, Chapter 3 (Fréchet derivative of a matrix function,
+       Daleckiĭ–Kreĭn formula with divided differences).
     """
     a = np.asarray(a, float)
     b = np.asarray(b, float)
@@ -49,13 +54,24 @@ def sym_power(s, p):
     r"""Return :math:`S^p` for a symmetric PSD matrix ``s`` [..., d, d] (``S^0 = I``).
 
     Negative round-off eigenvalues are clipped to 0, and ``0**p = 0`` for ``p > 0``.
+
+    References
+    ----------
+    .. [1] HIG08: Higham, Functions of Matrices, Chapter 3 (Fréchet derivative of a matrix function,
+       Daleckiĭ–Kreĭn formula with divided differences).
     """
     mu, q = _eig_psd(s)
     return (q * _power_values(mu, p)[..., None, :]) @ np.swapaxes(q, -1, -2)
 
 
 def sym_power_derivative(s, p, h):
-    """Daleckii–Krein derivative of ``S -> S^p`` at ``s`` in direction ``h`` (symmetrised)."""
+    """Daleckii–Krein derivative of ``S -> S^p`` at ``s`` in direction ``h`` (symmetrised).
+
+    References
+    ----------
+    .. [1] HIG08: Higham, Functions of Matrices, Chapter 3 (Fréchet derivative of a matrix function,
+       Daleckiĭ–Kreĭn formula with divided differences).
+    """
     if p == 0:
         return np.zeros(np.broadcast_shapes(np.shape(s), np.shape(h)))
     mu, q = _eig_psd(s)

@@ -9,8 +9,11 @@ in the singular basis of the base point, the metric (``flat``) is its inverse on
           A_{N,X}(Z) = \sum_{j=1}^N (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N},
 
 the quotient of the Frobenius metric of the balanced manifold under the product map (Menon–Yu,
-reference §2–3; ACH Thm 1 for the flow). Every method costs one SVD and O(mnr) work,
+MY25; ACH18, Theorem 1 for the flow). Every method costs one SVD and O(mnr) work,
 independently of the depth.
+
+Abbreviations: ACH = Arora, Cohen, Hazan (ACH18); BRTW = Bah, Rauhut, Terstiege, Westdickenberg
+(BRTW21); CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import autograd.numpy as anp
@@ -37,6 +40,31 @@ class SpectralMetric(RiemannianMetric):
         The manifold.
     kernel : SpectralKernel
         The kernel.
+
+    Raises
+    ------
+    ValueError
+        With the message ``kernel must be a SpectralKernel, got …``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+    .. [3] MY25: Menon, Yu, arXiv:2509.09088 (:math:`g^N` is the quotient metric of the balanced
+       manifold).
+
+    Examples
+    --------
+    With the Euclidean kernel (:math:`k = 1`) the metric is the Frobenius inner product:
+
+    >>> import geodln
+    >>> metric = geodln.SpectralMetric(geodln.RankMatrices(2, 3), geodln.EuclideanKernel())
+    >>> X = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    >>> Z = np.arange(6.0).reshape(2, 3)
+    >>> bool(np.isclose(metric.squared_norm(Z, X), np.sum(Z**2)))
+    True
     """
 
     def __init__(self, space, kernel):
@@ -50,7 +78,7 @@ class SpectralMetric(RiemannianMetric):
         """Install the geodesic solvers (pattern of geomstats' ``PullbackMetric``).
 
         ``exp``/``geodesic``: :class:`~geodln.geodesics.HamiltonianExpSolver` (co-metric
-        Hamiltonian, reference §7); ``log`` (hence ``dist``, ``squared_dist``, ladder parallel
+        Hamiltonian, GEO25); ``log`` (hence ``dist``, ``squared_dist``, ladder parallel
         transport): :class:`~geodln.geodesics.RootLogSolver`. Kernels without a
         differentiable co-metric raise ``NotImplementedError`` when these are used.
         """
@@ -157,6 +185,12 @@ class SpectralMetric(RiemannianMetric):
         """Matrix of :math:`A_X` in row-major entry coordinates, shape [..., mn, mn].
 
         Built from the full SVD: :math:`(U \\otimes V)\\,\\mathrm{diag}(K)\\,(U \\otimes V)^T`.
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a finite real array of matrices [..., m, n] of the expected
+            shape.
         """
         x = check_matrix(base_point, "base_point", shape=self._space.shape)
         m, n = self._space.shape
@@ -183,6 +217,12 @@ class SpectralMetric(RiemannianMetric):
         Returns
         -------
         mat : ndarray, shape=[..., mn, mn]
+
+        Raises
+        ------
+        ValueError
+            With the message ``metric_matrix is defined in entry coordinates only for full-rank
+            spaces; this space has rank … < min(m, n)``.
         """
         if not self._space.full_rank:
             raise ValueError(
@@ -193,7 +233,7 @@ class SpectralMetric(RiemannianMetric):
 
 
 class DLNMetric(SpectralMetric):
-    r"""The deep-linear-network metric :math:`g^N` on :math:`M_r` (reference §2).
+    r"""The deep-linear-network metric :math:`g^N` on :math:`M_r` (ACH18; CMV23).
 
     Parameters
     ----------
@@ -209,11 +249,37 @@ class DLNMetric(SpectralMetric):
 
     Notes
     -----
-    Eigenvalues (CMV Lemma 2.4, rank-r blocks in reference §2):
+    Eigenvalues (CMV23, Lemma 2.4; rank-r blocks):
     :math:`\lambda_{kl} = (\sigma_k^2 - \sigma_l^2)/(\sigma_k^{2/N} - \sigma_l^{2/N})`,
     :math:`\lambda_{kk} = N\sigma_k^{2-2/N}`, mixed blocks :math:`\sigma_k^{2-2/N}`,
     evaluated stably at repeated and tiny singular values
     (:func:`geodln.spectral.dln_kernel`).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+    .. [3] MY25: Menon, Yu, arXiv:2509.09088 (:math:`g^N` is the quotient metric of the balanced
+       manifold).
+    .. [4] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
+       flow on rank-r matrices).
+
+    Examples
+    --------
+    At :math:`X = \mathrm{diag}(4, 1)`, N = 2, the unit matrix :math:`E_{11}` is an eigenvector
+    of :math:`A_{N,X}` with eigenvalue :math:`N\sigma_1^{2-2/N} = 8`, so its squared length is
+    1/8; with CMV's normalisation :math:`A/N` it is 2/8:
+
+    >>> import geodln
+    >>> X, E11 = np.diag([4.0, 1.0]), np.array([[1.0, 0.0], [0.0, 0.0]])
+    >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
+    >>> bool(np.isclose(metric.squared_norm(E11, X), 1 / 8))
+    True
+    >>> cmv = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2, normalized=True)
+    >>> bool(np.isclose(cmv.squared_norm(E11, X), 2 / 8))
+    True
     """
 
     def __init__(self, space, depth, normalized=False):
@@ -231,6 +297,12 @@ class DLNMetric(SpectralMetric):
         christoffels) differentiates it exactly, also at repeated singular values. Full-rank
         spaces only for finite N > 1 (the sum does not annihilate the normal block when N = 1);
         otherwise the SVD form is used.
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a finite real array of matrices [..., m, n] of the expected
+            shape.
         """
         if self.depth == np.inf or not self._space.full_rank or self.depth == 1:
             return super().cometric_matrix(base_point)

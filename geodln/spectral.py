@@ -7,7 +7,7 @@ Every metric in geodln is diagonal in the singular basis of its base point
 .. math:: \lambda_{kl} = k(\sigma_k^2, \sigma_l^2),
 
 where :math:`k` is a symmetric *spectral kernel* and :math:`\sigma_l = 0` for indices
-beyond the rank (reference ``dln-geometry.md`` §2). For a rank-r point the three blocks of
+beyond the rank (CMV23, Lemma 2.4, for the DLN kernel). For a rank-r point the three blocks of
 :math:`T_X M_r` are then
 
 - core ``U M Vᵀ``: eigenvalues :math:`k(\sigma_k^2, \sigma_l^2)`, :math:`k, l \le r`;
@@ -27,6 +27,10 @@ kernels below are evaluated in a form that is accurate to a few ulps for every
 
 A user defines a new metric by subclassing :class:`SpectralKernel` (or wrapping a function
 with :class:`CallableKernel`) and passing it to :class:`geodln.SpectralMetric`.
+
+Abbreviations: ACH = Arora, Cohen, Hazan (ACH18); BRTW = Bah, Rauhut, Terstiege, Westdickenberg
+(BRTW21); CMV = Cohen, Menon, Veraszto (CMV23); GM = Menon, "The geometry of the deep linear
+network" (GM24); MY = Menon, Yu (MY25).
 """
 
 import numpy as np
@@ -78,6 +82,11 @@ def dln_kernel(a, b, depth):
     -------
     lam : ndarray
         The plain-sum eigenvalues :math:`\lambda_{kl}` of :math:`A_{N,X}` (CMV Lemma 2.4).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
     N = depth
     hi, lo = _ordered(a, b)
@@ -97,6 +106,11 @@ def log_mean(a, b):
 
     This is the N → ∞ limit of :math:`k_N/N` (CMV, infinite depth); evaluated as
     :math:`hi \cdot (1 - e^{-w})/w`, :math:`w = \log(hi/lo)`.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497 (infinite-depth limit of
+       :math:`A_{N,X}/N`, logarithmic-mean eigenvalues).
     """
     hi, lo = _ordered(a, b)
     w = _log_ratio(hi, lo)
@@ -119,6 +133,24 @@ class SpectralKernel:
     ----------
     name : str
         Short label used in tables and plots.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    A new metric needs only the kernel:
+
+    >>> from geodln.spectral import SpectralKernel
+    >>> class HarmonicMean(SpectralKernel):
+    ...     name = "harmonic mean"
+    ...     def __call__(self, a, b):
+    ...         return 2 * a * b / (a + b)
+    >>> HarmonicMean().pairwise([4.0, 1.0], [4.0, 1.0])
+    array([[4. , 1.6],
+           [1.6, 1. ]])
     """
 
     name = "kernel"
@@ -146,7 +178,7 @@ class SpectralKernel:
 
 
 class DLNKernel(SpectralKernel):
-    r"""Kernel of the deep-linear-network metric :math:`g^N` (reference §2).
+    r"""Kernel of the deep-linear-network metric :math:`g^N` (ACH18, Theorem 1; CMV23, Lemma 2.4).
 
     Parameters
     ----------
@@ -156,6 +188,26 @@ class DLNKernel(SpectralKernel):
         ``False`` (default): plain sum :math:`A_{N,X}`, the exact quotient of the Frobenius
         metric on the balanced manifold (ACH, BRTW, GM, MY). ``True``: CMV convention
         :math:`A_{N,X}/N`, which has a finite N → ∞ limit; :math:`g_{CMV} = N g_{plain}`.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); otherwise with the
+        message ``depth=inf requires normalized=True: the plain sum A_{N,X} diverges as N ->
+        inf, only A/N (CMV convention) has a limit``.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    For N = 2, :math:`k(a, b) = (a - b)/(\sqrt a - \sqrt b) = \sqrt a + \sqrt b`:
+
+    >>> import geodln
+    >>> float(geodln.DLNKernel(2)(4.0, 1.0)), float(geodln.DLNKernel(2)(4.0, 4.0))
+    (3.0, 4.0)
     """
 
     def __init__(self, depth, normalized=False):
@@ -217,7 +269,22 @@ class DLNKernel(SpectralKernel):
 
 
 class InfiniteDepthKernel(DLNKernel):
-    """Infinite-depth (normalised) kernel: the logarithmic mean (CMV)."""
+    """Infinite-depth (normalised) kernel: the logarithmic mean (CMV).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497 (infinite-depth limit of
+       :math:`A_{N,X}/N`, logarithmic-mean eigenvalues).
+
+    Examples
+    --------
+    The logarithmic mean :math:`(a - b)/(\\log a - \\log b)`:
+
+    >>> import geodln
+    >>> value = geodln.InfiniteDepthKernel()(np.e**2, 1.0)
+    >>> bool(np.isclose(value, (np.e**2 - 1) / 2))
+    True
+    """
 
     def __init__(self):
         super().__init__(np.inf, normalized=True)
@@ -228,7 +295,20 @@ class InfiniteDepthKernel(DLNKernel):
 
 
 class EuclideanKernel(SpectralKernel):
-    """Constant kernel 1: the Euclidean (Frobenius) metric restricted to :math:`M_r`."""
+    """Constant kernel 1: the Euclidean (Frobenius) metric restricted to :math:`M_r`.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> geodln.EuclideanKernel().pairwise([4.0, 1.0], [2.0, 0.0])
+    array([[1., 1.],
+           [1., 1.]])
+    """
 
     name = "Euclidean"
 
@@ -242,6 +322,11 @@ class ArithmeticMeanKernel(SpectralKernel):
 
     With ``p = 1`` the co-metric is :math:`Z \mapsto (XX^\top Z + Z X^\top X)/2`, the N = 2
     DLN co-metric up to a factor 2 and the symmetric cross term.
+
+    References
+    ----------
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (Bures–Wasserstein geometry; the N = 2
+       operator :math:`XX^\top Z + Z X^\top X`).
     """
 
     def __init__(self, power=1.0):
@@ -257,6 +342,11 @@ class GeometricMeanKernel(SpectralKernel):
     r"""Geometric-mean kernel :math:`(ab)^{p/2}` (a prototyping example).
 
     It vanishes on mixed blocks, so its metric lives on full-rank points only.
+
+    References
+    ----------
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (Bures–Wasserstein geometry; the N = 2
+       operator :math:`XX^\top Z + Z X^\top X`).
     """
 
     def __init__(self, power=1.0):
@@ -277,6 +367,23 @@ class CallableKernel(SpectralKernel):
         ``func(a, b) -> array``, symmetric, positive when ``max(a, b) > 0``.
     name : str, optional
         Label for tables and plots.
+
+    Raises
+    ------
+    ValueError
+        With the message ``func must be callable, got …``.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> kernel = geodln.CallableKernel(lambda a, b: (a + b) / 2, name="arithmetic mean")
+    >>> float(kernel(4.0, 2.0))
+    3.0
     """
 
     def __init__(self, func, name=None):

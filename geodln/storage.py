@@ -65,6 +65,12 @@ def save_arrays(path, arrays, kind, metadata=None):
         What the file holds (e.g. ``"trajectory"``), checked by :func:`load_arrays`.
     metadata : dict, optional
         JSON-serialisable metadata.
+
+    Raises
+    ------
+    ValueError
+        With the message ``arrays key … is reserved``; or ``arrays[…] has dtype object; only
+        numeric arrays are stored``.
     """
     path = os.fspath(path)
     meta = {"format": FORMAT, "version": VERSION, "kind": kind, "metadata": metadata or {}}

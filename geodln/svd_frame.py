@@ -9,7 +9,7 @@ For :math:`X = U \Sigma V^\top` (thin SVD truncated to the rank r) and a kernel
            + U\, \mathrm{diag}(\ell)\, U^\top Z P_{V_\perp},
 
 with :math:`K_{kl} = k(\sigma_k^2, \sigma_l^2)` and :math:`\ell_k = k(\sigma_k^2, 0)`
-(reference ``dln-geometry.md`` §2: the rank-r mixed blocks; the normal block is annihilated).
+(CMV23, Lemma 2.4, extended to the rank-r mixed blocks; the normal block is annihilated).
 One SVD per call, then O(mnr) work: the cost does not depend on the depth. :math:`U_\perp`,
 :math:`V_\perp` are never formed.
 """
@@ -39,6 +39,17 @@ class SVDFrame:
     s : ndarray, shape=[..., r]
         Singular values, non-increasing.
     vt : ndarray, shape=[..., r, n]
+
+    Raises
+    ------
+    ValueError
+        If ``base_point`` is not a finite real array of matrices [..., m, n] of the expected
+        shape.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     def __init__(self, base_point, rank=None, check=True):

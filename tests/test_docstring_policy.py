@@ -8,9 +8,9 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
    path outside the repository
    (``/work/``, ``/home/``, ``/tmp/``, ``/usr/``, ``/opt/``, ``/mnt/``, ``/root/``, ``~/``, a
    Windows drive). Papers are cited by their key in ``docs/references.bib`` instead.
-2. **Citations resolve.** Every token that looks like a bibliography key (2–5 capitals and two
-   digits, e.g. ``CMV23``) inside a ``References`` section is a key of ``docs/references.bib``,
-   and every ``References`` section cites at least one such key.
+2. **Citations resolve.** Every entry ``.. [n] ...`` of a ``References`` section starts with a
+   key of ``docs/references.bib`` and a colon (``.. [1] CMV23: Cohen, Menon, Veraszto, ...``),
+   and every ``References`` section has at least one entry.
 3. **Abbreviations are expanded.** If any docstring of a module uses a paper abbreviation as a
    word (ACH, ACGH, ACHL, BRTW, RC, CMV, GM, MY), the *module* docstring names every author of
    that paper (e.g. CMV → Cohen, Menon, Veraszto).
@@ -144,126 +144,7 @@ FORBIDDEN = [
 
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
-KNOWN_GAPS = {
-    ("abbreviations", "geodln.discretisation"): "engine: module being rewritten",
-    ("abbreviations", "geodln.experiments.diag3"): "repro: module being rewritten",
-    ("abbreviations", "geodln.experiments.hyperbola"): "repro: module being rewritten",
-    ("abbreviations", "geodln.experiments.reproduce"): "repro: module being rewritten",
-    ("abbreviations", "geodln.flows.compare"): "engine: module being rewritten",
-    ("abbreviations", "geodln.flows.descent"): "engine: module being rewritten",
-    ("abbreviations", "geodln.flows.fields"): "engine: module being rewritten",
-    ("abbreviations", "geodln.flows.gradient_flow"): "engine: module being rewritten",
-    ("abbreviations", "geodln.geodesics.operators"): "geodesics: module being rewritten",
-    ("abbreviations", "geodln.init"): "engine: module being rewritten",
-    ("abbreviations", "geodln.lowrank.cometric"): "lowrank: module being rewritten",
-    ("abbreviations", "geodln.lowrank.descent"): "lowrank: module being rewritten",
-    ("abbreviations", "geodln.lowrank.flow"): "lowrank: module being rewritten",
-    ("abbreviations", "geodln.measures"): "numerics: module being rewritten",
-    ("abbreviations", "geodln.metric"): "numerics: module being rewritten",
-    ("abbreviations", "geodln.spectral"): "numerics: module being rewritten",
-    ("abbreviations", "geodln.volume"): "numerics: module being rewritten",
-    ("examples", "geodln.flows"): "engine: module being rewritten",
-    ("examples", "geodln.losses"): "engine: module being rewritten",
-    ("examples", "geodln.metric"): "numerics: module being rewritten",
-    ("examples", "geodln.spaces"): "harden: module being rewritten",
-    ("examples", "geodln.spectral"): "numerics: module being rewritten",
-    ("examples", "geodln.volume"): "numerics: module being rewritten",
-    ("pointers", "geodln.cli"): "harden: module being rewritten",
-    ("pointers", "geodln.discretisation"): "engine: module being rewritten",
-    ("pointers", "geodln.experiments.achl"): "repro: module being rewritten",
-    ("pointers", "geodln.experiments.diag3"): "repro: module being rewritten",
-    ("pointers", "geodln.experiments.hyperbola"): "repro: module being rewritten",
-    ("pointers", "geodln.experiments.razin_cohen"): "repro: module being rewritten",
-    ("pointers", "geodln.flows"): "engine: module being rewritten",
-    ("pointers", "geodln.flows.compare"): "engine: module being rewritten",
-    ("pointers", "geodln.flows.descent"): "engine: module being rewritten",
-    ("pointers", "geodln.flows.fields"): "engine: module being rewritten",
-    ("pointers", "geodln.flows.gradient_flow"): "engine: module being rewritten",
-    ("pointers", "geodln.flows.stopping"): "engine: module being rewritten",
-    ("pointers", "geodln.geodesics"): "geodesics: module being rewritten",
-    ("pointers", "geodln.geodesics.hamiltonian_exp"): "geodesics: module being rewritten",
-    ("pointers", "geodln.geodesics.operators"): "geodesics: module being rewritten",
-    ("pointers", "geodln.geodesics.power_family"): "geodesics: module being rewritten",
-    ("pointers", "geodln.geodesics.root_log"): "geodesics: module being rewritten",
-    ("pointers", "geodln.init"): "engine: module being rewritten",
-    ("pointers", "geodln.losses"): "engine: module being rewritten",
-    ("pointers", "geodln.lowrank.cometric"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.completion"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.descent"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.flow"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.point"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.tangent"): "lowrank: module being rewritten",
-    ("pointers", "geodln.lowrank.upstairs"): "lowrank: module being rewritten",
-    ("pointers", "geodln.matrix_power"): "numerics: module being rewritten",
-    ("pointers", "geodln.measures"): "numerics: module being rewritten",
-    ("pointers", "geodln.metric"): "numerics: module being rewritten",
-    ("pointers", "geodln.spaces.rank_matrices"): "numerics: module being rewritten",
-    ("pointers", "geodln.spectral"): "numerics: module being rewritten",
-    ("pointers", "geodln.svd_frame"): "numerics: module being rewritten",
-    ("pointers", "geodln.volume"): "numerics: module being rewritten",
-    ("raises", "geodln.cli"): "harden: module being rewritten",
-    ("raises", "geodln.discretisation"): "engine: module being rewritten",
-    ("raises", "geodln.ensemble"): "harden: module being rewritten",
-    ("raises", "geodln.experiments.achl"): "repro: module being rewritten",
-    ("raises", "geodln.experiments.diag3"): "repro: module being rewritten",
-    ("raises", "geodln.experiments.reproduce"): "repro: module being rewritten",
-    ("raises", "geodln.flows.compare"): "engine: module being rewritten",
-    ("raises", "geodln.flows.descent"): "engine: module being rewritten",
-    ("raises", "geodln.flows.fields"): "engine: module being rewritten",
-    ("raises", "geodln.flows.gradient_flow"): "engine: module being rewritten",
-    ("raises", "geodln.flows.ode"): "engine: module being rewritten",
-    ("raises", "geodln.flows.stopping"): "engine: module being rewritten",
-    ("raises", "geodln.flows.trajectory"): "engine: module being rewritten",
-    ("raises", "geodln.geodesics.hamiltonian_exp"): "geodesics: module being rewritten",
-    ("raises", "geodln.geodesics.operators"): "geodesics: module being rewritten",
-    ("raises", "geodln.geodesics.root_log"): "geodesics: module being rewritten",
-    ("raises", "geodln.init"): "engine: module being rewritten",
-    ("raises", "geodln.losses"): "engine: module being rewritten",
-    ("raises", "geodln.lowrank.cometric"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.completion"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.descent"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.flow"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.point"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.retraction"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.sensing"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.tangent"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.trajectory"): "lowrank: module being rewritten",
-    ("raises", "geodln.lowrank.upstairs"): "lowrank: module being rewritten",
-    ("raises", "geodln.measures"): "numerics: module being rewritten",
-    ("raises", "geodln.metric"): "numerics: module being rewritten",
-    ("raises", "geodln.spaces.rank_matrices"): "numerics: module being rewritten",
-    ("raises", "geodln.spectral"): "numerics: module being rewritten",
-    ("raises", "geodln.storage"): "harden: module being rewritten",
-    ("raises", "geodln.svd_frame"): "numerics: module being rewritten",
-    ("raises", "geodln.volume"): "numerics: module being rewritten",
-    ("references", "geodln.discretisation"): "engine: module being rewritten",
-    ("references", "geodln.flows.compare"): "engine: module being rewritten",
-    ("references", "geodln.flows.descent"): "engine: module being rewritten",
-    ("references", "geodln.flows.fields"): "engine: module being rewritten",
-    ("references", "geodln.flows.gradient_flow"): "engine: module being rewritten",
-    ("references", "geodln.geodesics.hamiltonian_exp"): "geodesics: module being rewritten",
-    ("references", "geodln.geodesics.operators"): "geodesics: module being rewritten",
-    ("references", "geodln.geodesics.power_family"): "geodesics: module being rewritten",
-    ("references", "geodln.geodesics.root_log"): "geodesics: module being rewritten",
-    ("references", "geodln.init"): "engine: module being rewritten",
-    ("references", "geodln.losses"): "engine: module being rewritten",
-    ("references", "geodln.lowrank.cometric"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.completion"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.descent"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.flow"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.point"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.retraction"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.sensing"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.tangent"): "lowrank: module being rewritten",
-    ("references", "geodln.lowrank.upstairs"): "lowrank: module being rewritten",
-    ("references", "geodln.matrix_power"): "numerics: module being rewritten",
-    ("references", "geodln.measures"): "numerics: module being rewritten",
-    ("references", "geodln.metric"): "numerics: module being rewritten",
-    ("references", "geodln.spaces.rank_matrices"): "numerics: module being rewritten",
-    ("references", "geodln.spectral"): "numerics: module being rewritten",
-    ("references", "geodln.svd_frame"): "numerics: module being rewritten",
-    ("references", "geodln.volume"): "numerics: module being rewritten",
-}
+KNOWN_GAPS = {}
 
 
 def _report(rule, module, bad):
@@ -275,7 +156,8 @@ def _report(rule, module, bad):
     pytest.fail("\n".join(bad), pytrace=False)
 
 
-KEY_TOKEN = re.compile(r"\b[A-Z]{2,5}\d{2}\b")
+ENTRY = re.compile(r"^\.\. \[[^\]]+\][ \t]*(.*)$", re.MULTILINE)
+KEY_START = re.compile(r"([A-Z]{2,5}\d{2}):")
 SECTION = re.compile(r"^[ \t]*(\w[\w ]*)[ \t]*\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 
 
@@ -450,10 +332,15 @@ def test_references_cite_bibliography_keys(module):
         refs = _sections(doc).get("References")
         if refs is None:
             continue
-        tokens = set(KEY_TOKEN.findall(refs))
-        if not tokens:
-            bad.append(f"{name}: References section cites no key of docs/references.bib")
-        bad += [f"{name}: unknown bibliography key {t}" for t in sorted(tokens - keys)]
+        entries = ENTRY.findall(refs)
+        if not entries:
+            bad.append(f"{name}: References section has no '.. [n]' entry")
+        for entry in entries:
+            key = KEY_START.match(entry)
+            if key is None:
+                bad.append(f"{name}: reference does not start with 'KEY:' ({entry[:40]!r})")
+            elif key.group(1) not in keys:
+                bad.append(f"{name}: unknown bibliography key {key.group(1)}")
     _report("citations", module, bad)
 
 

@@ -5,7 +5,7 @@ depth N from a small initialisation on a low-rank completion problem and report 
 the *unobserved* entries against the number of observations: depth ≥ 2 generalises from far
 fewer observations than depth 1, and more so as N grows. We run the same protocol downstairs
 with the factored flow of :mod:`geodln.lowrank` (plain-sum :math:`A_{N,X}`, the exact quotient
-of the upstairs training, reference §2), so that 2000×2000 problems need no m×n array:
+of the upstairs training, ACH18, Theorem 1), so that 2000×2000 problems need no m×n array:
 
 - ground truth :math:`X^*` of rank 5 (Gaussian factors, scaled to :math:`\sigma_1(X^*) = 1`),
   |Ω| entries observed uniformly without repetition, noise-free; the sweep is
@@ -53,7 +53,7 @@ A run's ``status`` is ``loss_tol`` (converged) or ``failed`` (``max_steps`` exha
 
 Caveats: ACHL train full-width factors upstairs with gradient descent and compare with
 nuclear-norm minimisation; here the dynamics is the downstairs image restricted to rank ≤
-``work_rank`` (exact for balanced starts of rank ``work_rank``, reference §3), in the
+``work_rank`` (exact for balanced starts of rank ``work_rank``, ACH18, Theorem 1), in the
 gradient-flow limit, and depth 1 is rank-constrained (which helps depth 1, so the comparison
 is conservative). The tail of the flow is slow (spurious singular values decay polynomially
 for N ≥ 3), so some runs end at ``max_steps`` before the loss tolerance: their status is
@@ -352,6 +352,11 @@ def summarize(out_dir, size="full", seed=0):
     summary : dict
         ``n_finished``, ``n_runs``, ``rows`` (per |Ω| and depth), ``runs`` (per run),
         ``claims`` — over the finished runs only.
+
+    Raises
+    ------
+    ValueError
+        With the message ``seed … does not match the recorded problem entropy …``.
     """
     size = resolve_size(False, size)
     seed = check_seed(seed)

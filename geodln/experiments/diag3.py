@@ -1,6 +1,6 @@
 r"""A 3×3 completion with a curve of rank-2 solutions, and the volume along it.
 
-The seed's claim (reference §8): in a 3×3 completion task, 500 runs, "the majority end near one
+The claim (CMV23, Fig. 8): in a 3×3 completion task, 500 runs, "the majority end near one
 rank-two minimiser", and that minimiser is where the volume is largest among the minimisers.
 The observed set of the seed is unknown ([open]); diagonal-only observation cannot be it
 (rank-1 completions exist). We choose and document one.
@@ -35,7 +35,7 @@ at full size (100 reduced). Robustness: N = 3 and N = 10, and α = 1e-2.
   (:func:`geodln.volume.log_volume_density` with ``rank=2``);
 - ``density_det``: the full-rank log density (w.r.t. Lebesgue measure) on the near-solution
   curve :math:`\{\det X = \delta\}`, δ = 1e-3 — the reading of CMV Fig. 5 used for the 2×2
-  problem (reference §8);
+  problem (CMV23, Fig. 5);
 - ``entropy``: the Menon–Yu orbit volume :math:`\log\mathrm{vol}(\mathcal{O}_X)`
   (:func:`geodln.entropy.log_orbit_volume`) at the rank-2 solutions.
 
@@ -45,6 +45,8 @@ maximiser :math:`t_V` of each volume on that branch. The claim is *supported* fo
 :math:`t_V` lies in the interval, *not supported* otherwise; the numbers are in
 ``summary.json`` whatever the verdict. Figures: ``diag3_outcomes.png`` (outcomes in the
 (p, q)-plane, hyperbola, maximisers), ``diag3_curve.png`` (histogram of t with the volumes).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import os
@@ -85,7 +87,13 @@ def completion_problem():
 
 
 def hyperbola_parameters():
-    r"""Return ``(p0, q0, k)`` of the rank-2 set :math:`(p - p_0)(q - q_0) = k` (module doc)."""
+    r"""Return ``(p0, q0, k)`` of the rank-2 set :math:`(p - p_0)(q - q_0) = k` (module doc).
+
+    Raises
+    ------
+    ValueError
+        With the message ``the chosen observed values give k <= 0 (no real hyperbola)``.
+    """
     x = {ij: v for ij, v in OBSERVED.items()}
     x11, x12, x21, x22 = x[0, 0], x[0, 1], x[1, 0], x[1, 1]
     x23, x32, x33 = x[1, 2], x[2, 1], x[2, 2]

@@ -1,6 +1,6 @@
 r"""CMV Fig. 4–5: 2×2 diagonal completion, outcomes on the hyperbola and the volume picture.
 
-Problem (CMV; reference §8): observed :math:`x_{11} = x_{22} = 1`, free :math:`x_{12},
+Problem (CMV23, Fig. 4): observed :math:`x_{11} = x_{22} = 1`, free :math:`x_{12},
 x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} = 1\}` has zero loss; the rank-1
 minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small random starts trained by the
 downstairs flow of :math:`g^N` end near the hyperbola's corners :math:`(\pm1, \pm1)`, with the
@@ -20,11 +20,11 @@ What is run:
   subset — the conclusions do not hinge on either choice (see ``summary.csv``).
 
 Quantities (``summary.csv``): the fraction of outcomes within 0.25 of :math:`(1, 1)` or
-:math:`(-1, -1)`; effective ranks (Roy–Vetterli, reference §8); the position along the
+:math:`(-1, -1)`; effective ranks (Roy–Vetterli, RV07); the position along the
 hyperbola :math:`u = \tfrac12\log(x_{12}/x_{21})` (0 at the corners; its spread grows with
 N); and two rank correlations (Spearman) between volume and outcome density:
 
-- **curve** (the primary one, CMV Fig. 5 as read in reference §8): the log volume density of
+- **curve** (the primary one, our reading of CMV23, Fig. 5): the log volume density of
   :math:`g^N` (CMV normalisation, w.r.t. Lebesgue measure, :func:`geodln.volume.
   log_volume_density`) on the near-solution curve :math:`\{\det X = \delta\}`,
   :math:`\delta = 10^{-3}`, at the outcome's position u, against a kernel density estimate of
@@ -41,6 +41,8 @@ Figures: ``hyperbola_outcomes.png`` (scatter per depth with the hyperbola and an
 histogram of effective ranks, CMV Fig. 4), ``hyperbola_volume.png`` (log volume heat map with
 the outcomes, CMV Fig. 5, via :func:`geodln.plotting.volume.plot_log_volume_slice`),
 ``hyperbola_position.png`` (histogram of u against the volume along the curve).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import os

@@ -1,6 +1,6 @@
 r"""Razin–Cohen Fig. 1: the 2×2 completion whose unobserved entry runs to infinity.
 
-Problem (RC; reference §8): observed :math:`x_{12} = x_{21} = 1`, :math:`x_{22} = 0`;
+Problem (RC20, Section 3 and Fig. 1): observed :math:`x_{12} = x_{21} = 1`, :math:`x_{22} = 0`;
 :math:`x_{11}` free; loss :math:`E = \tfrac12\sum_\Omega (X_{ij} - b_{ij})^2`. Every solution
 has :math:`\det X = -1`. With :math:`\det X(0) > 0` the sign of det is conserved by the flow
 (:math:`\tfrac{d}{dt}\log|\det X| = -N\,\mathrm{tr}(\Sigma^{(N-2)/N}U^\top\nabla E V)`), so the
@@ -9,7 +9,7 @@ loss can only go to 0 along near-rank-1 matrices
 1/\sqrt{2E}\to\infty`, every norm diverges and the effective rank tends to 1 — implicit
 regularisation that no norm explains.
 
-What is run (settings from RC's code and paper, reference §8):
+What is run (settings from RC's code and paper, RC20, Fig. 1):
 
 - **upstairs gradient descent** on factors of width 2 (their setting), per configuration
   (depth, learning rate, init scale :math:`\alpha`, init): depth 2 — lr 6e-3/α 1e-5 and
@@ -41,7 +41,7 @@ What is run (settings from RC's code and paper, reference §8):
   then behaves like a det < 0 run (below) and ends with a smaller :math:`|x_{11}|`. Each GD
   row records ``det_crossed_zero``; at full size three more seeds of the depth-3 setting and
   two conditioned starts are run.
-- **downstairs flow** :math:`\dot X = -A_{N,X}(\nabla E)` (plain sum, reference §2) at depths
+- **downstairs flow** :math:`\dot X = -A_{N,X}(\nabla E)` (plain sum, ACH18, Theorem 1) at depths
   2, 3, 4 from :math:`X(0) = \alpha G` (α = 1e-3, det > 0 and det < 0), integrated with LSODA
   (the late phase is stiff: RK45 needs ~4·10⁶ evaluations where LSODA needs ~2·10³),
   stopped at :math:`E = 10^{-4}`; and a sensitivity check over α ∈ {1e-2, 1e-3, 1e-4} at
@@ -77,7 +77,7 @@ PAPER = {
     4: "57-70",
 }
 
-#: (depth, RC learning rate, alpha, init) of RC's Fig. 1 panels (reference §8)
+#: (depth, RC learning rate, alpha, init) of RC's Fig. 1 panels (RC20, Fig. 1)
 GD_CONFIGS = [
     (2, 6e-3, 1e-5, "balanced"),
     (2, 6e-3, 1e-5, "normal"),

@@ -7,7 +7,7 @@ r"""Gradient dynamics upstairs (factors) and downstairs (end-to-end matrix on :m
 - :func:`compare_flows` — both flows from the same balanced start, deviation and costs;
 - :class:`Trajectory` — the recorded result (save/load, measures).
 
-Data path (``design.md``): loss → ∇E → velocity field (:mod:`~geodln.flows.fields`, the only
+Data path: loss → ∇E → velocity field (:mod:`~geodln.flows.fields`, the only
 difference between the two modes) → shared driver (:mod:`~geodln.flows.ode` or
 :mod:`~geodln.flows.descent`) → :class:`Trajectory`.
 """

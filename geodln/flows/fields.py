@@ -2,17 +2,19 @@ r"""The two velocity fields: downstairs (Riemannian, on :math:`M_r`) and upstair
 
 Both act on a flat state vector ``y`` (what the integrators see), share the loss, and differ
 only in the one line that turns the Euclidean gradient :math:`\nabla E(X)` into a velocity
-(``/work/shared/design.md``, "data path"):
+(the "data path"):
 
 - :class:`DownstairsField`: state X, :math:`\dot X = -A_{X}(\nabla E(X))`, with
   :math:`A_X` the co-metric (``sharp``) of a :class:`geodln.SpectralMetric` — the DLN metric
-  :math:`g^N` by default, plain sum :math:`A_{N,X}` or CMV :math:`A_{N,X}/N` (reference §2);
+  :math:`g^N` by default, plain sum :math:`A_{N,X}` or CMV :math:`A_{N,X}/N` (CMV23, Lemma 2.4);
 - :class:`UpstairsField`: state :math:`(W_1, \dots, W_N)`,
   :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top \nabla E(X) W_{p-1:1}^\top`
-  (:func:`geodln.factors.product_adjoint`, reference §3).
+  (:func:`geodln.factors.product_adjoint`, ACH18, Theorem 1).
 
-On balanced factors the two give the same :math:`X(t)` (ACH Thm 1, BRTW; reference §2) when
+On balanced factors the two give the same :math:`X(t)` (ACH18, Theorem 1; BRTW21) when
 the downstairs metric is the plain-sum :math:`g^N` of the same depth.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -96,6 +98,21 @@ class DownstairsField(VectorField):
         :math:`T M_r`, and gradient descent retracts by truncated SVD.
     metric : SpectralMetric or SpectralKernel, optional
         A user metric (any spectral kernel) instead of :math:`g^N`.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); otherwise with the
+        message ``depth is required when no metric is given``; or ``metric is defined on …
+        matrices but the loss on …``; or ``rank=… conflicts with the metric's space rank …``; or
+        ``metric must be a SpectralMetric or a SpectralKernel, got …``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     mode = "downstairs"
@@ -128,7 +145,13 @@ class DownstairsField(VectorField):
         self.rank = self.space.rank
 
     def pack(self, start):
-        """Validate X0 [m, n] and return it flattened."""
+        """Validate X0 [m, n] and return it flattened.
+
+        Raises
+        ------
+        ValueError
+            If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+        """
         x = check_matrix(start, "X0", shape=self.shape, allow_batch=False)
         return x.reshape(-1).copy()
 
@@ -182,6 +205,19 @@ class UpstairsField(VectorField):
     loss : geodln.losses.Loss
     widths : sequence of int
         All widths ``(d_0 = n, d_1, ..., d_N = m)``.
+
+    Raises
+    ------
+    ValueError
+        With the message ``factors0 multiply to shape (…, …) but the loss is defined on …
+        matrices``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     mode = "upstairs"
@@ -202,14 +238,26 @@ class UpstairsField(VectorField):
 
     @classmethod
     def from_factors(cls, loss, factors, name="factors0"):
-        """Field for the widths of ``factors`` (validated)."""
+        """Field for the widths of ``factors`` (validated).
+
+        Raises
+        ------
+        ValueError
+            With the message ``… must be unbatched matrices``.
+        """
         factors = check_factors(factors, name)
         if any(w.ndim != 2 for w in factors):
             raise ValueError(f"{name} must be unbatched matrices")
         return cls(loss, widths_of(factors))
 
     def pack(self, start):
-        """Validate the factors and concatenate them into one vector."""
+        """Validate the factors and concatenate them into one vector.
+
+        Raises
+        ------
+        ValueError
+            With the message ``factors0 have widths …, expected …``.
+        """
         factors = check_factors(start, "factors0")
         if widths_of(factors) != self.widths:
             raise ValueError(f"factors0 have widths {widths_of(factors)}, expected {self.widths}")

@@ -4,11 +4,13 @@ Both entry points build a velocity field (:mod:`geodln.flows.fields`) and hand i
 driver (:func:`geodln.flows.ode.integrate`, scipy's ``solve_ivp``), so a comparison differs only
 in the line that turns :math:`\nabla E` into a velocity.
 
-Agreement (ACH Thm 1, BRTW; reference §2): from balanced factors with product :math:`X_0`, the
+Agreement (ACH18, Theorem 1; BRTW21): from balanced factors with product :math:`X_0`, the
 upstairs flow's :math:`X(t)` equals the downstairs flow of the plain-sum :math:`g^N` of the same
 depth, for any widths; the rank of X is conserved. For N = 1 and a rank-deficient start the two
 legitimately differ if the downstairs flow is restricted to :math:`M_r` (``rank=r``): the
 upstairs flow is then the Euclidean flow on all matrices, which leaves :math:`M_r`.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -25,7 +27,15 @@ RANK_RTOL = 1e-8
 
 
 def as_loss(loss, shape=None):
-    """Return ``loss`` if it is a :class:`geodln.losses.Loss`; wrap a callable in AutogradLoss."""
+    """Return ``loss`` if it is a :class:`geodln.losses.Loss`; wrap a callable in AutogradLoss.
+
+    Raises
+    ------
+    ValueError
+        With the message ``loss is a plain callable: its matrix shape is unknown``; or ``loss
+        must be a geodln.losses.Loss (MatrixCompletion, MatrixSensing, AutogradLoss) or a
+        callable E(X), got …``.
+    """
     if isinstance(loss, Loss):
         return loss
     if callable(loss) and not hasattr(loss, "euclidean_gradient"):
@@ -41,7 +51,14 @@ def as_loss(loss, shape=None):
 
 
 def check_on_rank(x, rank, name="X0"):
-    """Raise ``ValueError`` if ``x`` has numerical rank above ``rank`` (relative ``1e-8``)."""
+    """Raise ``ValueError`` if ``x`` has numerical rank above ``rank`` (relative ``1e-8``).
+
+    Raises
+    ------
+    ValueError
+        With the message ``… has rank > rank=… (sigma_… / sigma_1 = …); project it first (e.g.
+        RankMatrices(m, n, rank).projection(X0))``.
+    """
     if rank is None or rank >= min(x.shape):
         return
     s = np.linalg.svd(x, compute_uv=False)
@@ -60,7 +77,7 @@ def downstairs_flow(loss, X0, depth=None, t_span=None, *, normalized=False, rank
 
     The co-metric is :meth:`geodln.DLNMetric.sharp` (plain sum
     :math:`A_{N,X} = \sum_j (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N}` by default, CMV's
-    :math:`A_{N,X}/N` with ``normalized=True``; reference §2), or that of any user
+    :math:`A_{N,X}/N` with ``normalized=True``; CMV23, Lemma 2.4), or that of any user
     :class:`geodln.SpectralMetric` / :class:`geodln.spectral.SpectralKernel`.
 
     Parameters
@@ -104,6 +121,28 @@ def downstairs_flow(loss, X0, depth=None, t_span=None, *, normalized=False, rank
     -------
     trajectory : Trajectory
         ``mode="downstairs"``; ``n_rhs`` counts co-metric evaluations.
+
+    Raises
+    ------
+    ValueError
+        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
+       flow on rank-r matrices).
+
+    Examples
+    --------
+    Scalar case d = 1: :math:`\dot x = -N x^{2-2/N}(x - 1)`; the flow converges to the target:
+
+    >>> import geodln
+    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
+    >>> traj = geodln.downstairs_flow(loss, np.array([[0.5]]), depth=2, t_span=(0.0, 20.0))
+    >>> bool(abs(traj.final_X[0, 0] - 1.0) < 1e-6)
+    True
     """
     m_n = np.shape(X0)[-2:] if np.ndim(X0) >= 2 else None
     loss = as_loss(loss, m_n)
@@ -121,8 +160,8 @@ def upstairs_flow(loss, factors0, t_span=None, *, method="RK45", rtol=1e-8, atol
     r"""Euclidean gradient flow of :math:`E\circ\phi` on the factors (the network's training).
 
     :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top\nabla E(X)W_{p-1:1}^\top`
-    (:func:`geodln.factors.product_adjoint`, reference §3), any widths. Conserves
-    :math:`W_{p+1}^\top W_{p+1} - W_pW_p^\top` (reference §1).
+    (:func:`geodln.factors.product_adjoint`, ACH18, Theorem 1), any widths. Conserves
+    :math:`W_{p+1}^\top W_{p+1} - W_pW_p^\top` (ACH18, Theorem 1).
 
     Parameters
     ----------
@@ -137,6 +176,24 @@ def upstairs_flow(loss, factors0, t_span=None, *, method="RK45", rtol=1e-8, atol
     -------
     trajectory : Trajectory
         ``mode="upstairs"``, with ``balance_defect`` per record and the final ``factors``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
+       flow on rank-r matrices).
+
+    Examples
+    --------
+    From balanced factors the product follows the downstairs flow (ACH18, Theorem 1):
+
+    >>> import geodln
+    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
+    >>> factors = [np.array([[0.5]]), np.array([[1.0]])]  # not balanced: fine, any widths
+    >>> traj = geodln.upstairs_flow(loss, factors, t_span=(0.0, 20.0))
+    >>> bool(abs(traj.final_X[0, 0] - 1.0) < 1e-6)
+    True
     """
     field_shape = None
     if isinstance(factors0, list | tuple) and factors0:

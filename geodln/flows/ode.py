@@ -18,7 +18,14 @@ __all__ = ["integrate", "check_t_span", "check_t_eval", "check_tolerance"]
 
 
 def check_t_span(t_span):
-    """Return ``(t0, t1)`` floats with ``t0 < t1`` or raise ``ValueError``."""
+    """Return ``(t0, t1)`` floats with ``t0 < t1`` or raise ``ValueError``.
+
+    Raises
+    ------
+    ValueError
+        With the message ``t_span must be a pair (t0, t1) of numbers, got …``; or ``t_span must
+        be finite with t0 < t1, got …``.
+    """
     try:
         t0, t1 = (float(t) for t in t_span)
     except (TypeError, ValueError):
@@ -29,7 +36,14 @@ def check_t_span(t_span):
 
 
 def check_t_eval(t_eval, t_span):
-    """Return ``t_eval`` as a sorted 1-d float array inside ``t_span`` (or None)."""
+    """Return ``t_eval`` as a sorted 1-d float array inside ``t_span`` (or None).
+
+    Raises
+    ------
+    ValueError
+        With the message ``t_eval must be a non-empty 1-d array of finite times``; or ``t_eval
+        must be strictly increasing``; or ``t_eval must lie within t_span=…``.
+    """
     if t_eval is None:
         return None
     t_eval = np.asarray(t_eval, dtype=float)
@@ -43,7 +57,13 @@ def check_t_eval(t_eval, t_span):
 
 
 def check_tolerance(value, name):
-    """Return a positive finite float or raise ``ValueError`` naming ``name``."""
+    """Return a positive finite float or raise ``ValueError`` naming ``name``.
+
+    Raises
+    ------
+    ValueError
+        With the message ``… must be a positive number, got …``.
+    """
     try:
         value = float(value)
     except (TypeError, ValueError):

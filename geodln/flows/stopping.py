@@ -1,7 +1,7 @@
 r"""Stopping rules shared by the ODE driver and fixed-step gradient descent.
 
 A run stops when the loss falls below ``loss_tol``, when :math:`\|X\|_F` exceeds ``max_norm``
-(divergence guard: Razin–Cohen trajectories go to infinity by design, reference §8), when the
+(divergence guard: Razin–Cohen trajectories go to infinity by design, RC20, Fig. 1), when the
 state overflows (:math:`\|X\|_F >` :data:`OVERFLOW_NORM`, always on), when a user rule
 ``stop(t, X, loss) -> bool`` returns True, or when ``max_wall_time`` seconds have passed.
 
@@ -61,6 +61,12 @@ class StoppingRules:
         gradient-descent step and after each accepted integrator step).
     max_wall_time : float, optional
         Stop after this many seconds.
+
+    Raises
+    ------
+    ValueError
+        With the message ``loss_tol must be a finite number or None, got …``; or ``stop must be
+        a callable stop(t, X, loss) -> bool, got …``.
     """
 
     def __init__(self, loss_tol=None, max_norm=None, stop=None, max_wall_time=None):

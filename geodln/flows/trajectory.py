@@ -105,6 +105,22 @@ class Trajectory(_RunRecord):
     effective_rank, frobenius_norm, nuclear_norm : ndarray, shape=[T]
     det_sign, log_abs_det : ndarray, shape=[T], or None
         Square X only.
+
+    Raises
+    ------
+    ValueError
+        With the message ``times must be a non-empty 1-d array, got shape …``; or ``X must have
+        shape […, m, n] to match times, got …``; or ``loss must have shape (…,) to match times,
+        got …``; or ``balance_defect must have shape (…,), got …``; or ``factors multiply to
+        shape …, not …``; or ``steps must have shape (…,), got …``.
+
+    Examples
+    --------
+    >>> import geodln
+    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
+    >>> traj = geodln.downstairs_flow(loss, np.array([[0.5]]), depth=2, t_span=(0.0, 1.0))
+    >>> traj.X.shape[1:], traj.status
+    ((1, 1), 'completed')
     """
 
     def __init__(

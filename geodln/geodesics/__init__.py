@@ -1,7 +1,7 @@
 r"""Geodesics of spectral metrics (:math:`g^N` and friends) as geomstats solvers.
 
 - :class:`HamiltonianExpSolver` — ``exp`` and ``geodesic`` by the co-metric Hamiltonian system
-  (reference ``dln-geometry.md`` §7), full-rank and rank-r points;
+  (GEO25), full-rank and rank-r points;
 - :class:`RootLogSolver` — ``log`` (hence ``dist``, ``squared_dist``, ladder transport) by
   root-finding on :math:`\exp_X(V) - Y`;
 - :mod:`geodln.geodesics.operators` — differentiable co-metrics (finite and infinite depth,
