@@ -6,8 +6,12 @@ r"""Geodesics of spectral metrics (:math:`g^N` and friends) as geomstats solvers
   root-finding on :math:`\exp_X(V) - Y`;
 - :mod:`geodln.geodesics.operators` — differentiable co-metrics (finite and infinite depth,
   power-sum kernels, user hook);
-- :mod:`geodln.geodesics.christoffel` — geomstats' generic christoffel route, as a slow
-  reference for tests and benchmarks.
+- :mod:`geodln.geodesics.power_family` — the matrix powers a co-metric needs, from one
+  eigendecomposition, with Daleckii–Krein derivatives.
+
+geomstats' generic route (Christoffel symbols by automatic differentiation of the metric
+matrix) is kept only as a slow reference for the tests and the geodesics benchmark
+(``tests/christoffel_reference.py``); it is not part of the package.
 
 :class:`~geodln.SpectralMetric` and :class:`~geodln.DLNMetric` install the two solvers in their
 constructor.
