@@ -25,7 +25,12 @@ from geodln.flows import (  # noqa: E402
     gradient_descent,
     upstairs_flow,
 )
-from geodln.losses import AutogradLoss, MatrixCompletion, MatrixSensing  # noqa: E402
+from geodln.losses import (  # noqa: E402
+    AutogradLoss,
+    LeastSquares,
+    MatrixCompletion,
+    MatrixSensing,
+)
 from geodln.metric import DLNMetric, SpectralMetric  # noqa: E402
 from geodln.spaces import BalancedManifold, RankMatrices  # noqa: E402
 from geodln.spectral import (  # noqa: E402
@@ -53,6 +58,7 @@ __all__ = [
     "MatrixCompletion",
     "MatrixSensing",
     "AutogradLoss",
+    "LeastSquares",
     "downstairs_flow",
     "upstairs_flow",
     "gradient_descent",

@@ -10,6 +10,10 @@ downstairs turns :math:`\nabla E(X)` into :math:`-A_{N,X}(\nabla E)`, upstairs i
   :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`;
 - :class:`MatrixSensing` — measurement matrices :math:`A_i`,
   :math:`E(X) = \tfrac12\sum_i(\langle A_i, X\rangle - y_i)^2`;
+- :class:`LeastSquares` — linear regression with inputs :math:`X_{in}` (one column per example)
+  and targets :math:`Y`, :math:`E(X) = \tfrac12\|X X_{in} - Y\|_F^2` (Saxe, McClelland, Ganguli,
+  SMG14; with whitened inputs, :math:`X_{in}X_{in}^\top = I`, it is
+  :math:`\tfrac12\|X - \Sigma_{yx}\|_F^2` up to a constant);
 - :class:`AutogradLoss` — any user callable :math:`E(X)` written with ``autograd.numpy``,
   gradient by reverse-mode autodiff.
 
@@ -35,6 +39,7 @@ __all__ = [
     "MatrixCompletion",
     "MatrixSensing",
     "AutogradLoss",
+    "LeastSquares",
     "razin_cohen_completion",
     "random_completion",
     "random_sensing",
@@ -499,3 +504,107 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     truth = _ground_truth(shape, rank, rng)
     a = rng.standard_normal((k,) + shape)
     return MatrixSensing(a, np.einsum("kij,ij->k", a, truth)), truth
+
+
+class LeastSquares(Loss):
+    r"""Least-squares regression loss :math:`E(X) = \tfrac12\|X X_{in} - Y\|_F^2`.
+
+    The network maps an input column :math:`x_\mu \in \mathbb{R}^n` to :math:`X x_\mu \in
+    \mathbb{R}^m`; ``inputs`` holds the P examples as columns ([n, P]) and ``targets`` the
+    outputs ([m, P]). The gradient is :math:`\nabla E(X) = (X X_{in} - Y) X_{in}^\top
+    = X\Sigma_{xx} - \Sigma_{yx}` with the (unnormalised) correlations
+    :math:`\Sigma_{xx} = X_{in}X_{in}^\top` and :math:`\Sigma_{yx} = Y X_{in}^\top`. With
+    whitened inputs (:math:`\Sigma_{xx} = I`) the loss is :math:`\tfrac12\|X - \Sigma_{yx}\|_F^2`
+    plus a constant, the setting of the exact solutions of [1]_.
+
+    Values and gradients are computed from the residual :math:`X X_{in} - Y` (no cancellation
+    between the expanded quadratic terms near a minimiser), vectorised over a batch
+    ``[..., m, n]``.
+
+    Parameters
+    ----------
+    inputs : array-like, shape=[n, P]
+        Input examples as columns.
+    targets : array-like, shape=[m, P]
+        Target outputs as columns.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    input_correlation : ndarray, shape=[n, n]
+        :math:`\Sigma_{xx} = X_{in}X_{in}^\top`.
+    cross_correlation : ndarray, shape=[m, n]
+        :math:`\Sigma_{yx} = Y X_{in}^\top`.
+
+    Raises
+    ------
+    ValueError
+        If ``inputs`` or ``targets`` is not a finite 2-d array, or their numbers of columns
+        (examples) differ.
+
+    References
+    ----------
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (1)-(3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln.losses import LeastSquares
+    >>> loss = LeastSquares(np.eye(2), np.array([[1.0, 2.0]]))
+    >>> float(loss.value(np.zeros((1, 2))))
+    2.5
+    >>> loss.euclidean_gradient(np.zeros((1, 2)))
+    array([[-1., -2.]])
+    """
+
+    name = "least squares"
+
+    def __init__(self, inputs, targets):
+        inputs = check_matrix(inputs, "inputs", allow_batch=False)
+        targets = check_matrix(targets, "targets", allow_batch=False)
+        if inputs.shape[1] != targets.shape[1]:
+            raise ValueError(
+                "inputs [n, P] and targets [m, P] must have the same number P of columns "
+                f"(examples), got {inputs.shape} and {targets.shape}"
+            )
+        self.inputs = inputs
+        self.targets = targets
+        self.shape = (targets.shape[0], inputs.shape[0])
+        self.input_correlation = inputs @ inputs.T
+        self.cross_correlation = targets @ inputs.T
+
+    @property
+    def n_examples(self):
+        """Number P of examples."""
+        return self.inputs.shape[1]
+
+    def residuals(self, x):
+        r"""Residuals :math:`X X_{in} - Y`, shape [..., m, P]."""
+        return self.check_point(x) @ self.inputs - self.targets
+
+    def value_and_gradient(self, x):
+        r"""Loss value and Euclidean gradient in one pass (one residual).
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        value : float or ndarray, shape=[...]
+        grad : ndarray, shape=[..., m, n]
+        """
+        x = self.check_point(x)
+        r = x @ self.inputs - self.targets
+        return 0.5 * np.sum(r * r, axis=(-2, -1)), r @ self.inputs.T
+
+    def _value(self, x):
+        r = x @ self.inputs - self.targets
+        return 0.5 * np.sum(r * r, axis=(-2, -1))
+
+    def _gradient(self, x):
+        return (x @ self.inputs - self.targets) @ self.inputs.T
+
+    def __repr__(self):
+        return f"LeastSquares(shape={self.shape}, n_examples={self.n_examples})"

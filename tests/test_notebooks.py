@@ -48,8 +48,16 @@ FIGURES = {
         "hyperbola_vs_paper",
     ],
     "diag3": ["diag3_outcomes", "diag3_curve", "diag3_verdict"],
+    "convergence_and_acceleration": [
+        "saxe_modes",
+        "acgh_bound",
+        "ach_update_slopes",
+        "curl_by_depth",
+        "ach_lp",
+        "coupling_rank1",
+    ],
 }
-EXPERIMENTS = ("razin_cohen", "hyperbola", "diag3")
+EXPERIMENTS = ("razin_cohen", "hyperbola", "diag3", "convergence_and_acceleration")
 
 
 def _params():

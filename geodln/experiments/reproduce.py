@@ -7,6 +7,11 @@ progress, size)``):
 - ``hyperbola`` — CMV Fig. 4–5 (:mod:`geodln.experiments.hyperbola`);
 - ``diag3`` — the 3×3 volume experiment (:mod:`geodln.experiments.diag3`);
 - ``achl`` — ACHL Fig. 1 at scale, factored low-rank flow (:mod:`geodln.experiments.achl`);
+- ``saxe`` — SMG14 exact sigmoidal mode dynamics (:mod:`geodln.experiments.saxe`);
+- ``acgh`` — ACGH19 convergence guarantee vs measured GD (:mod:`geodln.experiments.acgh`);
+- ``ach-lp`` — ACH18 acceleration by depth on ℓ_4 regression (:mod:`geodln.experiments.ach_lp`);
+- ``coupling`` — SY26 coupling, rank 1 iff coupled, plasticity
+  (:mod:`geodln.experiments.coupling`);
 - ``movielens`` — depths 1–4 vs soft-impute on MovieLens-100K (``--data``, ours);
 - ``inpainting`` — depths 1–4 vs soft-impute on a photograph (ours).
 
@@ -33,6 +38,10 @@ EXPERIMENTS = {
     "hyperbola": "geodln.experiments.hyperbola",
     "diag3": "geodln.experiments.diag3",
     "achl": "geodln.experiments.achl",
+    "saxe": "geodln.experiments.saxe",
+    "acgh": "geodln.experiments.acgh",
+    "ach-lp": "geodln.experiments.ach_lp",
+    "coupling": "geodln.experiments.coupling",
     "movielens": "geodln.experiments.movielens",
     "inpainting": "geodln.experiments.inpainting",
 }
@@ -106,4 +115,5 @@ def _run(args):
 
 
 register_subcommand("reproduce", _add_arguments, _run,
-                    help="reproduce a paper experiment: razin-cohen, hyperbola, diag3, achl")
+                    help="reproduce a paper experiment: razin-cohen, hyperbola, diag3, achl, saxe, "
+                         "acgh, ach-lp, coupling, movielens, inpainting")
