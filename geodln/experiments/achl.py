@@ -1,389 +1,269 @@
-r"""Implicit regularisation of depth at scale: the ACHL completion protocol on M_r, factored.
+r"""Arora–Cohen–Hu–Luo (ACHL) Fig. 1 with ACHL's own protocol: depth helps completion.
 
-Arora–Cohen–Hu–Luo (ACHL, arXiv 1905.13655, §3 / Fig. 1) train deep matrix factorisations of
-depth N from a small initialisation on a low-rank completion problem and report the error on
-the *unobserved* entries against the number of observations: depth ≥ 2 generalises from far
-fewer observations than depth 1, and more so as N grows. We run the same protocol downstairs
-with the factored flow of :mod:`geodln.lowrank` (plain-sum :math:`A_{N,X}`, the exact quotient
-of the upstairs training, ACH18, Theorem 1), so that 2000×2000 problems need no m×n array:
+ACHL (arXiv:1905.13655, Sec. 3 / Fig. 1) complete a 100×100 rank-5 matrix from |Ω| observed
+entries with full-width deep factorisations :math:`X = W_N \cdots W_1` (depth 2, 3, 4)
+trained by gradient descent from a small initialisation, against the minimum-nuclear-norm
+completion, and plot the reconstruction error against |Ω|. Their code is
+github.com/roosephu/deep_matrix_factorization (HEAD 3ad61e3); what we take from it, file by
+file (:data:`PROTOCOL`):
 
-- ground truth :math:`X^*` of rank 5 (Gaussian factors, scaled to :math:`\sigma_1(X^*) = 1`),
-  |Ω| entries observed uniformly without repetition, noise-free; the sweep is
-  |Ω| = ρ · r(2n − r) (ρ = "oversampling" over the dimension of :math:`M_r`);
-- working rank ``work_rank`` (> 5, so the rank constraint alone does not pin the rank), start
-  :math:`X_0 = U\,\alpha I\,V^\top` with Haar U, V and :math:`\alpha = 10^{-3}` — the small
-  balanced start seen downstairs; α is the *end-to-end* scale, the same for every depth (each
-  of the N balanced factors then has singular values :math:`\alpha^{1/N}`);
-- the gradient flow :math:`\dot X = -A_{N,X}(\nabla E)`,
-  :math:`E = \tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` (the small-step limit of ACHL's gradient
-  descent), integrated by the projected RK23 of :func:`geodln.lowrank.lowrank_flow`
-  (``rtol=1e-4``; the adaptive step crosses the plateau near the small start cheaply) until
-  :math:`E \le 10^{-6} E(0)` or ``max_steps`` steps; depth 1 is the Euclidean flow on
-  :math:`M_r`;
-- error on the unobserved entries, relative:
-  :math:`\|P_{\Omega^c}(X - X^*)\|_F / \|P_{\Omega^c}X^*\|_F`, computed exactly from the
-  factors (:func:`unobserved_error`).
+- **Ground truth** (``gen_gt.py``, ``configs/mat-cmpl/gen_gt.toml``): n = 100, rank 5,
+  :math:`W^* = UV^\top/\sqrt r` with Gaussian :math:`U, V \in \mathbb{R}^{n\times r}`, rescaled
+  to :math:`\|W^*\|_F = n` (entries of root-mean-square 1).
+- **Observations** (``gen_obs.py``): |Ω| entries drawn uniformly without replacement,
+  noise-free. Their configs name |Ω| = 2000 and 5000 (``configs/mat-cmpl/{2000,5000}.toml``);
+  the sweep here is :data:`SETTINGS` ``n_observed`` (2000 and 5000 plus points of ours in
+  between and below).
+- **Model** (``main.py``): depth N, every layer 100×100 (``hidden_sizes = [n] * (N + 1)``),
+  no bias. **Init** ``gaussian``: every entry of every layer
+  :math:`\mathcal N(0, s^2)`, :math:`s = \mathrm{init\_scale}^{1/N} n^{-1/2}`, so
+  :math:`\|X(0)\|_F \approx \mathrm{init\_scale}\sqrt n`; ``init_scale`` = 1e-3 (their default).
+- **Training loss** :math:`L = \frac{1}{|\Omega|}\sum_\Omega (X_{ij} - W^*_{ij})^2` (``mean``);
+  **stopping**: :math:`L \le 10^{-6}` (``train_thres``) or ``n_iters`` = 10⁶ iterations.
+- **Error** (``get_test_loss``): :math:`\frac{1}{n^2}\sum_{ij}(X_{ij} - W^*_{ij})^2` over *all*
+  entries — with :math:`\|W^*\|_F = n` this is the squared relative Frobenius error; we report it
+  (``test_error``) and its square root (``rel_error``).
+- **Baseline** (``cvx_opt``): the minimum-nuclear-norm completion with cvxpy and SCS, by
+  :func:`geodln.baselines.nuclear_norm_completion`. *Deviation:* ACHL constrain
+  :math:`|X_{ij} - W^*_{ij}| \le 10^{-3}` on Ω; we interpolate exactly
+  (:math:`X_{ij} = W^*_{ij}` on Ω, SCS tolerance 1e-9), which can only lower the baseline's
+  error. cvxpy is the optional ``baselines`` extra (``pip install 'geodln[baselines]'``);
+  without it the experiment skips the baseline rows and says so in ``summary["skipped"]``.
 
-Sizes (``SETTINGS``; depths 1–4 and rank 5 throughout):
+**Deviation (stated).** ACHL's README runs their ``GroupRMSprop`` (lr 1e-3: RMSprop with one
+global adaptive step). We run **plain gradient descent** on the factors (the batched upstairs
+GD of :func:`geodln.flows.gradient_descent`), on :math:`E = \tfrac12\sum_\Omega r^2 =
+\tfrac{|\Omega|}{2}L` with the fixed step :math:`\eta = c/(N\sigma_1(W^*)^{2-2/N})`, c = 0.5 —
+a fraction of the stability limit of the end-to-end step :math:`N\sigma^{2-2/N}\eta < 2` at the
+solution (ACHL's optional ``SGD`` config runs plain GD at lr 0.01 on L, i.e. step
+:math:`0.02/|\Omega|` on E, which needs far more than their 10⁶ iterations to leave a 1e-3
+init at depth 4). Small-step GD follows the gradient flow whose limit ACHL's figure studies;
+an adaptive step changes the speed along the path, not (to first order) the path. The
+stopping rule is theirs (L ≤ 1e-6), with our step cap :data:`SETTINGS` ``max_steps``; a run
+that hits it is reported (``status``) and left out of the medians.
 
-- ``tiny`` — 100×100, work rank 10, ρ ∈ {2, 4}, 1 problem, 500 steps (seconds);
-- ``reduced`` — 300×300, work rank 10, ρ ∈ {1.5, 2, 3, 4, 6}, 1 problem, 3000 steps
-  (1–3 min on 2 cores);
-- ``full`` — 2000×2000, work rank 10, ρ ∈ {1.5, 2, 3, 4, 6} (|Ω| from 29 962 to 119 850,
-  0.75–3 % observed), 2 problems, 4000 steps: 40 runs of at most ~3 min each (20–40 ms a
-  step on one core); measured 31.5 min on 2 shared cores. At ρ = 2 the deeper flows are still
-  fitting (relative loss ~1e-4) when the 4000 steps run out — a budget limit, see
-  ``converged_fraction``; a larger ``max_steps`` needs a fresh output folder (the recorded
-  params are checked on resume).
+Sizes: ``full`` — ACHL's 100×100, |Ω| ∈ {1000, 2000, 3000, 4000, 5000}, one problem (one
+ground truth and one Ω per |Ω|, shared by every method), depths 2, 3, 4 and the
+nuclear-norm baseline, at most 10⁵ GD steps; ``reduced`` — the same at |Ω| ∈ {2000, 5000}, one
+problem; ``tiny`` — 20×20 rank 2 (test-suite smoke size; not ACHL's size).
 
-Every (problem, |Ω|, depth) training is one member of a :func:`geodln.ensemble.run_ensemble`
-ensemble in ``out_dir/runs/<size>-completion`` (written as it finishes, reused on a rerun,
-resumed after an interruption). Members are ordered problem-major, so an interrupted run has
-whole sweeps of the first problems. The problem of member (p, |Ω|) is drawn from child p·K + k
-of ``SeedSequence([seed, PROBLEM_TAG]).spawn(...)`` — all depths train on the *same* problem —
-and the start from the member's own ensemble seed. Each member uses one BLAS thread
-(parallelism is across members).
+Outputs: ``achl.png`` (median error against |Ω| per depth and the baseline, log scale, as
+ACHL Fig. 1), ``achl_runs.csv`` (every run), ``summary.csv`` (per |Ω| and method),
+``summary.json``.
 
-Outputs: ``achl.png`` (median unobserved error and final effective rank against |Ω|, one
-curve per depth — ACHL Fig. 1), ``summary.csv`` (one row per |Ω| and depth), ``achl_runs.csv``
-(one row per run), ``summary.json`` (settings, rows, claims: the median error per depth and
-|Ω|; whether the best depth ≥ 2 beats depth 1 at each |Ω| and at the smaller half of the
-sweep; the recovery threshold — the fewest observations with median error < 0.1 — per depth).
-A run's ``status`` is ``loss_tol`` (converged) or ``failed`` (``max_steps`` exhausted).
-
-Caveats: ACHL train full-width factors upstairs with gradient descent and compare with
-nuclear-norm minimisation; here the dynamics is the downstairs image restricted to rank ≤
-``work_rank`` (exact for balanced starts of rank ``work_rank``, ACH18, Theorem 1), in the
-gradient-flow limit, and depth 1 is rank-constrained (which helps depth 1, so the comparison
-is conservative). The tail of the flow is slow (spurious singular values decay polynomially
-for N ≥ 3), so some runs end at ``max_steps`` before the loss tolerance: their status is
-reported (``converged_fraction``) and their error is the error at that point.
+References
+----------
+.. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Sec. 3 and Fig. 1.
 """
 
 import os
-from contextlib import nullcontext
 
 import numpy as np
 
-from geodln.ensemble import load_ensemble
-from geodln.experiments._common import (
-    check_seed,
-    ensemble,
-    finish,
-    resolve_size,
-    save_figure,
-    save_table,
-    start_run,
-)
-from geodln.lowrank import (
-    FactoredPoint,
-    SparseCompletion,
-    lowrank_flow,
-    sample_distinct_indices,
-)
-from geodln.lowrank.retraction import frobenius_norm_of_product
+from geodln.experiments._common import ensemble, finish, save_figure, save_table, start_run
 
-__all__ = ["run", "make_problem", "unobserved_error", "train", "summarize", "SETTINGS"]
+__all__ = ["PROTOCOL", "SETTINGS", "ground_truth", "observe", "achl_init", "train_depth",
+           "run"]
 
 NAME = "achl"
-DEPTHS = (1, 2, 3, 4)
-TRUE_RANK = 5
-INIT_SCALE = 1e-3
-REL_LOSS_TOL = 1e-6
-RTOL = 1e-4
-#: Unobserved error below which a run counts as a recovery (for the threshold claim).
-RECOVERED = 0.1
-#: Second entropy word of the problems' SeedSequence (the ensemble's differs).
-PROBLEM_TAG = 0xAC4C
+#: ACHL's protocol (roosephu/deep_matrix_factorization, HEAD 3ad61e3)
+PROTOCOL = {
+    "side": 100, "true_rank": 5, "init_scale": 1e-3, "train_thres": 1e-6,
+    "n_iters": 1_000_000, "depths": (2, 3, 4),
+    "loss": "train L = mean_Omega r^2; GD on E = 1/2 sum_Omega r^2 = |Omega| L / 2",
+    "step": "eta = step_scale / (N sigma_1(W*)^(2 - 2/N))", "step_scale": 0.5,
+    "error": "mean over all n^2 entries of (X - W*)^2",
+}
+PROBLEM_TAG = 0xAC41
 SETTINGS = {
-    "tiny": {"side": 100, "work_rank": 10, "oversampling": [2, 4], "n_problems": 1,
-             "max_steps": 500},
-    "reduced": {"side": 300, "work_rank": 10, "oversampling": [1.5, 2, 3, 4, 6],
-                "n_problems": 1, "max_steps": 3000},
-    "full": {"side": 2000, "work_rank": 10, "oversampling": [1.5, 2, 3, 4, 6],
-             "n_problems": 2, "max_steps": 4000},
+    "full": {"side": 100, "true_rank": 5, "n_observed": [1000, 2000, 3000, 4000, 5000],
+             "n_problems": 1, "max_steps": 100_000},
+    "reduced": {"side": 100, "true_rank": 5, "n_observed": [2000, 5000], "n_problems": 1,
+                "max_steps": 100_000},
+    "tiny": {"side": 20, "true_rank": 2, "n_observed": [200, 300], "n_problems": 1,
+             "max_steps": 20_000},
 }
 
 
-def make_problem(side, true_rank, n_observed, rng):
-    """Rank-``true_rank`` truth (σ₁ = 1) and a :class:`SparseCompletion` on |Ω| = n_observed.
+def ground_truth(side, rank, rng):
+    r"""ACHL's ground truth: :math:`UV^\top/\sqrt r`, rescaled to Frobenius norm ``side``.
 
     Parameters
     ----------
     side : int
-        The matrices are ``side × side``.
-    true_rank : int
-        Rank of the ground truth (Gaussian factors, rescaled to σ₁ = 1).
-    n_observed : int
-        Number of distinct observed entries, sampled uniformly.
+        n (the matrix is n × n).
+    rank : int
+        r.
     rng : numpy.random.Generator
 
     Returns
     -------
-    loss : SparseCompletion
-        Noise-free observations of the truth.
-    truth : FactoredPoint
+    w : ndarray, shape=[n, n]
     """
-    left = rng.standard_normal((side, true_rank))
-    right = rng.standard_normal((side, true_rank))
-    truth = FactoredPoint.from_product(left, right, true_rank)
-    truth.s /= truth.s[0]
-    rows, cols = sample_distinct_indices((side, side), n_observed, rng)
-    return SparseCompletion((rows, cols), truth.entries(rows, cols), (side, side)), truth
+    u = rng.standard_normal((side, rank))
+    v = rng.standard_normal((side, rank))
+    w = u @ v.T / np.sqrt(rank)
+    return w * (side / np.linalg.norm(w))
 
 
-def unobserved_error(point, truth, loss):
-    r"""Relative error on the unobserved entries, exact, from the factors (no m×n array).
-
-    :math:`\|P_{\Omega^c}(X - X^*)\|_F^2 = \|X - X^*\|_F^2 - \sum_\Omega (X_{ij} - b_{ij})^2`
-    (noise-free observations :math:`b = X^*|_\Omega`), the full norm from the rank-(r + r*)
-    factors of :math:`X - X^*`; likewise
-    :math:`\|P_{\Omega^c}X^*\|_F^2 = \|X^*\|_F^2 - \|b\|^2`.
-
-    Parameters
-    ----------
-    point, truth : FactoredPoint
-    loss : SparseCompletion
-        Noise-free observations of ``truth``.
+def observe(w, n_observed, rng):
+    """Draw |Ω| = ``n_observed`` entries uniformly without replacement (ACHL's ``gen_obs``).
 
     Returns
     -------
-    error : float
-        :math:`\|P_{\Omega^c}(X - X^*)\|_F / \|P_{\Omega^c}X^*\|_F`.
+    rows, cols : ndarray of int, shape=[|Ω|]
+    values : ndarray, shape=[|Ω|]
     """
-    full = frobenius_norm_of_product(np.hstack([point.left(), -truth.left()]),
-                                     np.hstack([point.v, truth.v])) ** 2
-    observed = float(np.sum(loss.residuals(point) ** 2))
-    truth_unobs = truth.frobenius_norm() ** 2 - float(np.sum(loss.values**2))
-    return float(np.sqrt(max(full - observed, 0.0) / max(truth_unobs, np.finfo(float).tiny)))
+    n = w.shape[1]
+    flat = rng.choice(w.size, size=n_observed, replace=False)
+    rows, cols = flat // n, flat % n
+    return rows, cols, w[rows, cols]
 
 
-def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, max_steps=3000,
-          rel_loss_tol=1e-8, rtol=RTOL):
-    r"""One run: the factored downstairs flow from a small start.
+def achl_init(side, depth, init_scale, rng):
+    r"""ACHL's ``gaussian`` init: N layers n×n, entries :math:`\mathcal N(0, s^2)`.
+
+    :math:`s = \mathrm{init\_scale}^{1/N} n^{-1/2}`.
+
+    Returns
+    -------
+    factors : list of ndarray, shape=[n, n] each
+        ``[W_1, ..., W_N]``.
+    """
+    s = init_scale ** (1.0 / depth) / np.sqrt(side)
+    return [s * rng.standard_normal((side, side)) for _ in range(depth)]
+
+
+def step_size(depth, sigma1, scale=PROTOCOL["step_scale"]):
+    r"""Return the fixed GD step on :math:`E = \tfrac12\sum_\Omega r^2`.
+
+    :math:`\eta = c / (N\sigma_1^{2-2/N})` with c = ``scale``.
+    """
+    return scale / (depth * sigma1 ** (2.0 - 2.0 / depth))
+
+
+def train_depth(rows, cols, values, w, depth, rng, max_steps):
+    """Plain GD on full-width factors from ACHL's init, stopped by ACHL's rule.
 
     Parameters
     ----------
-    loss : SparseCompletion
-    truth : FactoredPoint
+    rows, cols, values : ndarray
+        The observations.
+    w : ndarray, shape=[n, n]
+        Ground truth (for the error only).
     depth : int
-        Depth N of the plain-sum metric :math:`g^N`.
-    work_rank : int
-        Rank of the start (and of the whole trajectory).
     rng : numpy.random.Generator
-        Draws the Haar singular vectors of the start.
-    init_scale : float
-        End-to-end scale α of the start :math:`U \alpha I V^\top`.
+        Draws the init.
     max_steps : int
-        Step budget of the integrator.
-    rel_loss_tol : float
-        Stop when the loss is below ``rel_loss_tol`` times its initial value.
-    rtol : float
-        Relative tolerance of the projected RK23.
 
     Returns
     -------
     result : dict
-        ``error`` (unobserved), ``loss`` (relative), ``steps``, ``time``, ``erank``,
-        ``sigma`` (final singular values), ``seconds``, ``status``.
+        ``test_error`` (ACHL's), ``rel_error``, ``train_loss`` (ACHL's mean), ``steps``,
+        ``status`` (``loss_tol`` when ACHL's threshold was reached), ``erank``.
     """
-    m, n = loss.shape
-    u, _ = np.linalg.qr(rng.standard_normal((m, work_rank)))
-    v, _ = np.linalg.qr(rng.standard_normal((n, work_rank)))
-    x0 = FactoredPoint(u, np.full(work_rank, init_scale), v, check=False)
-    loss0 = loss.value(x0)
-    traj = lowrank_flow(loss, x0, depth, (0.0, 1e12), method="RK23", rtol=rtol, atol=1e-12,
-                        loss_tol=rel_loss_tol * loss0, max_steps=max_steps)
-    final = traj.final
-    return {"error": unobserved_error(final, truth, loss), "loss": traj.final_loss / loss0,
-            "steps": int(traj.metadata["n_steps"]), "time": traj.final_time,
-            "erank": float(traj.effective_rank[-1]), "sigma": final.s.copy(),
-            "seconds": traj.wall_time, "status": traj.status}
+    from geodln.flows import gradient_descent
+    from geodln.losses import MatrixCompletion
+    from geodln.measures import effective_rank
+
+    side = w.shape[0]
+    loss = MatrixCompletion(indices=(rows, cols), values=values, shape=w.shape)
+    factors = achl_init(side, depth, PROTOCOL["init_scale"], rng)
+    eta = step_size(depth, np.linalg.norm(w, 2))
+    tol = PROTOCOL["train_thres"] * len(values) / 2.0  # L <= thres  <=>  E <= |Ω| thres / 2
+    traj = gradient_descent(loss, factors, eta, max_steps, mode="upstairs", loss_tol=tol,
+                            max_norm=1e8, log_every=max_steps)
+    x = traj.final_X
+    test = float(np.mean((x - w) ** 2))
+    return {"test_error": test, "rel_error": float(np.linalg.norm(x - w) / np.linalg.norm(w)),
+            "train_loss": float(2.0 * traj.final_loss / len(values)),
+            "steps": int(traj.steps[-1]), "status": str(traj.status),
+            "erank": float(effective_rank(x)), "step_size": eta}
 
 
-def _blas_single_thread():
-    """One BLAS thread per run (no-op without threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with joblib/loky setups
-        return nullcontext()
-    return threadpool_limits(1)
+def _problem(problem_entropy, n_problems, problem, side, rank, n_observed):
+    rng = np.random.default_rng(np.random.SeedSequence(problem_entropy).spawn(n_problems)[problem])
+    w = ground_truth(side, rank, rng)
+    return w, observe(w, n_observed, rng)
 
 
-def _completion_run(rng, index, cases, problem_entropy, n_problems, side, work_rank,
-                    max_steps):
-    """Ensemble member ``index``: build its problem, train, return the scalars of the run."""
+def _member(rng, index, cases, problem_entropy, n_problems, side, rank, max_steps):
+    """Ensemble member: one (problem, |Ω|, method) — a depth or ``0`` for the baseline."""
+    from threadpoolctl import threadpool_limits
+
     problem, n_observed, depth = cases[index]
-    child = np.random.SeedSequence(problem_entropy).spawn(n_problems)[problem]
-    with _blas_single_thread():
-        loss, truth = make_problem(side, TRUE_RANK, n_observed, np.random.default_rng(child))
-        res = train(loss, truth, depth, work_rank, rng, max_steps=max_steps,
-                    rel_loss_tol=REL_LOSS_TOL)
-    res.pop("seconds")  # wall time is in the run's metadata; files stay reproducible
-    # fingerprint of the problem: the depths of one problem index must share it
+    w, (rows, cols, values) = _problem(problem_entropy, n_problems, problem, side, rank,
+                                       n_observed)
+    with threadpool_limits(1):
+        if depth == 0:
+            from geodln.baselines import nuclear_norm_completion
+            from geodln.data import ratings_from_arrays
+            from geodln.measures import effective_rank
+
+            every = np.arange(w.shape[0])  # all rows/columns, in matrix order
+            x = nuclear_norm_completion(ratings_from_arrays(rows, cols, values,
+                                                            row_index=every, col_index=every))
+            res = {"test_error": float(np.mean((x - w) ** 2)),
+                   "rel_error": float(np.linalg.norm(x - w) / np.linalg.norm(w)),
+                   "train_loss": float(np.mean((x[rows, cols] - values) ** 2)),
+                   "steps": 0, "status": "loss_tol", "erank": float(effective_rank(x)),
+                   "step_size": 0.0}
+        else:
+            res = train_depth(rows, cols, values, w, depth, rng, max_steps)
     return {**res, "problem": problem, "n_observed": n_observed, "depth": depth,
-            "truth_sigma": truth.s, "observed_sum": float(np.sum(loss.values))}
+            "observed_rms": float(np.sqrt(np.mean(values**2)))}
 
 
-def _plan(cfg, seed):
-    """Cases ``[problem, |Ω|, depth]`` (problem-major) and the ensemble params."""
-    side = cfg["side"]
-    dof = TRUE_RANK * (2 * side - TRUE_RANK)
-    counts = [min(int(round(o * dof)), side * side) for o in cfg["oversampling"]]
-    # problem index p·K + k: one problem per (replicate p, |Ω| number k), shared by the depths
-    cases = [[p * len(counts) + i, k, d] for p in range(cfg["n_problems"])
-             for i, k in enumerate(counts) for d in DEPTHS]
-    params = {"cases": cases, "problem_entropy": [seed, PROBLEM_TAG],
-              "n_problems": cfg["n_problems"] * len(counts), "side": side,
-              "work_rank": cfg["work_rank"], "max_steps": cfg["max_steps"]}
-    return counts, cases, params
-
-
-def _rows(cfg, counts, runs, walls):
-    """Per-run rows and per-(|Ω|, depth) rows (median/min/max over problems)."""
-    side = cfg["side"]
-    dof = TRUE_RANK * (2 * side - TRUE_RANK)
-    per_run = [{"problem": int(r["problem"]), "n_observed": int(r["n_observed"]),
-                "depth": int(r["depth"]), "error": float(r["error"]),
-                "rel_loss": float(r["loss"]), "erank": float(r["erank"]),
-                "sigma_6_over_sigma_1": float(r["sigma"][TRUE_RANK] / r["sigma"][0]),
-                "steps": int(r["steps"]), "flow_time": float(r["time"]),
-                "status": str(r["status"]), "wall_time_s": round(float(w), 2)}
-               for r, w in zip(runs, walls)]
+def _rows(per_run, counts, methods):
     rows = []
     for k in counts:
-        for d in DEPTHS:
+        for d in methods:
             group = [r for r in per_run if r["n_observed"] == k and r["depth"] == d]
+            ok = [r for r in group if r["status"] == "loss_tol"]
             if not group:
                 continue
-            err = np.array([r["error"] for r in group])
+            err = np.array([r["test_error"] for r in ok]) if ok else np.array([np.nan])
             rows.append({
-                "n_observed": k, "oversampling": round(k / dof, 3),
-                "observed_fraction": k / side**2, "depth": d, "n_runs": len(group),
-                "error_median": float(np.median(err)), "error_min": float(err.min()),
-                "error_max": float(err.max()),
-                "erank_median": float(np.median([r["erank"] for r in group])),
-                "sigma_6_over_sigma_1_median": float(
-                    np.median([r["sigma_6_over_sigma_1"] for r in group])),
-                "converged_fraction": float(np.mean([r["status"] == "loss_tol"
-                                                     for r in group])),
-                "rel_loss_max": max(r["rel_loss"] for r in group),
+                "n_observed": k, "method": "min nuclear norm (cvxpy SCS)" if d == 0
+                else f"depth {d}, GD on full-width factors", "depth": d,
+                "n_runs": len(group), "n_converged": len(ok),
+                "test_error_median": float(np.median(err)),
+                "test_error_min": float(np.min(err)), "test_error_max": float(np.max(err)),
+                "rel_error_median": float(np.median([r["rel_error"] for r in ok]))
+                if ok else np.nan,
+                "erank_median": float(np.median([r["erank"] for r in ok])) if ok else np.nan,
                 "steps_median": float(np.median([r["steps"] for r in group])),
-                "wall_time_s_median": float(np.median([r["wall_time_s"] for r in group])),
             })
-    return per_run, rows
+    return rows
 
 
-def _claims(counts, rows):
-    """Depth ≥ 2 against depth 1 at each |Ω| (medians), and at the smaller half of |Ω|."""
-    med = {(r["n_observed"], r["depth"]): r["error_median"] for r in rows}
-    beats, ratio = {}, {}
-    for k in counts:
-        if (k, 1) not in med or not any((k, d) in med for d in DEPTHS[1:]):
-            continue
-        best = min(med[(k, d)] for d in DEPTHS[1:] if (k, d) in med)
-        beats[str(k)] = bool(best < med[(k, 1)])
-        ratio[str(k)] = med[(k, 1)] / max(best, np.finfo(float).tiny)
-    small = [str(k) for k in counts[: max(1, len(counts) // 2)] if str(k) in beats]
-    # ACHL Fig. 1 read as a threshold: the fewest observations with median error < RECOVERED
-    threshold = {d: next((k for k in counts if med.get((k, d), np.inf) < RECOVERED), None)
-                 for d in DEPTHS}
-    deeper = [t for d, t in threshold.items() if d >= 2 and t is not None]
-    return {
-        "error_median": {str(d): {str(k): med[(k, d)] for k in counts if (k, d) in med}
-                         for d in DEPTHS},
-        "depth_ge_2_lower_error_than_depth_1": beats,
-        "depth_ge_2_lower_error_than_depth_1_at_smaller_counts":
-            bool(small) and all(beats[k] for k in small),
-        "error_ratio_depth_1_over_best_deeper": ratio,
-        "error_decreases_with_depth": {
-            str(k): bool(all(med[(k, a)] > med[(k, b)] for a, b in zip(DEPTHS, DEPTHS[1:])))
-            for k in counts if all((k, d) in med for d in DEPTHS)},
-        f"recovery_threshold_n_observed_error_below_{RECOVERED:g}": {
-            str(d): t for d, t in threshold.items()},
-        "deeper_recovers_from_fewer_observations": bool(deeper) and (
-            threshold[1] is None or min(deeper) < threshold[1]),
-        "converged_fraction": float(np.mean([r["converged_fraction"] for r in rows])),
-    }
-
-
-def _figure(cfg, counts, rows):
+def _figure(rows, counts, methods, cfg):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    for i, d in enumerate(DEPTHS):
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    for i, d in enumerate(methods):
         sel = [r for r in rows if r["depth"] == d]
-        if not sel:
-            continue
-        x = np.array([r["n_observed"] for r in sel])
-        y = np.array([r["error_median"] for r in sel])
-        lo = y - np.array([r["error_min"] for r in sel])
-        hi = np.array([r["error_max"] for r in sel]) - y
-        conv = np.array([r["converged_fraction"] == 1.0 for r in sel])
-        axes[0].errorbar(x, y, yerr=[lo, hi], color=f"C{i}", marker="o", capsize=3,
-                         label=f"depth {d}")
-        axes[0].plot(x[~conv], y[~conv], "o", mfc="white", color=f"C{i}", zorder=3)
-        axes[1].plot(x, [r["erank_median"] for r in sel], marker="o", color=f"C{i}",
-                     label=f"depth {d}")
-    axes[0].set(yscale="log", xlabel="number of observed entries |Ω|",
-                ylabel="relative error on unobserved entries")
-    axes[0].legend(title="open marker: loss tol. not reached", fontsize=8, title_fontsize=7)
-    axes[1].axhline(TRUE_RANK, color="0.5", ls="--", lw=0.8)
-    axes[1].set(xlabel="number of observed entries |Ω|", ylabel="effective rank of final X")
-    side = cfg["side"]
-    fig.suptitle(f"ACHL protocol (Fig. 1), {side}×{side}, rank {TRUE_RANK}, factored flow on "
-                 f"M_{cfg['work_rank']}, α = {INIT_SCALE:g}")
+        ax.plot([r["n_observed"] for r in sel], [r["test_error_median"] for r in sel],
+                marker="o", color="k" if d == 0 else f"C{i}", ls="--" if d == 0 else "-",
+                label="min nuclear norm" if d == 0 else f"depth {d}")
+    ax.set(yscale="log", xlabel="number of observed entries |Ω|",
+           ylabel=r"error $\frac{1}{n^2}\|X - W^*\|_F^2$",
+           title=f"ACHL protocol: {cfg['side']}×{cfg['side']}, rank {cfg['true_rank']}")
+    ax.legend(fontsize=8)
     return fig
 
 
-def summarize(out_dir, size="full", seed=0):
-    """Rows and claims from the *finished* runs of a (possibly interrupted) experiment.
-
-    Parameters
-    ----------
-    out_dir : str or os.PathLike
-        The experiment folder.
-    size : {"tiny", "reduced", "full"}
-    seed : int
-        The seed the experiment was run with (checked against the recorded entropy).
-
-    Returns
-    -------
-    summary : dict
-        ``n_finished``, ``n_runs``, ``rows`` (per |Ω| and depth), ``runs`` (per run),
-        ``claims`` — over the finished runs only.
-
-    Raises
-    ------
-    ValueError
-        With the message ``seed … does not match the recorded problem entropy …``.
-    """
-    size = resolve_size(False, size)
-    seed = check_seed(seed)
-    cfg = SETTINGS[size]
-    counts, cases, params = _plan(cfg, seed)
-    ens = load_ensemble(os.path.join(os.fspath(out_dir), "runs", f"{size}-completion"),
-                        allow_partial=True)
-    if ens.metadata["params"]["problem_entropy"] != params["problem_entropy"]:
-        raise ValueError(f"seed {seed} does not match the recorded problem entropy "
-                         f"{ens.metadata['params']['problem_entropy']}")
-    walls = [m["wall_time"] for m in ens.run_metadata]
-    per_run, rows = _rows(cfg, counts, ens.runs, walls)
-    return {"size": size, "n_finished": len(ens.runs), "n_runs": len(cases), "rows": rows,
-            "runs": per_run, "claims": _claims(counts, rows)}
-
-
 def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
-    """Reproduce ACHL Fig. 1 (unobserved error against |Ω|, depths 1–4) with the factored flow.
+    """Reproduce ACHL Fig. 1 with ACHL's protocol (error against |Ω|, depths 2–4, baseline).
 
     Parameters
     ----------
     out_dir : str or os.PathLike
         Output folder (created); runs kept in ``out_dir/runs`` and reused on a rerun.
     full : bool
-        2000×2000 (default: the reduced CI size, 300×300).
+        ACHL's size: 100×100, five |Ω| (default: the reduced CI size).
     seed : int
-        Entropy of the problems and of the ensemble.
+        Entropy of the problems and of the inits.
     n_jobs : int, optional
         Parallel workers (default: all cores).
     progress : bool
@@ -394,22 +274,52 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     Returns
     -------
     summary : dict
-        ``rows`` (``summary.csv``), ``claims``, ``settings``, ``size``, ``wall_time_s``,
-        ``files``.
+        ``rows`` (``summary.csv``), ``claims``, ``settings``, ``skipped``.
     """
     started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
-    counts, cases, params = _plan(cfg, seed)
-    ens = ensemble(_completion_run, len(cases), out_dir, f"{size}-completion", seed, params,
-                   n_jobs, progress)
-    walls = [m["wall_time"] for m in ens.run_metadata]
-    per_run, rows = _rows(cfg, counts, ens.runs, walls)
+    counts = cfg["n_observed"]
+    from geodln.baselines import cvxpy_available
+
+    have_cvx = cvxpy_available()
+    methods = list(PROTOCOL["depths"]) + ([0] if have_cvx else [])
+    cases = [[p, k, d] for p in range(cfg["n_problems"]) for k in counts
+             for d in PROTOCOL["depths"]]
+    params = {"cases": cases, "problem_entropy": [seed, PROBLEM_TAG],
+              "n_problems": cfg["n_problems"], "side": cfg["side"], "rank": cfg["true_rank"],
+              "max_steps": cfg["max_steps"]}
+    ens = ensemble(_member, len(cases), out_dir, f"{size}-gd", seed, params, n_jobs, progress)
+    runs = list(ens.runs)
+    skipped = []
+    if have_cvx:
+        base_cases = [[p, k, 0] for p in range(cfg["n_problems"]) for k in counts]
+        base = ensemble(_member, len(base_cases), out_dir, f"{size}-nuclear", seed,
+                        dict(params, cases=base_cases), n_jobs, progress)
+        runs += list(base.runs)
+    else:
+        skipped.append("minimum-nuclear-norm baseline: cvxpy is not installed "
+                       "(pip install 'geodln[baselines]')")
+    per_run = [{"problem": int(r["problem"]), "n_observed": int(r["n_observed"]),
+                "depth": int(r["depth"]), "test_error": float(r["test_error"]),
+                "rel_error": float(r["rel_error"]), "train_loss": float(r["train_loss"]),
+                "steps": int(r["steps"]), "status": str(r["status"]),
+                "erank": float(r["erank"]), "observed_rms": float(r["observed_rms"])}
+               for r in runs]
+    rows = _rows(per_run, counts, methods)
     save_table(os.path.join(out_dir, "achl_runs.csv"), per_run)
-    save_figure(_figure(cfg, counts, rows), os.path.join(out_dir, "achl.png"))
-    summary = {"size": size, "seed": seed, "rows": rows, "claims": _claims(counts, rows),
-               "settings": {**cfg, "n_observed": counts, "depths": list(DEPTHS),
-                            "true_rank": TRUE_RANK, "init_scale": INIT_SCALE,
-                            "rel_loss_tol": REL_LOSS_TOL, "rtol": RTOL, "method": "RK23",
-                            "metric": "plain-sum A_N (normalized=False)",
-                            "run_wall_time_s_total": round(float(np.sum(walls)), 1)}}
+    save_figure(_figure(rows, counts, methods, cfg), os.path.join(out_dir, "achl.png"))
+    med = {(r["n_observed"], r["depth"]): r["test_error_median"] for r in rows}
+    claims = {
+        "test_error_median": {("nuclear" if d == 0 else f"depth {d}"):
+                              {str(k): med.get((k, d)) for k in counts} for d in methods},
+        "deeper_is_better": {str(k): bool(all(med[(k, a)] >= med[(k, b)] for a, b in
+                                             zip(PROTOCOL["depths"], PROTOCOL["depths"][1:])))
+                             for k in counts},
+        "unconverged_runs": [r for r in per_run if r["status"] != "loss_tol"],
+    }
+    if have_cvx:
+        claims["depth_3_beats_nuclear"] = {str(k): bool(med[(k, 3)] < med[(k, 0)])
+                                           for k in counts}
+    summary = {"size": size, "seed": seed, "rows": rows, "claims": claims, "skipped": skipped,
+               "settings": {"protocol": PROTOCOL, **cfg}}
     return finish(out_dir, NAME, summary, rows, started)

@@ -1,52 +1,76 @@
-r"""A 3×3 completion with a curve of rank-2 solutions, and the volume along it.
+r"""Two 3×3 completions with a continuum of rank-2 solutions, and the volumes on them.
 
-The claim (CMV23, Fig. 8): in a 3×3 completion task, 500 runs, "the majority end near one
-rank-two minimiser", and that minimiser is where the volume is largest among the minimisers.
-The observed set of the seed is unknown ([open]); diagonal-only observation cannot be it
-(rank-1 completions exist). We choose and document one.
+The claim under test (Cohen–Menon–Veraszto, CMV, arXiv:2210.12497, Fig. 8 and the lecture
+that describes it): in a 3×3 completion task whose minimal-rank completions are all rank 2,
+500 trainings from small random starts end mostly near *one* rank-2 minimiser, and that
+minimiser is where the volume is largest. CMV's observed entries and values are not published.
+Their Fig. 8 plots the free entries :math:`(w_{12}, w_{31})` and :math:`(w_{31}, w_{23})`,
+with the chosen minimiser near :math:`(w_{12}, w_{31}, w_{23}) \approx (1.1, -1.9, -0.25)`,
+so at least :math:`w_{12}, w_{23}, w_{31}` are free. Both tasks below are **ours**; neither
+is CMV's task, and no number here is CMV's.
 
-**The task.** Observe every entry except the corners :math:`x_{13} = p` and :math:`x_{31} = q`:
+**Task "corners" (ours, :data:`OBSERVED`).** Observe every entry except :math:`x_{13} = p`,
+:math:`x_{31} = q`:
 
 .. math:: X(p, q) = \begin{pmatrix} 1 & 0.6 & p \\ -0.4 & 1 & 0.8 \\ q & 0.3 & 1\end{pmatrix}.
 
-- No completion has rank 1: the observed minor :math:`\begin{pmatrix}1 & 0.6\\-0.4 & 1
-  \end{pmatrix}` has determinant 1.24 ≠ 0. So every completion has rank ≥ 2, all of the
-  (p, q)-plane has zero loss, and the minimal-rank (rank-2) completions are
-  :math:`\{\det X(p, q) = 0\}`.
-- :math:`\det X` is affine in p and in q separately:
-  :math:`\det X = -x_{22}(p - p_0)(q - q_0) + x_{22}k` with :math:`p_0 = x_{12}x_{23}/x_{22}`,
-  :math:`q_0 = x_{21}x_{32}/x_{22}` and
-  :math:`k = [x_{22}(x_{11}x_{22}x_{33} - x_{11}x_{23}x_{32} - x_{12}x_{21}x_{33})
-  + x_{12}x_{23}x_{21}x_{32}]/x_{22}^2` — here :math:`p_0 = 0.48`, :math:`q_0 = -0.12`,
-  :math:`k = 0.9424`. The rank-2 solutions form the hyperbola :math:`(p - p_0)(q - q_0) = k`,
-  a continuum with two branches, parametrised by the branch :math:`b = \pm1` and
-  :math:`t \in \mathbb{R}`: :math:`p = p_0 + b\sqrt{k}e^{t}`, :math:`q = q_0 + b\sqrt{k}e^{-t}`.
-  The observed values are deliberately not symmetric, so neither the cluster nor the volume
-  maximiser is pinned at a special point by a symmetry, and the comparison can fail.
+No completion has rank 1 (the observed minor :math:`\begin{pmatrix}1 & 0.6\\-0.4 & 1
+\end{pmatrix}` has determinant 1.24), and :math:`\det X = -x_{22}(p - p_0)(q - q_0) +
+x_{22}k` with :math:`p_0 = x_{12}x_{23}/x_{22} = 0.48`, :math:`q_0 = x_{21}x_{32}/x_{22} =
+-0.12`, :math:`k = 0.9424`: the rank-2 completions are the hyperbola
+:math:`(p - p_0)(q - q_0) = k`, two branches :math:`p = p_0 + b\sqrt{k}e^{t}`,
+:math:`q = q_0 + b\sqrt{k}e^{-t}`, :math:`b = \pm1`.
 
-**The runs.** Downstairs flow of :math:`g^N` (CMV normalisation; the outcome is the same for
-the plain metric), N = 5, from :math:`X(0) = \alpha G`, α = 1e-3, LSODA to loss 1e-10; 500 runs
-at full size (100 reduced). Robustness: N = 3 and N = 10, and α = 1e-2.
+**Task "cyclic" (ours, :data:`CYCLIC_OBSERVED`), the free pattern inferred from CMV Fig. 8's
+axes.** Free :math:`w_{12}, w_{23}, w_{31}`; observed the diagonal (1, 1, 1) and
+:math:`w_{13} = 0.5`, :math:`w_{21} = -0.8`, :math:`w_{32} = 0.6` (values ours, chosen
+unequal so that no cyclic symmetry pins the answer):
 
-**The volumes along the solution curve** (all three are reported; each is said by name):
+.. math:: X = \begin{pmatrix} 1 & w_{12} & 0.5 \\ -0.8 & 1 & w_{23} \\ w_{31} & 0.6 & 1
+   \end{pmatrix}.
 
-- ``density_rank2``: log density of :math:`d\mathrm{vol}_{g^N}` restricted to the rank-2
-  manifold :math:`M_2`, w.r.t. its Euclidean (Hausdorff) volume, at the rank-2 solutions
-  (:func:`geodln.volume.log_volume_density` with ``rank=2``);
-- ``density_det``: the full-rank log density (w.r.t. Lebesgue measure) on the near-solution
-  curve :math:`\{\det X = \delta\}`, δ = 1e-3 — the reading of CMV Fig. 5 used for the 2×2
-  problem (CMV23, Fig. 5);
-- ``entropy``: the Menon–Yu orbit volume :math:`\log\mathrm{vol}(\mathcal{O}_X)`
-  (:func:`geodln.entropy.log_orbit_volume`) at the rank-2 solutions.
+*Every completion has rank ≥ 2.* Each row and each column holds an observed non-zero entry,
+so a rank-1 completion :math:`uv^\top` has all :math:`u_i, v_j \ne 0`, and then
+:math:`x_{11}x_{22}x_{33} = \prod u_i \prod v_j = x_{13}x_{21}x_{32}`; here
+:math:`1 \ne 0.5 \cdot (-0.8) \cdot 0.6 = -0.24` (:func:`cyclic_rank_one_obstruction`).
+:math:`\det X` is affine in each free entry, so the rank-2 completions are the surface
+:math:`\{\det X = 0\}` — a two-parameter family (the corners task has a one-parameter one).
 
-**The test.** On the branch holding most outcomes: the cluster location :math:`t^*` (mode of a
-kernel density estimate of the outcomes' t) with a 95 % bootstrap interval, against the
-maximiser :math:`t_V` of each volume on that branch. The claim is *supported* for a volume if
-:math:`t_V` lies in the interval, *not supported* otherwise; the numbers are in
-``summary.json`` whatever the verdict. Figures: ``diag3_outcomes.png`` (outcomes in the
-(p, q)-plane, hyperbola, maximisers), ``diag3_curve.png`` (histogram of t with the volumes).
+**The runs** (both tasks, the same): downstairs flow of :math:`g^N` (CMV normalisation
+:math:`A_{N,X}/N`; the outcome is the same for the plain metric), N = 3, 5, 10, from
+:math:`X(0) = \alpha G`, α = 1e-3, LSODA (rtol 1e-8, atol 1e-12) to loss 1e-10; 500 runs per
+task and depth at full size (100 reduced); robustness: α = 1e-2 at N = 5.
 
-Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
+**The analysis** (both tasks, the same, :func:`analyse_surface`): with f the k free entries
+of an outcome (k = 2 or 3),
+
+- *where outcomes cluster*: the mode :math:`f^*` of a Gaussian kernel density estimate of the
+  outcomes' f, with a 95 % bootstrap box (per coordinate), and the fraction within 0.25;
+- *the volumes on the solution set*, over a grid of the first k − 1 free entries with the last
+  solved from :math:`\det X = 0` (it is affine in it): ``density_rank2``, the log density of
+  :math:`d\mathrm{vol}_{g^N}` restricted to the rank-2 manifold :math:`M_2` w.r.t. its
+  Euclidean volume (:func:`geodln.volume.log_volume_density` with ``rank=2``);
+  ``density_det``, the full-rank log density w.r.t. Lebesgue measure on the near-solution set
+  :math:`\{\det X = \delta\}`, δ = 1e-3; ``entropy``, the Menon–Yu orbit volume
+  :math:`\log\mathrm{vol}(\mathcal{O}_X)` (:func:`geodln.entropy.log_orbit_volume`) on the
+  rank-2 set;
+- *the verdict per volume* (``surface_verdict_*``): ``supported`` if the volume's maximiser
+  on the grid is interior and lies in the cluster's bootstrap box, ``not supported``
+  otherwise; ``surface_gap_*`` is the log volume at the maximiser minus that at the cluster's
+  projection on the solution set.
+
+For the corners task the earlier one-dimensional reading along the dominant branch (mode of
+t with a bootstrap interval against each volume's maximiser in t) is kept in the same rows
+(``t_*`` and ``verdict_*`` columns; ``claims["verdict_*"]`` are these, for N = 5).
+Figures: ``diag3_outcomes.png`` (corners task, N = 5: outcomes in the
+(p, q)-plane), ``diag3_curve.png`` (its t histogram with the volumes), ``diag3_cyclic.png``
+(cyclic task: outcomes in :math:`(w_{12}, w_{31})` and :math:`(w_{31}, w_{23})`, as CMV
+Fig. 8, with the volume maximisers).
+
+References
+----------
+.. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 8 and Thm 1.1.
+.. [2] MY25: Menon, Yu, arXiv:2509.09088 (orbit volume).
 """
 
 import os
@@ -59,31 +83,39 @@ NAME = "diag3"
 #: The observed entries (0-based); (0, 2) and (2, 0) are free.
 OBSERVED = {(0, 0): 1.0, (0, 1): 0.6, (1, 0): -0.4, (1, 1): 1.0, (1, 2): 0.8, (2, 1): 0.3,
             (2, 2): 1.0}
+#: The cyclic task (ours): w12, w23, w31 free (pattern inferred from CMV Fig. 8's axes).
+CYCLIC_OBSERVED = {(0, 0): 1.0, (1, 1): 1.0, (2, 2): 1.0, (0, 2): 0.5, (1, 0): -0.8,
+                   (2, 1): 0.6}
+#: task name -> (observed entries, free entries in the order of the analysis)
+TASKS = {
+    "corners": (OBSERVED, ((0, 2), (2, 0))),
+    "cyclic": (CYCLIC_OBSERVED, ((0, 1), (2, 0), (1, 2))),
+}
+DEPTHS = (3, 5, 10)
 DEPTH = 5
 SCALE = 1e-3
+BOX = 4.0  # grid half-width of the free entries for the volume maximisers
 DELTA = 1e-3
 LOSS_TOL = 1e-10
 T_GRID = np.linspace(-4.0, 4.0, 801)
 SETTINGS = {
-    "full": {"runs": 500, "sens_runs": 150, "bootstrap": 1000},
-    "reduced": {"runs": 100, "sens_runs": 30, "bootstrap": 300},
-    "tiny": {"runs": 8, "sens_runs": 0, "bootstrap": 50},
+    "full": {"runs": 500, "sens_runs": 150, "bootstrap": 1000, "depths": [3, 5, 10],
+             "grid": 161},
+    "reduced": {"runs": 100, "sens_runs": 30, "bootstrap": 300, "depths": [3, 5, 10],
+                "grid": 81},
+    "tiny": {"runs": 8, "sens_runs": 0, "bootstrap": 50, "depths": [5], "grid": 21},
 }
-SENSITIVITY = [(3, SCALE), (10, SCALE), (DEPTH, 1e-2)]
+SENSITIVITY = [(DEPTH, 1e-2)]
 
 
 def completion_problem():
-    """Return the 3×3 completion task (seven observed entries, corners free).
+    """Return the corners task (ours: seven observed entries, x13 and x31 free).
 
     Returns
     -------
     loss : geodln.losses.MatrixCompletion
     """
-    from geodln.losses import MatrixCompletion
-
-    idx = sorted(OBSERVED)
-    return MatrixCompletion(indices=([i for i, _ in idx], [j for _, j in idx]),
-                            values=[OBSERVED[ij] for ij in idx], shape=(3, 3))
+    return task_problem("corners")
 
 
 def hyperbola_parameters():
@@ -157,16 +189,196 @@ def volumes_on_curve(t, branch, depth):
     }
 
 
+def task_problem(task):
+    """Return the completion loss of a task (``"corners"`` or ``"cyclic"``).
+
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+
+    Returns
+    -------
+    loss : geodln.losses.MatrixCompletion
+
+    Raises
+    ------
+    ValueError
+        If ``task`` is not one of :data:`TASKS`.
+    """
+    from geodln.losses import MatrixCompletion
+
+    observed, _ = _task(task)
+    idx = sorted(observed)
+    return MatrixCompletion(indices=([i for i, _ in idx], [j for _, j in idx]),
+                            values=[observed[ij] for ij in idx], shape=(3, 3))
+
+
+def _task(task):
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    return TASKS[task]
+
+
+def task_completion(task, free):
+    """Return the completions with free entries ``free`` [..., k] (in :data:`TASKS` order)."""
+    observed, entries = _task(task)
+    free = np.asarray(free, float)
+    x = np.zeros(free.shape[:-1] + (3, 3))
+    for (i, j), v in observed.items():
+        x[..., i, j] = v
+    for c, (i, j) in enumerate(entries):
+        x[..., i, j] = free[..., c]
+    return x
+
+
+def free_entries(task, x):
+    """Return the free entries [..., k] of matrices ``x`` [..., 3, 3]."""
+    _, entries = _task(task)
+    return np.stack([x[..., i, j] for i, j in entries], axis=-1)
+
+
+def surface_point(task, head, delta=0.0):
+    r"""Complete the first k − 1 free entries ``head`` [..., k-1] so that :math:`\det X = \delta`.
+
+    :math:`\det X` is affine in the last free entry f: :math:`\det = a f + b`, so
+    :math:`f = (\delta - b)/a`; NaN where :math:`|a| < 10^{-9}`.
+
+    Returns
+    -------
+    X : ndarray, shape=[..., 3, 3]
+    """
+    head = np.asarray(head, float)
+    zero = task_completion(task, np.concatenate([head, np.zeros(head.shape[:-1] + (1,))], -1))
+    one = task_completion(task, np.concatenate([head, np.ones(head.shape[:-1] + (1,))], -1))
+    b = np.linalg.det(zero)
+    a = np.linalg.det(one) - b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        last = np.where(np.abs(a) > 1e-9, (delta - b) / a, np.nan)
+    return task_completion(task, np.concatenate([head, last[..., None]], -1))
+
+
+def cyclic_rank_one_obstruction():
+    r"""Return :math:`x_{11}x_{22}x_{33} - x_{13}x_{21}x_{32}` of the cyclic task (≠ 0: no rank 1).
+
+    With every row and column holding a non-zero observed entry, a rank-1 completion
+    :math:`uv^\top` forces both products to equal :math:`\prod u_i\prod v_j`.
+    """
+    o = CYCLIC_OBSERVED
+    return o[0, 0] * o[1, 1] * o[2, 2] - o[0, 2] * o[1, 0] * o[2, 1]
+
+
 def _flow_run(rng, index, cases):
-    """One downstairs flow of the 3×3 task from a small Gaussian start."""
+    """One downstairs flow of a 3×3 task from a small Gaussian start."""
     from geodln.flows import downstairs_flow
     from geodln.init import gaussian_matrix
 
-    depth, scale = cases[index]
+    task, depth, scale = cases[index]
     x0 = gaussian_matrix((3, 3), scale, seed=rng)
-    traj = downstairs_flow(completion_problem(), x0, depth, (0.0, 1e8), normalized=True,
+    traj = downstairs_flow(task_problem(task), x0, depth, (0.0, 1e8), normalized=True,
                            loss_tol=LOSS_TOL, method="LSODA", rtol=1e-8, atol=1e-12)
     return {"X": traj.final_X, "loss": traj.final_loss, "status": traj.status}
+
+
+def _kde_mode(f):
+    """Return the sample point of highest Gaussian-KDE density, f [R, k]."""
+    from scipy.stats import gaussian_kde
+
+    if f.shape[0] <= f.shape[1] + 1 or np.linalg.matrix_rank(np.cov(f.T)) < f.shape[1]:
+        return np.median(f, axis=0)
+    return f[int(np.argmax(gaussian_kde(f.T)(f.T)))]
+
+
+def surface_volumes(task, depth, n_grid):
+    """Return the three log volumes on a grid of the task's solution set (see the module doc).
+
+    Returns
+    -------
+    free : ndarray, shape=[G, k]
+        Free entries of the grid's rank-2 solutions (inside the box ``|f| <= BOX``).
+    volumes : dict of ndarray, shape=[G]
+    interior : ndarray of bool, shape=[G]
+        The grid point is not on the box's boundary.
+    """
+    from geodln.entropy import log_orbit_volume
+    from geodln.volume import log_volume_density
+
+    k = len(_task(task)[1])
+    axis = np.linspace(-BOX, BOX, n_grid)
+    head = np.stack(np.meshgrid(*([axis] * (k - 1)), indexing="ij"), -1).reshape(-1, k - 1)
+    x2 = surface_point(task, head)
+    xd = surface_point(task, head, DELTA)
+    free = free_entries(task, x2)
+    ok = np.all(np.isfinite(free), -1) & (np.abs(free[:, -1]) <= BOX)
+    ok &= np.all(np.isfinite(free_entries(task, xd)), -1)
+    x2, xd, free, head = x2[ok], xd[ok], free[ok], head[ok]
+    edge = np.any(np.isclose(np.abs(head), BOX), -1) | np.isclose(np.abs(free[:, -1]), BOX,
+                                                                  atol=2 * BOX / n_grid)
+    vols = {
+        "density_rank2": log_volume_density(x2, depth, normalized=True, rank=2),
+        "density_det": log_volume_density(xd, depth, normalized=True),
+        "entropy": log_orbit_volume(x2, depth),
+    }
+    return free, vols, ~edge
+
+
+def analyse_surface(task, outcomes, depth, n_boot, rng, n_grid):
+    """Cluster of the outcomes against the volume maximisers on the solution set (module doc).
+
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    outcomes : ndarray, shape=[R, 3, 3]
+    depth : int
+    n_boot : int
+        Bootstrap resamples of the mode.
+    rng : numpy.random.Generator
+    n_grid : int
+        Grid points per free coordinate.
+
+    Returns
+    -------
+    row : dict
+    """
+    from geodln.measures import effective_rank
+
+    f = free_entries(task, outcomes)
+    det = np.linalg.det(outcomes)
+    row = {"task": task, "depth": depth, "n_runs": len(outcomes),
+           "near_rank2_fraction": float(np.mean(np.abs(det) < 0.05)),
+           "erank_median": float(np.median(effective_rank(outcomes)))}
+    names = [f"x{i + 1}{j + 1}" for i, j in _task(task)[1]]
+    mode = _kde_mode(f)
+    boot = np.array([_kde_mode(f[rng.integers(0, len(f), len(f))]) for _ in range(n_boot)])
+    lo, hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
+    row["fraction_within_0.25_of_cluster"] = float(
+        np.mean(np.linalg.norm(f - mode, axis=-1) < 0.25))
+    for c, name in enumerate(names):
+        row[f"cluster_{name}"] = float(mode[c])
+        row[f"cluster_{name}_ci"] = (float(lo[c]), float(hi[c]))
+    proj = surface_point(task, mode[:-1])
+    free, vols, interior = surface_volumes(task, depth, n_grid)
+    proj_vols = surface_volumes_at(task, depth, mode[:-1])
+    for vname, v in vols.items():
+        i = int(np.nanargmax(v))
+        inside = bool(interior[i]) and bool(np.all((free[i] >= lo) & (free[i] <= hi)))
+        row[f"surface_max_{vname}_at"] = [float(c) for c in free[i]]
+        row[f"surface_max_{vname}_interior"] = bool(interior[i])
+        row[f"surface_gap_{vname}"] = float(v[i] - proj_vols[vname])
+        row[f"surface_verdict_{vname}"] = "supported" if inside else "not supported"
+    row["cluster_projection_det"] = float(np.linalg.det(proj))
+    return row
+
+
+def surface_volumes_at(task, depth, head):
+    """Return the three log volumes at the solution-set point over ``head`` [k-1] (floats)."""
+    from geodln.entropy import log_orbit_volume
+    from geodln.volume import log_volume_density
+
+    x2 = surface_point(task, np.asarray(head, float)[None])
+    xd = surface_point(task, np.asarray(head, float)[None], DELTA)
+    return {"density_rank2": float(log_volume_density(x2, depth, normalized=True, rank=2)[0]),
+            "density_det": float(log_volume_density(xd, depth, normalized=True)[0]),
+            "entropy": float(log_orbit_volume(x2, depth)[0])}
 
 
 def _mode(t, grid):
@@ -253,6 +465,27 @@ def _fig_outcomes(outcomes, row):
     return fig
 
 
+def _fig_cyclic(results):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results) or 1, 2, figsize=(9, 4 * max(1, len(results))),
+                             layout="constrained", squeeze=False)
+    marks = {"density_rank2": "v", "density_det": "s", "entropy": "D"}
+    for (row, x), ax_row in zip(results, axes):
+        f = free_entries("cyclic", x)  # order: w12, w31, w23
+        for ax, (a, b) in zip(ax_row, ((0, 1), (1, 2))):
+            ax.scatter(f[:, a], f[:, b], s=4, alpha=0.5, label="outcomes")
+            for name, marker in marks.items():
+                m = row[f"surface_max_{name}_at"]
+                ax.scatter(m[a], m[b], marker=marker, s=60, facecolor="none", edgecolor="C3",
+                           label=f"max of {name}")
+            labels = ("$w_{12}$", "$w_{31}$", "$w_{23}$")
+            ax.set(xlim=(-BOX, BOX), ylim=(-BOX, BOX), xlabel=labels[a], ylabel=labels[b],
+                   title=f"cyclic task (ours), N = {row['depth']}")
+        ax_row[0].legend(fontsize=7)
+    return fig
+
+
 def _fig_curve(outcomes, row):
     import matplotlib.pyplot as plt
 
@@ -274,14 +507,14 @@ def _fig_curve(outcomes, row):
 
 
 def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
-    """Run the 3×3 volume experiment and state the verdict with its numbers.
+    """Run the two 3×3 volume experiments (both ours) and state the verdicts with numbers.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
         Output folder (created); runs kept in ``out_dir/runs`` and reused on a rerun.
     full : bool
-        500 runs at N = 5 (default: the reduced CI size, 100).
+        500 runs per task and depth N = 3, 5, 10 (default: the reduced CI size, 100).
     seed : int
         Entropy of the ensembles (and of the bootstrap).
     n_jobs : int, optional
@@ -298,42 +531,59 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     """
     started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
-    cases = [(DEPTH, SCALE)] * cfg["runs"]
-    cases += [c for c in SENSITIVITY for _ in range(cfg["sens_runs"])]
+    cases = [(task, d, SCALE) for task in TASKS for d in cfg["depths"]
+             for _ in range(cfg["runs"])]
+    cases += [(task, d, a) for task in TASKS for d, a in SENSITIVITY
+              for _ in range(cfg["sens_runs"])]
     ens = ensemble(_flow_run, len(cases), out_dir, f"{size}-flows", seed, {"cases": cases},
                    n_jobs, progress)
     rng = np.random.default_rng([seed, 3])
-    rows, main = [], None
+    rows, outcomes = [], {}
     for case in dict.fromkeys(tuple(c) for c in cases):
+        task, depth, scale = case
         runs = [r for c, r in zip(cases, ens.runs) if tuple(c) == case]
         x = np.stack([r["X"] for r in runs])
-        row = {"part": "main" if case == (DEPTH, SCALE) else "robustness", "alpha": case[1],
+        outcomes[case] = x
+        row = {"part": "main" if scale == SCALE else "robustness", "alpha": scale,
                "converged_fraction": float(np.mean([str(r["status"]) == "loss_tol"
                                                     for r in runs]))}
-        row.update(analyse(x, case[0], cfg["bootstrap"], rng))
+        row.update(analyse_surface(task, x, depth, cfg["bootstrap"], rng, cfg["grid"]))
+        if task == "corners":  # the one-dimensional reading along the dominant branch
+            row.update({k: v for k, v in analyse(x, depth, cfg["bootstrap"], rng).items()
+                        if k not in row})
         rows.append(row)
-        if main is None:
-            main = (x, row)
+    main_case = ("corners", DEPTH if DEPTH in cfg["depths"] else cfg["depths"][0], SCALE)
+    mrow = next(r for r in rows if (r["task"], r["depth"], r["alpha"]) == main_case)
+    save_figure(_fig_outcomes(outcomes[main_case], mrow),
+                os.path.join(out_dir, "diag3_outcomes.png"))
+    save_figure(_fig_curve(outcomes[main_case], mrow), os.path.join(out_dir, "diag3_curve.png"))
+    cyc = [(r, outcomes[(r["task"], r["depth"], r["alpha"])]) for r in rows
+           if r["task"] == "cyclic" and r["part"] == "main"]
+    save_figure(_fig_cyclic(cyc), os.path.join(out_dir, "diag3_cyclic.png"))
     p0, q0, k = hyperbola_parameters()
-    save_figure(_fig_outcomes(*main), os.path.join(out_dir, "diag3_outcomes.png"))
-    save_figure(_fig_curve(*main), os.path.join(out_dir, "diag3_curve.png"))
-    mrow = main[1]
+    vnames = ("density_rank2", "density_det", "entropy")
     claims = {
         "majority_on_one_branch": mrow["dominant_fraction"],
         "cluster_t_mode": mrow.get("t_mode"),
         "cluster_ci": [mrow.get("t_mode_ci_low"), mrow.get("t_mode_ci_high")],
-        **{f"t_max_{v}": mrow.get(f"t_max_{v}") for v in ("density_rank2", "density_det",
-                                                          "entropy")},
-        **{f"verdict_{v}": mrow.get(f"verdict_{v}") for v in ("density_rank2", "density_det",
-                                                              "entropy")},
-        "robustness_verdicts": {f"N={r['depth']} alpha={r['alpha']:g}":
-                                {v: r.get(f"verdict_{v}") for v in ("density_rank2",
-                                                                    "density_det", "entropy")}
+        **{f"t_max_{v}": mrow.get(f"t_max_{v}") for v in vnames},
+        **{f"verdict_{v}": mrow.get(f"verdict_{v}") for v in vnames},
+        "surface_verdicts": {f"{r['task']} N={r['depth']} alpha={r['alpha']:g}":
+                             {v: r[f"surface_verdict_{v}"] for v in vnames} for r in rows},
+        "robustness_verdicts": {f"{r['task']} N={r['depth']} alpha={r['alpha']:g}":
+                                {v: r.get(f"verdict_{v}") for v in vnames}
                                 for r in rows if r["part"] == "robustness"},
+        "cyclic_rank_one_obstruction": cyclic_rank_one_obstruction(),
     }
     summary = {"size": size, "seed": seed, "rows": rows, "claims": claims,
-               "settings": {"observed": {f"{i + 1}{j + 1}": v for (i, j), v in OBSERVED.items()},
-                            "hyperbola": {"p0": p0, "q0": q0, "k": k}, "depth": DEPTH,
+               "note": "both tasks are ours: CMV's observed entries and values are not "
+                       "published; the cyclic free pattern (w12, w23, w31) is inferred from "
+                       "the axes of CMV Fig. 8",
+               "settings": {"tasks": {t: {"observed": {f"{i + 1}{j + 1}": v
+                                                       for (i, j), v in o.items()},
+                                          "free": [f"{i + 1}{j + 1}" for i, j in fr]}
+                                      for t, (o, fr) in TASKS.items()},
+                            "hyperbola": {"p0": p0, "q0": q0, "k": k}, "depths": cfg["depths"],
                             "alpha": SCALE, "delta": DELTA, "loss_tol": LOSS_TOL,
-                            "normalized": True, **cfg}}
+                            "normalized": True, "box": BOX, **cfg}}
     return finish(out_dir, NAME, summary, rows, started)

@@ -1,11 +1,11 @@
 r"""CMV Fig. 4–5: 2×2 diagonal completion, outcomes on the hyperbola and the volume picture.
 
-Problem (CMV23, Fig. 4): observed :math:`x_{11} = x_{22} = 1`, free :math:`x_{12},
-x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} = 1\}` has zero loss; the rank-1
-minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small random starts trained by the
-downstairs flow of :math:`g^N` end near the hyperbola's corners :math:`(\pm1, \pm1)`, with the
-spread growing with N (CMV Fig. 4); CMV Fig. 5 shows the log volume over the plane, highest at
-those corners.
+Problem (Cohen–Menon–Veraszto, CMV, arXiv:2210.12497, Figs. 4–5): observed :math:`x_{11} =
+x_{22} = 1`, free :math:`x_{12}, x_{21}`. Every point of the plane :math:`\{x_{11} = x_{22} =
+1\}` has zero loss; the rank-1 minimisers form the hyperbola :math:`x_{12}x_{21} = 1`. Small
+random starts trained by the downstairs flow of :math:`g^N` end near the hyperbola's corners
+:math:`(\pm1, \pm1)`, with the spread growing with N (CMV Fig. 4); CMV Fig. 5 shows the log
+volume over the plane, highest at those corners.
 
 What is run:
 
@@ -13,18 +13,22 @@ What is run:
   this only rescales time — :math:`g_{CMV} = N g_{plain}` — so the outcome is the same as for
   the plain metric or the balanced upstairs flow) at depths 5, 10, 20 and ∞ (logarithmic-mean
   kernel), from :math:`X(0) = \alpha G`, :math:`\alpha = 10^{-3}` (CMV's init scale is not
-  published: [open] in the reference), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
+  published), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
   loss is :math:`10^{-10}` (the outcome then moves by ~1e-5: converged for the plots);
-- 1000 runs a depth at full size (100 reduced);
+- 3000 runs a depth at full size (CMV's histograms show on the order of 3000 runs a panel;
+  100 reduced);
 - robustness: the same at α = 1e-2 and 1e-4 (depths 5 and 20), and RK45 against LSODA on a
   subset — the conclusions do not hinge on either choice (see ``summary.csv``).
 
-Quantities (``summary.csv``): the fraction of outcomes within 0.25 of :math:`(1, 1)` or
-:math:`(-1, -1)`; effective ranks (Roy–Vetterli, RV07); the position along the
-hyperbola :math:`u = \tfrac12\log(x_{12}/x_{21})` (0 at the corners; its spread grows with
-N); and two rank correlations (Spearman) between volume and outcome density:
+Quantities (``summary.csv``), each fraction with a 95 % Clopper–Pearson interval
+(:func:`binomial_interval`): the fraction of outcomes within 0.25 of :math:`(1, 1)` or
+:math:`(-1, -1)`; effective ranks (Roy–Vetterli) and the fraction below 1.05; the position
+along the hyperbola :math:`u = \tfrac12\log(x_{12}/x_{21})` (0 at the corners; its spread
+grows with N), whose spread is the interquartile range with a distribution-free 95 % interval
+from the binomial order-statistic intervals of the two quartiles (:func:`quantile_interval`);
+and two rank correlations (Spearman) between volume and outcome density:
 
-- **curve** (the primary one, our reading of CMV23, Fig. 5): the log volume density of
+- **curve** (the primary one, our reading of CMV Fig. 5): the log volume density of
   :math:`g^N` (CMV normalisation, w.r.t. Lebesgue measure, :func:`geodln.volume.
   log_volume_density`) on the near-solution curve :math:`\{\det X = \delta\}`,
   :math:`\delta = 10^{-3}`, at the outcome's position u, against a kernel density estimate of
@@ -42,7 +46,9 @@ histogram of effective ranks, CMV Fig. 4), ``hyperbola_volume.png`` (log volume 
 the outcomes, CMV Fig. 5, via :func:`geodln.plotting.volume.plot_log_volume_slice`),
 ``hyperbola_position.png`` (histogram of u against the volume along the curve).
 
-Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
+References
+----------
+.. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Figs. 4 and 5.
 """
 
 import os
@@ -59,7 +65,7 @@ DELTA = 1e-3
 LOSS_TOL = 1e-10
 RADIUS = 0.25
 SETTINGS = {
-    "full": {"runs": 1000, "sens_runs": 200, "sens_depths": [5, 20], "integrator_runs": 20},
+    "full": {"runs": 3000, "sens_runs": 200, "sens_depths": [5, 20], "integrator_runs": 20},
     "reduced": {"runs": 100, "sens_runs": 40, "sens_depths": [5, 20], "integrator_runs": 5},
     "tiny": {"runs": 6, "sens_runs": 0, "sens_depths": [], "integrator_runs": 2},
 }
@@ -151,26 +157,83 @@ def volume_correlations(outcomes, depth):
     return out
 
 
+def binomial_interval(successes, trials, confidence=0.95):
+    """Clopper–Pearson interval of a binomial proportion (``scipy.stats.binomtest``).
+
+    Parameters
+    ----------
+    successes, trials : int
+    confidence : float
+
+    Returns
+    -------
+    low, high : float
+    """
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence)
+    return float(ci.low), float(ci.high)
+
+
+def quantile_interval(values, q, confidence=0.95):
+    r"""Distribution-free interval of the q-quantile from binomial order statistics.
+
+    The sample order statistics :math:`x_{(l)} \le x_{(u)}` with
+    :math:`P(l \le B < u) \ge` ``confidence``, :math:`B \sim \mathrm{Bin}(n, q)`.
+
+    Parameters
+    ----------
+    values : ndarray, shape=[n]
+    q : float
+    confidence : float
+
+    Returns
+    -------
+    low, high : float
+    """
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, float))
+    n = x.size
+    lo = int(binom.ppf((1 - confidence) / 2, n, q))
+    hi = int(binom.ppf((1 + confidence) / 2, n, q))
+    return float(x[max(lo - 1, 0)]), float(x[min(hi, n - 1)])
+
+
 def _row(part, depth, scale, method, runs):
     from geodln.measures import effective_rank
 
     x = np.stack([r["X"] for r in runs])
     er = effective_rank(x)
     u = position(x)
+    uf = u[np.isfinite(u)]
+    n = len(runs)
+    corner = corner_fraction(x, RADIUS)
+    low_er = int(np.sum(er < 1.05))
     row = {
         "part": part, "depth": str(_depth_json(depth)), "alpha": scale, "method": method,
         "n_runs": len(runs),
-        "corner_fraction": corner_fraction(x, RADIUS),
+        "corner_fraction": corner,
+        "corner_fraction_ci": binomial_interval(round(corner * n), n),
         "erank_median": float(np.median(er)),
-        "erank_fraction_below_1.05": float(np.mean(er < 1.05)),
+        "erank_median_ci": quantile_interval(er, 0.5),
+        "erank_fraction_below_1.05": low_er / n,
+        "erank_fraction_below_1.05_ci": binomial_interval(low_er, n),
         "erank_max": float(np.max(er)),
         "u_iqr": float(np.subtract(*np.nanpercentile(u, [75, 25]))) if np.any(np.isfinite(u))
         else np.nan,
+        "u_iqr_ci": _iqr_interval(uf) if uf.size >= 20 else (np.nan, np.nan),
         "fraction_near_hyperbola": float(np.mean(np.abs(x[:, 0, 1] * x[:, 1, 0] - 1) < 0.05)),
         "converged_fraction": float(np.mean([str(r["status"]) == "loss_tol" for r in runs])),
         "final_loss_max": float(max(r["loss"] for r in runs)),
     }
     return row, x, er
+
+
+def _iqr_interval(u):
+    """Conservative 95 % interval of the IQR from the quartiles' order-statistic intervals."""
+    q25, q75 = quantile_interval(u, 0.25, 0.975), quantile_interval(u, 0.75, 0.975)
+    return max(q75[0] - q25[1], 0.0), q75[1] - q25[0]
 
 
 def _fig_outcomes(results):
@@ -240,7 +303,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     out_dir : str or os.PathLike
         Output folder (created); runs kept in ``out_dir/runs`` and reused on a rerun.
     full : bool
-        1000 runs per depth (default: the reduced CI size, 100).
+        3000 runs per depth (default: the reduced CI size, 100).
     seed : int
         Entropy of the ensembles.
     n_jobs : int, optional
@@ -284,6 +347,10 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     main_rows = [r for r in rows if r["part"] == "main"]
     claims = {
         "corner_fraction": {r["depth"]: r["corner_fraction"] for r in main_rows},
+        "corner_fraction_ci95": {r["depth"]: r["corner_fraction_ci"] for r in main_rows},
+        "erank_fraction_below_1.05_ci95": {r["depth"]: r["erank_fraction_below_1.05_ci"]
+                                           for r in main_rows},
+        "spread_u_iqr_ci95": {r["depth"]: r["u_iqr_ci"] for r in main_rows},
         "erank_fraction_below_1.05": {r["depth"]: r["erank_fraction_below_1.05"]
                                       for r in main_rows},
         "spread_u_iqr": {r["depth"]: r["u_iqr"] for r in main_rows},

@@ -1,66 +1,69 @@
-r"""Razin–Cohen Fig. 1: the 2×2 completion whose unobserved entry runs to infinity.
+r"""Razin–Cohen (RC) Fig. 1: the 2×2 completion whose unobserved entry runs to infinity.
 
-Problem (RC20, Section 3 and Fig. 1): observed :math:`x_{12} = x_{21} = 1`, :math:`x_{22} = 0`;
-:math:`x_{11}` free; loss :math:`E = \tfrac12\sum_\Omega (X_{ij} - b_{ij})^2`. Every solution
-has :math:`\det X = -1`. With :math:`\det X(0) > 0` the sign of det is conserved by the flow
-(:math:`\tfrac{d}{dt}\log|\det X| = -N\,\mathrm{tr}(\Sigma^{(N-2)/N}U^\top\nabla E V)`), so the
-loss can only go to 0 along near-rank-1 matrices
-:math:`X \approx \begin{pmatrix} a & 1 \\ 1 & 1/a\end{pmatrix}`: :math:`|x_{11}| \approx
-1/\sqrt{2E}\to\infty`, every norm diverges and the effective rank tends to 1 — implicit
-regularisation that no norm explains.
+Problem (Razin–Cohen, arXiv:2005.06398, Sec. 4.1): observed :math:`x_{12} = x_{21} = 1`,
+:math:`x_{22} = 0`; :math:`x_{11}` free. Every solution has :math:`\det X = -1`. With
+:math:`\det X(0) > 0` the sign of det is conserved by the downstairs flow, so the loss can only
+go to 0 along near-rank-1 matrices :math:`\begin{pmatrix} a & 1 \\ 1 & 1/a\end{pmatrix}`:
+:math:`|x_{11}| \approx 1/\sqrt{2E}\to\infty` (E the loss below), every norm diverges and the
+effective rank tends to 1.
 
-What is run (settings from RC's code and paper, RC20, Fig. 1):
+**RC's protocol, as run here** (all from RC's code, github.com/noamrazin/imp_reg_dl_not_norms;
+the revision each convention comes from is named):
 
-- **upstairs gradient descent** on factors of width 2 (their setting), per configuration
-  (depth, learning rate, init scale :math:`\alpha`, init): depth 2 — lr 6e-3/α 1e-5 and
-  lr 3e-3/α 1e-6, each balanced and "normal"; depth 3 — lr 3e-3/α 8e-3 "normal" (RC's code
-  default); depth 4 — lr 3e-3/α 1e-3 and lr 1.5e-3/α 1e-4, balanced. "normal" is per-layer
-  :math:`W_p = \alpha G_p` (:func:`geodln.init.gaussian_factors`); "balanced" draws
-  :math:`X(0) = \alpha G` and splits it (:func:`geodln.init.balanced`, RC's
-  ``use_balanced_init``: α is then the end-to-end scale). Each start is resampled until
-  :math:`\det X(0) > 0`.
-- **Conventions made explicit.** RC's code minimises the *mean* squared error over the three
-  observed entries, :math:`E_{RC} = \tfrac13\sum r^2 = \tfrac23 E`; we run GD on E with step
-  :math:`\eta = \tfrac23\,\mathrm{lr}`, which is *the same iteration*, and report
-  :math:`|x_{11}|` at :math:`E_{RC} = 10^{-4}` (RC's stopping rule and their plotted loss) and
-  at :math:`E = 10^{-4}` (ours; the runs stop there). The prediction
-  :math:`|x_{11}| \approx 1/\sqrt{2E}` gives 57.7 and 70.7 at these two points.
-- **Depth 4 uses the balanced init** (α = end-to-end scale). With per-layer α = 1e-3 the
-  end-to-end start is :math:`\sim\alpha^4 = 10^{-12}` and the escape time from the origin,
-  :math:`\sigma_0^{-(1-2/N)}/(N-2)`, is :math:`\sim 5\cdot10^5` time units, i.e.
-  :math:`\sim 10^8` steps — beyond the 5·10⁶ epochs of RC's code — so RC's depth-4 panel can
-  only have been produced from a balanced start.
-- **Unbalanced starts need not keep det > 0.** The sign of det is conserved by the
-  downstairs flow, i.e. by the upstairs flow from *balanced* factors (all factors then share
-  their singular values, so none can become singular alone). RC's per-layer start is not
-  balanced, and at depth 3 with α = 8e-3 the imbalance :math:`O(\alpha^2)` is as large as the
-  factors' own Gram matrices: a single factor can pass through a singular matrix and det X
-  changes sign early in training. The upstairs *flow* (LSODA, rtol 1e-10) does it too (3 of
-  4 seeds checked), so it is not a step-size artefact, and conditioning the start on every
-  factor having det > 0 (init ``"normal, factor dets > 0"``) does not prevent it. The run
-  then behaves like a det < 0 run (below) and ends with a smaller :math:`|x_{11}|`. Each GD
-  row records ``det_crossed_zero``; at full size three more seeds of the depth-3 setting and
-  two conditioned starts are run.
-- **downstairs flow** :math:`\dot X = -A_{N,X}(\nabla E)` (plain sum, ACH18, Theorem 1) at depths
-  2, 3, 4 from :math:`X(0) = \alpha G` (α = 1e-3, det > 0 and det < 0), integrated with LSODA
-  (the late phase is stiff: RK45 needs ~4·10⁶ evaluations where LSODA needs ~2·10³),
-  stopped at :math:`E = 10^{-4}`; and a sensitivity check over α ∈ {1e-2, 1e-3, 1e-4} at
-  depth 3, showing that :math:`|x_{11}|\sqrt{2E}\to 1` does not depend on the init scale.
-- **det X(0) < 0 contrast**: the same GD (depth 3) and flows from :math:`\det X(0) < 0`,
-  the flows run on to :math:`E = 10^{-8}`. Every solution then has det = −1 at a *finite*
-  :math:`x_{11}`, and :math:`|x_{11}|` settles (it changes by a few per cent between
-  :math:`E = 10^{-4}` and :math:`10^{-8}`, where a det > 0 run grows 100-fold). But the limit
-  is not small for small inits: the second singular value must first escape from the init
-  scale, and until it does the run follows the same near-rank-1 path as a det > 0 run. At RC's
-  own GD setting (per-layer α = 8e-3, :math:`X(0)\sim 10^{-6}`) a det < 0 run is
-  indistinguishable from a det > 0 one down to :math:`E \approx 2\cdot10^{-4}`
-  (:math:`|x_{11}| \approx 48`); the flows at α ∈ {1e-2, 1e-3, 1e-4} show the limit growing
-  as α shrinks (``summary.json``, ``det_negative_flow_depth3_x11_limit_max_by_alpha``).
+- **Loss.** :math:`E = \tfrac12\sum_\Omega (X_{ij} - b_{ij})^2`. RC's trainer
+  (``trainers/dln_matrix_sensing_configurable_trainer.py`` at commit a0093b3, 2020-09-16, the
+  revision that regenerated ``example_plots/dmf_orig_d{2,3,4}.png``, unchanged at HEAD
+  c20e02c) trains on ``mse_loss(y_pred, y) * (len(y_pred) / 2)``, which is this E, and tracks
+  ``sse_loss_div_2`` = E. (The first commit 058ff3d, 2020-05-14, trained on and stopped at the
+  plain mean :math:`\tfrac13\sum r^2`; we do not follow it.)
+- **Step.** Plain gradient descent (``torch.optim.SGD``, no momentum) on E with RC's learning
+  rate as the step: :math:`W_p \leftarrow W_p - \mathrm{lr}\,\partial E/\partial W_p`
+  (:data:`SETTINGS` ``step_factor`` = 1).
+- **Stopping.** RC's ``StopOnZeroTrainLoss`` on ``sse_loss_div_2`` with tol 1e-4
+  (``dmf_experiment_runner.py``), checked at every validation (every 50 epochs), stopping
+  after more than ``patience`` = 10 consecutive checks below tol; at most 5·10⁶ epochs (the
+  runner's default since 8d9cb6c). One epoch is one full-batch GD step. We check the loss at
+  the current iterate every 50 steps (RC's tracked value is the loss of the epoch's forward
+  pass, one step earlier: a difference of one step in 50).
+- **Init** (``models/deep_linear_net.py``): "normal" is per-layer :math:`W_p = \alpha G_p`
+  (``randn * alpha``), redrawn until :math:`\det X(0) \ge 0` (``enforce_pos_det``, set in
+  ``dmf_multiple_experiments_runner.py``); "balanced" ("(b)" in the legends) draws
+  :math:`X(0) = \alpha G` and splits it by its SVD into equal-singular-value factors.
+  *Deviation:* RC's balanced init ignores ``enforce_pos_det`` (the plotted balanced runs all
+  rise to 62, so they had det > 0); we redraw balanced starts until det > 0 too, and run
+  det < 0 separately (contrast rows). Our balanced split uses random orthogonal hidden frames
+  instead of RC's identity frames: GD is equivariant under
+  :math:`W_p \mapsto Q_p W_p Q_{p-1}^\top`, so the iterates of X are the same.
+- **Width** 2 (``create_same_dim_deep_linear_network``), float64 (RC: float32).
+- **Fig. 1 settings**, from the legends of ``example_plots/dmf_orig_d{2,3,4}.png``
+  (:data:`GD_CONFIGS`): depths 2 and 3 — lr 6e-3/α 1e-5 and lr 3e-3/α 1e-6; depth 4 — lr
+  3e-3/α 1e-3 and lr 1.5e-3/α 1e-4; each normal and balanced. Plus RC's runner default
+  (depth 3, lr 3e-3, α 8e-3, normal), which is not a Fig. 1 setting.
+- **Read-out.** RC's plotter marks the first iterate below ½Σr² = 1.3·10⁻¹, …, 1.3·10⁻⁴; we
+  report :math:`|x_{11}|` there (``x11_at_1.3e-k``) and at 10⁻⁴ (the stopping loss), next to
+  the values read off RC's plots (:data:`PAPER_MARKERS`).
 
-Outputs: ``rc_fig1.png`` (|x11| vs loss, log x-axis inverted, colour = iteration, one panel
-per depth, as RC Fig. 1), ``rc_norms.png`` (Frobenius/nuclear norm and effective rank vs loss),
-``rc_det_contrast.png``, ``rc_downstairs.png`` (:math:`|x_{11}|\sqrt{2E}` vs E),
-``summary.json`` and ``summary.csv`` (one row per GD configuration and per downstairs group).
+*Per-layer init at small α may not leave the origin within 5·10⁶ epochs.* From per-layer
+scale α the factors grow like :math:`\dot a \sim a^{N-1}`, an escape time
+:math:`\sim \alpha^{-(N-2)}/(N-2)` in units of lr·steps (depth ≥ 3); at depth 3 with α 1e-6
+and lr 3e-3 that is ~3·10⁸ epochs. Such runs end at the epoch cap with loss ≈ 1 and are
+reported with status ``epoch_cap``: RC's code at these settings does not produce the plotted
+curve, whatever produced the figure.
+
+**Downstairs flows** :math:`\dot X = -A_{N,X}(\nabla E)` (plain sum) at depths 2, 3, 4 from
+:math:`X(0) = \alpha G` (α = 1e-3, det > 0 and det < 0), LSODA, stopped at E = 10⁻⁴ (det < 0:
+10⁻⁸), and a sensitivity check over α ∈ {1e-2, 1e-3, 1e-4} at depth 3: the theory's
+:math:`|x_{11}|\sqrt{2E}\to 1` independent of the init scale. **det X(0) < 0 contrast:** the
+first depth-3 Fig. 1 setting from det < 0 (RC's ``enforce_neg_det``): :math:`|x_{11}|` stays
+bounded.
+
+Outputs: ``rc_fig1.png`` (|x11| vs ½Σr², log x-axis inverted, colour = iteration, one panel
+per depth, as RC Fig. 1), ``rc_norms.png``, ``rc_det_contrast.png``, ``rc_downstairs.png``,
+``summary.json`` and ``summary.csv`` (one row per GD run and per downstairs group).
+
+References
+----------
+.. [1] RC20: Razin, Cohen, arXiv:2005.06398, Sec. 4 and Fig. 1.
 """
 
 import os
@@ -70,34 +73,54 @@ import numpy as np
 from geodln.experiments._common import ensemble, finish, save_figure, start_run, value_at_loss
 
 NAME = "razin-cohen"
-RC_MSE_FACTOR = 2.0 / 3.0  # E_RC = (1/3) sum r^2 = (2/3) E with E = (1/2) sum r^2
-PAPER = {
-    2: "saturates: near 7 (balanced init) or near 1 (normal init)",
-    3: "62-70",
-    4: "57-70",
+
+#: RC's protocol (commit a0093b3 / HEAD c20e02c of noamrazin/imp_reg_dl_not_norms)
+PROTOCOL = {
+    "loss": "E = 1/2 sum_Omega (X_ij - b_ij)^2  (RC: mse_loss * len/2 = sse_loss_div_2)",
+    "step_factor": 1.0,  # GD step = RC's lr on E
+    "stop_tol": 1e-4,  # StopOnZeroTrainLoss tol on sse_loss_div_2
+    "check_every": 50,  # validate_every
+    "patience": 10,  # stop after > patience consecutive checks below tol
+    "max_epochs": 5_000_000,  # runner default epochs
+    "width": 2,
+}
+#: loss levels of RC's plot markers (dmf_results_plotter.py: 1.3 * 10**-j)
+MARKER_LOSSES = (1.3e-1, 1.3e-2, 1.3e-3, 1.3e-4)
+#: (depth, lr, alpha, init) of RC's Fig. 1 panels (legends of example_plots/dmf_orig_d*.png)
+GD_CONFIGS = [
+    (2, 6e-3, 1e-5, "normal"), (2, 6e-3, 1e-5, "balanced"),
+    (2, 3e-3, 1e-6, "normal"), (2, 3e-3, 1e-6, "balanced"),
+    (3, 6e-3, 1e-5, "normal"), (3, 6e-3, 1e-5, "balanced"),
+    (3, 3e-3, 1e-6, "normal"), (3, 3e-3, 1e-6, "balanced"),
+    (4, 3e-3, 1e-3, "normal"), (4, 3e-3, 1e-3, "balanced"),
+    (4, 1.5e-3, 1e-4, "normal"), (4, 1.5e-3, 1e-4, "balanced"),
+]
+#: RC's runner default (dmf_multiple_experiments_runner.py): not a Fig. 1 setting
+RUNNER_DEFAULT = (3, 3e-3, 8e-3, "normal")
+#: |x11| at the marker losses read off RC's example plots (approximate, by eye), per config
+PAPER_MARKERS = {
+    (2, 6e-3, 1e-5, "normal"): (0.6, 0.7, 0.73, 0.73),
+    (2, 6e-3, 1e-5, "balanced"): (1.55, 6.0, 6.95, 6.97),
+    (2, 3e-3, 1e-6, "normal"): (0.9, 1.15, 1.2, 1.2),
+    (2, 3e-3, 1e-6, "balanced"): (1.55, 6.05, 7.15, 7.2),
+    (3, 6e-3, 1e-5, "normal"): (1.5, 6.2, 19.6, 43),
+    (3, 6e-3, 1e-5, "balanced"): (1.5, 6.2, 19.6, 62),
+    (3, 3e-3, 1e-6, "normal"): (1.5, 6.2, 19.6, 62),
+    (3, 3e-3, 1e-6, "balanced"): (1.5, 6.2, 19.6, 62),
+    (4, 3e-3, 1e-3, "normal"): (1.5, 6.2, 19.6, 57),
+    (4, 3e-3, 1e-3, "balanced"): (1.5, 6.2, 19.6, 62),
+    (4, 1.5e-3, 1e-4, "normal"): (1.5, 6.2, 19.6, 62),
+    (4, 1.5e-3, 1e-4, "balanced"): (1.5, 6.2, 19.6, 62),
 }
 
-#: (depth, RC learning rate, alpha, init) of RC's Fig. 1 panels (RC20, Fig. 1)
-GD_CONFIGS = [
-    (2, 6e-3, 1e-5, "balanced"),
-    (2, 6e-3, 1e-5, "normal"),
-    (2, 3e-3, 1e-6, "balanced"),
-    (2, 3e-3, 1e-6, "normal"),
-    (3, 3e-3, 8e-3, "normal"),
-    (4, 3e-3, 1e-3, "balanced"),
-    (4, 1.5e-3, 1e-4, "balanced"),
-]
-
 SETTINGS = {
-    # gd: list of (depth, lr, alpha, init, det_sign, loss_tol); flows: seeds per (depth, sign)
-    "full": {"gd_loss_tol": {2: 1e-4, 3: 1e-4, 4: 1e-4}, "gd_configs": list(range(7)),
-             "max_steps": 20_000_000, "flow_seeds": 16, "sens_seeds": 4, "contrast_tol": 1e-4,
-             "depth3_replicates": 3, "depth3_posfactors": 2},
-    "reduced": {"gd_loss_tol": {2: 1e-4, 3: 3e-3, 4: 3e-3}, "gd_configs": [0, 1, 4, 5],
-                "max_steps": 2_000_000, "flow_seeds": 4, "sens_seeds": 2, "contrast_tol": 3e-3},
-    "tiny": {"gd_loss_tol": {2: 1e-2, 3: 1e-2, 4: 1e-2}, "gd_configs": [],
-             "tiny_gd": [(3, 3e-2, 0.3, "normal")], "max_steps": 200_000, "flow_seeds": 1,
-             "sens_seeds": 1, "contrast_tol": 1e-3},
+    "full": {"gd_configs": list(range(12)), "runner_default": True, "max_epochs": 5_000_000,
+             "stop_tol": 1e-4, "flow_seeds": 8, "sens_seeds": 4, "contrast_tol": 1e-4},
+    "reduced": {"gd_configs": [1, 3, 5, 9], "runner_default": False, "max_epochs": 2_000_000,
+                "stop_tol": 3e-3, "flow_seeds": 4, "sens_seeds": 2, "contrast_tol": 3e-3},
+    "tiny": {"gd_configs": [], "tiny_gd": [(3, 3e-2, 0.3, "normal")], "runner_default": False,
+             "max_epochs": 200_000, "stop_tol": 1e-2, "flow_seeds": 1, "sens_seeds": 1,
+             "contrast_tol": 1e-3},
 }
 FLOW_SCALE = 1e-3
 NEG_FLOW_TOL = 1e-8
@@ -105,32 +128,124 @@ SENS_SCALES = [1e-2, 1e-4]
 MAX_RECORDS = 20_000
 
 
-def _gd_run(rng, index, configs, max_steps):
-    """One upstairs GD run of RC's setting (module level: picklable for the workers)."""
-    from geodln import init
-    from geodln.flows import gradient_descent
-    from geodln.losses import razin_cohen_completion
+def rc_problem():
+    """Return ``(mask, target)`` of RC's 2×2 completion, each [2, 2]."""
+    mask = np.array([[0.0, 1.0], [1.0, 1.0]])
+    target = np.array([[0.0, 1.0], [1.0, 0.0]])
+    return mask, target
 
-    depth, lr, alpha, kind, det_sign, loss_tol = configs[index]
+
+def rc_loss(x):
+    r"""RC's loss :math:`\tfrac12\sum_\Omega r^2` (``sse_loss_div_2``) of X [..., 2, 2]."""
+    mask, target = rc_problem()
+    return 0.5 * np.sum((mask * (np.asarray(x) - target)) ** 2, axis=(-2, -1))
+
+
+def rc_gd_step(factors, lr, trained=None):
+    r"""One step of RC's GD, ``W_p - lr * dE/dW_p``, for factors [B, N, 2, 2] (W_1 first).
+
+    Parameters
+    ----------
+    factors : ndarray, shape=[B, N, 2, 2]
+        :math:`X = W_N \cdots W_1` with ``factors[:, p]`` = :math:`W_{p+1}`.
+    lr : ndarray, shape=[B]
+        Learning rate of each member (step factor 1 on E = :func:`rc_loss`).
+    trained : ndarray, shape=[B, N], optional
+        1 for a trained layer, 0 for a frozen one (used to pad shallower networks with
+        identity layers so that every depth runs in one batch); default all 1.
+
+    Returns
+    -------
+    factors : ndarray, shape=[B, N, 2, 2]
+    """
+    mask, target = rc_problem()
+    w = np.asarray(factors, float)
+    depth = w.shape[1]
+    rate = np.asarray(lr, float)[:, None] * (np.ones(w.shape[:2]) if trained is None
+                                             else np.asarray(trained, float))
+    below = [None, w[:, 0]]  # below[p] = W_p ... W_1
+    for p in range(1, depth):
+        below.append(w[:, p] @ below[-1])
+    grad_x = mask * (below[-1] - target)
+    new = w.copy()
+    above = None  # W_N ... W_{p+2} while updating W_{p+1}
+    for p in range(depth - 1, -1, -1):
+        left = grad_x if above is None else np.swapaxes(above, -1, -2) @ grad_x
+        grad = left if p == 0 else left @ np.swapaxes(below[p], -1, -2)
+        new[:, p] -= rate[:, p, None, None] * grad
+        above = w[:, p] if above is None else above @ w[:, p]
+    return new
+
+
+def _rc_start(rng, depth, alpha, kind, det_sign):
+    from geodln import init
+
     if kind == "balanced":
-        factors = init.balanced((2, 2), depth, alpha, seed=rng, det_sign=det_sign)
+        fs = init.balanced((2, 2), depth, alpha, seed=rng, det_sign=det_sign)
     elif kind == "normal":
-        factors = init.gaussian_factors((2,) * (depth + 1), alpha, seed=rng, det_sign=det_sign)
-    elif kind == "normal, factor dets > 0":  # RC's init, further conditioned (see doc)
-        for _ in range(1000):
-            factors = init.gaussian_factors((2,) * (depth + 1), alpha, seed=rng,
-                                            det_sign=det_sign)
-            if all(np.linalg.det(w) > 0 for w in factors):
-                break
+        fs = init.gaussian_factors((2,) * (depth + 1), alpha, seed=rng, det_sign=det_sign)
     else:
         raise ValueError(f"unknown init {kind!r}")
-    traj = gradient_descent(
-        razin_cohen_completion(), factors, RC_MSE_FACTOR * lr, max_steps, mode="upstairs",
-        loss_tol=loss_tol, max_norm=1e6, log_every=max(1, max_steps // MAX_RECORDS),
-    )
-    return {"steps": traj.steps, "X": traj.X, "loss": traj.loss, "status": traj.status,
-            "balance_defect": traj.balance_defect,
-            "factor_det_signs0": np.sign([np.linalg.det(w) for w in factors])}
+    return np.stack(fs)
+
+
+def _gd_group_run(rng, index, groups, max_epochs, protocol):
+    """RC's GD for a group of configurations, as one batch (shallower ones padded).
+
+    Members stop on RC's rule (:data:`PROTOCOL`); a stopped or diverged member keeps its last
+    finite iterate. Records every ``check_every`` steps (thinned to at most ``MAX_RECORDS``).
+    """
+    configs = groups[index]
+    top = max(c[0] for c in configs)
+    w = np.zeros((len(configs), top, 2, 2))
+    trained = np.zeros((len(configs), top))
+    for i, (d, _, a, k, s) in enumerate(configs):
+        w[i, :d] = _rc_start(rng, d, a, k, s)
+        w[i, d:] = np.eye(2)  # frozen identity layers on the output side
+        trained[i, :d] = 1.0
+    lr = np.array([c[1] * protocol["step_factor"] for c in configs])
+    every, patience, tol = protocol["check_every"], protocol["patience"], protocol["stop_tol"]
+    n = len(configs)
+    active = np.ones(n, bool)
+    below = np.zeros(n, int)
+    stop_step = np.full(n, -1)
+    status = np.array(["epoch_cap"] * n, dtype=object)
+    thin = max(1, max_epochs // every // MAX_RECORDS)
+    steps, xs = [0], [_product(w)]
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while k < max_epochs and active.any():
+            new = rc_gd_step(w[active], lr[active], trained[active])
+            k += 1
+            finite = np.all(np.isfinite(new), axis=(-3, -2, -1))
+            idx = np.flatnonzero(active)
+            w[idx[finite]] = new[finite]
+            if not finite.all():
+                status[idx[~finite]] = "diverged"
+                stop_step[idx[~finite]] = k
+                active[idx[~finite]] = False
+            if k % every == 0:
+                x = _product(w)
+                loss = rc_loss(x)
+                below = np.where(loss < tol, below + 1, 0)
+                done = active & (below > patience)
+                status[done] = "stopped"
+                stop_step[done] = k
+                active &= ~done
+                if (k // every) % thin == 0 or done.any():
+                    steps.append(k)
+                    xs.append(x)
+    steps.append(k)
+    xs.append(_product(w))
+    return {"steps": np.array(steps), "X": np.stack(xs, axis=1), "status": status.astype(str),
+            "stop_step": stop_step, "X0": xs[0]}
+
+
+def _product(w):
+    x = w[..., 0, :, :]
+    for p in range(1, w.shape[-3]):
+        x = w[..., p, :, :] @ x
+    return x
 
 
 def _flow_run(rng, index, cases):
@@ -162,26 +277,31 @@ def _measures(run):
 
 
 def _gd_row(cfg, run):
-    depth, lr, alpha, kind, det_sign, loss_tol = cfg
+    depth, lr, alpha, kind, det_sign = cfg
     m = _measures(run)
     loss = run["loss"]
     final = float(loss[-1])
-    return {
+    crossed = np.sign(m["det"]) != np.sign(m["det"][0])
+    paper = PAPER_MARKERS.get((depth, lr, alpha, kind)) if det_sign > 0 else None
+    row = {
         "part": "gd", "depth": depth, "lr": lr, "alpha": alpha, "init": kind,
-        "det_sign_0": det_sign, "loss_tol": loss_tol, "status": str(run["status"]),
-        "steps": int(run["steps"][-1]), "final_loss": final,
-        "x11_at_rc_mse_1e-4": value_at_loss(loss * RC_MSE_FACTOR, m["x11"], 1e-4),
+        "det_sign_0": det_sign, "status": str(run["status"]), "stop_step": int(run["stop_step"]),
+        "final_loss": final,
+    }
+    for level, ref in zip(MARKER_LOSSES, paper or (None,) * len(MARKER_LOSSES)):
+        row[f"x11_at_{level:.1e}"] = value_at_loss(loss, m["x11"], level)
+        row[f"paper_x11_at_{level:.1e}"] = ref
+    row.update({
         "x11_at_loss_1e-4": value_at_loss(loss, m["x11"], 1e-4),
         "x11_final": float(m["x11"][-1]),
         "x11_sqrt_2loss_final": float(m["x11"][-1] * np.sqrt(2 * final)),
         "x11_max": float(np.max(m["x11"])),
         "erank_final": float(m["erank"][-1]), "fro_final": float(m["fro"][-1]),
         "nuclear_final": float(m["nuc"][-1]), "det_final": float(m["det"][-1]),
-        "det_crossed_zero": bool(np.any(np.sign(m["det"]) != np.sign(m["det"][0]))),
-        "step_det_crossed": int(run["steps"][np.argmax(np.sign(m["det"]) != np.sign(m["det"][0]))])
-        if np.any(np.sign(m["det"]) != np.sign(m["det"][0])) else -1,
-        "paper_x11": PAPER.get(depth, "") if det_sign > 0 else "bounded (det<0)",
-    }
+        "det_crossed_zero": bool(np.any(crossed)),
+        "step_det_crossed": int(run["steps"][np.argmax(crossed)]) if np.any(crossed) else -1,
+    })
+    return row
 
 
 def _flow_rows(cases, ens, tag):
@@ -229,13 +349,13 @@ def _fig1(gd_cfgs, gd_runs):
             if cfg[0] != depth or cfg[4] < 0:
                 continue
             m = _measures(run)
-            loss = run["loss"] * RC_MSE_FACTOR
+            loss = run["loss"]
             sc = _colored(ax, loss, m["x11"], run["steps"], cmaps[k % 4],
                           f"lr {cfg[1]:g}, α {cfg[2]:g}, {cfg[3]}")
             k += 1
         grid = np.geomspace(1e-4, 1, 50)
-        ax.plot(grid, 1 / np.sqrt(3 * grid), "k--", lw=0.8, label=r"$1/\sqrt{3E_{RC}}$")
-        ax.set(xscale="log", yscale="log", xlabel="loss (RC's mean squared error)",
+        ax.plot(grid, 1 / np.sqrt(2 * grid), "k--", lw=0.8, label=r"$1/\sqrt{2E}$")
+        ax.set(xscale="log", yscale="log", xlabel=r"loss $E=\frac{1}{2}\sum r^2$",
                ylabel=r"$|x_{11}|$", title=f"depth {depth}, det X(0) > 0")
         ax.invert_xaxis()
         ax.legend(fontsize=7)
@@ -331,8 +451,9 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     out_dir : str or os.PathLike
         Output folder (created); runs are kept in ``out_dir/runs`` and reused on a rerun.
     full : bool
-        All seven GD configurations to loss 1e-4 and 16 flows per (depth, sign) (tens of
-        minutes on 2 cores); default: the reduced CI size.
+        The twelve Fig. 1 configurations and RC's runner default under RC's protocol
+        (:data:`PROTOCOL`: stop at ½Σr² < 1e-4, at most 5·10⁶ epochs) and 8 flows per
+        (depth, sign); default: the reduced CI size.
     seed : int
         Entropy of the ensembles.
     n_jobs : int, optional
@@ -350,29 +471,24 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     """
     started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
-    tol = cfg["gd_loss_tol"]
-    gd_cfgs = [(d, lr, a, k, 1, tol[d]) for d, lr, a, k in
-               [GD_CONFIGS[i] for i in cfg["gd_configs"]] + cfg.get("tiny_gd", [])]
+    gd_cfgs = [tuple(GD_CONFIGS[i]) + (1,) for i in cfg["gd_configs"]]
+    gd_cfgs += [tuple(c) + (1,) for c in cfg.get("tiny_gd", [])]
+    if cfg["runner_default"]:
+        gd_cfgs.append(RUNNER_DEFAULT + (1,))
     contrast = next(c for c in gd_cfgs if c[0] == 3)
-    gd_cfgs.append(contrast[:4] + (-1, cfg["contrast_tol"]))
-    gd = ensemble(_gd_run, len(gd_cfgs), out_dir, f"{size}-gd", seed,
-                  {"configs": gd_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
-    gd_runs = list(gd.runs)
-    # more seeds of RC's depth-3 setting: discrete GD can flip the sign of det (see doc)
-    n_rep = cfg.get("depth3_replicates", 0)
-    if n_rep:
-        rep_cfgs = [contrast] * n_rep
-        rep = ensemble(_gd_run, n_rep, out_dir, f"{size}-gd-depth3", seed,
-                       {"configs": rep_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
-        gd_cfgs = gd_cfgs + rep_cfgs
-        gd_runs += rep.runs
-    n_pos = cfg.get("depth3_posfactors", 0)
-    if n_pos:
-        pos_cfgs = [contrast[:3] + ("normal, factor dets > 0",) + contrast[4:]] * n_pos
-        pos = ensemble(_gd_run, n_pos, out_dir, f"{size}-gd-depth3-posfactors", seed,
-                       {"configs": pos_cfgs, "max_steps": cfg["max_steps"]}, n_jobs, progress)
-        gd_cfgs = gd_cfgs + pos_cfgs
-        gd_runs += pos.runs
+    gd_cfgs.append(contrast[:4] + (-1,))
+    protocol = dict(PROTOCOL, stop_tol=cfg["stop_tol"])
+    groups = [gd_cfgs]  # one batch: per-step cost is overhead, not batch size
+    gd = ensemble(_gd_group_run, len(groups), out_dir, f"{size}-gd", seed,
+                  {"groups": groups, "max_epochs": cfg["max_epochs"], "protocol": protocol},
+                  n_jobs, progress)
+    gd_cfgs, gd_runs = [], []
+    for group, res in zip(groups, gd.runs):
+        for i, c in enumerate(group):
+            x = res["X"][i]
+            gd_cfgs.append(c)
+            gd_runs.append({"steps": res["steps"], "X": x, "loss": rc_loss(x),
+                            "status": res["status"][i], "stop_step": res["stop_step"][i]})
     # det < 0 flows run on to 1e-8: |x11| must settle (bounded), not grow like 1/sqrt(2E)
     flow_cases = [(d, s, FLOW_SCALE, 1e-4 if s > 0 else NEG_FLOW_TOL) for d in (2, 3, 4)
                   for s in (1, -1) for _ in range(cfg["flow_seeds"])]
@@ -391,9 +507,9 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     save_figure(_fig_downstairs(flow_cases, flows.runs),
                 os.path.join(out_dir, "rc_downstairs.png"))
     summary = {"size": size, "seed": seed, "rows": rows, "claims": _claims(rows),
-               "settings": {"gd_configs": gd_cfgs, "flow_scale": FLOW_SCALE,
-                            "sensitivity_scales": SENS_SCALES, "rc_mse_factor": RC_MSE_FACTOR,
-                            "max_steps": cfg["max_steps"]}}
+               "settings": {"protocol": protocol, "gd_configs": gd_cfgs,
+                            "max_epochs": cfg["max_epochs"], "flow_scale": FLOW_SCALE,
+                            "sensitivity_scales": SENS_SCALES}}
     return finish(out_dir, NAME, summary, rows, started)
 
 
@@ -406,14 +522,16 @@ def _claims(rows):
     flows = [r for r in rows if r["part"] == "downstairs"]
     deep_pos = [r for r in flows if r["depth"] >= 3 and r["det_sign_0"] > 0]
     neg = [r for r in rows if r["det_sign_0"] < 0]
-    gd_deep = [r for r in rows if r["part"] == "gd" and r["depth"] >= 3 and r["det_sign_0"] > 0]
+    gd_pos = [r for r in rows if r["part"] == "gd" and r["det_sign_0"] > 0]
     return {
         "flow_x11_sqrt_2loss_range_depth_ge_3": [
             min(r["x11_sqrt_2loss_min"] for r in deep_pos),
             max(r["x11_sqrt_2loss_max"] for r in deep_pos)],
-        "gd_x11_sqrt_2loss_depth_ge_3": [r["x11_sqrt_2loss_final"] for r in gd_deep],
-        "gd_x11_at_rc_mse_1e-4": [[_label(r), r["x11_at_rc_mse_1e-4"]] for r in rows
-                                  if r["part"] == "gd" and r["det_sign_0"] > 0],
+        "gd_x11_at_1.3e-4_vs_paper": [
+            [_label(r), r["status"], r["x11_at_1.3e-04"], r["paper_x11_at_1.3e-04"]]
+            for r in gd_pos],
+        "gd_x11_at_loss_1e-4": [[_label(r), r["x11_at_loss_1e-4"]] for r in gd_pos],
+        "gd_not_stopped": [_label(r) for r in gd_pos if r["status"] != "stopped"],
         "det_negative_x11_max": max(r["x11_max"] for r in neg),
         "gd_det_crossed_zero": [[_label(r) + f" det0 {r['det_sign_0']:+d}",
                                  r["det_crossed_zero"]] for r in rows if r["part"] == "gd"],
