@@ -49,7 +49,7 @@ def bench_rhs(dims, depths, seed=0):
         for N in depths:
             factors = init.balanced((d, d), N, scale=1.0, seed=seed)
             x0 = product(factors)
-            down = DownstairsField(loss, depth=N)
+            down = DownstairsField(loss, N)
             up = UpstairsField.from_factors(loss, factors)
             yd, yu = down.pack(x0), up.pack(factors)
             t_down = time_call(lambda: down.velocity(yd))
@@ -77,12 +77,13 @@ def bench_flow(dims, depths, t_unit=1.0, seed=0, rtol=1e-6):
             factors = init.balanced((d, d), N, scale=1.0, seed=seed)
             x0 = product(factors)
             t0 = time.perf_counter()
-            td = geodln.downstairs_flow(loss, x0, N, (0.0, t_max), rtol=rtol, atol=1e-9,
-                                        t_eval=[t_max])
+            solver = geodln.Solver("RK45", rtol=rtol, atol=1e-9)
+            td = geodln.downstairs_flow(loss, x0, N, (0.0, t_max), solver=solver,
+                                        record=geodln.At([t_max]))
             wd = time.perf_counter() - t0
             t0 = time.perf_counter()
-            tu = geodln.upstairs_flow(loss, factors, (0.0, t_max), rtol=rtol, atol=1e-9,
-                                      t_eval=[t_max])
+            tu = geodln.upstairs_flow(loss, factors, (0.0, t_max), solver=solver,
+                                      record=geodln.At([t_max]))
             wu = time.perf_counter() - t0
             dev = np.linalg.norm(td.X[-1] - tu.X[-1]) / np.linalg.norm(tu.X[-1])
             rows.append({"d": d, "N": N, "T": t_max, "down_s_per_T": wd / t_max,
@@ -98,9 +99,10 @@ def bench_rank5(d=200, rank=5, depths=(3, 10), fraction=0.2, t_unit=1.0, seed=0,
         t_max = t_unit / N
         x_start = init.balanced((d, d), N, scale=1.0, rank=rank, seed=seed)
         x0 = product(x_start)
-        bottleneck = init.from_matrix(x0, N, rank=rank)
+        bottleneck = init.from_matrix(x0, N, rank=rank, frames="identity")
         wide = init.from_matrix(x0, N, widths=(d,) * (N - 1), rank=rank, seed=seed)
-        down = DownstairsField(loss, depth=N, rank=rank)
+        on_rank = geodln.DLNMetric(geodln.RankMatrices(d, d, rank, equip=False), N)
+        down = DownstairsField(loss, on_rank)
         variants = {"down M_5": (down, down.pack(x0))}
         for name, fs in (("up bottleneck", bottleneck), ("up width-200", wide)):
             field = UpstairsField.from_factors(loss, fs)
@@ -117,13 +119,14 @@ def bench_rank5(d=200, rank=5, depths=(3, 10), fraction=0.2, t_unit=1.0, seed=0,
         row["width200/down"] = times["up width-200"] / times["down M_5"]
         row["bottleneck/factored"] = times["up bottleneck"] / times["down factored"]
         t0 = time.perf_counter()
-        td = geodln.downstairs_flow(loss, x0, N, (0.0, t_max), rank=rank, rtol=rtol, atol=1e-9,
-                                    t_eval=[t_max])
+        solver = geodln.Solver("RK45", rtol=rtol, atol=1e-9)
+        td = geodln.downstairs_flow(loss, x0, on_rank, (0.0, t_max), solver=solver,
+                                    record=geodln.At([t_max]))
         row["flow down s/T"] = (time.perf_counter() - t0) / t_max
         for name, fs in (("bottleneck", bottleneck), ("width-200", wide)):
             t0 = time.perf_counter()
-            tu = geodln.upstairs_flow(loss, fs, (0.0, t_max), rtol=rtol, atol=1e-9,
-                                      t_eval=[t_max])
+            tu = geodln.upstairs_flow(loss, fs, (0.0, t_max), solver=solver,
+                                      record=geodln.At([t_max]))
             row[f"flow up {name} s/T"] = (time.perf_counter() - t0) / t_max
             row[f"dev {name}"] = float(np.linalg.norm(td.X[-1] - tu.X[-1])
                                        / np.linalg.norm(tu.X[-1]))
@@ -159,7 +162,7 @@ def bench_torch(dims, depths, seed=0, lr=1e-3):
                         w -= lr * w.grad
 
             up = UpstairsField.from_factors(loss, factors)
-            down = DownstairsField(loss, depth=N)
+            down = DownstairsField(loss, N)
             yu, yd = up.pack(factors), down.pack(product(factors))
             t_torch = time_call(torch_step)
             t_up = time_call(lambda: up.step(yu, lr))

@@ -143,7 +143,8 @@ def _dense_rows(side, fraction, depths, seed=0):
         def down_step(metric=metric):
             return space.projection(x - ETA * metric.sharp(dense_loss.euclidean_gradient(x), x))
 
-        factors = balanced_factors(x, depth, widths=(side,) * (depth - 1), rank=RANK)
+        factors = balanced_factors(x, depth, widths=(side,) * (depth - 1), rank=RANK,
+                                   frames="identity")
 
         def up_step(factors=factors):
             grads = product_adjoint(factors, dense_loss.euclidean_gradient(product(factors)))
@@ -281,8 +282,10 @@ def _accuracy_rows(quick, seed=0):
                                spectrum=np.geomspace(1.0, 1e-3, RANK))
     t1 = 0.5
     start = time.perf_counter()
-    ref = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, t1), rank=RANK,
-                                 t_eval=[t1], method="DOP853", rtol=1e-12, atol=1e-14)
+    on_rank = geodln.DLNMetric(geodln.RankMatrices(*x0.shape, RANK, equip=False), 3)
+    ref = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), on_rank, (0.0, t1),
+                                 record=geodln.At([t1]),
+                                 solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14))
     dense_s = time.perf_counter() - start
     rows = []
     for method in ("RK23", "RK45"):

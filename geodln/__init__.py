@@ -18,7 +18,11 @@ from geodln.entropy import (  # noqa: E402
     log_orthogonal_group_volume,
 )
 from geodln.flows import (  # noqa: E402
+    At,
+    Every,
     FlowComparison,
+    Solver,
+    StoppingRules,
     Trajectory,
     compare_flows,
     downstairs_flow,
@@ -65,6 +69,10 @@ __all__ = [
     "compare_flows",
     "FlowComparison",
     "Trajectory",
+    "StoppingRules",
+    "Solver",
+    "Every",
+    "At",
     "init",
     "losses",
     "measures",

@@ -119,6 +119,7 @@ def _add_compare_arguments(parser):
 
 def _compare_problems(args):
     """Yield ``(label, kwargs for compare_flows, log_time)`` for every requested run."""
+    from geodln.flows import At, StoppingRules
     from geodln.init import balanced
     from geodln.losses import random_completion, razin_cohen_completion
 
@@ -129,7 +130,7 @@ def _compare_problems(args):
     seeds = np.random.SeedSequence(args.seed).spawn(len(args.depths) + 1)
     for depth, ss in zip(args.depths, seeds):
         start = balanced(shape, depth, args.scale, seed=np.random.default_rng(ss))
-        yield label, dict(loss=loss, start=start, t_span=(0.0, args.t_max), t_eval=grid,
+        yield label, dict(loss=loss, start=start, t_span=(0.0, args.t_max), record=At(grid),
                           method=args.method), False
     if not args.no_rc:
         rc = razin_cohen_completion()
@@ -137,8 +138,8 @@ def _compare_problems(args):
                          det_sign=1)
         grid = np.concatenate([[0.0], np.geomspace(1e-2, args.rc_t_max, args.n_grid)])
         yield "Razin-Cohen 2x2 det>0", dict(
-            loss=rc, start=start, t_span=(0.0, args.rc_t_max), t_eval=grid, method="Radau",
-            loss_tol=args.rc_loss_tol, max_norm=1e6), True
+            loss=rc, start=start, t_span=(0.0, args.rc_t_max), record=At(grid), method="Radau",
+            stop=StoppingRules(loss_tol=args.rc_loss_tol, max_norm=1e6)), True
 
 
 def _format_table(rows):
@@ -154,7 +155,7 @@ def _format_table(rows):
 def _run_compare(args):
     from tqdm.auto import tqdm
 
-    from geodln.flows import compare_flows
+    from geodln.flows import Solver, compare_flows
     from geodln.plotting.trajectory import comparison_figure
 
     for name in ("size", "rank", "n_grid"):
@@ -167,7 +168,8 @@ def _run_compare(args):
     problems = list(_compare_problems(args))
     results, log_time = [], []
     for label, kwargs, lt in tqdm(problems, desc="geodln compare", disable=args.quiet):
-        results.append(compare_flows(rtol=args.rtol, atol=args.atol, name=label, **kwargs))
+        solver = Solver(kwargs.pop("method"), rtol=args.rtol, atol=args.atol)
+        results.append(compare_flows(solver=solver, name=label, **kwargs))
         log_time.append(lt)
     rows = [r.as_dict() for r in results]
     os.makedirs(args.out, exist_ok=True)

@@ -24,10 +24,10 @@ import os
 import numpy as np
 
 from geodln._checks import check_depth, check_finite, check_matrix
-from geodln.experiments._common import save_figure_and_json
 from geodln.factors import balanced_factors
-from geodln.flows import downstairs_flow, gradient_descent, upstairs_flow
+from geodln.flows import At, Solver, StoppingRules, downstairs_flow, gradient_descent, upstairs_flow
 from geodln.losses import MatrixCompletion, razin_cohen_completion
+from geodln.storage import save_text
 
 __all__ = [
     "final_point_deviation",
@@ -55,16 +55,39 @@ def _check_step_sizes(step_sizes):
 
 
 def _flow(loss, x0, depth, t_final, mode, rtol, atol, t_eval=None, loss_tol=None):
+    opts = dict(solver=Solver("DOP853", rtol=rtol, atol=atol),
+                stop=StoppingRules(loss_tol=loss_tol),
+                record=None if t_eval is None else At(t_eval))
     if mode == "downstairs":
-        return downstairs_flow(loss, x0, depth, (0.0, t_final), method="DOP853", rtol=rtol,
-                               atol=atol, t_eval=t_eval, loss_tol=loss_tol)
-    return upstairs_flow(loss, balanced_factors(x0, depth), (0.0, t_final), method="DOP853",
-                         rtol=rtol, atol=atol, t_eval=t_eval, loss_tol=loss_tol)
+        return downstairs_flow(loss, x0, depth, (0.0, t_final), **opts)
+    return upstairs_flow(loss, balanced_factors(x0, depth, frames="identity"), (0.0, t_final),
+                         **opts)
 
 
 def _gd(loss, x0, depth, eta, n_steps, mode, loss_tol=None):
-    start = x0 if mode == "downstairs" else balanced_factors(x0, depth)
-    return gradient_descent(loss, start, eta, n_steps, mode=mode, depth=depth, loss_tol=loss_tol)
+    start = x0 if mode == "downstairs" else balanced_factors(x0, depth, frames="identity")
+    return gradient_descent(loss, start, eta, n_steps, mode=mode, metric=depth,
+                            stop=StoppingRules(loss_tol=loss_tol))
+
+
+def _save_figure_and_json(fig, out_dir, stem, summary, dpi=110):
+    """Write ``fig`` to ``out_dir/stem.png`` and ``summary`` to ``stem.json`` (atomically)."""
+    import io
+    import json
+
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    tmp = os.path.join(out_dir, f".tmp-{stem}-{os.getpid()}.png")
+    with open(tmp, "wb") as fh:
+        fh.write(buf.getvalue())
+    os.replace(tmp, os.path.join(out_dir, f"{stem}.png"))
+    save_text(os.path.join(out_dir, f"{stem}.json"), json.dumps(summary, indent=2))
 
 
 def final_point_deviation(loss, X0, depth, step_sizes, t_final, *, mode="downstairs",
@@ -267,14 +290,9 @@ def _hyperbola_ensemble(step_sizes, depth, n_runs, scale, t_final, seed):
     rng = np.random.default_rng(seed)
     starts = scale * rng.standard_normal((n_runs, 2, 2))
     loss = hyperbola_loss()
-    flow = np.stack([
-        _flow(loss, x0, depth, t_final, "downstairs", 1e-9, 1e-12).final_X for x0 in starts
-    ])
-    gd = [
-        np.stack([_gd(loss, x0, depth, e, int(round(t_final / e)), "downstairs").final_X
-                  for x0 in starts])
-        for e in step_sizes
-    ]
+    flow = _flow(loss, starts, depth, t_final, "downstairs", 1e-9, 1e-12).final_X
+    gd = [_gd(loss, starts, depth, e, int(round(t_final / e)), "downstairs").final_X
+          for e in step_sizes]
     return corner_fraction(flow), [corner_fraction(g) for g in gd], flow, gd
 
 
@@ -348,7 +366,7 @@ def run(out_dir, full=False, seed=0):
                 ylim=(-0.05, 1.05))
     axes[2].legend()
     fig.tight_layout()
-    save_figure_and_json(fig, out_dir, "discretisation", summary, dpi=110)
+    _save_figure_and_json(fig, out_dir, "discretisation", summary, dpi=110)
     return summary
 
 

@@ -14,7 +14,11 @@ Factors are lists ``[W_1, ..., W_N]`` with ``W_p`` of shape ``(d_p, d_{p-1})``
 
 ``det_sign=+1`` or ``-1`` (square end-to-end only) resamples until :math:`\operatorname{sign}\det
 X(0)` matches, as Razin–Cohen's code does (it matters: the sign of det is conserved by the flow,
-RC20, Fig. 1). Every random function takes ``seed`` (int or numpy Generator).
+RC20, Fig. 1).
+
+**Seed convention** (the same everywhere in geodln): ``seed`` is an int, a numpy ``Generator``
+(or ``SeedSequence``), or None, which means fresh OS entropy. Deterministic hidden frames are
+an explicit option (``frames="identity"``), never the meaning of ``seed=None``.
 
 Abbreviations: ACH = Arora, Cohen, Hazan (ACH18).
 """
@@ -249,19 +253,23 @@ def scaled_identity(widths, scale=1.0):
     return [scale * np.eye(widths[p + 1], widths[p]) for p in range(len(widths) - 1)]
 
 
-def from_matrix(x, depth, widths=None, rank=None, seed=None):
+def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
     """Balanced factors of a user end-to-end matrix (:func:`geodln.factors.balanced_factors`).
 
     Parameters
     ----------
-    x : array-like, shape=[m, n]
+    x : array-like, shape=[m, n] or [B, m, n]
+        End-to-end matrix or batch.
     depth : int
+        Depth N >= 1.
     widths : sequence of int, optional
         Hidden widths ``(d_1, ..., d_{N-1})`` (default: all equal to the rank).
     rank : int, optional
         Truncation rank (default ``min(m, n)``).
-    seed : int or numpy Generator, optional
-        Random frames (default: identity frames).
+    seed : int, numpy Generator or None
+        Randomness of the hidden frames (None: fresh OS entropy).
+    frames : "identity" or sequence of array, optional
+        Deterministic frames instead of random ones.
 
     Returns
     -------
@@ -270,15 +278,21 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None):
     Raises
     ------
     ValueError
-        If ``x`` is not a finite real array of matrices [..., m, n] of the expected shape.
+        If ``x`` is not a finite matrix or the lift's arguments are invalid.
 
     References
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
        initialisation).
+
+    Examples
+    --------
+    >>> fs = from_matrix(np.eye(2), 3, frames="identity")
+    >>> len(fs), fs[0].shape
+    (3, (2, 2))
     """
-    x = check_matrix(x, "x", allow_batch=False)
-    return balanced_factors(x, depth, widths=widths, rank=rank, seed=seed)
+    x = check_matrix(x, "x")
+    return balanced_factors(x, depth, widths=widths, rank=rank, frames=frames, seed=seed)
 
 
 def from_factors(factors):

@@ -1,10 +1,20 @@
-r"""Training losses on the end-to-end matrix, with their Euclidean gradients.
+r"""Training losses on the end-to-end matrix, with their Euclidean gradients: the loss protocol.
 
 Every loss is a function :math:`E(X)` of the end-to-end matrix :math:`X \in \mathbb{R}^{m\times n}`
-with the Razin–Cohen convention :math:`E = \tfrac12 \sum (\text{residual})^2` (RC20).
-The flows (:mod:`geodln.flows`) only need :meth:`Loss.value` and :meth:`Loss.euclidean_gradient`:
-downstairs turns :math:`\nabla E(X)` into :math:`-A_{N,X}(\nabla E)`, upstairs into
-:math:`-D\phi_W^*(\nabla E)` (ACH18, Theorem 1).
+with the Razin–Cohen (RC20) convention :math:`E = \tfrac12 \sum (\text{residual})^2`.
+
+**The loss protocol** (what every integrator of :mod:`geodln.flows` uses, and nothing else):
+
+- ``loss.shape`` — ``(m, n)``;
+- ``loss.value(X)`` — :math:`E(X)` for ``X`` of shape ``[..., m, n]``, returns ``[...]``;
+- ``loss.euclidean_gradient(X)`` — :math:`\nabla E(X)`, ``[..., m, n]`` (dense here; the
+  factored losses of :mod:`geodln.lowrank` return sparse or low-rank operators that their
+  factored state consumes);
+- ``loss.value_and_gradient(X)`` — optional, both at once (a shared residual); the base class
+  provides it from the two methods above.
+
+All three are batched over leading axes. A plain callable is always :math:`E(X)` itself: wrap it
+with :func:`as_loss` (the flows do this for you), which differentiates it with autograd.
 
 - :class:`MatrixCompletion` — observed entries :math:`\Omega`,
   :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`;
@@ -16,8 +26,6 @@ downstairs turns :math:`\nabla E(X)` into :math:`-A_{N,X}(\nabla E)`, upstairs i
   :math:`\tfrac12\|X - \Sigma_{yx}\|_F^2` up to a constant);
 - :class:`AutogradLoss` — any user callable :math:`E(X)` written with ``autograd.numpy``,
   gradient by reverse-mode autodiff.
-
-All take points of shape ``[..., m, n]``; completion and sensing are vectorised over the batch.
 """
 
 import numbers
@@ -39,6 +47,7 @@ __all__ = [
     "MatrixCompletion",
     "MatrixSensing",
     "AutogradLoss",
+    "as_loss",
     "LeastSquares",
     "razin_cohen_completion",
     "random_completion",
@@ -96,6 +105,21 @@ class Loss:
         grad : ndarray, shape=[..., m, n]
         """
         return self._gradient(self.check_point(x))
+
+    def value_and_gradient(self, x):
+        r"""Loss value and Euclidean gradient at once.
+
+        Parameters
+        ----------
+        x : array-like, shape=[..., m, n]
+
+        Returns
+        -------
+        value : float or ndarray, shape=[...]
+        grad : ndarray, shape=[..., m, n]
+        """
+        x = self.check_point(x)
+        return self._value(x), self._gradient(x)
 
     def __call__(self, x):
         """Alias of :meth:`value`."""
@@ -259,6 +283,14 @@ class MatrixCompletion(Loss):
         g[..., self.rows, self.cols] = x[..., self.rows, self.cols] - self.values
         return g
 
+    def value_and_gradient(self, x):
+        """Loss value and Euclidean gradient from one residual (see :meth:`Loss.value`)."""
+        x = self.check_point(x)
+        r = x[..., self.rows, self.cols] - self.values
+        g = np.zeros(x.shape)
+        g[..., self.rows, self.cols] = r
+        return 0.5 * np.sum(r * r, axis=-1), g
+
     def __repr__(self):
         return f"MatrixCompletion(shape={self.shape}, n_observed={self.n_observed})"
 
@@ -389,6 +421,51 @@ class AutogradLoss(Loss):
 
     def __repr__(self):
         return f"AutogradLoss({self.name!r}, shape={self.shape})"
+
+
+def as_loss(loss, shape=None):
+    """Return ``loss`` as an object of the loss protocol (see the module docstring).
+
+    Parameters
+    ----------
+    loss : Loss or callable
+        A loss object (anything with ``shape``, ``value`` and ``euclidean_gradient``), or a
+        plain callable ``E(X) -> scalar`` written with ``autograd.numpy``, which is wrapped in
+        :class:`AutogradLoss` (a plain callable is always the loss itself, never its gradient).
+    shape : tuple of int, optional
+        ``(m, n)``, needed to wrap a plain callable.
+
+    Returns
+    -------
+    loss : Loss or protocol object
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is neither, or a plain callable is given without ``shape``.
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\\tfrac12\\sum_\\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    >>> import autograd.numpy as anp
+    >>> loss = as_loss(lambda x: 0.5 * anp.sum(x**2), (2, 2))
+    >>> float(loss.value(np.eye(2)))
+    1.0
+    """
+    if all(hasattr(loss, a) for a in ("shape", "value", "euclidean_gradient")):
+        return loss
+    if callable(loss):
+        if shape is None:
+            raise ValueError("loss is a plain callable: its matrix shape (m, n) is unknown")
+        return AutogradLoss(loss, shape)
+    raise ValueError(
+        "loss must be a geodln.losses.Loss (MatrixCompletion, MatrixSensing, AutogradLoss), an "
+        f"object with shape/value/euclidean_gradient, or a callable E(X); got {type(loss).__name__}"
+    )
 
 
 # -------------------------------------------------------------------------------------------

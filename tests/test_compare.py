@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from brute import brute_product
 
-from geodln import compare_flows, init
+from geodln import At, Solver, compare_flows, init
 from geodln.losses import random_completion, random_sensing
 
 
 def test_compare_agrees_and_reports_costs():
     loss = random_sensing((4, 3), 2, 8, seed=0)[0]
     fs = init.balanced((4, 3), 3, 0.5, widths=(5, 2), seed=1)  # bottleneck: rank 2
-    res = compare_flows(loss, fs, t_span=(0, 2), rtol=1e-10, atol=1e-12, n_grid=11, name="s")
+    res = compare_flows(loss, fs, t_span=(0, 2), solver=Solver(rtol=1e-10, atol=1e-12),
+                        record=At(np.linspace(0, 2, 11)), name="s")
     assert res.rank == 2 and res.depth == 3
     assert res.downstairs.metadata["rank"] == 2
     assert res.max_deviation <= 1e-7
@@ -34,10 +35,11 @@ def test_compare_agrees_and_reports_costs():
 def test_compare_from_matrix_start_and_depth_one():
     loss = random_completion((3, 3), 1, 0.8, seed=2)[0]
     x0 = init.gaussian_matrix((3, 3), 0.5, rank=1, seed=3)
-    res = compare_flows(loss, x0, 1, (0, 1), rtol=1e-10, atol=1e-12, n_grid=5)
+    tight = Solver(rtol=1e-10, atol=1e-12)
+    res = compare_flows(loss, x0, 1, (0, 1), solver=tight, record=At(np.linspace(0, 1, 5)))
     assert res.rank == 1 and res.max_deviation <= 1e-9  # N = 1: downstairs on all matrices
-    res2 = compare_flows(loss, x0, 2, (0, 1), widths=(4,), rank=1, seed=0, n_grid=5,
-                         rtol=1e-10, atol=1e-12)
+    lifted = init.from_matrix(x0, 2, widths=(4,), rank=1, seed=0)
+    res2 = compare_flows(loss, lifted, 2, (0, 1), solver=tight, record=At(np.linspace(0, 1, 5)))
     np.testing.assert_allclose(brute_product(res2.upstairs.factors), res2.upstairs.final_X)
     assert res2.max_deviation <= 1e-7
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from brute import brute_A, brute_product, numerical_rank
 
-from geodln import gradient_descent, init
+import geodln
+from geodln import Every, StoppingRules, gradient_descent, init
 from geodln.losses import random_completion, random_sensing, razin_cohen_completion
 
 
@@ -18,7 +19,7 @@ def test_downstairs_step_is_x_minus_eta_brute_A():
     loss = _sensing()
     x0 = init.gaussian_matrix((3, 4), 0.5, seed=1)
     eta = 1e-2
-    tr = gradient_descent(loss, x0, eta, 1, depth=3)
+    tr = gradient_descent(loss, x0, eta, 1, metric=3)
     expected = x0 - eta * brute_A(x0, loss.euclidean_gradient(x0), 3)
     np.testing.assert_allclose(tr.final_X, expected, atol=1e-13)
     assert tr.steps.tolist() == [0, 1] and tr.times.tolist() == [0.0, eta]
@@ -55,7 +56,8 @@ def test_one_step_difference_is_second_order_in_eta(depth, widths, rank):
     diffs = []
     for eta in etas:
         up = gradient_descent(loss, fs, eta, 1, mode="upstairs")
-        down = gradient_descent(loss, fs, eta, 1, mode="downstairs", rank=rank)
+        metric = geodln.DLNMetric(geodln.RankMatrices(4, 4, rank, equip=False), depth)
+        down = gradient_descent(loss, fs, eta, 1, mode="downstairs", metric=metric)
         step = np.linalg.norm(up.final_X - up.X[0])
         diffs.append(np.linalg.norm(up.final_X - down.final_X))
         assert diffs[-1] < 0.2 * step  # first order agrees
@@ -66,19 +68,20 @@ def test_one_step_difference_is_second_order_in_eta(depth, widths, rank):
 def test_downstairs_rank_r_descent_stays_on_m_r():
     loss = random_completion((5, 5), 2, 0.6, seed=0)[0]
     x0 = init.gaussian_matrix((5, 5), 0.5, rank=2, seed=1)
-    tr = gradient_descent(loss, x0, 0.05, 40, depth=1, rank=2)
+    on_m2 = geodln.DLNMetric(geodln.RankMatrices(5, 5, 2, equip=False), 1)
+    tr = gradient_descent(loss, x0, 0.05, 40, metric=on_m2)
     assert tr.loss[-1] < tr.loss[0]
     assert all(numerical_rank(x, rtol=1e-12) == 2 for x in tr.X)
-    full = gradient_descent(loss, x0, 0.05, 40, depth=1)  # Euclidean GD leaves M_2
+    full = gradient_descent(loss, x0, 0.05, 40, metric=1)  # Euclidean GD leaves M_2
     assert numerical_rank(full.final_X) > 2
 
 
-def test_log_every_and_complete_log():
+def test_record_every_and_complete_log():
     loss = _sensing()
     x0 = init.gaussian_matrix((3, 4), 0.5, seed=4)
-    full = gradient_descent(loss, x0, 1e-2, 10, depth=2)
+    full = gradient_descent(loss, x0, 1e-2, 10, metric=2)
     assert len(full) == 11 and full.steps.tolist() == list(range(11)) and full.n_rhs == 10
-    sparse = gradient_descent(loss, x0, 1e-2, 10, depth=2, log_every=4)
+    sparse = gradient_descent(loss, x0, 1e-2, 10, metric=2, record=Every(4))
     assert sparse.steps.tolist() == [0, 4, 8, 10]
     np.testing.assert_allclose(sparse.X, full.X[[0, 4, 8, 10]], atol=1e-15)
     np.testing.assert_allclose(sparse.loss, [loss.value(x) for x in full.X[[0, 4, 8, 10]]])
@@ -87,9 +90,10 @@ def test_log_every_and_complete_log():
 def test_stop_rule_and_loss_tol_in_descent():
     loss = _sensing()
     x0 = init.gaussian_matrix((3, 4), 0.5, seed=5)
-    tr = gradient_descent(loss, x0, 1e-2, 1000, depth=2, stop=lambda t, x, v: t >= 0.05)
+    tr = gradient_descent(loss, x0, 1e-2, 1000, metric=2, stop=lambda t, x, v: t >= 0.05)
     assert tr.status == "stopped" and tr.steps[-1] == 5
-    tr = gradient_descent(loss, x0, 1e-2, 10**5, depth=2, loss_tol=1e-3, log_every=1000)
+    tr = gradient_descent(loss, x0, 1e-2, 10**5, metric=2, stop=StoppingRules(loss_tol=1e-3),
+                          record=1000)
     assert tr.status == "loss_tol" and tr.final_loss <= 1e-3 and tr.loss[-2] > 1e-3
 
 
@@ -98,7 +102,8 @@ def test_razin_cohen_gd_upstairs_positive_det_grows():
     loss = razin_cohen_completion()
     fs = init.balanced((2, 2), 3, 0.1, seed=0, det_sign=1)
     for mode in ("upstairs", "downstairs"):
-        tr = gradient_descent(loss, fs, 0.02, 20000, mode=mode, loss_tol=1e-2, log_every=50)
+        tr = gradient_descent(loss, fs, 0.02, 20000, mode=mode,
+                              stop=StoppingRules(loss_tol=1e-2), record=50)
         assert tr.status == "loss_tol"
         assert np.all(tr.det_sign == 1)
         x11 = np.abs(tr.X[:, 0, 0])
@@ -110,30 +115,50 @@ def test_descent_validation():
     loss = _sensing()
     x0 = np.ones((3, 4))
     with pytest.raises(ValueError, match="step_size"):
-        gradient_descent(loss, x0, -0.1, 3, depth=2)
+        gradient_descent(loss, x0, -0.1, 3, metric=2)
+    with pytest.raises(ValueError, match="step_size"):
+        gradient_descent(loss, x0, True, 3, metric=2)
     with pytest.raises(ValueError, match="n_steps"):
-        gradient_descent(loss, x0, 0.1, 0, depth=2)
+        gradient_descent(loss, x0, 0.1, 0, metric=2)
     with pytest.raises(ValueError, match="mode"):
-        gradient_descent(loss, x0, 0.1, 3, mode="sideways", depth=2)
-    with pytest.raises(ValueError, match="start contains NaN"):
-        gradient_descent(loss, np.full((3, 4), np.nan), 0.1, 3, depth=2)
-    with pytest.raises(ValueError, match="start must have trailing shape"):
-        gradient_descent(loss, np.ones((4, 3)), 0.1, 3, depth=2)
-    with pytest.raises(ValueError, match="depth=3 but start holds 2"):
-        gradient_descent(loss, [np.ones((2, 4)), np.ones((3, 2))], 0.1, 3, mode="upstairs",
-                         depth=3)
-    with pytest.raises(ValueError, match="depth is required"):
+        gradient_descent(loss, x0, 0.1, 3, mode="sideways", metric=2)
+    with pytest.raises(ValueError, match="X0 contains NaN"):
+        gradient_descent(loss, np.full((3, 4), np.nan), 0.1, 3, metric=2)
+    with pytest.raises(ValueError, match="X0 must have trailing shape"):
+        gradient_descent(loss, np.ones((4, 3)), 0.1, 3, metric=2)
+    with pytest.raises(ValueError, match="metric must be the depth"):
         gradient_descent(loss, x0, 0.1, 3, mode="upstairs")
-    with pytest.raises(ValueError, match="widths"):
-        gradient_descent(loss, x0, 0.1, 3, mode="upstairs", depth=3, widths=(3,))
-    with pytest.raises(ValueError, match="log_every"):
-        gradient_descent(loss, x0, 0.1, 3, depth=2, log_every=0)
+    with pytest.raises(ValueError, match="metric is required"):
+        gradient_descent(loss, x0, 0.1, 3)
+    with pytest.raises(ValueError, match="every"):
+        gradient_descent(loss, x0, 0.1, 3, metric=2, record=Every(0))
+    with pytest.raises(ValueError, match="loss is not finite at the start"):
+        gradient_descent(lambda x: anp.sum(x) * np.nan, x0, 0.1, 3, metric=2)
 
 
 def test_downstairs_from_factors_uses_product():
     loss = _sensing()
     fs = init.balanced((3, 4), 3, 0.5, seed=6)
     a = gradient_descent(loss, fs, 1e-2, 3)
-    b = gradient_descent(loss, brute_product(fs), 1e-2, 3, depth=3)
+    b = gradient_descent(loss, brute_product(fs), 1e-2, 3, metric=3)
     np.testing.assert_allclose(a.X, b.X, atol=1e-14)
     assert a.metadata["depth"] == 3
+
+
+@pytest.mark.parametrize("mode", ["downstairs", "upstairs"])
+def test_divergence_keeps_last_finite_state_without_warnings(mode):
+    """A step size far too large: status diverged, last finite state and record, no warnings."""
+    import warnings
+
+    loss = razin_cohen_completion()
+    start = [np.eye(2)] * 3 if mode == "upstairs" else np.eye(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = gradient_descent(loss, start, 1e6, 50, metric=3, mode=mode)
+    assert tr.status == "diverged"
+    assert np.all(np.isfinite(tr.X)) and np.all(np.isfinite(tr.loss))
+    assert tr.steps[-1] == tr.n_rhs < 50
+    # the kept state is the last iterate before the overflow: one more step leaves the floats
+    again = gradient_descent(loss, tr.final_X if mode == "downstairs" else tr.factors, 1e6, 1,
+                             metric=3, mode=mode)
+    assert again.status == "diverged" and again.n_rhs == 0

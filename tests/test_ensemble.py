@@ -263,11 +263,12 @@ def test_bad_input(tmp_path, kwargs, match):
 
 
 def _flow(rng, index):
-    from geodln.flows import downstairs_flow
+    from geodln.flows import At, downstairs_flow
     from geodln.losses import razin_cohen_completion
 
     x0 = 0.1 * rng.standard_normal((2, 2))
-    return downstairs_flow(razin_cohen_completion(), x0, 2, (0.0, 1.0), t_eval=[0.0, 0.5, 1.0])
+    return downstairs_flow(razin_cohen_completion(), x0, 2, (0.0, 1.0),
+                           record=At([0.0, 0.5, 1.0]))
 
 
 def test_trajectories_are_stored_without_wall_time(tmp_path):

@@ -11,11 +11,24 @@ from brute import brute_A, brute_A_infinite, brute_balance_residuals, brute_prod
 
 import geodln
 from geodln import init
-from geodln.flows import DownstairsField, downstairs_flow, upstairs_flow
+from geodln.flows import (
+    At,
+    DownstairsField,
+    Solver,
+    StoppingRules,
+    downstairs_flow,
+    upstairs_flow,
+)
 from geodln.losses import random_completion, random_sensing, razin_cohen_completion
 from geodln.spectral import CallableKernel, EuclideanKernel
 
-TIGHT = dict(rtol=1e-10, atol=1e-12)
+TIGHT = Solver("RK45", rtol=1e-10, atol=1e-12)
+
+
+def _on_rank(shape, rank, depth, normalized=False):
+    """The plain-sum (or CMV) DLN metric on rank-r matrices (all matrices for rank None)."""
+    return geodln.DLNMetric(geodln.RankMatrices(*shape, rank, equip=False), depth,
+                            normalized=normalized)
 
 
 def _problem(kind, shape, seed):
@@ -49,8 +62,9 @@ def test_upstairs_and_downstairs_agree(kind, shape, depth, widths, rank):
     fs = init.balanced(shape, depth, 0.5, rank=rank, widths=widths, seed=depth + 10)
     x0 = brute_product(fs)
     t_eval = np.linspace(0.0, 2.0, 9)
-    up = upstairs_flow(loss, fs, (0.0, 2.0), t_eval=t_eval, **TIGHT)
-    down = downstairs_flow(loss, x0, depth, (0.0, 2.0), rank=rank, t_eval=t_eval, **TIGHT)
+    up = upstairs_flow(loss, fs, (0.0, 2.0), solver=TIGHT, record=At(t_eval))
+    down = downstairs_flow(loss, x0, _on_rank(shape, rank, depth), (0.0, 2.0), solver=TIGHT,
+                           record=At(t_eval))
     assert up.status == down.status == "completed"
     assert up.loss[-1] < 0.9 * up.loss[0]  # the run actually moved
     assert _max_rel_dev(up, down) <= 1e-7
@@ -66,9 +80,10 @@ def test_depth_one_rank_deficient_flows_legitimately_differ():
     loss = _problem("completion", (4, 4), 0)
     x0 = init.gaussian_matrix((4, 4), 0.5, rank=2, seed=1)
     t_eval = np.linspace(0, 2, 5)
-    up = upstairs_flow(loss, [x0], (0, 2), t_eval=t_eval, **TIGHT)
-    down_r = downstairs_flow(loss, x0, 1, (0, 2), rank=2, t_eval=t_eval, **TIGHT)
-    down_full = downstairs_flow(loss, x0, 1, (0, 2), t_eval=t_eval, **TIGHT)
+    up = upstairs_flow(loss, [x0], (0, 2), solver=TIGHT, record=At(t_eval))
+    down_r = downstairs_flow(loss, x0, _on_rank((4, 4), 2, 1), (0, 2), solver=TIGHT,
+                             record=At(t_eval))
+    down_full = downstairs_flow(loss, x0, 1, (0, 2), solver=TIGHT, record=At(t_eval))
     assert up.singular_values[-1, 2] > 1e-2  # upstairs leaves M_2
     assert np.max(down_r.singular_values[:, 2]) < 1e-9  # downstairs on M_2 does not
     assert _max_rel_dev(up, down_full) <= 1e-9  # full-rank downstairs is the same flow
@@ -77,7 +92,7 @@ def test_depth_one_rank_deficient_flows_legitimately_differ():
 def test_upstairs_conserves_balance_residuals_of_unbalanced_factors():
     loss = _problem("sensing", (3, 4), 1)
     fs = init.gaussian_factors((4, 5, 2, 3), 0.7, seed=2)
-    tr = upstairs_flow(loss, fs, (0.0, 3.0), **TIGHT)
+    tr = upstairs_flow(loss, fs, (0.0, 3.0), solver=TIGHT)
     assert tr.loss[-1] < 0.5 * tr.loss[0]
     before = brute_balance_residuals(fs)
     after = brute_balance_residuals(tr.factors)
@@ -100,7 +115,8 @@ def test_downstairs_velocity_is_minus_brute_force_cometric(depth, normalized):
         ref = brute_A_infinite(u, s, v, grad)
     else:
         ref = brute_A(x, grad, depth, normalized=normalized)
-    vel = DownstairsField(loss, depth=depth, normalized=normalized).velocity(x.ravel())
+    metric = _on_rank((3, 4), None, depth, normalized)
+    vel = DownstairsField(loss, metric).velocity(x.reshape(1, -1))
     np.testing.assert_allclose(vel.reshape(3, 4), -ref, atol=1e-10)
 
 
@@ -108,18 +124,18 @@ def test_user_metric_kernel_gives_a_flow():
     loss = _problem("completion", (3, 3), 4)
     x0 = init.gaussian_matrix((3, 3), 0.5, seed=0)
     t_eval = np.linspace(0, 1, 5)
-    euclid = downstairs_flow(loss, x0, t_span=(0, 1), metric=EuclideanKernel(), t_eval=t_eval,
-                             **TIGHT)
-    up = upstairs_flow(loss, [x0], (0, 1), t_eval=t_eval, **TIGHT)
+    euclid = downstairs_flow(loss, x0, EuclideanKernel(), (0, 1), solver=TIGHT,
+                             record=At(t_eval))
+    up = upstairs_flow(loss, [x0], (0, 1), solver=TIGHT, record=At(t_eval))
     assert _max_rel_dev(up, euclid) <= 1e-9
     # a user kernel a + b (co-metric Z -> XX^T Z + Z X^T X = brute N = 2 sum), via a metric object
     space = geodln.RankMatrices(3, 3)
     metric = geodln.SpectralMetric(space, CallableKernel(lambda a, b: a + b))
-    user = downstairs_flow(loss, x0, t_span=(0, 1), metric=metric, t_eval=t_eval, **TIGHT)
-    n2 = downstairs_flow(loss, x0, 2, (0, 1), t_eval=t_eval, **TIGHT)
+    user = downstairs_flow(loss, x0, metric, (0, 1), solver=TIGHT, record=At(t_eval))
+    n2 = downstairs_flow(loss, x0, 2, (0, 1), solver=TIGHT, record=At(t_eval))
     assert user.loss[-1] < user.loss[0]
     assert _max_rel_dev(n2, user) > 1e-3  # a different metric, a different flow
-    vel = DownstairsField(loss, metric=metric).velocity(x0.ravel()).reshape(3, 3)
+    vel = DownstairsField(loss, metric).velocity(x0.reshape(1, -1)).reshape(3, 3)
     grad = loss.euclidean_gradient(x0)
     np.testing.assert_allclose(vel, -(x0 @ x0.T @ grad + grad @ x0.T @ x0), atol=1e-12)
 
@@ -127,18 +143,26 @@ def test_user_metric_kernel_gives_a_flow():
 def test_infinite_depth_normalized_flow_runs_and_decreases_loss():
     loss = _problem("sensing", (3, 3), 5)
     x0 = init.gaussian_matrix((3, 3), 0.5, seed=1)
-    tr = downstairs_flow(loss, x0, np.inf, (0, 2), normalized=True)
+    tr = downstairs_flow(loss, x0, np.inf, (0, 2))
     assert tr.status == "completed" and np.all(np.diff(tr.loss) <= 1e-12)
     assert tr.metadata["depth"] == "inf" and tr.metadata["normalized"]
 
 
 def test_normalized_time_rescaling():
-    """A/N runs N times slower: X_norm(N t) = X_plain(t) (reference §2)."""
+    """A/N runs N times slower: X_norm(N t) = X_plain(t), as a normalised or a scaled metric."""
+    from geomstats.geometry.scalar_product_metric import ScalarProductMetric
+
     loss = _problem("completion", (3, 3), 6)
     x0 = init.gaussian_matrix((3, 3), 0.5, seed=2)
-    plain = downstairs_flow(loss, x0, 3, (0, 1), t_eval=[0, 0.5, 1], **TIGHT)
-    norm = downstairs_flow(loss, x0, 3, (0, 3), normalized=True, t_eval=[0, 1.5, 3], **TIGHT)
+    plain = downstairs_flow(loss, x0, 3, (0, 1), solver=TIGHT, record=At([0, 0.5, 1]))
+    norm = downstairs_flow(loss, x0, _on_rank((3, 3), None, 3, True), (0, 3), solver=TIGHT,
+                           record=At([0, 1.5, 3]))
     np.testing.assert_allclose(norm.X, plain.X, atol=1e-9)
+    space = geodln.RankMatrices(3, 3)
+    space.equip_with_metric(geodln.DLNMetric, depth=3)
+    scaled = downstairs_flow(loss, x0, ScalarProductMetric(space, 3.0), (0, 3), solver=TIGHT,
+                             record=At([0, 1.5, 3]))
+    np.testing.assert_allclose(scaled.X, plain.X, atol=1e-9)
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +171,7 @@ def test_normalized_time_rescaling():
 def test_loss_tol_event_is_located():
     loss = _problem("completion", (4, 4), 7)
     x0 = init.gaussian_matrix((4, 4), 0.5, seed=3)
-    tr = downstairs_flow(loss, x0, 2, (0, 100), loss_tol=1e-3)
+    tr = downstairs_flow(loss, x0, 2, (0, 100), stop=StoppingRules(loss_tol=1e-3))
     assert tr.status == "loss_tol"
     assert tr.final_loss == pytest.approx(1e-3, rel=1e-6)
     assert tr.final_time < 100 and np.all(tr.loss[:-1] > 1e-3)
@@ -163,7 +187,8 @@ def test_user_stop_rule_and_t_eval_with_stop_point():
         return t > 0.7
 
     t_eval = np.linspace(0, 5, 11)
-    tr = upstairs_flow(loss, init.from_matrix(x0, 2), (0, 5), stop=stop, t_eval=t_eval)
+    tr = upstairs_flow(loss, init.from_matrix(x0, 2, seed=0), (0, 5), stop=stop,
+                       record=At(t_eval))
     assert tr.status == "stopped"
     assert 0.7 < tr.final_time <= max(seen) + 1e-12
     np.testing.assert_array_equal(tr.times[:-1], t_eval[t_eval < tr.final_time])
@@ -172,15 +197,16 @@ def test_user_stop_rule_and_t_eval_with_stop_point():
 def test_wall_time_limit():
     loss = _problem("completion", (4, 4), 9)
     x0 = init.gaussian_matrix((4, 4), 0.5, seed=5)
-    tr = downstairs_flow(loss, x0, 3, (0, 1e9), max_wall_time=0.2, rtol=1e-12, atol=1e-14)
+    tr = downstairs_flow(loss, x0, 3, (0, 1e9), stop=StoppingRules(max_wall_time=0.2),
+                         solver=Solver("RK45", rtol=1e-12, atol=1e-14))
     assert tr.status == "wall_time" and tr.final_time < 1e9 and len(tr) > 1
 
 
 def test_start_already_below_tolerance_returns_single_record():
     loss = razin_cohen_completion()
     x0 = np.array([[0.3, 1.0], [1.0, 0.0]])
-    tr = downstairs_flow(loss, x0, 2, (0, 1), loss_tol=1e-6)
-    assert tr.status == "loss_tol" and len(tr) == 1 and tr.n_rhs == 0
+    tr = downstairs_flow(loss, x0, 2, (0, 1), stop=StoppingRules(loss_tol=1e-6))
+    assert tr.status == "loss_tol" and len(tr) == 1 and tr.n_rhs <= 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +215,8 @@ def test_start_already_below_tolerance_returns_single_record():
 def _rc_runs(sign, loss_tol):
     loss = razin_cohen_completion()
     fs = init.balanced((2, 2), 3, 0.1, seed=0, det_sign=sign)
-    opts = dict(method="BDF", rtol=1e-9, atol=1e-12, loss_tol=loss_tol, max_norm=1e4)
+    opts = dict(solver=Solver("BDF", rtol=1e-9, atol=1e-12),
+                stop=StoppingRules(loss_tol=loss_tol, max_norm=1e4))
     down = downstairs_flow(loss, brute_product(fs), 3, (0, 1e6), **opts)
     up = upstairs_flow(loss, fs, (0, 1e6), **opts)
     return down, up
@@ -219,7 +246,8 @@ def test_razin_cohen_negative_det_stays_bounded():
 def test_divergence_guard_keeps_trajectory():
     loss = razin_cohen_completion()
     fs = init.balanced((2, 2), 3, 0.1, seed=0, det_sign=1)
-    tr = downstairs_flow(loss, brute_product(fs), 3, (0, 1e9), method="BDF", max_norm=20.0)
+    tr = downstairs_flow(loss, brute_product(fs), 3, (0, 1e9), solver="BDF",
+                         stop=StoppingRules(max_norm=20.0))
     assert tr.status == "max_norm" and "max_norm" in tr.message
     assert tr.frobenius_norm[-1] == pytest.approx(20.0, rel=1e-6)
     assert len(tr) > 10 and np.all(np.isfinite(tr.X))
@@ -235,26 +263,26 @@ def test_flow_validation_names_the_argument():
         downstairs_flow(loss, np.ones((4, 3)), 2, (0, 1))
     with pytest.raises(ValueError, match="X0 contains NaN"):
         downstairs_flow(loss, np.full((3, 4), np.nan), 2, (0, 1))
-    with pytest.raises(ValueError, match="depth"):
+    with pytest.raises(ValueError, match="metric"):
         downstairs_flow(loss, x0, 0, (0, 1))
-    with pytest.raises(ValueError, match="normalized=True"):
-        downstairs_flow(loss, x0, np.inf, (0, 1))
+    with pytest.raises(ValueError, match="metric is required"):
+        downstairs_flow(loss, x0, None, (0, 1))
     with pytest.raises(ValueError, match="t_span"):
         downstairs_flow(loss, x0, 2, (1, 0))
     with pytest.raises(ValueError, match="t_span"):
         downstairs_flow(loss, x0, 2)
     with pytest.raises(ValueError, match="rtol"):
-        downstairs_flow(loss, x0, 2, (0, 1), rtol=-1)
-    with pytest.raises(ValueError, match="t_eval"):
-        downstairs_flow(loss, x0, 2, (0, 1), t_eval=[0, 2])
+        downstairs_flow(loss, x0, 2, (0, 1), solver=Solver(rtol=-1))
+    with pytest.raises(ValueError, match="record times"):
+        downstairs_flow(loss, x0, 2, (0, 1), record=At([0, 2]))
     with pytest.raises(ValueError, match="rank"):
-        downstairs_flow(loss, x0, 2, (0, 1), rank=4)
-    with pytest.raises(ValueError, match="X0 has rank > rank=1"):
-        downstairs_flow(loss, np.eye(3, 4), 2, (0, 1), rank=1)
+        downstairs_flow(loss, x0, _on_rank((3, 4), 4, 2), (0, 1))
+    with pytest.raises(ValueError, match="X0 has rank > 1"):
+        downstairs_flow(loss, np.eye(3, 4), _on_rank((3, 4), 1, 2), (0, 1))
     with pytest.raises(ValueError, match="metric"):
-        downstairs_flow(loss, x0, t_span=(0, 1), metric="euclid")
+        downstairs_flow(loss, x0, "euclid", (0, 1))
     with pytest.raises(ValueError, match="max_norm"):
-        downstairs_flow(loss, x0, 2, (0, 1), max_norm=-1)
+        downstairs_flow(loss, x0, 2, (0, 1), stop=StoppingRules(max_norm=-1))
     with pytest.raises(ValueError, match="stop"):
         downstairs_flow(loss, x0, 2, (0, 1), stop=3)
     with pytest.raises(ValueError, match="factors0"):
@@ -266,8 +294,7 @@ def test_flow_validation_names_the_argument():
     with pytest.raises(ValueError, match="loss is defined on"):
         upstairs_flow(loss, [np.ones((2, 3)), np.ones((3, 2))], (0, 1))
     with pytest.raises(ValueError, match="metric is defined on"):
-        downstairs_flow(loss, x0, t_span=(0, 1),
-                        metric=geodln.DLNMetric(geodln.RankMatrices(4, 3), 2))
+        downstairs_flow(loss, x0, geodln.DLNMetric(geodln.RankMatrices(4, 3), 2), (0, 1))
 
 
 def test_plain_callable_loss_is_wrapped():
@@ -283,11 +310,11 @@ def test_finite_time_blow_up_ends_cleanly():
         return -anp.sum(x**4)
 
     x0 = 0.5 * np.eye(2)
-    for tr in (downstairs_flow(energy, x0, 2, (0, 10)),
-               upstairs_flow(energy, [np.sqrt(0.5) * np.eye(2)] * 2, (0, 10))):
+    for tr in (downstairs_flow(energy, x0, 2, (0, 10), solver="RK45"),
+               upstairs_flow(energy, [np.sqrt(0.5) * np.eye(2)] * 2, (0, 10), solver="RK45")):
         assert tr.status == "failed" and "blows up" in tr.message
         assert tr.final_time < 10 and tr.frobenius_norm[-1] > 1e3 * tr.frobenius_norm[0]
         assert np.all(np.isfinite(tr.X))
-    guarded = downstairs_flow(energy, x0, 2, (0, 10), max_norm=100.0)
+    guarded = downstairs_flow(energy, x0, 2, (0, 10), stop=StoppingRules(max_norm=100.0))
     assert guarded.status == "max_norm"
     assert guarded.frobenius_norm[-1] == pytest.approx(100.0, rel=1e-6)

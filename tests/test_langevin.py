@@ -17,7 +17,7 @@ from brute import brute_cometric_matrix, numerical_jacobian, psd_power
 from scipy import stats
 
 from geodln.entropy import log_orbit_volume
-from geodln.factors import balanced_factors
+from geodln.factors import balanced_factors as _balanced_lift
 from geodln.langevin import (
     FactorLangevinPath,
     LangevinPath,
@@ -40,6 +40,13 @@ BETA = 1.0
 HALF_SQUARED_NORM = MatrixCompletion(mask=np.ones((2, 2), bool), values=np.zeros((2, 2)))
 X0 = np.diag([1.2, 0.6])
 P_MIN = 1e-3
+
+
+def balanced_factors(x, depth, **kwargs):
+    """Balanced lift; identity hidden frames unless a seed is given (deterministic starts)."""
+    if "seed" not in kwargs:
+        kwargs.setdefault("frames", "identity")
+    return _balanced_lift(x, depth, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

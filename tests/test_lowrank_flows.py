@@ -29,6 +29,11 @@ M, N_COLS, R = 14, 11, 2
 T_EVAL = np.linspace(0.0, 1.5, 7)
 
 
+def _on_rank(depth):
+    """Plain-sum DLN metric on the rank-R matrices of the test's shape."""
+    return geodln.DLNMetric(geodln.RankMatrices(M, N_COLS, R, equip=False), depth)
+
+
 @pytest.fixture(scope="module")
 def problem():
     loss, truth = random_sparse_completion((M, N_COLS), R, fraction=0.5, seed=0)
@@ -80,9 +85,9 @@ def test_flow_matches_dense_downstairs_flow(problem, depth, spectrum):
     lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-11,
                       atol=1e-13, record=Record(factors=True))
     assert lr.status == "completed" and np.allclose(lr.times, T_EVAL)
-    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), depth,
-                                   (0.0, T_EVAL[-1]), rank=R, t_eval=T_EVAL, method="DOP853",
-                                   rtol=1e-12, atol=1e-14)
+    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(depth),
+                                   (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
+                                   solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14))
     assert max_rel_err(factored_states(lr), dense.X) < 1e-6
     assert np.allclose(lr.sigma, dense.singular_values[:, :R], rtol=1e-6)
     assert np.allclose(lr.loss, dense.loss, rtol=1e-6)
@@ -98,9 +103,9 @@ def test_flow_with_tiny_singular_value():
     lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-10,
                       atol=1e-13, record=Record(factors=True))
     assert np.all(np.isfinite(lr.sigma)) and lr.status == "completed"
-    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, T_EVAL[-1]),
-                                   rank=R, t_eval=T_EVAL, method="DOP853", rtol=1e-12,
-                                   atol=1e-14)
+    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(3),
+                                   (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
+                                   solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14))
     assert max_rel_err(factored_states(lr), dense.X) < 1e-6
     ref = upstairs_reference(loss, bottleneck_factors(x0, 3), T_EVAL)
     s_ref = np.linalg.svd(ref, compute_uv=False)[:, :R]
@@ -122,9 +127,9 @@ def test_flow_matches_upstairs_flow_with_bottleneck_widths(problem, depth):
 def test_flow_error_decreases_with_tolerance(problem):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=3, spectrum=[1.0, 0.4])
-    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, 1.0),
-                                   rank=R, t_eval=[1.0], method="DOP853", rtol=1e-13,
-                                   atol=1e-14)
+    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(3), (0.0, 1.0),
+                                   record=geodln.At([1.0]),
+                                   solver=geodln.Solver("DOP853", rtol=1e-13, atol=1e-14))
     errs = {}
     for method in ("RK23", "RK45"):
         for rtol in (1e-4, 1e-8):
@@ -143,7 +148,7 @@ def test_gradient_descent_matches_dense(problem, depth):
     lr = lowrank_gradient_descent(loss, x0, depth, eta, steps,
                                   record=Record(factors=True))
     dense = geodln.gradient_descent(loss.to_dense_loss(), x0.to_dense(), eta, steps,
-                                    depth=depth, rank=R)
+                                    metric=_on_rank(depth))
     xs = factored_states(lr)
     assert max_rel_err(xs, dense.X) < 1e-10
     if depth == 1:

@@ -34,13 +34,14 @@ def test_arithmetic_mean_flow_matches_direct_ode():
 
     ref = solve_ivp(rhs, (0, 5.0), x0.ravel(), rtol=1e-11, atol=1e-13).y[:, -1].reshape(2, 2)
     metric = geodln.SpectralMetric(geodln.RankMatrices(2, 2), ArithmeticMeanKernel(1.0))
-    traj = geodln.downstairs_flow(loss, x0, t_span=(0.0, 5.0), metric=metric, rtol=1e-11,
-                                  atol=1e-13)
+    tight = geodln.Solver("RK45", rtol=1e-11, atol=1e-13)
+    traj = geodln.downstairs_flow(loss, x0, metric, (0.0, 5.0), solver=tight)
     assert np.allclose(traj.final_X, ref, atol=1e-8)
     # the same kernel written by a user as a plain function gives the same flow
     user = geodln.CallableKernel(lambda a, b: 0.5 * (a + b), name="user arithmetic")
-    traj2 = geodln.downstairs_flow(loss, x0, t_span=(0.0, 5.0), rtol=1e-11, atol=1e-13,
-                                   metric=geodln.SpectralMetric(geodln.RankMatrices(2, 2), user))
+    traj2 = geodln.downstairs_flow(loss, x0,
+                                   geodln.SpectralMetric(geodln.RankMatrices(2, 2), user),
+                                   (0.0, 5.0), solver=tight)
     assert np.allclose(traj2.final_X, ref, atol=1e-8)
 
 

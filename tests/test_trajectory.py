@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from geodln import Trajectory, init, upstairs_flow
+from geodln import At, Trajectory, init, upstairs_flow
 from geodln.losses import random_completion
 from geodln.plotting.trajectory import plot_trajectory
 from geodln.storage import save_arrays
@@ -12,7 +12,7 @@ from geodln.storage import save_arrays
 def _upstairs_run():
     loss = random_completion((3, 3), 2, 0.7, seed=0)[0]
     fs = init.gaussian_factors((3, 4, 3), 0.5, seed=1)
-    return upstairs_flow(loss, fs, (0, 1), t_eval=np.linspace(0, 1, 6))
+    return upstairs_flow(loss, fs, (0, 1), record=At(np.linspace(0, 1, 6)))
 
 
 def test_measures_match_numpy():

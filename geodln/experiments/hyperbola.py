@@ -80,16 +80,24 @@ def _depth_value(depth):
     return np.inf if depth == "inf" else int(depth)
 
 
+def _cmv_metric(depth):
+    """CMV's normalised metric A_{N,X}/N on 2x2 matrices."""
+    from geodln.metric import DLNMetric
+    from geodln.spaces import RankMatrices
+
+    return DLNMetric(RankMatrices(2, 2, equip=False), _depth_value(depth), normalized=True)
+
+
 def _flow_run(rng, index, cases):
     """One downstairs flow of the diagonal completion from a small Gaussian start."""
-    from geodln.flows import downstairs_flow
+    from geodln.flows import Solver, StoppingRules, downstairs_flow
     from geodln.init import gaussian_matrix
 
     depth, scale, method = cases[index]
     x0 = gaussian_matrix((2, 2), scale, seed=rng)
     traj = downstairs_flow(
-        hyperbola_completion(), x0, _depth_value(depth), (0.0, 1e8), normalized=True,
-        loss_tol=LOSS_TOL, method=method, rtol=1e-8, atol=1e-12,
+        hyperbola_completion(), x0, _cmv_metric(depth), (0.0, 1e8),
+        solver=Solver(method, rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
     )
     return {"X0": x0, "X": traj.final_X, "loss": traj.final_loss, "time": traj.final_time,
             "status": traj.status, "n_rhs": traj.n_rhs}
@@ -382,10 +390,10 @@ def _integrator_check(main, cases, rk_cases, out_dir, size, seed, n_jobs, progre
 
 def _fixed_start_run(rng, index, starts, depth):
     """Downstairs flow with RK45 from a given start (integrator check)."""
-    from geodln.flows import downstairs_flow
+    from geodln.flows import Solver, StoppingRules, downstairs_flow
 
     traj = downstairs_flow(
-        hyperbola_completion(), np.asarray(starts)[index], _depth_value(depth), (0.0, 1e8),
-        normalized=True, loss_tol=LOSS_TOL, method="RK45", rtol=1e-8, atol=1e-12,
+        hyperbola_completion(), np.asarray(starts)[index], _cmv_metric(depth), (0.0, 1e8),
+        solver=Solver("RK45", rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
     )
     return {"X": traj.final_X, "loss": traj.final_loss}

@@ -6,7 +6,7 @@ squared singular values is all a user supplies; geodln then gives
 - the metric on :class:`~geodln.RankMatrices`: ``geodln.SpectralMetric(space, kernel)``
   (co-metric :math:`A_X`, ``sharp``/``flat``/``inner_product``);
 - the downstairs gradient flow :math:`\dot X = -A_X(\nabla E)`:
-  ``geodln.downstairs_flow(loss, X0, metric=metric, ...)``;
+  ``geodln.downstairs_flow(loss, X0, metric, t_span)``;
 - the volume density :math:`\det A_X^{-1/2}`: ``geodln.volume.log_volume_density(X, kernel)``;
 - geodesics, for kernels with a differentiable co-metric (the power-sum kernels, e.g. the two
   below): :class:`geodln.geodesics.hamiltonian_exp.HamiltonianExpSolver`.
@@ -30,7 +30,7 @@ import os
 import numpy as np
 
 from geodln.experiments._common import save_figure_and_json
-from geodln.flows import downstairs_flow
+from geodln.flows import Solver, StoppingRules, downstairs_flow
 from geodln.losses import MatrixCompletion
 from geodln.measures import effective_rank
 from geodln.metric import SpectralMetric
@@ -157,8 +157,9 @@ def run_metric(kernel, starts, t_max=2e3, loss_tol=1e-8):
     metric = SpectralMetric(RankMatrices(2, 2), kernel)
     finals, losses, times = [], [], []
     for x0 in starts:
-        traj = downstairs_flow(loss, x0, t_span=(0.0, t_max), metric=metric, rtol=1e-7,
-                               atol=1e-10, loss_tol=loss_tol)
+        traj = downstairs_flow(loss, x0, metric, (0.0, t_max),
+                               solver=Solver("RK45", rtol=1e-7, atol=1e-10),
+                               stop=StoppingRules(loss_tol=loss_tol))
         finals.append(traj.final_X)
         losses.append(traj.final_loss)
         times.append(traj.final_time)

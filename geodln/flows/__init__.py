@@ -1,23 +1,33 @@
 r"""Gradient dynamics upstairs (factors) and downstairs (end-to-end matrix on :math:`M_r`).
 
-- :func:`downstairs_flow` — :math:`\dot X = -A_{N,X}(\nabla E)` (any depth incl. ∞, any rank,
-  any spectral metric);
-- :func:`upstairs_flow` — :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi)` (any widths);
-- :func:`gradient_descent` — fixed-step GD in either mode, with a per-step log;
-- :func:`compare_flows` — both flows from the same balanced start, deviation and costs;
-- :class:`Trajectory` — the recorded result (save/load, measures).
+One batched engine (Arora–Cohen–Hazan, ACH18; Cohen–Menon–Veraszto, CMV23):
 
-Data path: loss → ∇E → velocity field (:mod:`~geodln.flows.fields`, the only
-difference between the two modes) → shared driver (:mod:`~geodln.flows.ode` or
-:mod:`~geodln.flows.descent`) → :class:`Trajectory`.
+- :func:`downstairs_flow` — :math:`\dot X = -A_{N,X}(\nabla E)` (any depth incl. ∞, any rank,
+  any spectral metric), for one start ``[m, n]`` or a batch ``[B, m, n]``;
+- :func:`upstairs_flow` — :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi)` (any widths, batched);
+- :func:`gradient_descent` — fixed-step GD in either mode, batched, with a per-step log;
+- :func:`compare_flows` — both flows from the same balanced start, deviation and costs;
+- :class:`Trajectory` — the recorded result with a batch axis (save/load, measures).
+
+Options objects, the same for every entry point: ``metric=`` (an int N is the plain-sum DLN
+metric :math:`g^N`), ``solver=`` (:class:`Solver`), ``stop=`` (:class:`StoppingRules`),
+``record=`` (:class:`Every` or :class:`At`, with user ``metrics``).
+
+Data path: loss → :math:`\nabla E` → velocity field (:mod:`~geodln.flows.fields`, the only
+difference between the modes; the state/field/retraction protocol is documented there) →
+integrator (:mod:`~geodln.flows.ode` for a single run, :mod:`~geodln.flows.runge_kutta` for a
+batch, :mod:`~geodln.flows.descent` for gradient descent) → :class:`Trajectory`.
 """
 
 from geodln.flows.compare import FlowComparison, compare_flows
-from geodln.flows.descent import gradient_descent
-from geodln.flows.fields import DownstairsField, UpstairsField, VectorField
-from geodln.flows.gradient_flow import downstairs_flow, upstairs_flow
-from geodln.flows.stopping import StoppingRules
-from geodln.flows.trajectory import STATUSES, Trajectory
+from geodln.flows.descent import descend, gradient_descent
+from geodln.flows.fields import DownstairsField, UpstairsField, VectorField, resolve_metric
+from geodln.flows.gradient_flow import downstairs_flow, run_flow, upstairs_flow
+from geodln.flows.ode import Solver
+from geodln.flows.recording import At, Every
+from geodln.flows.runge_kutta import Tableau, integrate_batch
+from geodln.flows.stopping import STATUSES, StoppingRules
+from geodln.flows.trajectory import RunRecord, Trajectory
 
 __all__ = [
     "downstairs_flow",
@@ -26,9 +36,18 @@ __all__ = [
     "compare_flows",
     "FlowComparison",
     "Trajectory",
+    "RunRecord",
     "STATUSES",
     "StoppingRules",
+    "Solver",
+    "Every",
+    "At",
     "VectorField",
     "DownstairsField",
     "UpstairsField",
+    "resolve_metric",
+    "run_flow",
+    "integrate_batch",
+    "descend",
+    "Tableau",
 ]

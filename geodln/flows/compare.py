@@ -6,24 +6,48 @@ their product, records both on a common time grid and reports the relative devia
 
 .. math:: \delta(t) = \|X_{up}(t) - X_{down}(t)\|_F \,/\, \|X_{up}(t)\|_F,
 
-which is zero in exact arithmetic (ACH18, Theorem 1; BRTW21), together with what each run
-cost (wall time, right-hand-side evaluations) and where it ended (final loss, status).
+which is zero in exact arithmetic (Arora–Cohen–Hazan, ACH18, Theorem 1; BRTW21), together
+with what each run cost (wall time, right-hand-side evaluations) and where it ended (final
+loss, status).
 """
 
 import numpy as np
 
 from geodln._checks import check_depth, check_matrix
 from geodln.factors import balance_defect, balanced_factors, check_factors, product
-from geodln.flows.gradient_flow import as_loss, downstairs_flow, upstairs_flow
+from geodln.flows.fields import DownstairsField, UpstairsField
+from geodln.flows.gradient_flow import run_flow
 from geodln.flows.ode import check_t_span
+from geodln.flows.recording import At, as_record
+from geodln.losses import as_loss
+from geodln.metric import DLNMetric
+from geodln.spaces import RankMatrices
 
 __all__ = ["compare_flows", "FlowComparison", "numerical_rank"]
 
 RANK_RTOL = 1e-10
+BALANCE_TOL = 1e-8
 
 
 def numerical_rank(x, rtol=RANK_RTOL):
-    """Count the singular values above ``rtol * sigma_max`` (0 for the zero matrix)."""
+    """Count the singular values above ``rtol * sigma_max`` (0 for the zero matrix).
+
+    Parameters
+    ----------
+    x : array-like, shape=[m, n]
+        A matrix.
+    rtol : float
+        Relative threshold.
+
+    Returns
+    -------
+    rank : int
+
+    Examples
+    --------
+    >>> numerical_rank(np.diag([1.0, 1e-12]))
+    1
+    """
     s = np.linalg.svd(np.asarray(x, float), compute_uv=False)
     return int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
 
@@ -66,12 +90,24 @@ class FlowComparison:
     def __init__(self, upstairs, downstairs, depth, rank, name=""):
         self.upstairs, self.downstairs = upstairs, downstairs
         self.depth, self.rank, self.name = int(depth), int(rank), str(name)
-        common, iu, idn = np.intersect1d(upstairs.times, downstairs.times, return_indices=True)
-        xu, xd = upstairs.X[iu], downstairs.X[idn]
+        if upstairs.batch_size is None:
+            self.times, self.deviation = self._deviation(upstairs, downstairs)
+        else:
+            pairs = [self._deviation(u, d) for u, d in zip(upstairs, downstairs)]
+            t_len = max(p[0].size for p in pairs)
+            self.times = np.full((len(pairs), t_len), np.nan)
+            self.deviation = np.full((len(pairs), t_len), np.nan)
+            for k, (t, dev) in enumerate(pairs):
+                self.times[k, :t.size], self.deviation[k, :t.size] = t, dev
+        self.max_deviation = float(np.nanmax(self.deviation)) if np.isfinite(
+            self.deviation).any() else float("nan")
+
+    @staticmethod
+    def _deviation(up, down):
+        common, iu, idn = np.intersect1d(up.times, down.times, return_indices=True)
+        xu, xd = up.X[iu], down.X[idn]
         scale = np.maximum(np.linalg.norm(xu, axis=(-2, -1)), np.finfo(float).tiny)
-        self.times = common
-        self.deviation = np.linalg.norm(xu - xd, axis=(-2, -1)) / scale
-        self.max_deviation = float(np.max(self.deviation)) if common.size else float("nan")
+        return common, np.linalg.norm(xu - xd, axis=(-2, -1)) / scale
 
     @property
     def shape(self):
@@ -81,7 +117,11 @@ class FlowComparison:
     def as_dict(self):
         """Scalars of the comparison as a JSON-serialisable dict (one table row)."""
         up, down = self.upstairs, self.downstairs
-        return {
+
+        def plain(v):
+            return v.tolist() if isinstance(v, np.ndarray) else v
+
+        return {k: plain(v) for k, v in {
             "problem": self.name,
             "shape": list(self.shape),
             "depth": self.depth,
@@ -97,11 +137,14 @@ class FlowComparison:
             "final_loss_down": down.final_loss,
             "status_up": up.status,
             "status_down": down.status,
-        }
+        }.items()}
 
     def summary(self):
         """Readable multi-line summary."""
         d = self.as_dict()
+        if self.upstairs.batch_size is not None:
+            return (f"{self.name or 'problem'}: batch of {self.upstairs.batch_size}, depth "
+                    f"{self.depth}, max relative deviation {self.max_deviation:.3g}")
         return "\n".join([
             f"{self.name or 'problem'}: {self.shape[0]}x{self.shape[1]}, depth {self.depth}, "
             f"rank {self.rank}",
@@ -120,30 +163,27 @@ class FlowComparison:
         )
 
 
-def compare_flows(loss, start, depth=None, t_span=None, *, widths=None, rank=None, seed=None,
-                  n_grid=101, t_eval=None, method="RK45", rtol=1e-8, atol=1e-10, loss_tol=None,
-                  max_norm=None, stop=None, max_wall_time=None, balance_tol=1e-8, name=""):
+def compare_flows(loss, start, depth=None, t_span=None, *, solver=None, stop=None, record=None,
+                  name=""):
     r"""Run both flows from the same balanced start and compare :math:`X(t)`.
 
     Parameters
     ----------
     loss : geodln.losses.Loss or callable
-    start : array-like [m, n] or list of array-like
-        ``X0`` (lifted to balanced factors of depth ``depth`` with hidden ``widths``, rank
-        ``rank`` and random frames from ``seed``) or balanced factors ``[W_1, ..., W_N]``.
+        The loss.
+    start : array-like or list of array-like
+        ``X0`` ``[m, n]`` (or a batch ``[B, m, n]``), lifted to balanced factors of depth
+        ``depth`` with identity hidden frames, or balanced factors ``[W_1, ..., W_N]`` (each
+        ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``; build other lifts with
+        :func:`geodln.init.from_matrix`).
     depth : int, optional
         N >= 1 (default: the number of factors).
     t_span : tuple of float
-    widths, rank, seed
-        For a matrix start: the balanced lift (:func:`geodln.factors.balanced_factors`).
-    n_grid : int
-        Number of equally spaced common times (ignored if ``t_eval`` is given).
-    t_eval : array-like, optional
-        Common recording times.
-    method, rtol, atol, loss_tol, max_norm, stop, max_wall_time
-        Passed to both flows.
-    balance_tol : float
-        Largest relative balance defect accepted for a factor start.
+        ``(t0, t1)``.
+    solver, stop : optional
+        Passed to both flows (:func:`geodln.downstairs_flow`).
+    record : At, optional
+        Common recording times (default: 101 equally spaced times of ``t_span``).
     name : str
         Problem label for tables.
 
@@ -154,12 +194,8 @@ def compare_flows(loss, start, depth=None, t_span=None, *, widths=None, rank=Non
     Raises
     ------
     ValueError
-        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); if ``start`` is
-        not a finite real array of matrices [..., m, n] of the expected shape; otherwise with
-        the message ``depth=… but start holds … factors``; or ``start: factors are not balanced
-        (relative defect … > balance_tol=…); the flows agree only from balanced factors``; or
-        ``depth is required for a matrix start``; or ``start has shape … but the loss is defined
-        on …``; or ``start: the end-to-end matrix is zero (a critical point of both flows)``.
+        If the factors are not balanced (relative defect > 1e-8), ``depth`` disagrees with
+        them, the start is zero, or any argument is invalid (named).
 
     Notes
     -----
@@ -170,17 +206,14 @@ def compare_flows(loss, start, depth=None, t_span=None, *, widths=None, rank=Non
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
-       flow on rank-r matrices).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505.
 
     Examples
     --------
-    >>> import geodln
-    >>> loss = geodln.MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 2.0], shape=(2, 2))
-    >>> cmp = geodln.compare_flows(loss, 0.1 * np.eye(2), depth=3, t_span=(0.0, 5.0))
-    >>> bool(cmp.max_deviation < 1e-5)  # relative deviation of X(t), up vs down
+    >>> from geodln.losses import razin_cohen_completion
+    >>> res = compare_flows(razin_cohen_completion(), 0.5 * np.eye(2), 2, (0.0, 1.0))
+    >>> bool(res.max_deviation < 1e-5)
     True
     """
     t_span = check_t_span(t_span)
@@ -189,33 +222,42 @@ def compare_flows(loss, start, depth=None, t_span=None, *, widths=None, rank=Non
         if depth is not None and check_depth(depth, allow_inf=False) != len(factors):
             raise ValueError(f"depth={depth} but start holds {len(factors)} factors")
         depth = len(factors)
-        defect = float(balance_defect(factors, relative=True))
-        if defect > balance_tol:
+        defect = float(np.max(balance_defect(factors, relative=True)))
+        if defect > BALANCE_TOL:
             raise ValueError(
                 f"start: factors are not balanced (relative defect {defect:.2g} > "
-                f"balance_tol={balance_tol:g}); the flows agree only from balanced factors"
+                f"{BALANCE_TOL:g}); the flows agree only from balanced factors"
             )
     else:
         if depth is None:
             raise ValueError("depth is required for a matrix start")
         depth = check_depth(depth, allow_inf=False)
-        x0 = check_matrix(start, "start", allow_batch=False)
-        factors = balanced_factors(x0, depth, widths=widths, rank=rank, seed=seed)
+        x0 = check_matrix(start, "start")
+        factors = balanced_factors(x0, depth, frames="identity")
     x0 = product(factors)
-    loss = as_loss(loss, x0.shape)
-    if x0.shape != tuple(loss.shape):
-        raise ValueError(f"start has shape {x0.shape} but the loss is defined on {loss.shape}")
-    r = numerical_rank(x0)
-    if r == 0:
+    batched = x0.ndim == 3
+    loss = as_loss(loss, x0.shape[-2:])
+    if tuple(x0.shape[-2:]) != tuple(loss.shape):
+        raise ValueError(f"start has shape {x0.shape[-2:]} but the loss is defined on "
+                         f"{loss.shape}")
+    xs = x0.reshape((-1,) + x0.shape[-2:])
+    ranks = [numerical_rank(x) for x in xs]
+    if min(ranks) == 0:
         raise ValueError("start: the end-to-end matrix is zero (a critical point of both flows)")
-    down_rank = r if (depth >= 2 and r < min(x0.shape)) else None
-    if t_eval is None:
-        t_eval = np.linspace(t_span[0], t_span[1], int(n_grid))
-    common = dict(method=method, rtol=rtol, atol=atol, t_eval=t_eval, loss_tol=loss_tol,
-                  max_norm=max_norm, stop=stop, max_wall_time=max_wall_time)
-    up = upstairs_flow(loss, factors, t_span, **common)
+    if len(set(ranks)) > 1:
+        raise ValueError(f"start: the members have different ranks {sorted(set(ranks))}")
+    r = ranks[0]
+    record = At(np.linspace(*t_span, 101)) if record is None else as_record(record)
+    if record.times is None:
+        raise ValueError("record must be At(times) for a comparison (common recording times)")
+    up_field = UpstairsField.from_factors(loss, factors, "start")
+    up = run_flow(up_field, up_field.pack(factors), batched, t_span, solver, stop, record)
+    m, n = x0.shape[-2:]
+    down_rank = r if (depth >= 2 and r < min(m, n)) else None
     if down_rank is not None:  # exact rank-r start for M_r (drop the lift's rounding)
         u, s, vt = np.linalg.svd(x0, full_matrices=False)
-        x0 = (u[:, :r] * s[:r]) @ vt[:r]
-    down = downstairs_flow(loss, x0, depth, t_span, rank=down_rank, **common)
+        x0 = (u[..., :r] * s[..., None, :r]) @ vt[..., :r, :]
+    down_field = DownstairsField(loss, DLNMetric(RankMatrices(m, n, down_rank, equip=False),
+                                                 depth))
+    down = run_flow(down_field, down_field.pack(x0), batched, t_span, solver, stop, record)
     return FlowComparison(up, down, depth, r, name=name)

@@ -1,17 +1,19 @@
-r"""Fixed-step gradient descent, upstairs (factors) or downstairs (end-to-end matrix).
+r"""Fixed-step gradient descent, batched: one implementation for every state.
+
+:func:`descend` runs :math:`Y \leftarrow R(Y + \eta\,V(Y))` for a batch of members with the
+field's velocity V and retraction R (:mod:`geodln.flows.fields`):
 
 - upstairs: plain GD on the factors, :math:`W_p \leftarrow W_p - \eta\nabla_{W_p}(E\circ\phi)`
-  (what Razin–Cohen and ACH train);
-- downstairs: :math:`X \leftarrow X - \eta A_{N,X}(\nabla E(X))` (ACH's end-to-end update),
-  retracted to rank r by truncated SVD when ``rank < min(m, n)``.
+  (what Razin–Cohen (RC20) and Arora–Cohen–Hazan (ACH18) train);
+- downstairs: :math:`X \leftarrow X - \eta A_{N,X}(\nabla E(X))` (ACH18's end-to-end update),
+  retracted to rank r by truncated SVD on :math:`M_r`;
+- factored rank-r states (:mod:`geodln.lowrank`) plug in their own field and retraction.
 
-The two agree to first order in :math:`\eta` per step only (ACH18, Section 5): the difference
-of one step from the same balanced point is :math:`O(\eta^2)`.
-Both use the same :class:`~geodln.flows.fields.VectorField` objects as the flows, the same
-stopping rules, and return the same :class:`~geodln.flows.trajectory.Trajectory` (with
-``times = step * step_size`` and the step indices in ``steps``).
-
-Abbreviations: ACH = Arora, Cohen, Hazan (ACH18); CMV = Cohen, Menon, Veraszto (CMV23).
+The upstairs and downstairs steps agree to first order in :math:`\eta` only: the difference of
+one step from the same balanced point is :math:`O(\eta^2)` (ACH18, Section 3). Every member
+stops on its own (:class:`~geodln.flows.stopping.StoppingRules`, checked after every step);
+a member whose step overflows ends with ``status="diverged"`` and keeps its last finite state
+and record. :func:`gradient_descent` is the public entry point.
 """
 
 import time
@@ -19,156 +21,260 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from geodln._checks import check_depth, check_matrix, check_positive_int
+from geodln._checks import check_positive_int, check_positive_real
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
-from geodln.flows.gradient_flow import as_loss, check_on_rank
-from geodln.flows.stopping import StoppingRules
+from geodln.flows.legacy import translate
+from geodln.flows.recording import RecordBuffer, as_record, evaluate_metrics
+from geodln.flows.stopping import StoppingRules, describe
 from geodln.flows.trajectory import Trajectory
+from geodln.losses import as_loss
 
-__all__ = ["gradient_descent"]
-
-
-def _is_factor_list(start):
-    return isinstance(start, list | tuple)
+__all__ = ["gradient_descent", "descend"]
 
 
-def _start_shape(start):
-    if _is_factor_list(start) and start:
-        return (np.shape(start[-1])[-2], np.shape(start[0])[-1])
-    return np.shape(start)[-2:] if np.ndim(start) >= 2 else None
-
-
-def gradient_descent(loss, start, step_size, n_steps, *, mode="downstairs", depth=None,
-                     normalized=False, rank=None, metric=None, widths=None, seed=None,
-                     loss_tol=None, max_norm=None, stop=None, max_wall_time=None, log_every=1,
-                     progress=False):
-    r"""Fixed-step gradient descent upstairs or downstairs, with a per-step log.
+def descend(field, y0, step_size, n_steps, rules, record):
+    """Fixed-step gradient descent of ``B`` members with per-member stopping.
 
     Parameters
     ----------
-    loss : geodln.losses.Loss or callable
-    start : array-like [m, n] or list of array-like
-        An end-to-end matrix or factors ``[W_1, ..., W_N]``. Downstairs from factors uses their
-        product (and ``depth = len(start)`` if not given); upstairs from a matrix uses its
-        balanced lift of depth ``depth`` (hidden ``widths``, ``rank``, random frames from
-        ``seed``; :func:`geodln.factors.balanced_factors`).
+    field : VectorField
+        Velocity and retraction (state protocol of :mod:`geodln.flows.fields`).
+    y0 : ndarray, shape=[B, d]
+        Validated start states.
     step_size : float
-        :math:`\eta > 0`.
+        :math:`\\eta > 0`.
     n_steps : int
-        Number of steps (>= 1).
-    mode : {"downstairs", "upstairs"}
-    depth : int or numpy.inf, optional
-        Depth N of the downstairs metric / of the lift.
-    normalized : bool
-        Downstairs: CMV normalisation :math:`A_{N,X}/N`.
-    rank : int, optional
-        Downstairs: stay on :math:`M_r` (velocity from the rank-r SVD, truncated-SVD
-        retraction after each step).
-    metric : SpectralMetric or SpectralKernel, optional
-        Downstairs: user metric.
-    widths, seed
-        Upstairs from a matrix: hidden widths and frame randomness of the balanced lift.
-    loss_tol, max_norm, stop, max_wall_time
-        Stopping rules (:class:`~geodln.flows.stopping.StoppingRules`), checked after every
-        step; ``stop(t, X, loss) -> bool`` with ``t = step * step_size``.
-    log_every : int
-        Record every ``log_every``-th step (the first and last are always recorded);
-        ``1`` (default) is a complete per-step log.
-    progress : bool
-        Show a tqdm progress bar.
+        Largest number of steps of a member.
+    rules : StoppingRules
+        Checked for every member after every step.
+    record : Every
+        Record every ``record.every``-th step (first and last always).
 
     Returns
     -------
     trajectory : Trajectory
-        ``n_rhs`` is the number of steps taken.
+        Batched; ``times = steps * step_size``, ``n_rhs`` the steps taken by each member.
 
     Raises
     ------
     ValueError
-        If ``n_steps`` is not an integer >= 1 (bools are refused); if ``log_every`` is not an
-        integer >= 1 (bools are refused); if ``start`` is not a finite real array of matrices
-        [..., m, n] of the expected shape; if ``depth`` is not an integer >= 1 (or ``numpy.inf``
-        where allowed); otherwise with the message ``mode must be 'downstairs' or 'upstairs',
-        got …``; or ``step_size must be a positive number, got …``; or ``depth=… but start holds
-        … factors``; or ``depth is required to lift a matrix start upstairs``.
+        If the loss is not finite at a start (naming ``loss``).
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
-       end-to-end matrix, first-order agreement with factor descent).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the end-to-end update).
+    """
+    b = y0.shape[0]
+    eta = float(step_size)
+    rules.start_clock()
+    clock = time.perf_counter()
+    y = y0.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss, v = field.value_and_velocity(y)
+    if not np.all(np.isfinite(loss)):
+        bad = np.flatnonzero(~np.isfinite(loss))
+        raise ValueError(f"loss is not finite at the start of member(s) {bad[:5].tolist()} "
+                         f"(E(X0) = {loss[bad[0]]})")
+    steps = np.zeros(b, dtype=np.int64)
+    status = rules.check(steps * eta, field.point(y), loss, field.velocity_norm(v), steps)
+    status = status.astype("<U9")
+    records = RecordBuffer()
+    records.add(np.arange(b), steps, y)
+    running = status == "running"
+    every = record.every
+    bar = tqdm(total=n_steps, disable=not getattr(record, "progress", False),
+               desc=f"GD {field.mode}", leave=False)
+    done_steps = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while running.any() and done_steps < n_steps:
+            all_running = running.all()
+            idx = slice(None) if all_running else np.flatnonzero(running)
+            y_new = field.combine(y[idx], np.full(b if all_running else idx.size, eta),
+                                  np.ones(1), v[idx][None])
+            loss_new, v_new = field.value_and_velocity(y_new)
+            new_steps = steps[idx] + 1
+            new_status = rules.check(new_steps * eta, field.point(y_new), loss_new,
+                                     field.velocity_norm(v_new), new_steps)
+            done_steps += 1
+            bar.update()
+            members = np.arange(b) if all_running else idx
+            diverged = new_status == "diverged"
+            if diverged.any():  # keep the last finite state (already recorded below)
+                gone = members[diverged]
+                status[gone], running[gone] = "diverged", False
+                last = ~np.isin(gone, [])
+                records.add(gone[last], steps[gone[last]], y[gone[last]])
+                keep = ~diverged
+                members, y_new, v_new = members[keep], y_new[keep], v_new[keep]
+                new_status, new_steps = new_status[keep], new_steps[keep]
+            y[members], v[members], steps[members] = y_new, v_new, new_steps
+            finished = new_status != "running"
+            if done_steps >= n_steps:
+                new_status[~finished] = "completed"
+                finished[:] = True
+            status[members[finished]] = new_status[finished]
+            running[members[finished]] = False
+            rec = finished | (new_steps % every == 0)
+            if rec.any():
+                records.add(members[rec], new_steps[rec], y_new[rec])
+    bar.close()
+    wall = time.perf_counter() - clock
+    ss, yy, counts = records.assemble(b)
+    # a diverged member recorded its last finite state twice when it fell on the grid: drop it
+    yy, ss, counts = _dedupe(ss, yy, counts)
+    valid = np.arange(ss.shape[1])[None, :] < counts[:, None]
+    xs = field.point(yy)
+    xs = np.where(valid[..., None, None], xs, np.nan)
+    losses = np.full(ss.shape, np.nan)
+    losses[valid] = field.loss_value(yy[valid])
+    recs = {"n_records": counts, "steps": np.where(valid, ss, -1).astype(np.int64),
+            "metrics": evaluate_metrics(record.metrics, xs)}
+    recs.update(field.record_extras(np.where(valid[..., None], yy, np.nan)))
+    recs.update(field.final_extras(y))
+    messages = [describe(s, k * eta) + f" after {k} steps" for s, k in zip(status, steps)]
+    meta = {"step_size": eta, "n_steps": int(n_steps), "every": every,
+            "integrator": "gradient_descent"}
+    meta.update(field.metadata())
+    return Trajectory(ss * eta, xs, losses, mode=field.mode, status=status, message=messages,
+                      n_rhs=steps, wall_time=wall, records=recs, metadata=meta)
+
+
+def _dedupe(ss, yy, counts):
+    """Drop a repeated last record (same step twice) of each member."""
+    b = ss.shape[0]
+    rows = np.arange(b)
+    last, prev = counts - 1, np.maximum(counts - 2, 0)
+    dup = (counts >= 2) & (ss[rows, last] == ss[rows, prev])
+    if dup.any():
+        ss[rows[dup], last[dup]] = np.nan
+        yy[rows[dup], last[dup]] = np.nan
+        counts = counts - dup
+        t_len = int(counts.max())
+        ss, yy = ss[:, :t_len], yy[:, :t_len]
+    return yy, ss, counts
+
+
+def _step_size(step_size):
+    return check_positive_real(step_size, "step_size")
+
+
+def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="downstairs",
+                     stop=None, record=None, **legacy):
+    r"""Fixed-step gradient descent upstairs or downstairs, batched, with a per-step log.
+
+    Parameters
+    ----------
+    loss : geodln.losses.Loss or callable
+        The loss (a plain callable is :math:`E(X)`, differentiated by autograd).
+    start : array-like or list of array-like
+        End-to-end matrix ``[m, n]`` / batch ``[B, m, n]``, or factors ``[W_1, ..., W_N]``
+        (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors uses their
+        product; upstairs from a matrix uses its balanced lift with identity frames
+        (:func:`geodln.factors.balanced_factors`) of depth ``metric``.
+    step_size : float
+        :math:`\eta > 0`.
+    n_steps : int
+        Largest number of steps (>= 1).
+    metric : int, numpy.inf or metric object, optional
+        Downstairs: the metric (an int N is the plain-sum DLN metric of depth N; see
+        :func:`geodln.flows.fields.resolve_metric`); a metric on rank-r matrices makes GD
+        retract to :math:`M_r` by truncated SVD. Default: the number of factors of a factor
+        start. Upstairs from a matrix: the depth of the lift.
+    mode : {"downstairs", "upstairs"}
+        Which dynamics.
+    stop : StoppingRules or callable, optional
+        Stopping rules checked after every step (a callable is the user rule ``stop(t, X,
+        loss)`` with ``t = step * step_size``).
+    record : Every or int, optional
+        Record every k-th step (default 1: a complete per-step log); ``Every(k, metrics=...)``
+        adds user metrics, ``Every(k).progress = True`` shows a tqdm bar.
+    **legacy
+        Former keywords (``depth``, ``normalized``, ``rank``, ``loss_tol``, ``max_norm``,
+        ``max_wall_time``, ``log_every``), see :mod:`geodln.flows.legacy`.
+
+    Returns
+    -------
+    trajectory : Trajectory
+        Single run for an unbatched start, batched otherwise; ``steps`` holds the step of each
+        record, ``n_rhs`` the steps taken.
+
+    Raises
+    ------
+    ValueError
+        For an invalid argument (named), a start of the wrong shape, or a loss that is not
+        finite at the start (naming ``loss``).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+    .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 (upstairs GD on the 2×2 completion).
 
     Examples
     --------
-    >>> import geodln
-    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
-    >>> traj = geodln.gradient_descent(loss, np.array([[0.5]]), step_size=0.1, n_steps=200,
-    ...                                depth=2)
-    >>> bool(abs(traj.final_X[0, 0] - 1.0) < 1e-6)
-    True
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = gradient_descent(razin_cohen_completion(), 0.1 * np.eye(2), 0.1, 50, metric=2)
+    >>> tr.status, int(tr.steps[-1])
+    ('completed', 50)
     """
     if mode not in ("downstairs", "upstairs"):
         raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-    try:
-        step_size = float(step_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}") from None
-    if not np.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+    eta = _step_size(step_size)
     n_steps = check_positive_int(n_steps, "n_steps")
-    log_every = check_positive_int(log_every, "log_every")
-    loss = as_loss(loss, _start_shape(start))
-
-    if mode == "downstairs":
-        if _is_factor_list(start):
-            factors = check_factors(start, "start")
-            depth = len(factors) if depth is None else depth
-            start = product(factors)
-        x0 = check_matrix(start, "start", shape=loss.shape, allow_batch=False)
-        field = DownstairsField(loss, depth=depth, normalized=normalized, rank=rank, metric=metric)
-        check_on_rank(x0, field.rank if field.rank < min(field.shape) else None, "start")
-        y = field.pack(x0)
+    if isinstance(start, list | tuple):
+        lshape = (np.shape(start[-1])[-2], np.shape(start[0])[-1]) if start else None
     else:
-        if _is_factor_list(start):
-            factors = check_factors(start, "start")
-            if depth is not None and check_depth(depth, allow_inf=False) != len(factors):
-                raise ValueError(f"depth={depth} but start holds {len(factors)} factors")
-        else:
-            if depth is None:
-                raise ValueError("depth is required to lift a matrix start upstairs")
-            x0 = check_matrix(start, "start", shape=loss.shape, allow_batch=False)
-            factors = balanced_factors(x0, depth, widths=widths, rank=rank, seed=seed)
+        lshape = np.shape(start)[-2:] if np.ndim(start) >= 2 else None
+    if mode == "upstairs" and legacy.get("depth") is not None and metric is None \
+            and isinstance(start, list | tuple) and legacy["depth"] != len(start):
+        raise ValueError(f"depth={legacy['depth']} but start holds {len(start)} factors")
+    metric, _, stop, record = translate("gradient_descent", lshape if mode == "downstairs"
+                                        else None, metric, None, stop, record, legacy)
+    rules = StoppingRules.coerce(stop)
+    record = as_record(record)
+    if record.times is not None:
+        raise ValueError("record must be Every(k) for gradient descent (At(times) is for flows)")
+    is_factors = isinstance(start, list | tuple)
+    if is_factors:
+        factors = check_factors(start, "start")
+        shape = (factors[-1].shape[-2], factors[0].shape[-1])
+    else:
+        shape = np.shape(start)[-2:] if np.ndim(start) >= 2 else None
+    loss = as_loss(loss, shape)
+    if mode == "downstairs":
+        if is_factors:
+            metric = len(factors) if metric is None else metric
+            start = product(factors)
+        if metric is None:
+            raise ValueError("metric is required downstairs (an int depth N or a metric)")
+        field = DownstairsField(loss, metric, project=True)
+        y0 = field.pack(start)
+        _check_rank(field, y0)
+        batched = np.ndim(start) == 3
+    else:
+        if not is_factors:
+            if metric is None or isinstance(metric, bool) or not isinstance(metric, int):
+                raise ValueError("metric must be the depth (int) to lift a matrix start "
+                                 "upstairs")
+            x0 = np.asarray(start)
+            factors = balanced_factors(x0, metric, frames="identity")
         field = UpstairsField.from_factors(loss, factors, "start")
-        y = field.pack(factors)
+        y0 = field.pack(factors)
+        batched = factors[0].ndim == 3
+    traj = descend(field, y0, eta, n_steps, rules, record)
+    return traj if batched else traj[0]
 
-    rules = StoppingRules(loss_tol, max_norm, stop, max_wall_time)
-    clock = time.perf_counter()
-    x = field.point(y)
-    value = float(loss._value(x))
-    steps, ys, losses = [0], [y], [value]
-    fired = rules.check(0.0, x, value)
-    k = 0
-    bar = tqdm(total=n_steps, disable=not progress, desc=f"GD {mode}", leave=False)
-    with np.errstate(over="ignore", invalid="ignore"):
-        while fired is None and k < n_steps:
-            y = field.step(y, step_size)
-            k += 1
-            bar.update()
-            x = field.point(y)
-            value = float(loss._value(x)) if np.all(np.isfinite(x)) else np.nan
-            fired = rules.check(k * step_size, x, value)
-            if k % log_every == 0 or fired is not None or k == n_steps:
-                steps.append(k)
-                ys.append(y)
-                losses.append(value)
-    bar.close()
-    wall = time.perf_counter() - clock
-    status, message = fired if fired is not None else ("completed", f"ran {n_steps} steps")
-    ys = np.stack(ys)
-    steps = np.asarray(steps)
-    meta = {"step_size": step_size, "n_steps": n_steps, "log_every": log_every,
-            "integrator": "gradient_descent"}
-    meta.update(field.metadata())
-    return Trajectory(steps * step_size, field.points(ys), np.asarray(losses), mode=mode,
-                      status=status, message=message, n_rhs=k, wall_time=wall,
-                      steps=steps, metadata=meta, **field.record_extras(ys))
+
+def _check_rank(field, y0):
+    """Raise ValueError if a start is not on the field's rank-r manifold."""
+    r = field.rank
+    if r >= min(field.shape):
+        return
+    s = np.linalg.svd(field.point(y0), compute_uv=False)
+    bad = s[:, r] > 1e-8 * np.maximum(s[:, 0], np.finfo(float).tiny)
+    if bad.any():
+        raise ValueError(
+            f"X0 has rank > {r}, the rank of the metric's manifold (sigma_(r+1)/sigma_1 = "
+            f"{float(np.max(s[bad, r] / s[bad, 0])):.2g}); project it first "
+            "(e.g. RankMatrices(m, n, r).projection(X0))"
+        )

@@ -1,50 +1,136 @@
-r"""The two velocity fields: downstairs (Riemannian, on :math:`M_r`) and upstairs (factors).
+r"""Velocity fields on batched states: the state/field protocol of the dynamics engine.
 
-Both act on a flat state vector ``y`` (what the integrators see), share the loss, and differ
-only in the one line that turns the Euclidean gradient :math:`\nabla E(X)` into a velocity
-(the "data path"):
+A *state* is a batch of ``B`` points of the dynamics. The integrators of :mod:`geodln.flows`
+(:func:`~geodln.flows.ode.integrate` with ``solve_ivp``, the per-member embedded Runge–Kutta
+method :func:`~geodln.flows.runge_kutta.integrate_batch`, fixed-step
+:func:`~geodln.flows.descent.descend`) never do arithmetic on states themselves: they call the
+field. **The protocol** (implemented here for flat arrays ``[B, d]``; the factored rank-r state
+of :mod:`geodln.lowrank` overrides the state methods):
 
-- :class:`DownstairsField`: state X, :math:`\dot X = -A_{X}(\nabla E(X))`, with
-  :math:`A_X` the co-metric (``sharp``) of a :class:`geodln.SpectralMetric` — the DLN metric
-  :math:`g^N` by default, plain sum :math:`A_{N,X}` or CMV :math:`A_{N,X}/N` (CMV23, Lemma 2.4);
-- :class:`UpstairsField`: state :math:`(W_1, \dots, W_N)`,
+- ``field.mode`` (``"downstairs"``/``"upstairs"``), ``field.shape`` ``(m, n)``, ``field.loss``;
+- ``field.pack(start) -> Y`` — validated batched state of a start (``[B, ...]`` inputs);
+- ``field.point(Y) -> X`` ``[B, m, n]`` — end-to-end matrices (recorded, given to stop rules);
+- ``field.velocity(Y) -> K`` — gradient-flow velocity, non-finite for a non-finite member;
+- ``field.combine(Y, h, weights, Ks) -> Y'`` — :math:`R(Y + h\sum_j w_j K_j)` per member
+  (``h`` ``[B]``; ``weights`` a tableau row ``[s]`` or per member ``[s, B]``), R the retraction;
+- ``field.retract(Y) -> Y`` — the retraction/projection hook, applied after every Runge–Kutta
+  stage and every gradient-descent step (identity for vector spaces);
+- ``field.error_norm(Y, Y_new, h, Ks, tableau, rtol, atol) -> [B]`` — scaled local error
+  (scipy's RMS norm of ``h E^T K / (atol + rtol max(|Y|, |Y_new|))`` for flat arrays);
+- ``field.take(Y, index)`` / ``field.put(Y, index, Y_sub)`` — member subsets (states and
+  velocities);
+- ``field.velocity_norm(K) -> [B]`` — Frobenius norm of a velocity (gradient-norm stopping);
+- ``field.loss_value(Y) -> [B]`` and ``field.value_and_velocity(Y) -> ([B], K)``;
+- ``field.record_extras(Ys)`` / ``field.final_extras(Y)`` — extra records (balance defect,
+  final factors) for the :class:`~geodln.flows.trajectory.Trajectory`.
+
+Two fields act on flat arrays:
+
+- :class:`DownstairsField`: state X, :math:`\dot X = -A_X(\nabla E(X))`, the co-metric
+  (``sharp``) of a :class:`geodln.SpectralMetric` — the plain-sum DLN metric :math:`g^N`
+  (Arora–Cohen–Hazan, ACH18, Theorem 1), Cohen–Menon–Veraszto's (CMV23) :math:`A_{N,X}/N`
+  (a metric scaled by N, see :func:`resolve_metric`), or any user kernel;
+- :class:`UpstairsField`: factors :math:`(W_1, \dots, W_N)`,
   :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top \nabla E(X) W_{p-1:1}^\top`
-  (:func:`geodln.factors.product_adjoint`, ACH18, Theorem 1).
+  (:func:`geodln.factors.product_adjoint`).
 
-On balanced factors the two give the same :math:`X(t)` (ACH18, Theorem 1; BRTW21) when
-the downstairs metric is the plain-sum :math:`g^N` of the same depth.
-
-Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
+On balanced factors the two give the same :math:`X(t)` (ACH18 Theorem 1; Bah, Rauhut,
+Terstiege, Westdickenberg, BRTW21) when the downstairs metric is the plain-sum :math:`g^N` of
+the same depth.
 """
 
+import numbers
+
 import numpy as np
+from geomstats.geometry.scalar_product_metric import ScalarProductMetric
 
 from geodln._checks import check_depth, check_matrix
-from geodln.factors import (
-    balance_defect,
-    check_factors,
-    product,
-    product_adjoint,
-    widths_of,
-)
+from geodln.factors import balance_defect, check_factors, product, product_adjoint, widths_of
 from geodln.metric import DLNMetric, SpectralMetric
 from geodln.spaces import RankMatrices
 from geodln.spectral import SpectralKernel
+from geodln.svd_frame import SVDFrame
 
-__all__ = ["VectorField", "DownstairsField", "UpstairsField"]
+__all__ = ["VectorField", "DownstairsField", "UpstairsField", "resolve_metric"]
 
 
-def _nan_like(y):
-    return np.full(y.shape, np.nan)
+def resolve_metric(metric, shape, rank=None):
+    r"""Return ``(spectral_metric, scale)`` for the ``metric=`` argument of the flows.
+
+    The downstairs velocity is :math:`-A_X(\nabla E)/c` where :math:`A_X` is the co-metric of
+    ``spectral_metric`` and ``c = scale`` (a metric :math:`c\,g` has co-metric :math:`A/c`).
+
+    Parameters
+    ----------
+    metric : int, numpy.inf, SpectralMetric, SpectralKernel or ScalarProductMetric
+        An int N is shorthand for the plain-sum :class:`geodln.DLNMetric` of depth N (the
+        metric whose flow is the upstairs flow); ``numpy.inf`` for CMV's infinite-depth limit
+        (which only exists normalised, :math:`A_{\infty,X} = \lim A_{N,X}/N`). A kernel is
+        placed on :class:`geodln.RankMatrices`; a geomstats ``ScalarProductMetric`` wrapping a
+        spectral metric scales it (CMV's :math:`A_{N,X}/N` is ``ScalarProductMetric(g^N, N)``,
+        i.e. :math:`N g^N`; equivalently ``DLNMetric(space, N, normalized=True)``).
+    shape : tuple of int
+        ``(m, n)``.
+    rank : int, optional
+        Rank of the manifold :math:`M_r` for the shorthands (default ``min(m, n)``).
+
+    Returns
+    -------
+    spectral_metric : SpectralMetric
+    scale : float
+
+    Raises
+    ------
+    ValueError
+        If ``metric`` is none of the above or lives on matrices of another shape.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the normalised metric).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the plain sum).
+
+    Examples
+    --------
+    >>> metric, scale = resolve_metric(3, (2, 2))
+    >>> metric.depth, scale
+    (3, 1.0)
+    """
+    m, n = shape
+    scale = 1.0
+    if isinstance(metric, ScalarProductMetric):
+        scale = float(metric.scale)
+        metric = metric.underlying_metric
+    if isinstance(metric, numbers.Real) and not isinstance(metric, bool):
+        depth = check_depth(metric, "metric")
+        return DLNMetric(RankMatrices(m, n, rank, equip=False), depth,
+                         normalized=depth == np.inf), scale
+    if isinstance(metric, SpectralKernel):
+        return SpectralMetric(RankMatrices(m, n, rank, equip=False), metric), scale
+    if isinstance(metric, SpectralMetric):
+        if tuple(metric._space.shape) != (m, n):
+            raise ValueError(
+                f"metric is defined on {tuple(metric._space.shape)} matrices but the loss on "
+                f"{(m, n)}"
+            )
+        return metric, scale
+    raise ValueError(
+        "metric must be a depth (int >= 1 or numpy.inf), a geodln.SpectralMetric, a "
+        f"SpectralKernel or a ScalarProductMetric of one; got {metric!r}"
+    )
 
 
 class VectorField:
-    """Common interface of the flows' velocity fields on a flat state vector.
+    """Base of the gradient-flow fields: the state protocol on flat arrays ``[B, d]``.
+
+    Subclasses implement :meth:`pack`, :meth:`point` and :meth:`velocity`; the state methods
+    below work for any flat-array state (see the module docstring for the protocol).
 
     Attributes
     ----------
     loss : geodln.losses.Loss
+        The loss (its public methods only).
     mode : str
+        ``"downstairs"`` or ``"upstairs"``.
     shape : tuple of int
         End-to-end shape ``(m, n)``.
     """
@@ -52,27 +138,111 @@ class VectorField:
     mode = None
 
     def pack(self, start):
-        """Flat state vector of a start point."""
+        """Return the validated state ``[B, d]`` of a batched start."""
         raise NotImplementedError
 
     def point(self, y):
-        """End-to-end matrix [m, n] of a state."""
+        """End-to-end matrices ``[B, m, n]`` of a state ``[B, d]``."""
         raise NotImplementedError
-
-    def points(self, ys):
-        """End-to-end matrices [T, m, n] of states [T, dim]."""
-        return np.stack([self.point(y) for y in ys]) if len(ys) else np.zeros((0,) + self.shape)
 
     def velocity(self, y):
-        """Velocity of the gradient flow at state ``y`` (NaN if the state is not finite)."""
+        """Velocity ``[B, d]`` of the gradient flow (NaN rows for non-finite members)."""
         raise NotImplementedError
 
-    def step(self, y, step_size):
-        """One explicit gradient-descent step of size ``step_size``."""
-        return y + step_size * self.velocity(y)
+    def retract(self, y):
+        """Retraction hook applied after every stage/step (identity for vector spaces)."""
+        return y
+
+    def combine(self, y, h, weights, ks):
+        r"""Return ``retract(y + h * sum_j weights[j] * ks[j])`` for every member.
+
+        Parameters
+        ----------
+        y : ndarray, shape=[b, d]
+            States.
+        h : ndarray, shape=[b]
+            Per-member step sizes.
+        weights : ndarray, shape=[s] or [s, b]
+            Tableau row (shared) or per-member weights (dense output).
+        ks : ndarray, shape=[s, b, d]
+            Velocities.
+
+        Returns
+        -------
+        y_new : ndarray, shape=[b, d]
+        """
+        weights = np.asarray(weights, float)
+        if weights.ndim == 1:
+            dy = np.tensordot(weights, ks, axes=1)
+        else:
+            dy = np.einsum("sb,sbd->bd", weights, ks)
+        return self.retract(y + dy * h[:, None])
+
+    def error_norm(self, y, y_new, h, ks, tableau, rtol, atol):
+        """Scaled local error of each member, as ``solve_ivp`` measures it (flat states).
+
+        Parameters
+        ----------
+        y, y_new : ndarray, shape=[b, d]
+            States at the start and end of the step.
+        h : ndarray, shape=[b]
+            Step sizes.
+        ks : ndarray, shape=[n_stages + 1, b, d]
+            Stage velocities (the last one at ``y_new``).
+        tableau : geodln.flows.runge_kutta.Tableau
+            Error weights ``E`` (or ``E5``, ``E3`` for DOP853).
+        rtol, atol : float
+            Tolerances.
+
+        Returns
+        -------
+        err : ndarray, shape=[b]
+            Accept the step where ``err < 1``.
+        """
+        scale = atol + np.maximum(np.abs(y), np.abs(y_new)) * rtol
+        if tableau.E is not None:
+            err = np.tensordot(tableau.E, ks, axes=1) * h[:, None] / scale
+            return np.sqrt(np.mean(err * err, axis=-1))
+        err5 = np.tensordot(tableau.E5, ks, axes=1) / scale
+        err3 = np.tensordot(tableau.E3, ks, axes=1) / scale
+        n5, n3 = np.sum(err5 * err5, axis=-1), np.sum(err3 * err3, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.abs(h) * n5 / np.sqrt((n5 + 0.01 * n3) * y.shape[-1])
+        return np.where((n5 == 0) & (n3 == 0), 0.0, out)
+
+    def take(self, obj, index):
+        """Members ``index`` of a state or velocity."""
+        return obj[index]
+
+    def put(self, obj, index, sub):
+        """Write members ``index`` of ``obj`` (in place) and return it."""
+        obj[index] = sub
+        return obj
+
+    def velocity_norm(self, k):
+        """Frobenius norm of each member's velocity, ``[B]``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.sqrt(np.sum(k * k, axis=-1))
+
+    def value_and_velocity(self, y):
+        """Loss ``[B]`` and velocity of each member (one loss call where the loss allows)."""
+        return self.loss_value(y), self.velocity(y)
+
+    def loss_value(self, y):
+        """Loss of each member ``[B]`` (NaN for a non-finite member)."""
+        x = self.point(y)
+        finite = np.all(np.isfinite(x), axis=(-2, -1))
+        out = np.full(x.shape[0], np.nan)
+        if np.any(finite):
+            out[finite] = self.loss.value(x[finite] if not finite.all() else x)
+        return out
 
     def record_extras(self, ys):
-        """Extra per-record arrays and final objects for the :class:`Trajectory`."""
+        """Extra per-record arrays (``[..., T]``) for the Trajectory."""
+        return {}
+
+    def final_extras(self, y):
+        """Extra final objects (e.g. upstairs factors) of final states ``[..., d]``."""
         return {}
 
     def metadata(self):
@@ -81,124 +251,126 @@ class VectorField:
 
 
 class DownstairsField(VectorField):
-    r"""Riemannian gradient field :math:`-A_X(\nabla E(X))` on :math:`M_r`.
+    r"""Riemannian gradient field :math:`-A_X(\nabla E(X))/c` on :math:`M_r`, batched.
 
     Parameters
     ----------
     loss : geodln.losses.Loss
-    depth : int or numpy.inf, optional
-        Depth N of :class:`geodln.DLNMetric` (ignored when ``metric`` is given).
-    normalized : bool
-        CMV normalisation :math:`A_{N,X}/N` (needed for ``depth=inf``); the plain sum (default)
-        is the one that matches the upstairs flow.
+    metric : int, numpy.inf, SpectralMetric, SpectralKernel or ScalarProductMetric
+        See :func:`resolve_metric`.
     rank : int, optional
-        Rank r of the manifold :math:`M_r`; default ``min(m, n)`` (all matrices, the formula of
-        :math:`A_{N,X}` is continuous there, so rank-deficient points are fine for N >= 2).
-        With r < min(m, n) the co-metric uses the rank-r truncated SVD, so the velocity is in
-        :math:`T M_r`, and gradient descent retracts by truncated SVD.
-    metric : SpectralMetric or SpectralKernel, optional
-        A user metric (any spectral kernel) instead of :math:`g^N`.
+        Rank of :math:`M_r` for the shorthand metrics (default ``min(m, n)``).
+    project : bool
+        Retract every state to rank r by truncated SVD (gradient descent on :math:`M_r`).
 
     Raises
     ------
     ValueError
-        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); otherwise with the
-        message ``depth is required when no metric is given``; or ``metric is defined on …
-        matrices but the loss on …``; or ``rank=… conflicts with the metric's space rank …``; or
-        ``metric must be a SpectralMetric or a SpectralKernel, got …``.
+        If the metric is invalid (see :func:`resolve_metric`).
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
-       :math:`A_{N,X}` in the singular basis).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+
+    Examples
+    --------
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)
+    >>> field.velocity(field.pack(np.eye(2))).shape
+    (1, 4)
     """
 
     mode = "downstairs"
 
-    def __init__(self, loss, depth=None, normalized=False, rank=None, metric=None):
+    def __init__(self, loss, metric, rank=None, project=False):
         self.loss = loss
-        m, n = self.shape = tuple(loss.shape)
-        if metric is None:
-            if depth is None:
-                raise ValueError("depth is required when no metric is given")
-            depth = check_depth(depth)
-            space = RankMatrices(m, n, rank, equip=False)
-            metric = DLNMetric(space, depth, normalized=normalized)
-        elif isinstance(metric, SpectralKernel):
-            metric = SpectralMetric(RankMatrices(m, n, rank, equip=False), metric)
-        elif isinstance(metric, SpectralMetric):
-            space = metric._space
-            if tuple(space.shape) != self.shape:
-                raise ValueError(
-                    f"metric is defined on {space.shape} matrices but the loss on {self.shape}"
-                )
-            if rank is not None and int(rank) != space.rank:
-                raise ValueError(f"rank={rank} conflicts with the metric's space rank {space.rank}")
-        else:
-            raise ValueError(
-                f"metric must be a SpectralMetric or a SpectralKernel, got {type(metric).__name__}"
-            )
-        self.metric = metric
-        self.space = metric._space
+        self.shape = tuple(loss.shape)
+        self.metric, self.scale = resolve_metric(metric, self.shape, rank)
+        self.space = self.metric._space
         self.rank = self.space.rank
+        self.kernel = self.metric.kernel
+        self.project = bool(project) and self.rank < min(self.shape)
 
     def pack(self, start):
-        """Validate X0 [m, n] and return it flattened.
+        """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``.
 
         Raises
         ------
         ValueError
-            If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+            If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape;
+            otherwise with the message ``X0 must have shape [m, n] or [B, m, n], got …``.
         """
-        x = check_matrix(start, "X0", shape=self.shape, allow_batch=False)
-        return x.reshape(-1).copy()
+        x = check_matrix(start, "X0", shape=self.shape)
+        if x.ndim > 3:
+            raise ValueError(f"X0 must have shape [m, n] or [B, m, n], got {x.shape}")
+        return x.reshape(-1, self.shape[0] * self.shape[1]).copy()
 
     def point(self, y):
-        """Reshape the state to [m, n]."""
-        return np.reshape(y, self.shape)
+        """Reshape the state to ``[..., m, n]``."""
+        return np.reshape(y, y.shape[:-1] + self.shape)
 
-    def points(self, ys):
-        """Reshape states [T, mn] to [T, m, n]."""
-        return np.reshape(ys, (-1,) + self.shape)
+    def _velocity_at(self, x, grad):
+        bad = ~np.all(np.isfinite(grad), axis=(-2, -1))
+        if bad.any():
+            grad = np.where(bad[:, None, None], 0.0, grad)
+        v = -SVDFrame(x, self.rank, check=False).apply(self.kernel, grad)
+        if bad.any():
+            v[bad] = np.nan
+        if self.scale != 1.0:
+            v = v / self.scale
+        return v.reshape(x.shape[0], -1)
 
     def velocity(self, y):
-        """:math:`-A_X(\\nabla E(X))`."""
-        if not np.all(np.isfinite(y)):
-            return _nan_like(y)
+        """:math:`-A_X(\\nabla E(X))/c` for every member, ``[B, m*n]``."""
+        finite = np.all(np.isfinite(y), axis=-1)
+        if not finite.all():
+            out = np.full(y.shape, np.nan)
+            if finite.any():
+                out[finite] = self.velocity(y[finite])
+            return out
         x = self.point(y)
-        grad = self.loss._gradient(x)
-        if not np.all(np.isfinite(grad)):
-            return _nan_like(y)
-        return -self.metric.sharp(grad, x).reshape(-1)
+        return self._velocity_at(x, self.loss.euclidean_gradient(x))
 
-    def step(self, y, step_size):
-        r""":math:`X \leftarrow X - \eta A_X(\nabla E)`, retracted to rank r by truncated SVD."""
-        y_new = y + step_size * self.velocity(y)
-        if self.rank < min(self.shape) and np.all(np.isfinite(y_new)):
-            y_new = self.space.projection(self.point(y_new)).reshape(-1)
-        return y_new
+    def value_and_velocity(self, y):
+        """Loss ``[B]`` and velocity from one ``loss.value_and_gradient`` call."""
+        finite = np.all(np.isfinite(y), axis=-1)
+        if not finite.all():
+            val, out = np.full(y.shape[0], np.nan), np.full(y.shape, np.nan)
+            if finite.any():
+                val[finite], out[finite] = self.value_and_velocity(y[finite])
+            return val, out
+        x = self.point(y)
+        if hasattr(self.loss, "value_and_gradient"):
+            value, grad = self.loss.value_and_gradient(x)
+        else:
+            value, grad = self.loss.value(x), self.loss.euclidean_gradient(x)
+        return np.asarray(value, float).reshape(-1), self._velocity_at(x, grad)
+
+    def retract(self, y):
+        """Truncated-SVD retraction to rank r when ``project`` (else identity)."""
+        if not self.project:
+            return y
+        finite = np.all(np.isfinite(y), axis=-1)
+        out = y.copy()
+        if finite.any():
+            x = self.point(y[finite])
+            out[finite] = SVDFrame(x, self.rank, check=False).matrix().reshape(x.shape[0], -1)
+        return out
 
     def metadata(self):
-        """Depth, normalisation, rank and kernel of the metric."""
-        kernel = self.metric.kernel
+        """Depth, normalisation, scale, rank and kernel of the metric."""
+        depth = getattr(self.metric, "depth", None)
         return {
-            "depth": _json_depth(getattr(self.metric, "depth", None)),
+            "depth": None if depth is None else ("inf" if depth == np.inf else int(depth)),
             "normalized": bool(getattr(self.metric, "normalized", False)),
+            "metric_scale": self.scale,
             "rank": int(self.rank),
-            "kernel": repr(kernel),
+            "kernel": repr(self.kernel),
         }
 
 
-def _json_depth(depth):
-    if depth is None:
-        return None
-    return "inf" if depth == np.inf else int(depth)
-
-
 class UpstairsField(VectorField):
-    r"""Euclidean gradient field of :math:`E\circ\phi` on the factors.
+    r"""Euclidean gradient field of :math:`E\circ\phi` on batched factors.
 
     Parameters
     ----------
@@ -209,15 +381,18 @@ class UpstairsField(VectorField):
     Raises
     ------
     ValueError
-        With the message ``factors0 multiply to shape (…, …) but the loss is defined on …
-        matrices``.
+        If the widths do not multiply to the loss's shape.
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
-       :math:`A_{N,X}` in the singular basis).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+
+    Examples
+    --------
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = UpstairsField(razin_cohen_completion(), (2, 2, 2))
+    >>> field.pack([np.eye(2), np.eye(2)]).shape
+    (1, 8)
     """
 
     mode = "upstairs"
@@ -233,62 +408,85 @@ class UpstairsField(VectorField):
             )
         self.depth = len(self.widths) - 1
         self._shapes = [(self.widths[p + 1], self.widths[p]) for p in range(self.depth)]
-        sizes = [a * b for a, b in self._shapes]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self._offsets = np.concatenate([[0], np.cumsum([a * b for a, b in self._shapes])])
 
     @classmethod
     def from_factors(cls, loss, factors, name="factors0"):
-        """Field for the widths of ``factors`` (validated).
+        """Field for the widths of ``factors`` ``[W_1, ..., W_N]`` (validated, batched or not).
 
         Raises
         ------
         ValueError
-            With the message ``… must be unbatched matrices``.
+            With the message ``…: factors must be matrices or share one batch axis [B, d, d']``.
         """
         factors = check_factors(factors, name)
-        if any(w.ndim != 2 for w in factors):
-            raise ValueError(f"{name} must be unbatched matrices")
+        batch = {w.shape[:-2] for w in factors}
+        if len(batch) != 1 or len(next(iter(batch))) > 1:
+            raise ValueError(f"{name}: factors must be matrices or share one batch axis [B, d, d']")
         return cls(loss, widths_of(factors))
 
     def pack(self, start):
-        """Validate the factors and concatenate them into one vector.
+        """Validate factors (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``); state ``[B, D]``.
 
         Raises
         ------
         ValueError
-            With the message ``factors0 have widths …, expected …``.
+            With the message ``factors0 have widths …, expected …``; or ``factors0 must all be
+            unbatched or share one batch axis [B, ...]``.
         """
         factors = check_factors(start, "factors0")
         if widths_of(factors) != self.widths:
             raise ValueError(f"factors0 have widths {widths_of(factors)}, expected {self.widths}")
-        return np.concatenate([w.reshape(-1) for w in factors])
+        batch = factors[0].shape[:-2]
+        if any(w.shape[:-2] != batch for w in factors) or len(batch) > 1:
+            raise ValueError("factors0 must all be unbatched or share one batch axis [B, ...]")
+        b = batch[0] if batch else 1
+        return np.concatenate([w.reshape(b, -1) for w in factors], axis=-1)
 
     def factors(self, y):
-        """Split a state into ``[W_1, ..., W_N]``."""
+        """Split states ``[..., D]`` into ``[W_1, ..., W_N]``, each ``[..., d_p, d_{p-1}]``."""
+        lead = y.shape[:-1]
         return [
-            np.reshape(y[self._offsets[p] : self._offsets[p + 1]], self._shapes[p])
+            y[..., self._offsets[p]: self._offsets[p + 1]].reshape(lead + self._shapes[p])
             for p in range(self.depth)
         ]
 
     def point(self, y):
-        """End-to-end matrix :math:`W_N\\cdots W_1`."""
+        """End-to-end matrices :math:`W_N\\cdots W_1`, ``[..., m, n]``."""
         return product(self.factors(y))
 
     def velocity(self, y):
-        """:math:`-(W_{N:p+1}^\\top \\nabla E(X) W_{p-1:1}^\\top)_p`, flattened."""
-        if not np.all(np.isfinite(y)):
-            return _nan_like(y)
+        """:math:`-(W_{N:p+1}^\\top \\nabla E(X) W_{p-1:1}^\\top)_p`, ``[B, D]``."""
+        finite = np.all(np.isfinite(y), axis=-1)
+        if not finite.all():
+            out = np.full(y.shape, np.nan)
+            if finite.any():
+                out[finite] = self.velocity(y[finite])
+            return out
         fs = self.factors(y)
-        grad = self.loss._gradient(product(fs))
-        if not np.all(np.isfinite(grad)):
-            return _nan_like(y)
-        return -np.concatenate([g.reshape(-1) for g in product_adjoint(fs, grad)])
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = product(fs)
+            ok = np.all(np.isfinite(x), axis=(-2, -1))
+            if not ok.all():  # the product overflowed: no velocity for those members
+                out = np.full(y.shape, np.nan)
+                if ok.any():
+                    out[ok] = self.velocity(y[ok])
+                return out
+            grad = self.loss.euclidean_gradient(x)
+            out = -np.concatenate(
+                [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
+            )
+        return out
 
     def record_extras(self, ys):
-        """Balance defect at each record and the final factors."""
-        defect = np.array([float(balance_defect(self.factors(y))) for y in ys])
-        final = [w.copy() for w in self.factors(ys[-1])] if len(ys) else None
-        return {"balance_defect": defect, "factors": final}
+        """Balance defect at each record ``[..., T]`` and the final factors."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            defect = np.asarray(balance_defect(self.factors(ys)), float)
+        return {"balance_defect": defect}
+
+    def final_extras(self, y):
+        """Return the final factors ``[W_1, ..., W_N]`` (copies) of final states ``[..., D]``."""
+        return {"factors": [w.copy() for w in self.factors(y)]}
 
     def metadata(self):
         """Depth and widths."""

@@ -1,175 +1,176 @@
 r"""Gradient flows downstairs (:math:`\dot X = -A_{N,X}(\nabla E)`) and upstairs (factors).
 
-Both entry points build a velocity field (:mod:`geodln.flows.fields`) and hand it to the same
-driver (:func:`geodln.flows.ode.integrate`, scipy's ``solve_ivp``), so a comparison differs only
-in the line that turns :math:`\nabla E` into a velocity.
+Both entry points build a velocity field (:mod:`geodln.flows.fields`) and hand it to one
+integrator: ``solve_ivp`` for a single start (:func:`geodln.flows.ode.integrate`), the
+per-member embedded Runge–Kutta method for a batch of starts
+(:func:`geodln.flows.runge_kutta.integrate_batch`). A comparison of the two flows therefore
+differs only in the line that turns :math:`\nabla E` into a velocity.
 
-Agreement (ACH18, Theorem 1; BRTW21): from balanced factors with product :math:`X_0`, the
-upstairs flow's :math:`X(t)` equals the downstairs flow of the plain-sum :math:`g^N` of the same
-depth, for any widths; the rank of X is conserved. For N = 1 and a rank-deficient start the two
-legitimately differ if the downstairs flow is restricted to :math:`M_r` (``rank=r``): the
-upstairs flow is then the Euclidean flow on all matrices, which leaves :math:`M_r`.
+Agreement (Arora–Cohen–Hazan, ACH18, Theorem 1; Bah–Rauhut–Terstiege–Westdickenberg, BRTW21):
+from balanced factors with product :math:`X_0`, the upstairs flow's :math:`X(t)` equals the
+downstairs flow of the plain-sum :math:`g^N` of the same depth, for any widths; the rank of X
+is conserved.
 
 Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
 
-from geodln._checks import check_matrix
 from geodln.flows.fields import DownstairsField, UpstairsField
-from geodln.flows.ode import integrate
+from geodln.flows.legacy import translate
+from geodln.flows.ode import Solver, check_t_span, integrate
+from geodln.flows.recording import as_record
+from geodln.flows.runge_kutta import BATCH_METHODS, integrate_batch
 from geodln.flows.stopping import StoppingRules
-from geodln.losses import AutogradLoss, Loss
+from geodln.flows.trajectory import Trajectory
+from geodln.losses import as_loss
 
-__all__ = ["downstairs_flow", "upstairs_flow", "as_loss", "check_on_rank"]
+__all__ = ["downstairs_flow", "upstairs_flow", "run_flow"]
 
 RANK_RTOL = 1e-8
 
 
-def as_loss(loss, shape=None):
-    """Return ``loss`` if it is a :class:`geodln.losses.Loss`; wrap a callable in AutogradLoss.
-
-    Raises
-    ------
-    ValueError
-        With the message ``loss is a plain callable: its matrix shape is unknown``; or ``loss
-        must be a geodln.losses.Loss (MatrixCompletion, MatrixSensing, AutogradLoss) or a
-        callable E(X), got …``.
-    """
-    if isinstance(loss, Loss):
-        return loss
-    if callable(loss) and not hasattr(loss, "euclidean_gradient"):
-        if shape is None:
-            raise ValueError("loss is a plain callable: its matrix shape is unknown")
-        return AutogradLoss(loss, shape)
-    if all(hasattr(loss, a) for a in ("shape", "_value", "_gradient")):
-        return loss
-    raise ValueError(
-        "loss must be a geodln.losses.Loss (MatrixCompletion, MatrixSensing, AutogradLoss) or a "
-        f"callable E(X), got {type(loss).__name__}"
-    )
-
-
-def check_on_rank(x, rank, name="X0"):
-    """Raise ``ValueError`` if ``x`` has numerical rank above ``rank`` (relative ``1e-8``).
-
-    Raises
-    ------
-    ValueError
-        With the message ``… has rank > rank=… (sigma_… / sigma_1 = …); project it first (e.g.
-        RankMatrices(m, n, rank).projection(X0))``.
-    """
-    if rank is None or rank >= min(x.shape):
-        return
-    s = np.linalg.svd(x, compute_uv=False)
-    if s[rank] > RANK_RTOL * max(s[0], np.finfo(float).tiny):
-        raise ValueError(
-            f"{name} has rank > rank={rank} (sigma_{rank + 1} / sigma_1 = {s[rank] / s[0]:.2g}); "
-            "project it first (e.g. RankMatrices(m, n, rank).projection(X0))"
-        )
-
-
-def downstairs_flow(loss, X0, depth=None, t_span=None, *, normalized=False, rank=None,
-                    metric=None, method="RK45", rtol=1e-8, atol=1e-10, t_eval=None,
-                    loss_tol=None, max_norm=None, stop=None, max_wall_time=None,
-                    max_step=np.inf):
-    r"""Riemannian gradient flow :math:`\dot X = -A_{N,X}(\nabla E(X))` on :math:`M_r`.
-
-    The co-metric is :meth:`geodln.DLNMetric.sharp` (plain sum
-    :math:`A_{N,X} = \sum_j (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N}` by default, CMV's
-    :math:`A_{N,X}/N` with ``normalized=True``; CMV23, Lemma 2.4), or that of any user
-    :class:`geodln.SpectralMetric` / :class:`geodln.spectral.SpectralKernel`.
+def run_flow(field, y0, batched, t_span, solver=None, stop=None, record=None):
+    """Integrate ``field`` from validated states with the right integrator.
 
     Parameters
     ----------
-    loss : geodln.losses.Loss or callable
-        The loss; a plain callable ``E(X)`` (autograd-differentiable) is wrapped in
-        :class:`geodln.losses.AutogradLoss`.
-    X0 : array-like, shape=[m, n]
-        Start point.
-    depth : int or numpy.inf
-        Depth N (``inf`` needs ``normalized=True``); not needed when ``metric`` is given.
+    field : VectorField
+        The velocity field.
+    y0 : ndarray, shape=[B, d]
+        Start states (``field.pack``).
+    batched : bool
+        Whether the user gave a batch (the result then keeps the batch axis).
     t_span : tuple of float
         ``(t0, t1)``.
-    normalized : bool
-        Use :math:`A_{N,X}/N` (time runs N times slower than upstairs).
-    rank : int, optional
-        Stay on :math:`M_r`: the co-metric is evaluated on the rank-r truncated SVD, so the
-        velocity is tangent to :math:`M_r`. Default: ``min(m, n)`` (for N >= 2 the flow still
-        conserves the rank of a rank-deficient X0, up to integrator error).
-    metric : SpectralMetric or SpectralKernel, optional
-        User metric instead of :math:`g^N`.
-    method : str
-        ``solve_ivp`` method ("RK45", "DOP853", "Radau", ...).
-    rtol, atol : float
-        Integrator tolerances.
-    t_eval : array-like, optional
-        Times to record (default: every accepted step).
-    loss_tol : float, optional
-        Stop when the loss is <= ``loss_tol``.
-    max_norm : float, optional
-        Stop when :math:`\|X\|_F \geq` ``max_norm`` (divergence guard; a state overflow always
-        stops the run with status ``"diverged"``).
-    stop : callable, optional
-        ``stop(t, X, loss) -> bool``, checked after each accepted step.
-    max_wall_time : float, optional
-        Stop after this many seconds.
-    max_step : float
-        Largest integrator step.
+    solver, stop, record
+        As in :func:`downstairs_flow`.
 
     Returns
     -------
     trajectory : Trajectory
-        ``mode="downstairs"``; ``n_rhs`` counts co-metric evaluations.
 
     Raises
     ------
     ValueError
-        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+        For invalid options (named).
 
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
     .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
        flow on rank-r matrices).
-
-    Examples
-    --------
-    Scalar case d = 1: :math:`\dot x = -N x^{2-2/N}(x - 1)`; the flow converges to the target:
-
-    >>> import geodln
-    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
-    >>> traj = geodln.downstairs_flow(loss, np.array([[0.5]]), depth=2, t_span=(0.0, 20.0))
-    >>> bool(abs(traj.final_X[0, 0] - 1.0) < 1e-6)
-    True
     """
-    m_n = np.shape(X0)[-2:] if np.ndim(X0) >= 2 else None
-    loss = as_loss(loss, m_n)
-    x0 = check_matrix(X0, "X0", shape=loss.shape, allow_batch=False)
-    field = DownstairsField(loss, depth=depth, normalized=normalized, rank=rank, metric=metric)
-    check_on_rank(x0, field.rank if field.rank < min(field.shape) else None)
-    rules = StoppingRules(loss_tol, max_norm, stop, max_wall_time)
-    return integrate(field, x0, t_span, rules, method=method, rtol=rtol, atol=atol,
-                     t_eval=t_eval, max_step=max_step)
+    t_span = check_t_span(t_span)
+    solver = Solver.coerce(solver)
+    rules = StoppingRules.coerce(stop)
+    record = as_record(record)
+    if not batched:
+        return integrate(field, y0, t_span, rules, solver, record)
+    if solver.method in BATCH_METHODS or solver.method == "auto":
+        return integrate_batch(field, y0, t_span, rules, solver, record)
+    return Trajectory.stack([integrate(field, y0[k:k + 1], t_span, rules, solver, record)
+                             for k in range(y0.shape[0])])
 
 
-def upstairs_flow(loss, factors0, t_span=None, *, method="RK45", rtol=1e-8, atol=1e-10,
-                  t_eval=None, loss_tol=None, max_norm=None, stop=None, max_wall_time=None,
-                  max_step=np.inf):
-    r"""Euclidean gradient flow of :math:`E\circ\phi` on the factors (the network's training).
+def _check_on_rank(field, y0):
+    r = field.rank
+    if r >= min(field.shape):
+        return
+    s = np.linalg.svd(field.point(y0), compute_uv=False)
+    bad = s[:, r] > RANK_RTOL * np.maximum(s[:, 0], np.finfo(float).tiny)
+    if bad.any():
+        raise ValueError(
+            f"X0 has rank > {r}, the rank of the metric's manifold; project it first "
+            "(e.g. RankMatrices(m, n, r).projection(X0))"
+        )
 
-    :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top\nabla E(X)W_{p-1:1}^\top`
-    (:func:`geodln.factors.product_adjoint`, ACH18, Theorem 1), any widths. Conserves
-    :math:`W_{p+1}^\top W_{p+1} - W_pW_p^\top` (ACH18, Theorem 1).
+
+def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=None, record=None,
+                    **legacy):
+    r"""Riemannian gradient flow :math:`\dot X = -A_X(\nabla E(X))` on :math:`M_r`, batched.
+
+    With ``metric=N`` the co-metric is the plain sum
+    :math:`A_{N,X}(Z) = \sum_j (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N}` (the flow of the
+    network's training from a balanced start); CMV's :math:`A_{N,X}/N` is the metric scaled by
+    N (:func:`geodln.flows.fields.resolve_metric`); any spectral metric or kernel is accepted.
 
     Parameters
     ----------
     loss : geodln.losses.Loss or callable
-    factors0 : list of array-like
-        ``[W_1, ..., W_N]``, ``W_p`` of shape ``(d_p, d_{p-1})``, product of the loss's shape.
+        The loss; a plain callable is :math:`E(X)` (autograd-differentiated).
+    X0 : array-like, shape=[m, n] or [B, m, n]
+        Start point, or a batch of B starts (integrated together, a step size per member).
+    metric : int, numpy.inf, SpectralMetric, SpectralKernel or ScalarProductMetric
+        The metric; an int N is the plain-sum DLN metric :math:`g^N` on all m×n matrices, a
+        metric on :class:`geodln.RankMatrices` of rank r keeps the velocity tangent to
+        :math:`M_r`.
     t_span : tuple of float
-    method, rtol, atol, t_eval, loss_tol, max_norm, stop, max_wall_time, max_step
+        ``(t0, t1)``.
+    solver : Solver or str, optional
+        Method and tolerances (default ``Solver()``: ``"auto"``, rtol 1e-8, atol 1e-10).
+    stop : StoppingRules or callable, optional
+        Stopping rules (a callable is the user rule ``stop(t, X, loss)``).
+    record : Every, At or int, optional
+        What to record (default: every accepted step).
+    **legacy
+        Former keywords (``depth``, ``normalized``, ``rank``, ``method``, ``rtol``, ``atol``,
+        ``t_eval``, ``loss_tol``, ``max_norm``, ``max_wall_time``), see
+        :mod:`geodln.flows.legacy`.
+
+    Returns
+    -------
+    trajectory : Trajectory
+        ``mode="downstairs"``; batched for a batched ``X0``; ``n_rhs`` counts velocity
+        evaluations.
+
+    Raises
+    ------
+    ValueError
+        For an invalid argument (named), a start off the metric's rank, or a loss that is not
+        finite at the start (naming ``loss``).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+    Examples
+    --------
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = downstairs_flow(razin_cohen_completion(), 0.1 * np.eye(2), 2, (0.0, 1.0))
+    >>> tr.status, tr.final_X.shape
+    ('completed', (2, 2))
+    """
+    shape = np.shape(X0)[-2:] if np.ndim(X0) >= 2 else None
+    loss = as_loss(loss, shape)
+    metric, solver, stop, record = translate("downstairs_flow", shape, metric, solver, stop,
+                                             record, legacy)
+    if metric is None:
+        raise ValueError("metric is required: a depth N (int or numpy.inf) or a metric object")
+    field = DownstairsField(loss, metric)
+    y0 = field.pack(X0)
+    _check_on_rank(field, y0)
+    return run_flow(field, y0, np.ndim(X0) == 3, t_span, solver, stop, record)
+
+
+def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record=None, **legacy):
+    r"""Euclidean gradient flow of :math:`E\circ\phi` on the factors (the network's training).
+
+    :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top\nabla E(X)W_{p-1:1}^\top`
+    (:func:`geodln.factors.product_adjoint`), any widths. Conserves
+    :math:`W_{p+1}^\top W_{p+1} - W_pW_p^\top`.
+
+    Parameters
+    ----------
+    loss : geodln.losses.Loss or callable
+        The loss on the end-to-end matrix.
+    factors0 : list of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``(d_p, d_{p-1})`` or ``(B, d_p, d_{p-1})``.
+    t_span : tuple of float
+        ``(t0, t1)``.
+    solver, stop, record, **legacy
         As in :func:`downstairs_flow`.
 
     Returns
@@ -177,29 +178,27 @@ def upstairs_flow(loss, factors0, t_span=None, *, method="RK45", rtol=1e-8, atol
     trajectory : Trajectory
         ``mode="upstairs"``, with ``balance_defect`` per record and the final ``factors``.
 
+    Raises
+    ------
+    ValueError
+        For an invalid argument (named) or a loss that is not finite at the start.
+
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
-       flow on rank-r matrices).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
 
     Examples
     --------
-    From balanced factors the product follows the downstairs flow (ACH18, Theorem 1):
-
-    >>> import geodln
-    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
-    >>> factors = [np.array([[0.5]]), np.array([[1.0]])]  # not balanced: fine, any widths
-    >>> traj = geodln.upstairs_flow(loss, factors, t_span=(0.0, 20.0))
-    >>> bool(abs(traj.final_X[0, 0] - 1.0) < 1e-6)
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = upstairs_flow(razin_cohen_completion(), [0.3 * np.eye(2)] * 2, (0.0, 1.0))
+    >>> bool(tr.balance_defect.max() < 1e-8)
     True
     """
-    field_shape = None
+    shape = None
     if isinstance(factors0, list | tuple) and factors0:
-        field_shape = (np.shape(factors0[-1])[-2], np.shape(factors0[0])[-1])
-    loss = as_loss(loss, field_shape)
+        shape = (np.shape(factors0[-1])[-2], np.shape(factors0[0])[-1])
+    loss = as_loss(loss, shape)
+    _, solver, stop, record = translate("upstairs_flow", None, None, solver, stop, record, legacy)
     field = UpstairsField.from_factors(loss, factors0)
-    rules = StoppingRules(loss_tol, max_norm, stop, max_wall_time)
-    return integrate(field, factors0, t_span, rules, method=method, rtol=rtol, atol=atol,
-                     t_eval=t_eval, max_step=max_step)
+    y0 = field.pack(factors0)
+    return run_flow(field, y0, np.ndim(factors0[0]) == 3, t_span, solver, stop, record)

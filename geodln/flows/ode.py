@@ -1,160 +1,314 @@
-"""The integrator driver shared by both flows: :func:`scipy.integrate.solve_ivp` on a field.
+"""Single runs through :func:`scipy.integrate.solve_ivp`, and the solver options :class:`Solver`.
 
-:func:`integrate` takes a :class:`~geodln.flows.fields.VectorField` (downstairs or upstairs),
-integrates ``y' = field.velocity(y)``, counts right-hand-side evaluations, applies the stopping
-rules of :mod:`geodln.flows.stopping` as terminal events, and returns a
-:class:`~geodln.flows.trajectory.Trajectory`. Integrator failures (e.g. a trajectory that blows
-up between two guard checks) end the run with ``status="failed"`` and the trajectory so far.
+:func:`integrate` takes a :class:`~geodln.flows.fields.VectorField` and one start, integrates
+``y' = field.velocity(y)``, counts right-hand-side evaluations, turns the
+:class:`~geodln.flows.stopping.StoppingRules` into terminal events and returns a single-run
+:class:`~geodln.flows.trajectory.Trajectory`.
+
+The default method ``"auto"`` does not stall once a run has converged: a converged gradient
+flow is stiff (the Hessian's large eigenvalues bound an explicit step, while nothing moves), so
+explicit RK45 takes thousands of tiny steps to reach a late end time. ``"auto"`` uses LSODA
+(Adams/BDF with automatic stiffness detection; its finite-difference Jacobian costs d
+right-hand sides) for states of at most :data:`AUTO_LSODA_MAX_DIM` entries, and RK45 above
+(where a dense finite-difference Jacobian would be too expensive; use ``grad_tol`` to stop a
+large converged run). Batched starts use the per-member embedded Runge–Kutta method of
+:mod:`geodln.flows.runge_kutta` instead.
 """
 
+import numbers
 import time
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from geodln.flows.recording import evaluate_metrics
+from geodln.flows.stopping import OVERFLOW_NORM, describe
 from geodln.flows.trajectory import Trajectory
 
-__all__ = ["integrate", "check_t_span", "check_t_eval", "check_tolerance"]
+__all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
+
+#: Largest state size for which ``method="auto"`` picks LSODA for a single run.
+AUTO_LSODA_MAX_DIM = 64
+METHODS = ("auto", "RK45", "DOP853", "RK23", "LSODA", "Radau", "BDF")
 
 
 def check_t_span(t_span):
-    """Return ``(t0, t1)`` floats with ``t0 < t1`` or raise ``ValueError``.
+    """Return ``(t0, t1)`` floats with ``t0 < t1`` or raise ``ValueError`` naming ``t_span``.
+
+    Parameters
+    ----------
+    t_span : tuple of float
+        ``(t0, t1)``.
+
+    Returns
+    -------
+    t_span : tuple of float
 
     Raises
     ------
     ValueError
-        With the message ``t_span must be a pair (t0, t1) of numbers, got …``; or ``t_span must
-        be finite with t0 < t1, got …``.
+        If it is not a pair of finite numbers with ``t0 < t1``.
+
+    Examples
+    --------
+    >>> check_t_span((0, 2))
+    (0.0, 2.0)
     """
     try:
         t0, t1 = (float(t) for t in t_span)
     except (TypeError, ValueError):
         raise ValueError(f"t_span must be a pair (t0, t1) of numbers, got {t_span!r}") from None
+    if isinstance(t_span[0], bool) or isinstance(t_span[1], bool):
+        raise ValueError(f"t_span must be a pair (t0, t1) of numbers, got {t_span!r}")
     if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
         raise ValueError(f"t_span must be finite with t0 < t1, got {t_span!r}")
     return t0, t1
 
 
-def check_t_eval(t_eval, t_span):
-    """Return ``t_eval`` as a sorted 1-d float array inside ``t_span`` (or None).
+def _tolerance(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+class Solver:
+    """Options of the adaptive integrators.
+
+    Parameters
+    ----------
+    method : str
+        ``"auto"`` (default: LSODA for small single runs, RK45 otherwise and for batches),
+        ``"RK45"``/``"DOP853"``/``"RK23"`` (batched with a step size per member, or
+        ``solve_ivp`` for a single run), ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``;
+        batches run member by member).
+    rtol, atol : float
+        Relative and absolute tolerances.
+    max_step : float
+        Largest step (default unbounded).
+    first_step : float, optional
+        First step (default: scipy's Hairer–Wanner estimate).
 
     Raises
     ------
     ValueError
-        With the message ``t_eval must be a non-empty 1-d array of finite times``; or ``t_eval
-        must be strictly increasing``; or ``t_eval must lie within t_span=…``.
+        If a method is unknown or a tolerance is not positive.
+
+    Examples
+    --------
+    >>> Solver("DOP853", rtol=1e-10).method
+    'DOP853'
     """
-    if t_eval is None:
-        return None
-    t_eval = np.asarray(t_eval, dtype=float)
-    if t_eval.ndim != 1 or t_eval.size == 0 or not np.all(np.isfinite(t_eval)):
-        raise ValueError("t_eval must be a non-empty 1-d array of finite times")
-    if np.any(np.diff(t_eval) <= 0):
-        raise ValueError("t_eval must be strictly increasing")
-    if t_eval[0] < t_span[0] or t_eval[-1] > t_span[1]:
-        raise ValueError(f"t_eval must lie within t_span={t_span}")
-    return t_eval
+
+    def __init__(self, method="auto", rtol=1e-8, atol=1e-10, max_step=np.inf, first_step=None):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.rtol = _tolerance(rtol, "rtol")
+        self.atol = _tolerance(atol, "atol")
+        if isinstance(max_step, bool) or not isinstance(max_step, numbers.Real) \
+                or not max_step > 0:
+            raise ValueError(f"max_step must be a positive number, got {max_step!r}")
+        self.max_step = float(max_step)
+        self.first_step = None if first_step is None else _tolerance(first_step, "first_step")
+
+    @classmethod
+    def coerce(cls, solver):
+        """Return ``solver`` as Solver (None: defaults; a string: that method).
+
+        Raises
+        ------
+        ValueError
+            If ``solver`` is none of these.
+        """
+        if solver is None:
+            return cls()
+        if isinstance(solver, cls):
+            return solver
+        if isinstance(solver, str):
+            return cls(solver)
+        raise ValueError(f"solver must be a Solver, a method name or None, got {solver!r}")
+
+    def single_method(self, dim):
+        """Return the ``solve_ivp`` method for a single run with ``dim`` state entries."""
+        if self.method == "auto":
+            return "LSODA" if dim <= AUTO_LSODA_MAX_DIM else "RK45"
+        return self.method
+
+    def metadata(self, method):
+        """JSON-serialisable description."""
+        return {"method": method, "rtol": self.rtol, "atol": self.atol}
+
+    def __repr__(self):
+        return f"Solver({self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})"
 
 
-def check_tolerance(value, name):
-    """Return a positive finite float or raise ``ValueError`` naming ``name``.
+class _Latch:
+    """Event function for a condition checked at step ends (see geodln.flows.stopping)."""
 
-    Raises
-    ------
-    ValueError
-        With the message ``… must be a positive number, got …``.
-    """
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
+    terminal, direction = True, -1
 
+    def __init__(self, condition):
+        self.condition = condition
+        self.t_fired = None
 
-def _status_of(sol, statuses):
-    if sol.status == 0:
-        return "completed", "reached the end of t_span"
-    if sol.status == 1:
-        for te, status in zip(sol.t_events, statuses):
-            if len(te):
-                return status, f"{status} event at t={te[-1]:.6g}"
-    t_end = sol.t[-1] if sol.t.size else float("nan")
-    return "failed", (f"integrator failed near t={t_end:.6g} ({sol.message}); a solution that "
-                      "blows up in finite time ends this way, use max_norm to stop it earlier")
+    def __call__(self, t, y):
+        if self.t_fired is not None:
+            return -1.0 if t >= self.t_fired else 1.0
+        if self.condition(t, y):
+            self.t_fired = t
+            return -1.0
+        return 1.0
 
 
-def integrate(field, start, t_span, rules, *, method="RK45", rtol=1e-8, atol=1e-10,
-              t_eval=None, max_step=np.inf, metadata=None):
-    """Integrate the gradient flow of ``field`` from ``start`` and record a trajectory.
+def _events(field, rules, cache):
+    """Event functions of the stopping rules for ``solve_ivp`` and their statuses."""
+    events, statuses = [], []
+
+    def add(fn, direction, status):
+        fn.terminal, fn.direction = True, direction
+        events.append(fn)
+        statuses.append(status)
+
+    def norm_of(y):
+        with np.errstate(over="ignore", invalid="ignore"):
+            n = float(np.linalg.norm(field.point(y[None])))
+        return n if np.isfinite(n) else np.inf
+
+    add(lambda t, y: norm_of(y) - OVERFLOW_NORM, 1, "diverged")
+    if rules.loss_tol is not None:
+        tol = rules.loss_tol
+        add(lambda t, y: float(field.loss_value(y[None])[0]) - tol, -1, "loss_tol")
+    if rules.max_norm is not None:
+        bound = rules.max_norm
+        add(lambda t, y: norm_of(y) - bound, 1, "max_norm")
+    if rules.grad_tol is not None:
+        def small_velocity(t, y):
+            k = cache["f"] if cache["y"] is not None and np.array_equal(cache["y"], y) \
+                else field.velocity(y[None])[0]
+            return float(np.linalg.norm(k)) <= rules.grad_tol
+
+        add(_Latch(small_velocity), -1, "grad_tol")
+    if rules.stop is not None:
+        def user(t, y):
+            x = field.point(y[None])
+            return bool(rules.stop(t, x[0], float(field.loss_value(y[None])[0])))
+
+        add(_Latch(user), -1, "stopped")
+    if rules.max_steps is not None:
+        seen = {"t": -np.inf, "n": 0}
+
+        def steps(t, y):
+            if t > seen["t"]:
+                seen["t"], seen["n"] = t, seen["n"] + 1
+            return seen["n"] >= rules.max_steps
+
+        add(_Latch(steps), -1, "max_steps")
+    if rules.max_wall_time is not None:
+        add(_Latch(lambda t, y: rules.elapsed() >= rules.max_wall_time), -1, "wall_time")
+    return events, statuses
+
+
+def integrate(field, y0, t_span, rules, solver, record):
+    """Integrate the gradient flow of ``field`` from one state with ``solve_ivp``.
 
     Parameters
     ----------
     field : VectorField
-    start : array-like or list of array-like
-        X0 (downstairs) or factors (upstairs), validated by ``field.pack``.
+        The velocity field (state protocol of :mod:`geodln.flows.fields`).
+    y0 : ndarray, shape=[1, d]
+        Validated start state (``field.pack``).
     t_span : tuple of float
         ``(t0, t1)``.
     rules : StoppingRules
-    method : str
-        Any :func:`scipy.integrate.solve_ivp` method.
-    rtol, atol : float
-        Integrator tolerances.
-    t_eval : array-like, optional
-        Record only these times (plus the stopping point, if a rule fires); default: every
-        accepted step.
-    max_step : float
-        Largest step.
-    metadata : dict, optional
-        Extra settings stored in the trajectory.
+        Stopping rules (terminal events).
+    solver : Solver
+        Method and tolerances.
+    record : Every or At
+        What to record.
 
     Returns
     -------
     trajectory : Trajectory
+        A single run (no batch axis).
+
+    Raises
+    ------
+    ValueError
+        If the loss is not finite at the start (naming ``loss``) or the record times leave
+        ``t_span``.
     """
-    t_span = check_t_span(t_span)
-    t_eval = check_t_eval(t_eval, t_span)
-    rtol = check_tolerance(rtol, "rtol")
-    atol = check_tolerance(atol, "atol")
-    y0 = field.pack(start)
-    meta = {"method": method, "rtol": rtol, "atol": atol, "t_span": list(t_span)}
+    t0, t1 = t_span
+    y_start = y0[0]
+    method = solver.single_method(y_start.size)
+    t_eval = record.times
+    if t_eval is not None and (t_eval[0] < t0 or t_eval[-1] > t1):
+        raise ValueError(f"record times must lie within t_span={t_span}")
+    meta = {**solver.metadata(method), "t_span": [t0, t1], "integrator": "solve_ivp"}
     meta.update(field.metadata())
-    meta.update(metadata or {})
+    loss0 = float(field.loss_value(y0)[0])
+    if not np.isfinite(loss0):
+        raise ValueError(f"loss is not finite at the start (E(X0) = {loss0})")
     n_rhs = 0
+    cache = {"y": None, "f": None}
 
     def rhs(t, y):
         nonlocal n_rhs
         n_rhs += 1
-        return field.velocity(y)
+        f = field.velocity(y[None])[0]
+        cache["y"], cache["f"] = y, f
+        return f
 
     rules.start_clock()
-    x0 = field.point(y0)
-    fired = rules.check(t_span[0], x0, float(field.loss._value(x0)))
     clock = time.perf_counter()
-    if fired is not None:
-        ts, ys = np.array([t_span[0]]), y0[None]
-        status, message = fired
+    k0 = field.velocity(y0)
+    n_rhs += 1
+    status = rules.check(np.array([t0]), field.point(y0), np.array([loss0]),
+                         field.velocity_norm(k0), np.array([0]), batched=False)[0]
+    if status != "running":
+        ts, ys = np.array([t0]), y0
     else:
-        events, statuses = rules.events(field)
+        events, statuses = _events(field, rules, cache)
+        opts = {"max_step": solver.max_step}
+        if solver.first_step is not None:
+            opts["first_step"] = solver.first_step
         with np.errstate(over="ignore", invalid="ignore"):
-            sol = solve_ivp(rhs, t_span, y0, method=method, t_eval=t_eval, events=events,
-                            rtol=rtol, atol=atol, max_step=max_step)
+            sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_eval,
+                            events=events, rtol=solver.rtol, atol=solver.atol, **opts)
         ts, ys = sol.t, sol.y.T
-        status, message = _status_of(sol, statuses)
-        if sol.status == 1 and t_eval is not None:
-            # append the stopping point (solve_ivp only returns t_eval points)
-            stops = [(te[-1], ye[-1]) for te, ye in zip(sol.t_events, sol.y_events) if len(te)]
-            t_stop, y_stop = max(stops, key=lambda pair: pair[0])
-            if ts.size == 0 or t_stop > ts[-1]:
+        if sol.status == 0:
+            status = "completed"
+        elif sol.status == 1:
+            fired = [(te[-1], s, ye[-1]) for te, s, ye in zip(sol.t_events, statuses,
+                                                              sol.y_events) if len(te)]
+            t_stop, status, y_stop = min(fired, key=lambda item: item[0])
+            if t_eval is not None and (ts.size == 0 or t_stop > ts[-1]):
                 ts = np.append(ts, t_stop)
-                ys = np.concatenate([ys.reshape(-1, y0.size), y_stop[None]])
-        if ts.size == 0:  # failed before the first t_eval point: keep the start
-            ts, ys = np.array([t_span[0]]), y0[None]
+                ys = np.concatenate([ys.reshape(-1, y_start.size), y_stop[None]])
+        else:
+            status = "failed"
+        if ts.size == 0:
+            ts, ys = np.array([t0]), y0
+        keep = np.all(np.isfinite(ys), axis=-1)  # a blow-up keeps the last finite state
+        if not keep.all():
+            ts, ys = ts[keep], ys[keep]
+            status = "diverged"
+        if status == "diverged" and ts.size == 0:
+            ts, ys = np.array([t0]), y0
+        if record.times is None and record.every > 1 and ts.size > 2:
+            idx = np.unique(np.r_[np.arange(0, ts.size, record.every), ts.size - 1])
+            ts, ys = ts[idx], ys[idx]
     wall = time.perf_counter() - clock
-    xs = field.points(ys)
+    xs = field.point(ys)
     with np.errstate(over="ignore", invalid="ignore"):
-        losses = np.asarray(field.loss._value(xs), dtype=float).reshape(-1)
-    extras = field.record_extras(ys)
+        losses = field.loss_value(ys)
+    records = field.record_extras(ys)
+    records["metrics"] = evaluate_metrics(record.metrics, xs)
+    if field.mode == "upstairs":
+        records["factors"] = [w.copy() for w in field.factors(ys[-1])]
+    message = describe(status, ts[-1])
+    if status == "failed":
+        message += (f" ({sol.message}); a solution that blows up in finite time ends this way, "
+                    "use StoppingRules(max_norm=...) to stop it earlier")
     return Trajectory(ts, xs, losses, mode=field.mode, status=status, message=message,
-                      n_rhs=n_rhs, wall_time=wall, metadata=meta, **extras)
+                      n_rhs=n_rhs, wall_time=wall, records=records, metadata=meta)

@@ -1,84 +1,124 @@
-r"""Stopping rules shared by the ODE driver and fixed-step gradient descent.
+r"""When a run stops: :class:`StoppingRules`, checked per member of a batch.
 
-A run stops when the loss falls below ``loss_tol``, when :math:`\|X\|_F` exceeds ``max_norm``
-(divergence guard: Razin–Cohen trajectories go to infinity by design, RC20, Fig. 1), when the
-state overflows (:math:`\|X\|_F >` :data:`OVERFLOW_NORM`, always on), when a user rule
-``stop(t, X, loss) -> bool`` returns True, or when ``max_wall_time`` seconds have passed.
+A member stops when its loss falls to ``loss_tol``, when the norm of its velocity (the
+gradient of the flow) falls to ``grad_tol``, when :math:`\|X\|_F` reaches ``max_norm``
+(divergence guard: Razin–Cohen (RC20) trajectories go to infinity by design), when its state
+overflows or becomes non-finite (:math:`\|X\|_F >` :data:`OVERFLOW_NORM`; always on, status
+``"diverged"``), when a user rule ``stop(t, X, loss)`` returns True, after ``max_steps``
+accepted steps, or after ``max_wall_time`` seconds. Stopped members freeze; the others go on.
 
 For :func:`scipy.integrate.solve_ivp` the loss and norm rules are continuous event functions
-(the stopping time is located by root finding on the dense output); the user rule and the
-wall-time limit are not functions of the state, so they are checked after each accepted step
-and *latched*: once they fire at step end :math:`t_*`, the event function is :math:`+1` before
-:math:`t_*` and :math:`-1` from :math:`t_*` on, and the run ends at that step.
+(the stopping time is found by root finding on the dense output); the batched Runge–Kutta
+method locates them the same way per member. The user rule, the gradient-norm rule and the
+limits are checked after each accepted step (for ``solve_ivp`` they are *latched* event
+functions: +1 before the step where they fire, -1 from then on).
 """
 
+import numbers
 import time
 
 import numpy as np
 
-__all__ = ["StoppingRules", "OVERFLOW_NORM"]
+__all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES"]
 
 #: Norm of X beyond which a run is declared diverged (even when ``max_norm`` is None).
 OVERFLOW_NORM = 1e150
 
+#: Why a run stopped.
+STATUSES = {
+    "running": "still integrating (internal)",
+    "completed": "reached the end of the time span / the number of steps",
+    "loss_tol": "loss fell to loss_tol",
+    "grad_tol": "the norm of the velocity fell to grad_tol (a critical point)",
+    "max_norm": "the Frobenius norm of X reached max_norm (divergence guard)",
+    "diverged": "the state overflowed or became non-finite; the last finite state is kept",
+    "stopped": "the user stopping rule returned True",
+    "max_steps": "the limit on accepted steps was reached",
+    "wall_time": "the wall-time limit was reached",
+    "failed": "the integrator failed (step size underflow or solver error)",
+}
 
-def _positive(value, name):
+
+def _optional_positive(value, name, integer=False):
     if value is None:
         return None
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number or None, got {value!r}")
-    return value
-
-
-class _Latch:
-    """Event function for a condition checked at accepted steps only (see module doc)."""
-
-    def __init__(self, condition):
-        self.condition = condition
-        self.t_fired = None
-
-    def __call__(self, t, y):
-        if self.t_fired is not None:
-            return -1.0 if t >= self.t_fired else 1.0
-        if self.condition(t, y):
-            self.t_fired = t
-            return -1.0
-        return 1.0
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
+            or value <= 0:
+        what = "a positive integer" if integer else "a positive finite number"
+        raise ValueError(f"{name} must be {what} or None, got {value!r}")
+    if integer:
+        if not float(value).is_integer():
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        return int(value)
+    return float(value)
 
 
 class StoppingRules:
-    """The stopping rules of one run.
+    """The stopping rules of a run (each member of a batch is checked on its own).
 
     Parameters
     ----------
     loss_tol : float, optional
-        Stop when the loss is <= ``loss_tol``.
+        Stop a member when its loss is <= ``loss_tol``.
+    grad_tol : float, optional
+        Stop when the Frobenius norm of the velocity (downstairs :math:`A_X(\\nabla E)`,
+        upstairs the factor gradient) is <= ``grad_tol``.
     max_norm : float, optional
-        Stop when :math:`\\|X\\|_F >=` ``max_norm``.
+        Stop when :math:`\\|X\\|_F \\geq` ``max_norm``.
     stop : callable, optional
-        ``stop(t, X, loss) -> bool``; stop when it returns True (checked at each recorded
-        gradient-descent step and after each accepted integrator step).
+        ``stop(t, X, loss) -> bool``. Single runs: ``t`` float, ``X`` ``[m, n]``, ``loss``
+        float. Batched runs: ``t`` ``[b]``, ``X`` ``[b, m, n]``, ``loss`` ``[b]`` for the
+        ``b`` running members, returning a bool array ``[b]`` (elementwise expressions such as
+        ``lambda t, X, loss: t > 5`` work for both).
+    max_steps : int, optional
+        Stop after this many accepted steps (status ``"max_steps"``).
     max_wall_time : float, optional
         Stop after this many seconds.
 
     Raises
     ------
     ValueError
-        With the message ``loss_tol must be a finite number or None, got …``; or ``stop must be
-        a callable stop(t, X, loss) -> bool, got …``.
+        If a tolerance or limit is not positive and finite, or ``stop`` is not callable.
+
+    Examples
+    --------
+    >>> rules = StoppingRules(loss_tol=1e-10, max_norm=1e6)
+    >>> rules.check(np.zeros(2), np.stack([np.eye(2), 1e7 * np.eye(2)]), np.array([1.0, 2.0]))
+    array(['running', 'max_norm'], dtype='<U9')
     """
 
-    def __init__(self, loss_tol=None, max_norm=None, stop=None, max_wall_time=None):
-        self.loss_tol = None if loss_tol is None else float(loss_tol)
-        if self.loss_tol is not None and not np.isfinite(self.loss_tol):
+    def __init__(self, loss_tol=None, grad_tol=None, max_norm=None, stop=None, max_steps=None,
+                 max_wall_time=None):
+        if loss_tol is not None and (isinstance(loss_tol, bool)
+                                     or not isinstance(loss_tol, numbers.Real)
+                                     or not np.isfinite(loss_tol)):
             raise ValueError(f"loss_tol must be a finite number or None, got {loss_tol!r}")
-        self.max_norm = _positive(max_norm, "max_norm")
+        self.loss_tol = None if loss_tol is None else float(loss_tol)
+        self.grad_tol = _optional_positive(grad_tol, "grad_tol")
+        self.max_norm = _optional_positive(max_norm, "max_norm")
         if stop is not None and not callable(stop):
             raise ValueError(f"stop must be a callable stop(t, X, loss) -> bool, got {stop!r}")
         self.stop = stop
-        self.max_wall_time = _positive(max_wall_time, "max_wall_time")
+        self.max_steps = _optional_positive(max_steps, "max_steps", integer=True)
+        self.max_wall_time = _optional_positive(max_wall_time, "max_wall_time")
         self.start_clock()
+
+    @classmethod
+    def coerce(cls, stop):
+        """Return ``stop`` as StoppingRules (None: no rules; a callable: the user rule).
+
+        Raises
+        ------
+        ValueError
+            If ``stop`` is neither None, StoppingRules nor callable.
+        """
+        if stop is None:
+            return cls()
+        if isinstance(stop, cls):
+            return stop
+        if callable(stop):
+            return cls(stop=stop)
+        raise ValueError(f"stop must be a StoppingRules, a callable or None, got {stop!r}")
 
     def start_clock(self):
         """Reset the wall-time reference."""
@@ -88,67 +128,64 @@ class StoppingRules:
         """Seconds since :meth:`start_clock`."""
         return time.perf_counter() - self._t0
 
-    def check(self, t, x, loss):
-        """Return ``(status, message)`` if a rule fires at this state, else None."""
-        norm = float(np.linalg.norm(x)) if np.all(np.isfinite(x)) else np.inf
-        if not np.isfinite(norm) or norm > OVERFLOW_NORM or not np.isfinite(loss):
-            return "diverged", f"state overflowed or became non-finite at t={t:.6g}"
-        if self.loss_tol is not None and loss <= self.loss_tol:
-            return "loss_tol", f"loss {loss:.3g} <= loss_tol={self.loss_tol:g} at t={t:.6g}"
-        if self.max_norm is not None and norm >= self.max_norm:
-            return "max_norm", f"||X||_F = {norm:.3g} >= max_norm={self.max_norm:g} at t={t:.6g}"
-        if self.stop is not None and bool(self.stop(t, x, loss)):
-            return "stopped", f"user stopping rule fired at t={t:.6g}"
-        if self.max_wall_time is not None and self.elapsed() >= self.max_wall_time:
-            return "wall_time", f"wall-time limit {self.max_wall_time:g} s reached at t={t:.6g}"
-        return None
+    def check(self, t, x, loss, velocity_norm=None, steps=None, batched=True):
+        """Status of each member after a step: a rule's name, or ``"running"``.
 
-    def events(self, field):
-        """Event functions for ``solve_ivp`` and the status each one reports.
+        Parameters
+        ----------
+        t : ndarray, shape=[b]
+        x : ndarray, shape=[b, m, n]
+        loss : ndarray, shape=[b]
+        velocity_norm : ndarray, shape=[b], optional
+        steps : ndarray of int, shape=[b], optional
+            Accepted steps so far.
+        batched : bool
+            Call the user rule with arrays (True) or, for ``b = 1``, with scalars.
 
         Returns
         -------
-        events : list of callable
-        statuses : list of str
+        status : ndarray of str, shape=[b]
         """
-        loss = field.loss
-
-        def norm_of(y):
-            return float(np.linalg.norm(field.point(y)))
-
-        events, statuses = [], []
-
-        def add(event, direction, status):
-            event.terminal, event.direction = True, direction
-            events.append(event)
-            statuses.append(status)
-
-        def overflow(t, y):
-            return norm_of(y) - OVERFLOW_NORM
-
-        add(overflow, 1, "diverged")
+        t = np.asarray(t, float)
+        loss = np.asarray(loss, float)
+        out = np.full(t.shape, "running", dtype="<U9")
+        with np.errstate(over="ignore", invalid="ignore"):
+            norm = np.sqrt(np.sum(x * x, axis=(-2, -1)))
+        bad = ~np.isfinite(norm) | (norm > OVERFLOW_NORM) | ~np.isfinite(loss)
+        out[bad] = "diverged"
+        free = ~bad
         if self.loss_tol is not None:
-            tol = self.loss_tol
-
-            def below_tol(t, y):
-                return float(loss._value(field.point(y))) - tol
-
-            add(below_tol, -1, "loss_tol")
+            hit = free & (loss <= self.loss_tol)
+            out[hit], free = "loss_tol", free & ~hit
+        if self.grad_tol is not None and velocity_norm is not None:
+            hit = free & (np.asarray(velocity_norm) <= self.grad_tol)
+            out[hit], free = "grad_tol", free & ~hit
         if self.max_norm is not None:
-            bound = self.max_norm
+            hit = free & (norm >= self.max_norm)
+            out[hit], free = "max_norm", free & ~hit
+        if self.stop is not None and free.any():
+            idx = np.flatnonzero(free)
+            if batched:
+                fired = np.broadcast_to(
+                    np.asarray(self.stop(t[idx], x[idx], loss[idx]), dtype=bool), idx.shape)
+            else:
+                fired = np.array([bool(self.stop(float(t[i]), x[i], float(loss[i])))
+                                  for i in idx], dtype=bool)
+            out[idx[fired]] = "stopped"
+            free[idx[fired]] = False
+        if self.max_steps is not None and steps is not None:
+            hit = free & (np.asarray(steps) >= self.max_steps)
+            out[hit], free = "max_steps", free & ~hit
+        if self.max_wall_time is not None and self.elapsed() >= self.max_wall_time:
+            out[free] = "wall_time"
+        return out
 
-            def too_large(t, y):
-                return norm_of(y) - bound
+    def __repr__(self):
+        fields = ("loss_tol", "grad_tol", "max_norm", "stop", "max_steps", "max_wall_time")
+        set_ = [f"{k}={getattr(self, k)!r}" for k in fields if getattr(self, k) is not None]
+        return f"StoppingRules({', '.join(set_)})"
 
-            add(too_large, 1, "max_norm")
-        if self.stop is not None:
-            rule = self.stop
 
-            def user(t, y):
-                x = field.point(y)
-                return bool(rule(t, x, float(loss._value(x))))
-
-            add(_Latch(user), -1, "stopped")
-        if self.max_wall_time is not None:
-            add(_Latch(lambda t, y: self.elapsed() >= self.max_wall_time), -1, "wall_time")
-        return events, statuses
+def describe(status, t):
+    """One-line message for a member that stopped with ``status`` at time ``t``."""
+    return f"{status}: {STATUSES.get(status, status)} (t={t:.6g})"

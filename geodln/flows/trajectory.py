@@ -1,44 +1,50 @@
-r"""The result of a flow or a gradient-descent run: :class:`Trajectory`.
+r"""The result of every flow and gradient-descent run: :class:`Trajectory`, with a batch axis.
 
 A trajectory records the end-to-end matrix :math:`X(t)` at the recorded times and derives the
-measures of :mod:`geodln.measures` from it (singular values, Roy–Vetterli effective rank,
-Frobenius and nuclear norms, sign and log-modulus of det for square X). Upstairs runs add the
-balancedness defect :math:`\max_p\|W_{p+1}^\top W_{p+1} - W_pW_p^\top\|_F` at each recorded time
-and the final factors. It also says why the run stopped (``status``, ``message``) and what it
+measures of :mod:`geodln.measures` from it (singular values, Roy–Vetterli (RV07) effective rank,
+Frobenius and nuclear norms, sign and log-modulus of det for square X; computed on first use).
+Upstairs runs add the balance defect :math:`\max_p\|W_{p+1}^\top W_{p+1} - W_pW_p^\top\|_F`
+and the final factors. It also says why each run stopped (``status``, ``message``) and what it
 cost (``n_rhs`` right-hand-side evaluations or steps, ``wall_time`` in seconds).
+
+**Batches.** A run started from ``B`` points is one trajectory with a leading batch axis: every
+member has its own recorded times (members stop at different times, so the record arrays are
+padded with NaN after ``n_records[k]`` entries), ``status``, ``message`` and ``n_rhs``;
+``final_X`` is ``[B, m, n]``; ``trajectory[k]`` is member k as a single-run trajectory and
+iterating yields the members. A single run has no batch axis (``batch_size`` is None).
 
 Files go through :mod:`geodln.storage` (atomic ``.npz``, no pickle, validated on load).
 """
 
 import numpy as np
 
+from geodln.flows.stopping import STATUSES
 from geodln.measures import effective_rank_from_singular_values
 from geodln.storage import load_arrays, save_arrays
 
-__all__ = ["Trajectory", "STATUSES"]
+__all__ = ["Trajectory", "RunRecord", "STATUSES"]
 
 KIND = "trajectory"
-
-#: Why a run stopped.
-STATUSES = {
-    "completed": "reached the end of the time span / the number of steps",
-    "loss_tol": "loss fell below loss_tol",
-    "max_norm": "the Frobenius norm of X exceeded max_norm (divergence guard)",
-    "diverged": "the state overflowed or became non-finite",
-    "stopped": "the user stopping rule returned True",
-    "wall_time": "the wall-time limit was reached",
-    "failed": "the integrator failed",
-}
+FINAL = ("completed", "loss_tol", "grad_tol", "max_norm", "diverged", "stopped", "max_steps",
+         "wall_time", "failed")
 
 
-class _RunRecord:
-    """Run information and accessors shared by :class:`Trajectory` and the low-rank record."""
+class RunRecord:
+    """Run information shared by :class:`Trajectory` and the records of :mod:`geodln.lowrank`.
+
+    Attributes
+    ----------
+    mode, status, message : str
+    n_rhs : int
+    wall_time : float
+    metadata : dict
+    """
 
     def _set_run_info(self, mode, status, message, n_rhs, wall_time):
         if mode not in ("downstairs", "upstairs"):
             raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        if status not in FINAL:
+            raise ValueError(f"status must be one of {sorted(FINAL)}, got {status!r}")
         self.mode, self.status, self.message = mode, status, str(message)
         self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
 
@@ -69,140 +75,285 @@ class _RunRecord:
         return float(self.times[-1])
 
 
-class Trajectory(_RunRecord):
-    r"""Recorded run of a flow (upstairs or downstairs) or of fixed-step gradient descent.
+_RunRecord = RunRecord  # former private name, kept until geodln.lowrank moves to RunRecord
+
+
+def _statuses(status, b):
+    arr = np.asarray(status, dtype=str).reshape(-1)
+    if arr.size == 1 and b != 1:
+        arr = np.repeat(arr, b)
+    if arr.shape != (b,):
+        raise ValueError(f"status must hold one entry per member ({b}), got {arr.size}")
+    for s in arr:
+        if s not in FINAL:
+            raise ValueError(f"status must be one of {sorted(FINAL)}, got {s!r}")
+    return arr
+
+
+class Trajectory:
+    r"""Recorded run(s) of a flow (upstairs or downstairs) or of fixed-step gradient descent.
 
     Parameters
     ----------
-    times : array-like, shape=[T]
-        Recorded times (flow time; for gradient descent, ``step * step_size``).
-    X : array-like, shape=[T, m, n]
-        End-to-end matrices at the recorded times.
-    loss : array-like, shape=[T]
+    times : array-like, shape=[T] or [B, T]
+        Recorded times (flow time; for gradient descent ``step * step_size``); batched
+        records are padded with NaN after ``n_records[k]`` entries.
+    X : array-like, shape=[T, m, n] or [B, T, m, n]
+        End-to-end matrices at the recorded times (finite in the valid records).
+    loss : array-like, shape=[T] or [B, T]
         Loss values at the recorded times.
     mode : {"downstairs", "upstairs"}
         Which dynamics produced the run.
-    status : str
-        Why the run stopped, a key of :data:`STATUSES`.
-    message : str
-        Human-readable reason.
-    n_rhs : int
-        Right-hand-side (velocity) evaluations; for gradient descent, the number of steps.
-    wall_time : float
-        Seconds spent in the run.
-    balance_defect : array-like, shape=[T], optional
-        Upstairs runs: largest Frobenius norm of the balance residuals at each time.
-    factors : list of array-like, optional
-        Upstairs runs: the final factors ``[W_1, ..., W_N]``.
-    steps : array-like of int, shape=[T], optional
-        Gradient descent: the step index of each record.
+    status : str or sequence of str
+        Why each run stopped, keys of :data:`geodln.flows.stopping.STATUSES`.
+    message : str or sequence of str, optional
+        Human-readable reasons.
+    n_rhs : int or array-like of int, optional
+        Right-hand-side (velocity) evaluations, or steps for gradient descent, per member.
+    wall_time : float, optional
+        Seconds spent on the whole run (batch).
+    records : dict, optional
+        Further per-record arrays of the same leading shape as ``loss``: ``"steps"`` (int,
+        gradient descent), ``"balance_defect"`` (upstairs), ``"n_records"`` ([B], batched),
+        ``"factors"`` (list of final factors, ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``),
+        and user metrics (:class:`geodln.flows.recording.Every`) under ``"metrics"`` as a dict.
     metadata : dict, optional
         JSON-serialisable settings (depth, rank, method, tolerances, ...).
 
     Attributes
     ----------
-    singular_values : ndarray, shape=[T, min(m, n)]
-    effective_rank, frobenius_norm, nuclear_norm : ndarray, shape=[T]
-    det_sign, log_abs_det : ndarray, shape=[T], or None
+    batch_size : int or None
+        B for a batched run, None for a single run.
+    n_records : ndarray of int, shape=[B]
+        Valid records of each member (batched runs).
+    singular_values : ndarray, shape=[..., T, min(m, n)]
+    effective_rank, frobenius_norm, nuclear_norm : ndarray, shape=[..., T]
+    det_sign, log_abs_det : ndarray, shape=[..., T], or None
         Square X only.
 
     Raises
     ------
     ValueError
-        With the message ``times must be a non-empty 1-d array, got shape …``; or ``X must have
-        shape […, m, n] to match times, got …``; or ``loss must have shape (…,) to match times,
-        got …``; or ``balance_defect must have shape (…,), got …``; or ``factors multiply to
-        shape …, not …``; or ``steps must have shape (…,), got …``.
+        If shapes are inconsistent, a status is unknown, recorded X is not finite, or times
+        decrease.
 
     Examples
     --------
-    >>> import geodln
-    >>> loss = geodln.MatrixCompletion(indices=([0], [0]), values=[1.0], shape=(1, 1))
-    >>> traj = geodln.downstairs_flow(loss, np.array([[0.5]]), depth=2, t_span=(0.0, 1.0))
-    >>> traj.X.shape[1:], traj.status
-    ((1, 1), 'completed')
+    >>> tr = Trajectory([0.0, 1.0], np.stack([np.eye(2), 2 * np.eye(2)]), [1.0, 0.5],
+    ...                 mode="downstairs")
+    >>> tr.final_X.tolist(), tr.status, tr.batch_size
+    ([[2.0, 0.0], [0.0, 2.0]], 'completed', None)
     """
 
-    def __init__(
-        self,
-        times,
-        X,
-        loss,
-        *,
-        mode,
-        status="completed",
-        message="",
-        n_rhs=0,
-        wall_time=0.0,
-        balance_defect=None,
-        factors=None,
-        steps=None,
-        metadata=None,
-    ):
+    def __init__(self, times, X, loss, *, mode, status="completed", message="", n_rhs=0,
+                 wall_time=0.0, records=None, metadata=None):
+        records = dict(records or {})
         times = np.asarray(times, dtype=float)
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X)
         loss = np.asarray(loss, dtype=float)
-        if times.ndim != 1 or times.size == 0:
-            raise ValueError(f"times must be a non-empty 1-d array, got shape {times.shape}")
-        T = times.size
-        if X.ndim != 3 or X.shape[0] != T:
-            raise ValueError(f"X must have shape [{T}, m, n] to match times, got {X.shape}")
-        if loss.shape != (T,):
-            raise ValueError(f"loss must have shape ({T},) to match times, got {loss.shape}")
-        self._set_run_info(mode, status, message, n_rhs, wall_time)
+        if X.dtype.kind not in "fiu":
+            raise ValueError(f"X must be a real array, got dtype {X.dtype}")
+        X = X.astype(float, copy=False)
+        if times.ndim not in (1, 2) or times.shape[-1] == 0:
+            raise ValueError(f"times must be a non-empty [T] or [B, T] array, got {times.shape}")
+        batched = times.ndim == 2
+        if X.shape[:-2] != times.shape or X.ndim != times.ndim + 2:
+            raise ValueError(f"X must have shape {times.shape} + (m, n) to match times, "
+                             f"got {X.shape}")
+        if loss.shape != times.shape:
+            raise ValueError(f"loss must have shape {times.shape} to match times, got "
+                             f"{loss.shape}")
+        if mode not in ("downstairs", "upstairs"):
+            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+        b = times.shape[0] if batched else 1
+        t_len = times.shape[-1]
+        n_rec = records.pop("n_records", None)
+        if batched:
+            n_rec = np.full(b, t_len) if n_rec is None else np.asarray(n_rec)
+            if n_rec.shape != (b,) or n_rec.dtype.kind not in "iu" or np.any(n_rec < 1) \
+                    or np.any(n_rec > t_len):
+                raise ValueError(f"n_records must be {b} integers in [1, {t_len}]")
+            n_rec = n_rec.astype(np.int64)
+        else:
+            n_rec = np.array([t_len], dtype=np.int64)
+        valid = np.arange(t_len)[None, :] < n_rec[:, None]  # [b, T]
+        tt = times.reshape(b, t_len)
+        xx = X.reshape((b, t_len) + X.shape[-2:])
+        if not np.all(np.isfinite(tt[valid])):
+            raise ValueError("times must be finite in the recorded entries")
+        with np.errstate(invalid="ignore"):
+            steps_back = np.diff(np.where(valid, tt, np.inf), axis=-1)[valid[:, 1:]] < 0
+        if np.any(steps_back):
+            raise ValueError("times must be non-decreasing")
+        if not np.all(np.isfinite(xx[valid])):
+            raise ValueError("X must be finite in the recorded entries (a diverged run keeps its "
+                             "last finite state)")
+        self.mode = mode
+        self.batch_size = b if batched else None
+        self.n_records = n_rec
         self.times, self.X, self.loss = times, X, loss
+        statuses = _statuses(status, b)
+        messages = np.asarray(message, dtype=str).reshape(-1)
+        if messages.size == 1 and b != 1:
+            messages = np.repeat(messages, b)
+        if messages.shape != (b,):
+            raise ValueError(f"message must hold one entry per member ({b})")
+        try:
+            rhs = np.broadcast_to(np.asarray(n_rhs), (b,)).astype(np.int64)
+        except ValueError:
+            raise ValueError(f"n_rhs must hold one count per member ({b})") from None
+        if batched:
+            self.status, self.message, self.n_rhs = statuses, messages, rhs
+        else:
+            self.status, self.message, self.n_rhs = str(statuses[0]), str(messages[0]), int(rhs[0])
+        self.wall_time = float(wall_time)
         self.metadata = dict(metadata or {})
-        self.balance_defect = None
-        if balance_defect is not None:
-            self.balance_defect = np.asarray(balance_defect, dtype=float)
-            if self.balance_defect.shape != (T,):
-                raise ValueError(
-                    f"balance_defect must have shape ({T},), got {self.balance_defect.shape}"
-                )
+        steps = records.pop("steps", None)
+        self.steps = None if steps is None else np.asarray(steps, dtype=np.int64)
+        if self.steps is not None and self.steps.shape != times.shape:
+            raise ValueError(f"steps must have shape {times.shape}, got {self.steps.shape}")
+        bd = records.pop("balance_defect", None)
+        self.balance_defect = None if bd is None else np.asarray(bd, dtype=float)
+        if self.balance_defect is not None and self.balance_defect.shape != times.shape:
+            raise ValueError(f"balance_defect must have shape {times.shape}, got "
+                             f"{self.balance_defect.shape}")
+        factors = records.pop("factors", None)
         self.factors = None if factors is None else [np.asarray(w, float) for w in factors]
         if self.factors is not None:
-            end = self.factors[-1]
-            for w in self.factors[-2::-1]:
-                end = end @ w
-            if end.shape != X.shape[1:]:
-                raise ValueError(f"factors multiply to shape {end.shape}, not {X.shape[1:]}")
-        self.steps = None if steps is None else np.asarray(steps, dtype=np.int64)
-        if self.steps is not None and self.steps.shape != (T,):
-            raise ValueError(f"steps must have shape ({T},), got {self.steps.shape}")
-        self._measures()
+            end = self.factors[0]
+            for w in self.factors[1:]:
+                end = w @ end
+            if end.shape[-2:] != X.shape[-2:] or end.shape[:-2] != times.shape[:-1]:
+                raise ValueError(f"factors multiply to shape {end.shape}, expected "
+                                 f"{times.shape[:-1] + X.shape[-2:]}")
+        self.metrics = {}
+        for name, val in dict(records.pop("metrics", None) or {}).items():
+            val = np.asarray(val, dtype=float)
+            if val.shape[:times.ndim] != times.shape:
+                raise ValueError(f"metric {name!r} must have leading shape {times.shape}")
+            self.metrics[name] = val
+        if records:
+            raise ValueError(f"unknown records {sorted(records)}")
+        self._measures = None
 
-    def _measures(self):
-        finite = np.all(np.isfinite(self.X), axis=(-2, -1))
-        safe = np.where(finite[:, None, None], self.X, 0.0)
-        s = np.linalg.svd(safe, compute_uv=False)
-        s[~finite] = np.nan
-        self.singular_values = s
-        with np.errstate(over="ignore", invalid="ignore"):
-            self.frobenius_norm = np.linalg.norm(s, axis=-1)
-            self.nuclear_norm = np.sum(s, axis=-1)
-            er = effective_rank_from_singular_values(np.where(finite[:, None], s, 0.0))
-        self.effective_rank = np.where(finite, er, np.nan)
-        self.det_sign = self.log_abs_det = None
-        if self.X.shape[1] == self.X.shape[2]:
-            sign, logdet = np.linalg.slogdet(safe)
-            self.det_sign = np.where(finite, sign, np.nan)
-            self.log_abs_det = np.where(finite, logdet, np.nan)
+    # -- members -------------------------------------------------------------------------------
+    def __len__(self):
+        """Members of a batched run; records of a single run."""
+        return self.batch_size if self.batch_size is not None else self.times.size
 
-    # -- convenience ------------------------------------------------------------------------
+    def __getitem__(self, k):
+        """Member ``k`` of a batched run as a single-run :class:`Trajectory`."""
+        if self.batch_size is None:
+            raise ValueError("a single-run Trajectory has no members; index its arrays instead")
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) \
+                or not -self.batch_size <= k < self.batch_size:
+            raise ValueError(f"member index must be an int in [0, {self.batch_size}), got {k!r}")
+        k = int(k) % self.batch_size
+        t = int(self.n_records[k])
+        rec = {"metrics": {n: v[k, :t] for n, v in self.metrics.items()}}
+        if self.steps is not None:
+            rec["steps"] = self.steps[k, :t]
+        if self.balance_defect is not None:
+            rec["balance_defect"] = self.balance_defect[k, :t]
+        if self.factors is not None:
+            rec["factors"] = [w[k] for w in self.factors]
+        return Trajectory(self.times[k, :t], self.X[k, :t], self.loss[k, :t], mode=self.mode,
+                          status=self.status[k], message=self.message[k], n_rhs=self.n_rhs[k],
+                          wall_time=self.wall_time, records=rec, metadata=self.metadata)
+
+    def __iter__(self):
+        if self.batch_size is None:
+            raise ValueError("a single-run Trajectory has no members")
+        return (self[k] for k in range(self.batch_size))
+
+    def _last(self, a):
+        if self.batch_size is None:
+            return a[-1]
+        return a[np.arange(self.batch_size), self.n_records - 1]
+
     @property
     def shape(self):
         """End-to-end shape ``(m, n)``."""
-        return self.X.shape[1:]
+        return self.X.shape[-2:]
 
     @property
     def final_X(self):
-        """Last recorded end-to-end matrix, shape [m, n]."""
-        return self.X[-1]
+        """Last recorded end-to-end matrix, ``[m, n]`` or ``[B, m, n]``."""
+        return self._last(self.X)
 
+    @property
+    def final_loss(self):
+        """Last recorded loss, float or ``[B]``."""
+        out = self._last(self.loss)
+        return float(out) if self.batch_size is None else out
+
+    @property
+    def final_time(self):
+        """Last recorded time, float or ``[B]``."""
+        out = self._last(self.times)
+        return float(out) if self.batch_size is None else out
+
+    # -- measures ------------------------------------------------------------------------------
+    def _compute_measures(self):
+        if self._measures is None:
+            x = self.X
+            finite = np.all(np.isfinite(x), axis=(-2, -1))
+            safe = np.where(finite[..., None, None], x, 0.0)
+            s = np.linalg.svd(safe, compute_uv=False)
+            s[~finite] = np.nan
+            with np.errstate(over="ignore", invalid="ignore"):
+                er = effective_rank_from_singular_values(np.where(finite[..., None], s, 0.0))
+                meas = {"singular_values": s, "frobenius_norm": np.linalg.norm(s, axis=-1),
+                        "nuclear_norm": np.sum(s, axis=-1),
+                        "effective_rank": np.where(finite, er, np.nan),
+                        "det_sign": None, "log_abs_det": None}
+            if x.shape[-1] == x.shape[-2]:
+                sign, logdet = np.linalg.slogdet(safe)
+                meas["det_sign"] = np.where(finite, sign, np.nan)
+                meas["log_abs_det"] = np.where(finite, logdet, np.nan)
+            self._measures = meas
+        return self._measures
+
+    @property
+    def singular_values(self):
+        """Singular values of the records, ``[..., T, min(m, n)]``."""
+        return self._compute_measures()["singular_values"]
+
+    @property
+    def frobenius_norm(self):
+        """Frobenius norm of the records, ``[..., T]``."""
+        return self._compute_measures()["frobenius_norm"]
+
+    @property
+    def nuclear_norm(self):
+        """Nuclear norm of the records, ``[..., T]``."""
+        return self._compute_measures()["nuclear_norm"]
+
+    @property
+    def effective_rank(self):
+        """Roy–Vetterli effective rank of the records, ``[..., T]``."""
+        return self._compute_measures()["effective_rank"]
+
+    @property
+    def det_sign(self):
+        """Sign of det X (square X), ``[..., T]``, else None."""
+        return self._compute_measures()["det_sign"]
+
+    @property
+    def log_abs_det(self):
+        """Log |det X| (square X), ``[..., T]``, else None."""
+        return self._compute_measures()["log_abs_det"]
+
+    # -- text ----------------------------------------------------------------------------------
     def summary(self):
-        """One-paragraph readable description of the run."""
+        """Readable description of the run (one paragraph per member, at most 5 shown)."""
+        if self.batch_size is not None:
+            counts = {s: int(np.sum(self.status == s)) for s in np.unique(self.status)}
+            head = (f"{self.mode} batch of {self.batch_size} runs, X of shape {self.shape}, "
+                    f"status counts {counts}, {self.wall_time:.3g} s")
+            return "\n".join([head] + [self[k].summary() for k in range(min(5, len(self)))])
         lines = [
-            f"{self.mode} trajectory, X of shape {self.shape}, {len(self)} records, "
+            f"{self.mode} trajectory, X of shape {self.shape}, {self.times.size} records, "
             f"t in [{self.times[0]:.4g}, {self.final_time:.4g}]",
             f"  status {self.status}: {self.message}",
             f"  loss {self.loss[0]:.4g} -> {self.final_loss:.4g}, "
@@ -214,10 +365,36 @@ class Trajectory(_RunRecord):
         return "\n".join(lines)
 
     def __repr__(self):
-        return (
-            f"Trajectory(mode={self.mode!r}, shape={self.shape}, records={len(self)}, "
-            f"status={self.status!r}, final_loss={self.final_loss:.4g})"
-        )
+        if self.batch_size is not None:
+            return (f"Trajectory(mode={self.mode!r}, shape={self.shape}, "
+                    f"batch_size={self.batch_size})")
+        return (f"Trajectory(mode={self.mode!r}, shape={self.shape}, records={self.times.size}, "
+                f"status={self.status!r}, final_loss={self.final_loss:.4g})")
+
+    def to_arrays(self):
+        """Return the run as a flat dict of arrays (what ``run_ensemble`` stores).
+
+        Returns
+        -------
+        arrays : dict of str to ndarray
+            Records, measures, extras, ``status`` and ``n_rhs`` (no wall time, so reruns give
+            identical files).
+        """
+        out = {"times": self.times, "X": self.X, "loss": self.loss}
+        if self.batch_size is not None:
+            out["n_records"] = self.n_records
+        for name in ("singular_values", "effective_rank", "frobenius_norm", "nuclear_norm",
+                     "det_sign", "log_abs_det", "steps", "balance_defect"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        for p, w in enumerate(self.factors or []):
+            out[f"factor_{p}"] = w
+        for name, value in self.metrics.items():
+            out[f"metric_{name}"] = value
+        out["status"] = np.asarray(self.status)
+        out["n_rhs"] = np.asarray(self.n_rhs)
+        return out
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path):
@@ -226,18 +403,28 @@ class Trajectory(_RunRecord):
         Parameters
         ----------
         path : str or os.PathLike
+            Target file (written atomically).
         """
         arrays = {"times": self.times, "X": self.X, "loss": self.loss}
+        if self.batch_size is not None:
+            arrays["n_records"] = self.n_records
         if self.balance_defect is not None:
             arrays["balance_defect"] = self.balance_defect
         if self.steps is not None:
             arrays["steps"] = self.steps
-        n_factors = 0
-        if self.factors is not None:
-            n_factors = len(self.factors)
-            for p, w in enumerate(self.factors):
-                arrays[f"factor_{p}"] = w
-        save_arrays(path, arrays, KIND, self._run_meta(n_factors=n_factors))
+        for name, val in self.metrics.items():
+            arrays[f"metric:{name}"] = val
+        n_factors = 0 if self.factors is None else len(self.factors)
+        for p, w in enumerate(self.factors or []):
+            arrays[f"factor_{p}"] = w
+        batched = self.batch_size is not None
+        meta = {"mode": self.mode,
+                "status": self.status.tolist() if batched else self.status,
+                "message": self.message.tolist() if batched else self.message,
+                "n_rhs": self.n_rhs.tolist() if batched else self.n_rhs,
+                "wall_time": self.wall_time, "n_factors": n_factors, "batched": batched,
+                "metric_names": sorted(self.metrics), "metadata": self.metadata}
+        save_arrays(path, arrays, KIND, meta)
 
     @classmethod
     def load(cls, path):
@@ -246,6 +433,7 @@ class Trajectory(_RunRecord):
         Parameters
         ----------
         path : str or os.PathLike
+            File written by :meth:`save`.
 
         Returns
         -------
@@ -258,18 +446,82 @@ class Trajectory(_RunRecord):
         """
         arrays, meta = load_arrays(path, KIND)
         try:
+            if not isinstance(meta, dict):
+                raise ValueError("metadata is not a record")
             n_factors = int(meta.get("n_factors", 0))
-            factors = [arrays[f"factor_{p}"] for p in range(n_factors)] or None
-            return cls(
-                arrays["times"],
-                arrays["X"],
-                arrays["loss"],
-                balance_defect=arrays.get("balance_defect"),
-                factors=factors,
-                steps=arrays.get("steps"),
-                **cls._run_kwargs(meta),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is not a valid trajectory file: missing {exc}") from exc
+            records = {"metrics": {n: arrays[f"metric:{n}"] for n in meta.get("metric_names",
+                                                                               [])}}
+            if n_factors:
+                records["factors"] = [arrays[f"factor_{p}"] for p in range(n_factors)]
+            for key in ("steps", "balance_defect", "n_records"):
+                if key in arrays:
+                    records[key] = arrays[key]
+            return cls(arrays["times"], arrays["X"], arrays["loss"], mode=meta["mode"],
+                       status=meta["status"], message=meta.get("message", ""),
+                       n_rhs=meta.get("n_rhs", 0), wall_time=float(meta.get("wall_time", 0.0)),
+                       records=records, metadata=meta.get("metadata", {}))
+        except (KeyError, TypeError, OverflowError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a valid trajectory file: missing or bad {exc}") \
+                from exc
         except ValueError as exc:
             raise ValueError(f"{path} is not a valid trajectory file: {exc}") from exc
+
+    @classmethod
+    def stack(cls, members):
+        """One batched trajectory from single-run trajectories of equal mode and shape.
+
+        Parameters
+        ----------
+        members : sequence of Trajectory
+            Single runs.
+
+        Returns
+        -------
+        trajectory : Trajectory
+            Batched, ``B = len(members)``; ``wall_time`` is the sum.
+
+        Raises
+        ------
+        ValueError
+            If ``members`` is empty or the runs differ in mode, shape or recorded extras.
+        """
+        members = list(members)
+        if not members or any(not isinstance(m, cls) or m.batch_size is not None
+                              for m in members):
+            raise ValueError("members must be a non-empty list of single-run Trajectory objects")
+        first = members[0]
+        if any(m.mode != first.mode or m.shape != first.shape for m in members):
+            raise ValueError("members must share mode and shape")
+        lens = np.array([m.times.size for m in members])
+        t_max = int(lens.max())
+
+        def pad(name, fill=np.nan, dtype=float):
+            arrs = [getattr(m, name) for m in members]
+            if any(a is None for a in arrs):
+                return None
+            out = np.full((len(arrs), t_max) + arrs[0].shape[1:], fill, dtype=dtype)
+            for i, a in enumerate(arrs):
+                out[i, :a.shape[0]] = a
+            return out
+
+        records = {"n_records": lens}
+        if first.steps is not None:
+            records["steps"] = pad("steps", -1, np.int64)
+        if first.balance_defect is not None:
+            records["balance_defect"] = pad("balance_defect")
+        if first.factors is not None:
+            records["factors"] = [np.stack([m.factors[p] for m in members])
+                                  for p in range(len(first.factors))]
+        metrics = {}
+        for name in first.metrics:
+            arrs = [m.metrics[name] for m in members]
+            out = np.full((len(arrs), t_max) + arrs[0].shape[1:], np.nan)
+            for i, a in enumerate(arrs):
+                out[i, :a.shape[0]] = a
+            metrics[name] = out
+        records["metrics"] = metrics
+        return cls(pad("times"), pad("X"), pad("loss"), mode=first.mode,
+                   status=[m.status for m in members], message=[m.message for m in members],
+                   n_rhs=[m.n_rhs for m in members],
+                   wall_time=sum(m.wall_time for m in members), records=records,
+                   metadata=first.metadata)

@@ -11,7 +11,7 @@ code paths can be compared with the same tools. Files go through :mod:`geodln.st
 import numpy as np
 
 from geodln._checks import check_positive_int
-from geodln.flows.trajectory import Trajectory, _RunRecord
+from geodln.flows.trajectory import RunRecord, Trajectory
 from geodln.lowrank.point import FactoredPoint
 from geodln.measures import effective_rank_from_singular_values
 from geodln.storage import load_arrays, save_arrays
@@ -21,7 +21,7 @@ __all__ = ["LowRankTrajectory", "LowRankBatch", "Record", "FactoredRecorder"]
 KIND = "lowrank_trajectory"
 
 
-class LowRankTrajectory(_RunRecord):
+class LowRankTrajectory(RunRecord):
     """Recorded factored run.
 
     Parameters
@@ -144,7 +144,7 @@ class LowRankTrajectory(_RunRecord):
         x = np.einsum("tir,tr,tjr->tij", self.u, self.sigma, self.v)
         return Trajectory(self.times, x, self.loss, mode=self.mode, status=self.status,
                           message=self.message, n_rhs=self.n_rhs, wall_time=self.wall_time,
-                          steps=self.steps, metadata=self.metadata)
+                          records={"steps": self.steps}, metadata=self.metadata)
 
     def summary(self):
         """Readable description."""

@@ -380,7 +380,8 @@ class BalancedManifold(Manifold):
                 [
                     w.ravel()
                     for w in balanced_factors(
-                        xi, self.depth, self.widths, self.rank, frames=frames, seed=gen
+                        xi, self.depth, self.widths, self.rank, seed=gen,
+                        frames="identity" if frames is None and gen is None else frames,
                     )
                 ]
             )

@@ -1,0 +1,183 @@
+"""Ensembles of small problems: the batched engine against one run at a time.
+
+Measures (issue 10 targets), all ratios in one run on the machine recorded in ``machine.json``:
+
+1. ``hyperbola``: CMV Fig. 4 task (2×2, observed x11 = x22 = 1, CMV's normalised metric,
+   X(0) = 1e-3·G), depths 5, 10, 20, ∞, R runs each to loss 1e-10: wall time of the batched
+   embedded RK45 (one batch per depth). Target ≤ 10 s for 4 × 1000 runs.
+2. ``diag5``: the same completion at depth 5, R runs to loss 1e-10: batched vs one
+   ``solve_ivp`` (RK45, same tolerances) per run; speed-up (target ≥ 30×) and the largest
+   deviation of a member's final X from its solo run (target ≤ 1e-6).
+3. ``velocity``: one downstairs velocity of a 2×2 point vs one ``numpy.linalg.svd`` of it
+   (target ≤ 3×), and on a batch of 1000 2×2 points vs one batched SVD (target ≤ 3×).
+4. ``gd``: per-step cost of gradient descent (Razin–Cohen 2×2, depth 3, upstairs and
+   downstairs), single run and per member of a batch of 1000.
+5. ``stall``: right-hand sides of one converged 2×2 run to t = 1000 with the defaults
+   (target ≤ 1000) and with RK45.
+"""
+
+import os
+import time
+
+import numpy as np
+
+import geodln  # noqa: F401  (selects the geomstats backend first)
+from benchmarks.machine import describe
+from benchmarks.timing import print_table, time_call, write_rows
+from geodln.flows import DownstairsField, Solver, StoppingRules, downstairs_flow, gradient_descent
+from geodln.losses import MatrixCompletion, razin_cohen_completion
+from geodln.metric import DLNMetric
+from geodln.spaces import RankMatrices
+
+TOL = dict(rtol=1e-8, atol=1e-12)
+
+
+def _hyperbola():
+    return MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
+
+
+def _cmv(depth):
+    return DLNMetric(RankMatrices(2, 2, equip=False), depth, normalized=True)
+
+
+def _starts(n, seed=0, scale=1e-3):
+    return scale * np.random.default_rng(seed).standard_normal((n, 2, 2))
+
+
+def bench_hyperbola(n_runs):
+    rows = []
+    stop = StoppingRules(loss_tol=1e-10)
+    total = 0.0
+    for depth in (5, 10, 20, np.inf):
+        t0 = time.perf_counter()
+        tr = downstairs_flow(_hyperbola(), _starts(n_runs, seed=1), _cmv(depth), (0.0, 1e8),
+                             solver=Solver("RK45", **TOL), stop=stop, record=10**9)
+        wall = time.perf_counter() - t0
+        total += wall
+        rows.append({"depth": str(depth), "runs": n_runs, "wall_s": wall,
+                     "converged": int(np.sum(tr.status == "loss_tol")),
+                     "max_rhs": int(tr.n_rhs.max()), "mean_rhs": float(tr.n_rhs.mean())})
+    return rows, total
+
+
+def bench_diag5(n_runs, n_solo):
+    loss, stop = _hyperbola(), StoppingRules(loss_tol=1e-10)
+    starts = _starts(n_runs, seed=2)
+    solver = Solver("RK45", **TOL)
+    t0 = time.perf_counter()
+    batch = downstairs_flow(loss, starts, _cmv(5), (0.0, 1e8), solver=solver, stop=stop,
+                            record=10**9)
+    t_batch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dev = 0.0
+    for k in range(n_solo):  # a subset, extrapolated linearly to n_runs
+        solo = downstairs_flow(loss, starts[k], _cmv(5), (0.0, 1e8), solver=solver, stop=stop,
+                               record=10**9)
+        dev = max(dev, float(np.max(np.abs(solo.final_X - batch.final_X[k]))))
+    t_solo = (time.perf_counter() - t0) * n_runs / n_solo
+    return {"runs": n_runs, "batched_s": t_batch, "solo_s (extrapolated)": t_solo,
+            "solo runs timed": n_solo, "speedup": t_solo / t_batch, "max |dX| vs solo": dev}
+
+
+def bench_velocity():
+    loss = _hyperbola()
+    field = DownstairsField(loss, 5)
+    x1 = np.array([[0.3, 0.1], [-0.2, 0.7]])
+    y1 = field.pack(x1)
+    xb = np.random.default_rng(3).standard_normal((1000, 2, 2))
+    yb = field.pack(xb)
+    rows = []
+    for name, y, x in (("one 2x2", y1, x1), ("batch of 1000 2x2", yb, xb)):
+        t_vel = time_call(lambda y=y: field.velocity(y))
+        t_svd = time_call(lambda x=x: np.linalg.svd(x))
+        rows.append({"case": name, "velocity_us": 1e6 * t_vel, "svd_us": 1e6 * t_svd,
+                     "velocity/svd": t_vel / t_svd})
+    return rows
+
+
+def bench_gd(n_steps, n_batch):
+    loss = razin_cohen_completion()
+    rows = []
+    fs = geodln.init.balanced((2, 2), 3, 0.1, seed=0, det_sign=1)
+    for mode, start in (("upstairs", fs), ("downstairs", np.linalg.multi_dot(fs[::-1]))):
+        t0 = time.perf_counter()
+        gradient_descent(loss, start, 1e-3, n_steps, metric=3, mode=mode, record=n_steps)
+        single = (time.perf_counter() - t0) / n_steps
+        batch_start = ([np.stack([w] * n_batch) for w in fs] if mode == "upstairs"
+                       else np.stack([start] * n_batch))
+        t0 = time.perf_counter()
+        gradient_descent(loss, batch_start, 1e-3, n_steps // 10, metric=3, mode=mode,
+                         record=n_steps)
+        per_member = (time.perf_counter() - t0) / (n_steps // 10) / n_batch
+        rows.append({"mode": mode, "single_us_per_step": 1e6 * single,
+                     f"batch{n_batch}_us_per_member_step": 1e6 * per_member,
+                     "razin-cohen 1e6 steps single (s)": single * 1e6})
+    return rows
+
+
+def bench_stall():
+    x0 = 0.1 * np.array([[1.0, 0.3], [-0.2, 0.8]])
+    out = {}
+    for name, solver in (("default (auto)", None), ("RK45", Solver("RK45"))):
+        tr = downstairs_flow(_hyperbola(), x0, 4, (0.0, 1000.0), solver=solver)
+        out[name] = tr.n_rhs
+    return out
+
+
+def run(out_dir, quick=False):
+    """Run the ensemble benchmarks, print the target table and write ``ensembles.{csv,json}``.
+
+    Parameters
+    ----------
+    out_dir : str
+        Output folder.
+    quick : bool
+        Small sizes (a smoke run; the targets are stated for the full sizes).
+
+    Returns
+    -------
+    rows : list of dict
+        The target table.
+    """
+    n = 100 if quick else 1000
+    out_dir = os.path.join(out_dir, "ensembles")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    hyper_rows, hyper_total = bench_hyperbola(n)
+    print_table(hyper_rows, list(hyper_rows[0]), title="hyperbola ensemble (batched RK45)")
+    diag = bench_diag5(n, 10 if quick else 40)
+    print_table([diag], list(diag), title="diag completion, depth 5")
+    vel = bench_velocity()
+    print_table(vel, list(vel[0]), title="downstairs velocity vs SVD")
+    gd = bench_gd(2000 if quick else 20000, 100 if quick else 1000)
+    print_table(gd, list(gd[0]), title="gradient descent per step")
+    stall = bench_stall()
+    rows = [
+        {"target": f"hyperbola 4 depths x {n} runs to 1e-10", "goal": "<= 10 s",
+         "measured": f"{hyper_total:.3g} s", "met": hyper_total <= 10},
+        {"target": f"diag depth 5, {n} runs: batched vs solo", "goal": ">= 30x",
+         "measured": f"{diag['speedup']:.3g}x", "met": diag["speedup"] >= 30},
+        {"target": "member vs solo final X", "goal": "<= 1e-6",
+         "measured": f"{diag['max |dX| vs solo']:.2g}", "met": diag["max |dX| vs solo"] <= 1e-6},
+        {"target": "velocity one 2x2 / svd", "goal": "<= 3",
+         "measured": f"{vel[0]['velocity/svd']:.3g}", "met": vel[0]["velocity/svd"] <= 3},
+        {"target": "velocity 1000 2x2 / batched svd", "goal": "<= 3",
+         "measured": f"{vel[1]['velocity/svd']:.3g}", "met": vel[1]["velocity/svd"] <= 3},
+        {"target": "converged 2x2 to t=1000, default RHS", "goal": "<= 1000",
+         "measured": f"{stall['default (auto)']} (RK45: {stall['RK45']})",
+         "met": stall["default (auto)"] <= 1000},
+        {"target": "GD per step, upstairs depth 3, single run", "goal": "razin-cohen --full "
+         "<= 120 s", "measured": f"{gd[0]['single_us_per_step']:.3g} us/step",
+         "met": "see README"},
+    ]
+    print_table(rows, ["target", "goal", "measured", "met"],
+                title=f"targets (1-min load average {load:.1f})")
+    write_rows(out_dir, "ensembles", rows,
+               extra={"machine": describe(), "load": load, "hyperbola": hyper_rows,
+                      "diag5": diag, "velocity": vel, "gd": gd, "stall": stall})
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    run(sys.argv[1] if len(sys.argv) > 1 else "results/benchmarks", quick="--quick" in sys.argv)

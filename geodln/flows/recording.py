@@ -1,0 +1,190 @@
+r"""What a run records: :class:`Every` (every k-th step) or :class:`At` (given times).
+
+One name, ``every``, is the recording interval of every integrator (accepted steps of the
+adaptive methods, steps of gradient descent); the first and the last state of a run are always
+recorded. Both options take user ``metrics``: ``{name: callable}``, each called on the
+recorded end-to-end matrices ``X`` of shape ``[T, m, n]`` and returning an array with leading
+length ``T`` (a held-out error, a norm, a distance to a reference, ...); the values are stored
+in ``Trajectory.metrics[name]``.
+"""
+
+import numpy as np
+
+from geodln._checks import check_positive_int
+
+__all__ = ["Every", "At", "as_record", "evaluate_metrics", "RecordBuffer"]
+
+
+def _check_metrics(metrics):
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict) or not all(
+        isinstance(k, str) and callable(f) for k, f in metrics.items()
+    ):
+        raise ValueError("record metrics must be a dict {name: callable(X) -> values}")
+    reserved = {"times", "X", "loss", "steps", "balance_defect"}
+    if reserved & set(metrics):
+        raise ValueError(f"record metric names must not be one of {sorted(reserved)}")
+    return dict(metrics)
+
+
+class Every:
+    """Record every ``every``-th accepted step (1: a complete log), plus the first and last.
+
+    Parameters
+    ----------
+    every : int
+        Recording interval in steps (>= 1).
+    metrics : dict of str to callable, optional
+        User metrics ``f(X [T, m, n]) -> [T, ...]`` evaluated on the records.
+
+    Raises
+    ------
+    ValueError
+        If ``every`` is not a positive integer or ``metrics`` is not a dict of callables.
+
+    Examples
+    --------
+    >>> Every(10).every
+    10
+    """
+
+    times = None
+
+    def __init__(self, every=1, metrics=None):
+        self.every = check_positive_int(every, "every")
+        self.metrics = _check_metrics(metrics)
+
+    def __repr__(self):
+        return f"Every({self.every}, metrics={sorted(self.metrics)})"
+
+
+class At:
+    """Record at the given times only (the flows' ``t_eval``), plus the stopping point.
+
+    Parameters
+    ----------
+    times : array-like, shape=[T]
+        Strictly increasing finite times inside the time span.
+    metrics : dict of str to callable, optional
+        As in :class:`Every`.
+
+    Raises
+    ------
+    ValueError
+        If ``times`` is empty, not finite or not strictly increasing.
+
+    Examples
+    --------
+    >>> At([0.0, 0.5, 1.0]).times
+    array([0. , 0.5, 1. ])
+    """
+
+    every = 1
+
+    def __init__(self, times, metrics=None):
+        try:
+            times = np.asarray(times, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"record times must be numbers, got {times!r}") from None
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+            raise ValueError("record times must be a non-empty 1-d array of finite times")
+        if np.any(np.diff(times) <= 0):
+            raise ValueError("record times must be strictly increasing")
+        self.times = times
+        self.metrics = _check_metrics(metrics)
+
+    def __repr__(self):
+        return f"At({self.times.size} times, metrics={sorted(self.metrics)})"
+
+
+def as_record(record):
+    """Return ``record`` as :class:`Every`/:class:`At` (None: every step; int k: ``Every(k)``).
+
+    Raises
+    ------
+    ValueError
+        If ``record`` is none of these.
+    """
+    if record is None:
+        return Every(1)
+    if isinstance(record, Every | At):
+        return record
+    if isinstance(record, int | np.integer) and not isinstance(record, bool):
+        return Every(record)
+    raise ValueError(f"record must be Every(k), At(times), an int or None, got {record!r}")
+
+
+def evaluate_metrics(metrics, x):
+    """Evaluate user metrics on recorded matrices ``x`` ``[..., T, m, n]`` (NaN rows skipped).
+
+    Returns
+    -------
+    values : dict of str to ndarray, shape=[..., T, ...]
+
+    Raises
+    ------
+    ValueError
+        With the message ``record metric … must return one value per recorded matrix (leading
+        length …), got shape …``.
+    """
+    out = {}
+    if not metrics:
+        return out
+    lead = x.shape[:-2]
+    flat = x.reshape((-1,) + x.shape[-2:])
+    finite = np.all(np.isfinite(flat), axis=(-2, -1))
+    for name, fn in metrics.items():
+        val = np.asarray(fn(flat[finite]), dtype=float)
+        if val.ndim == 0 or val.shape[0] != int(finite.sum()):
+            raise ValueError(
+                f"record metric {name!r} must return one value per recorded matrix "
+                f"(leading length {int(finite.sum())}), got shape {val.shape}"
+            )
+        full = np.full((flat.shape[0],) + val.shape[1:], np.nan)
+        full[finite] = val
+        out[name] = full.reshape(lead + val.shape[1:])
+    return out
+
+
+class RecordBuffer:
+    """Records of a batch, kept as per-step chunks ``(members, t, y)`` and padded at the end.
+
+    Examples
+    --------
+    >>> buf = RecordBuffer()
+    >>> buf.add([0, 1], [0.0, 0.0], np.zeros((2, 3)))
+    >>> buf.add([1], [0.5], np.ones((1, 3)))
+    >>> times, states, counts = buf.assemble(2)
+    >>> counts.tolist(), times.shape
+    ([1, 2], (2, 2))
+    """
+
+    def __init__(self):
+        self.idx, self.t, self.y, self.order = [], [], [], []
+        self.count = 0
+
+    def add(self, idx, t, y):
+        """Append records of members ``idx`` at times ``t`` with states ``y``."""
+        if len(idx):
+            self.idx.append(np.asarray(idx))
+            self.t.append(np.array(t, float))
+            self.y.append(np.array(y))
+            self.order.append(np.arange(self.count, self.count + len(idx)))
+            self.count += len(idx)
+
+    def assemble(self, b):
+        """Return ``(times [b, T], states [b, T, ...], counts [b])``, NaN-padded."""
+        idx = np.concatenate(self.idx)
+        t = np.concatenate(self.t)
+        y = np.concatenate(self.y)
+        order = np.lexsort((np.concatenate(self.order), idx))
+        idx, t, y = idx[order], t[order], y[order]
+        counts = np.bincount(idx, minlength=b)
+        t_len = int(counts.max())
+        pos = np.arange(idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        tt = np.full((b, t_len), np.nan)
+        yy = np.full((b, t_len) + y.shape[1:], np.nan)
+        tt[idx, pos] = t
+        yy[idx, pos] = y
+        return tt, yy, counts

@@ -1,0 +1,361 @@
+r"""Batched embedded Runge–Kutta integration with a step size per member.
+
+:func:`integrate_batch` integrates ``B`` independent runs of one field at once: every stage is
+one batched velocity evaluation of the running members, but each member has its own time, step
+size, error control, stopping rules and records, so a member that needs small steps does not
+slow the others and a finished member freezes while the batch continues. The method is the one
+of :func:`scipy.integrate.solve_ivp` applied to each member alone — Dormand–Prince 5(4)
+(``"RK45"``, DP80), Dormand–Prince 8(5,3) (``"DOP853"``) or Bogacki–Shampine 3(2) (``"RK23"``),
+their tableaux read from the public class attributes of :class:`scipy.integrate.RK45`,
+:class:`~scipy.integrate.DOP853`, :class:`~scipy.integrate.RK23` (``A``, ``B``, ``C``, ``E``
+or ``E3``/``E5``, ``P`` or ``A_EXTRA``/``C_EXTRA``/``D``, ``order``,
+``error_estimator_order``) — with scipy's initial step, error norm and step-size controller, so
+each member follows its solo ``solve_ivp`` run up to rounding.
+
+Stopping (:class:`~geodln.flows.stopping.StoppingRules`): the loss, norm and overflow rules are
+located inside the step by root finding on the dense output (as ``solve_ivp`` events); the
+gradient-norm, user, step-count and wall-time rules act at step ends. Records: every k-th
+accepted step (:class:`~geodln.flows.recording.Every`) or the dense output at given times
+(:class:`~geodln.flows.recording.At`).
+
+Manifold states: every stage point, step end and dense-output point is built by
+``field.combine(y, h, weights, ks)`` :math:`= R(y + h\sum_j w_j k_j)` with the field's
+retraction R (projected Runge–Kutta; identity for vector spaces), and the error norm by
+``field.error_norm``; see :mod:`geodln.flows.fields` for the protocol.
+"""
+
+import time
+
+import numpy as np
+from scipy.integrate import DOP853, RK23, RK45
+from scipy.optimize import brentq
+
+from geodln.flows.recording import RecordBuffer, evaluate_metrics
+from geodln.flows.stopping import OVERFLOW_NORM, describe
+from geodln.flows.trajectory import Trajectory
+
+__all__ = ["Tableau", "integrate_batch", "BATCH_METHODS"]
+
+SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+BATCH_METHODS = {"RK45": RK45, "DOP853": DOP853, "RK23": RK23}
+
+
+class Tableau:
+    """Butcher tableau, error estimator and dense output of a scipy explicit RK method.
+
+    Parameters
+    ----------
+    method : {"RK45", "DOP853", "RK23"}
+        Name of the scipy class whose public attributes are read.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not one of these.
+
+    References
+    ----------
+    .. [1] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980), embedded RK formulae.
+
+    Examples
+    --------
+    >>> tab = Tableau("RK45")
+    >>> tab.n_stages, tab.error_exponent
+    (6, -0.2)
+    """
+
+    def __init__(self, method):
+        if method not in BATCH_METHODS:
+            raise ValueError(f"method must be one of {sorted(BATCH_METHODS)} for a batch, "
+                             f"got {method!r}")
+        cls = BATCH_METHODS[method]
+        self.method = method
+        s = self.n_stages = int(cls.n_stages)
+        self.A = np.asarray(cls.A, float)[:s, :s]
+        self.B = np.asarray(cls.B, float)
+        self.C = np.asarray(cls.C, float)[:s]
+        self.order = int(cls.order)
+        self.error_estimator_order = int(cls.error_estimator_order)
+        self.error_exponent = -1.0 / (self.error_estimator_order + 1)
+        if method == "DOP853":
+            self.E = None
+            self.E5, self.E3 = np.asarray(cls.E5, float), np.asarray(cls.E3, float)
+            self.A_EXTRA = np.asarray(cls.A_EXTRA, float)
+            self.C_EXTRA = np.asarray(cls.C_EXTRA, float)
+            self.D = np.asarray(cls.D, float)
+            n_ext = self.A_EXTRA.shape[1]
+            cb = np.zeros(n_ext)
+            cb[:s] = self.B
+            e0, en = np.eye(n_ext)[0], np.eye(n_ext)[s]
+            # the dense output of scipy's DOP853 as coefficients of h * K_extended
+            self._F = np.vstack([cb, e0 - cb, 2 * cb - en - e0, self.D])
+        else:
+            self.E = np.asarray(cls.E, float)
+            self.P = np.asarray(cls.P, float)
+
+    def dense_weights(self, x):
+        """Weights ``w [n_K, b]`` with ``y(t_old + x h) = y_old + h sum_j w_j K_j``.
+
+        Parameters
+        ----------
+        x : ndarray, shape=[b]
+            Fractions of the step in [0, 1].
+        """
+        x = np.asarray(x, float)
+        if self.method == "DOP853":
+            w = np.zeros((self._F.shape[1], x.size))
+            for i, f in enumerate(self._F[::-1]):
+                w += f[:, None]
+                w *= x if i % 2 == 0 else 1 - x
+            return w
+        powers = np.cumprod(np.tile(x, (self.P.shape[1], 1)), axis=0)  # [p, b]: x, x^2, ...
+        return self.P @ powers
+
+
+def _rms(v):
+    return np.sqrt(np.mean(v * v, axis=-1))
+
+
+def _initial_step(field, y0, f0, t_left, order, rtol, atol, max_step):
+    """Scipy's ``select_initial_step`` for each member; returns ``(h, n_rhs)``."""
+    scale = atol + np.abs(y0) * rtol
+    d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
+    h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.where(d1 > 0, d1, 1.0))
+    h0 = np.minimum(h0, t_left)
+    f1 = field.velocity(field.combine(y0, h0, np.ones(1), f0[None]))
+    d2 = _rms((f1 - f0) / scale) / h0
+    small = (d1 <= 1e-15) & (d2 <= 1e-15)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        h1 = np.where(small, np.maximum(1e-6, h0 * 1e-3),
+                      (0.01 / np.maximum(d1, d2)) ** (1.0 / (order + 1)))
+    h1 = np.where(np.isfinite(h1), h1, 1e-6)
+    return np.minimum(np.minimum(100 * h0, h1), min(t_left, max_step))
+
+
+def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
+    """Integrate ``B`` runs of ``field`` with a step size and stopping rules per member.
+
+    Parameters
+    ----------
+    field : VectorField
+        The velocity field (state protocol of :mod:`geodln.flows.fields`).
+    y0 : ndarray, shape=[B, d]
+        Validated start states.
+    t_span : tuple of float
+        ``(t0, t1)``, shared by the members.
+    rules : StoppingRules
+        Applied to each member.
+    solver : Solver
+        Tolerances (``method`` "auto" means RK45).
+    record : Every or At
+        What to record.
+    method : str, optional
+        Overrides ``solver.method`` ("RK45", "DOP853", "RK23").
+
+    Returns
+    -------
+    trajectory : Trajectory
+        Batched (``batch_size = B``).
+
+    Raises
+    ------
+    ValueError
+        If a member's loss is not finite at the start (naming ``loss``) or the method has no
+        batched form.
+
+    References
+    ----------
+    .. [1] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980), embedded RK formulae.
+    .. [2] HW96: Hairer, Wanner, Solving ODEs II (1996), Section IV.2 (step-size control).
+    """
+    method = method or (solver.method if solver.method != "auto" else "RK45")
+    tab = Tableau(method)
+    t0, t1 = t_span
+    rtol, atol = solver.rtol, solver.atol
+    b = y0.shape[0]
+    at = record.times
+    if at is not None and (at[0] < t0 or at[-1] > t1):
+        raise ValueError(f"record times must lie within t_span={t_span}")
+    meta = {"method": method, "rtol": rtol, "atol": atol, "t_span": [t0, t1],
+            "integrator": "batched embedded Runge-Kutta (step size per member)"}
+    meta.update(field.metadata())
+
+    rules.start_clock()
+    clock = time.perf_counter()
+    y = y0.copy()
+    loss = field.loss_value(y)
+    if not np.all(np.isfinite(loss)):
+        bad = np.flatnonzero(~np.isfinite(loss))
+        raise ValueError(f"loss is not finite at the start of member(s) {bad[:5].tolist()}")
+    f = field.velocity(y)
+    n_rhs = np.ones(b, dtype=np.int64)
+    t = np.full(b, t0)
+    steps = np.zeros(b, dtype=np.int64)
+    status = rules.check(t, field.point(y), loss, field.velocity_norm(f), steps)
+    status = status.astype("<U9")
+    records = RecordBuffer()
+    next_at = np.zeros(b, dtype=np.int64)
+    if at is None:
+        records.add(np.arange(b), t, y)
+    else:
+        first = at[0] == t0
+        if first:
+            records.add(np.arange(b), t, y)
+            next_at[:] = 1
+    running = status == "running"
+    stopped_now = np.flatnonzero(~running)
+    if at is not None and stopped_now.size and not at[0] == t0:
+        records.add(stopped_now, t[stopped_now], y[stopped_now])
+    h_abs = np.zeros(b)
+    if running.any():
+        idx = np.flatnonzero(running)
+        if solver.first_step is not None:
+            h_abs[idx] = min(solver.first_step, t1 - t0)
+        else:
+            h_abs[idx] = _initial_step(field, y[idx], f[idx], t1 - t0, tab.error_estimator_order,
+                                       rtol, atol, solver.max_step)
+            n_rhs[idx] += 1
+    rejected = np.zeros(b, dtype=bool)
+    n_k = tab.n_stages + 1
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while running.any():
+            idx = np.flatnonzero(running)
+            tt, yy, ff = t[idx], y[idx], f[idx]
+            min_step = 10 * np.abs(np.nextafter(tt, np.inf) - tt)
+            ha = np.clip(h_abs[idx], min_step, solver.max_step)
+            tiny = ha < min_step
+            if tiny.any():
+                status[idx[tiny]] = "failed"
+                running[idx[tiny]] = False
+                records.add(idx[tiny], tt[tiny], yy[tiny])
+                continue
+            t_new = np.minimum(tt + ha, t1)
+            h = t_new - tt
+            ks = np.empty((n_k,) + yy.shape)
+            ks[0] = ff
+            for s in range(1, tab.n_stages):
+                stage = field.combine(yy, h, tab.A[s, :s], ks[:s])
+                ks[s] = field.velocity(stage)
+            y_new = field.combine(yy, h, tab.B, ks[:tab.n_stages])
+            f_new = field.velocity(y_new)
+            ks[-1] = f_new
+            n_rhs[idx] += tab.n_stages
+            err = field.error_norm(yy, y_new, h, ks, tab, rtol, atol)
+            ok = err < 1
+            fac_ok = np.where(err == 0, MAX_FACTOR,
+                              np.minimum(MAX_FACTOR, SAFETY * err ** tab.error_exponent))
+            fac_ok = np.where(rejected[idx], np.minimum(1.0, fac_ok), fac_ok)
+            fac_bad = np.where(np.isfinite(err),
+                               np.maximum(MIN_FACTOR, SAFETY * err ** tab.error_exponent),
+                               MIN_FACTOR)
+            h_abs[idx] = np.abs(h) * np.where(ok, fac_ok, fac_bad)
+            rejected[idx] = ~ok
+            if not ok.any():
+                continue
+            acc = np.flatnonzero(ok)
+            members = idx[acc]
+            t_old, y_old = tt[acc], yy[acc]
+            t[members], y[members], f[members] = t_new[acc], y_new[acc], f_new[acc]
+            steps[members] += 1
+            k_acc = ks[:, acc]
+            h_acc = h[acc]
+            dense = _StepDense(field, tab, y_old, h_acc, k_acc, n_rhs, members)
+
+            # -- records at given times (dense output) ------------------------------------
+            if at is not None:
+                pending = np.flatnonzero(next_at[members] < at.size)
+                while pending.size:
+                    tgt = at[next_at[members[pending]]]
+                    due = tgt <= t_new[acc][pending]
+                    if not due.any():
+                        break
+                    sub = pending[due]
+                    x = (tgt[due] - t_old[sub]) / h_acc[sub]
+                    records.add(members[sub], tgt[due], dense(sub, x))
+                    next_at[members[sub]] += 1
+                    pending = sub[next_at[members[sub]] < at.size]
+            # -- stopping ----------------------------------------------------------------
+            loss_new = field.loss_value(y[members])
+            new_status = rules.check(t[members], field.point(y[members]), loss_new,
+                                     field.velocity_norm(f[members]), steps[members])
+            continuous = np.isin(new_status, ("loss_tol", "max_norm", "diverged"))
+            for j in np.flatnonzero(continuous):
+                t_stop, y_stop = _locate(field, rules, new_status[j], dense, j, t_old[j],
+                                         h_acc[j], y[members[j]])
+                t[members[j]], y[members[j]] = t_stop, y_stop
+            done = new_status != "running"
+            done |= t[members] >= t1
+            new_status[(new_status == "running") & done] = "completed"
+            status[members[done]] = new_status[done]
+            running[members[done]] = False
+            if at is None:
+                rec = done | (steps[members] % record.every == 0)
+                records.add(members[rec], t[members[rec]], y[members[rec]])
+            elif done.any():
+                fin = members[done]
+                stop_early = status[fin] != "completed"
+                records.add(fin[stop_early], t[fin[stop_early]], y[fin[stop_early]])
+    wall = time.perf_counter() - clock
+    tt, yy, counts = records.assemble(b)
+    xs = field.point(yy)
+    losses = np.full(tt.shape, np.nan)
+    valid = np.arange(tt.shape[1])[None, :] < counts[:, None]
+    losses[valid] = field.loss_value(yy[valid])
+    xs = np.where(valid[..., None, None], xs, np.nan)
+    recs = {"n_records": counts, "metrics": evaluate_metrics(record.metrics, xs)}
+    recs.update(field.record_extras(np.where(valid[..., None], yy, np.nan)))
+    recs.update(field.final_extras(y))
+    messages = [describe(s, ti) for s, ti in zip(status, t)]
+    meta["n_steps"] = steps.tolist()
+    return Trajectory(tt, xs, losses, mode=field.mode, status=status, message=messages,
+                      n_rhs=n_rhs, wall_time=wall, records=recs, metadata=meta)
+
+
+class _StepDense:
+    """Dense output of the members accepted in one step: ``dense(sub, x)`` at fractions x."""
+
+    def __init__(self, field, tab, y_old, h, ks, n_rhs, members):
+        self.field, self.tab, self.y_old, self.h, self.ks = field, tab, y_old, h, ks
+        self.n_rhs, self.members, self.extended = n_rhs, members, None
+
+    def __call__(self, sub, x):
+        ks = self.ks
+        if self.tab.E is None:
+            if self.extended is None:
+                self.extended = _extend_dop853(self.field, self.tab, self.y_old, self.h, ks,
+                                               self.n_rhs, self.members)
+            ks = self.extended
+        return self.field.combine(self.y_old[sub], self.h[sub], self.tab.dense_weights(x),
+                                  ks[:, sub])
+
+
+def _extend_dop853(field, tab, y_old, h, ks, n_rhs, members):
+    """Compute the three extra stages of scipy's DOP853 dense output for accepted members."""
+    n_ext = tab.A_EXTRA.shape[1]
+    ext = np.empty((n_ext,) + ks.shape[1:])
+    ext[:ks.shape[0]] = ks
+    for s, a in enumerate(tab.A_EXTRA, start=ks.shape[0]):
+        ext[s] = field.velocity(field.combine(y_old, h, a[:s], ext[:s]))
+    n_rhs[members] += tab.A_EXTRA.shape[0]
+    return ext
+
+
+def _locate(field, rules, status, dense, j, t_old, h, y_end):
+    """Root of the event of ``status`` on member j's step (as solve_ivp's event location)."""
+    if status == "loss_tol":
+        def g(x):
+            return float(field.loss_value(dense(np.array([j]), np.array([x])))[0]) \
+                - rules.loss_tol
+    else:
+        bound = rules.max_norm if status == "max_norm" else OVERFLOW_NORM
+
+        def g(x):
+            n = float(np.linalg.norm(field.point(dense(np.array([j]), np.array([x])))))
+            return (n if np.isfinite(n) else np.inf) - bound
+    g0, g1 = g(0.0), g(1.0)
+    if not (np.isfinite(g0) and g0 * g1 < 0 and np.isfinite(g1)):
+        if status == "diverged" or not np.isfinite(g1):
+            return t_old + h, y_end
+        return t_old + h, y_end
+    x = brentq(g, 0.0, 1.0, xtol=4 * np.finfo(float).eps)
+    return t_old + x * h, dense(np.array([j]), np.array([x]))[0]
