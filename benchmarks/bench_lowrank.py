@@ -4,6 +4,7 @@ Sections (``run(out_dir, quick=False)``):
 
 - ``steps``: m = n in {2000, 10000} (quick: {300, 1000}), rank 5, 1% and 5% observed, depths 3
   and 10. One step of
+
   (a) factored downstairs Riemannian GD (sparse gradient, co-metric in factored form,
       retraction from a 2r×2r core) and one attempted step of the projected RK45 flow;
   (b) upstairs GD on bottleneck factors (all hidden widths r), sparse loss gradient, with the
@@ -12,6 +13,7 @@ Sections (``run(out_dir, quick=False)``):
       and width-m upstairs GD (geodln.factors.product_adjoint on m×m factors), measured at the
       smaller size only (one step, no repeat) and *extrapolated* to the larger one by
       (m/m₀)³ in time (SVD / matmul) and (m/m₀)² in memory — flagged ``extrapolated``.
+
   Time: median wall time per step (timing.time_call) for (a), (b); for (c) the best of two
   timed calls (one for width-m upstairs at depth 10), under tracemalloc.
   Everything runs with a single BLAS thread (threadpoolctl): on a shared 2-core machine

@@ -1,4 +1,4 @@
-r"""The product map as a Riemannian submersion :math:`\mathcal M_r \to (M_r, g^N)` (reference §3).
+r"""The product map as a Riemannian submersion :math:`\mathcal M_r \to (M_r, g^N)` (MY25).
 
 :math:`\phi(W) = W_N \cdots W_1` from the balanced manifold with its Frobenius metric onto
 rank-r matrices. With :math:`D\phi_W(\dot W) = \sum_p W_{N:p+1} \dot W_p W_{p-1:1}` and its
@@ -15,6 +15,18 @@ adjoint :math:`D\phi_W^*(Y) = (W_{N:p+1}^\top Y W_{p-1:1}^\top)_p`, on balanced 
 
 :func:`quotient_metric` equips a :class:`~geodln.RankMatrices` with geomstats'
 ``QuotientMetric`` over this bundle; its inner products equal :class:`~geodln.DLNMetric`'s.
+
+That the product map is a Riemannian submersion onto :math:`(M_r, g^N)` is the theorem of
+Menon and Yu (MY, [1]_); the identity :math:`D\phi\,D\phi^* = A_{N,X}` on balanced factors is
+the computation behind the end-to-end dynamics of Arora, Cohen and Hazan [2]_.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
+
+References
+----------
+.. [1] MY25: Menon, Yu, "An entropy formula for the Deep Linear Network", arXiv:2509.09088
+   (the metric :math:`g^N` is obtained by Riemannian submersion of the balanced manifold).
+.. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
 """
 
 import numpy as np
@@ -31,10 +43,13 @@ from geodln.spaces.rank_matrices import RankMatrices
 class DLNBundle(FiberBundle):
     r"""Fiber bundle :math:`\phi: \mathcal M_r \to M_r`, :math:`W \mapsto W_N \cdots W_1`.
 
+    The horizontal lift of :math:`Z \in T_X M_r` is :math:`D\phi_W^*(A_{N,X}^{-1}Z)` and its
+    squared Frobenius norm is :math:`g^N_X(Z, Z)` (plain sum :math:`A_{N,X}`) [1]_.
+
     Parameters
     ----------
     total_space : BalancedManifold
-        The balanced manifold (flat points), with its Frobenius metric.
+        The balanced manifold (flat points, shape [..., total_dim]), with its Frobenius metric.
 
     Attributes
     ----------
@@ -42,6 +57,34 @@ class DLNBundle(FiberBundle):
         The base :math:`M_r` (not equipped).
     base_metric : DLNMetric
         :math:`g^N` with the plain-sum normalisation, used for :math:`A_{N,X}^{-1}`.
+
+    Raises
+    ------
+    ValueError
+        If ``total_space`` is not a :class:`~geodln.BalancedManifold`.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (Riemannian submersion of the balanced manifold
+       onto :math:`(M_r, g^N)`).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1
+       (:math:`D\phi\,D\phi^* = A_{N,X}` on balanced factors).
+
+    Examples
+    --------
+    The product of the lift is the point, and the horizontal lift is an isometry:
+
+    >>> import geodln
+    >>> bundle = geodln.DLNBundle(geodln.BalancedManifold(3, 4, 3, rank=2, widths=(5, 2)))
+    >>> X = bundle.base.random_point(seed=0)
+    >>> W = bundle.lift(X)
+    >>> bool(np.allclose(bundle.riemannian_submersion(W), X))
+    True
+    >>> Z = bundle.base.to_tangent(np.arange(12.0).reshape(4, 3), X)
+    >>> H = bundle.horizontal_lift(Z, fiber_point=W)
+    >>> metric = geodln.DLNMetric(geodln.RankMatrices(4, 3, rank=2), depth=3)
+    >>> bool(np.isclose(np.sum(H**2), metric.squared_norm(Z, X)))
+    True
     """
 
     def __init__(self, total_space):
@@ -59,10 +102,12 @@ class DLNBundle(FiberBundle):
         Parameters
         ----------
         point : array-like, shape=[..., total_dim]
+            Balanced factors W, flat.
 
         Returns
         -------
         x : ndarray, shape=[..., m, n]
+            The end-to-end matrix X.
         """
         return product(self._total_space.factors(point))
 
@@ -72,11 +117,14 @@ class DLNBundle(FiberBundle):
         Parameters
         ----------
         tangent_vec : array-like, shape=[..., total_dim]
+            :math:`\dot W`, flat.
         base_point : array-like, shape=[..., total_dim]
+            W, flat.
 
         Returns
         -------
         z : ndarray, shape=[..., m, n]
+            :math:`D\phi_W(\dot W)`, a tangent vector at :math:`X = \phi(W)`.
         """
         space = self._total_space
         return tangent_product(space.factors(base_point), space.factors(tangent_vec))
@@ -87,6 +135,7 @@ class DLNBundle(FiberBundle):
         Parameters
         ----------
         point : array-like, shape=[..., m, n]
+            X of rank r.
 
         Returns
         -------
@@ -105,7 +154,7 @@ class DLNBundle(FiberBundle):
             raise ValueError(str(exc).replace("x must", "point must", 1)) from None
 
     def horizontal_lift(self, tangent_vec, base_point=None, fiber_point=None):
-        r"""Horizontal lift :math:`D\phi_W^*(A_{N,X}^{-1} Z)` (reference §3, MY).
+        r"""Horizontal lift :math:`D\phi_W^*(A_{N,X}^{-1} Z)` (MY25).
 
         Parameters
         ----------
@@ -119,6 +168,7 @@ class DLNBundle(FiberBundle):
         Returns
         -------
         horizontal_vec : ndarray, shape=[..., total_dim]
+            The horizontal vector, flat; its squared Frobenius norm is :math:`g^N_X(Z, Z)`.
 
         Raises
         ------
@@ -140,32 +190,47 @@ class DLNBundle(FiberBundle):
         Parameters
         ----------
         tangent_vec : array-like, shape=[..., total_dim]
+            A vector at W, flat.
         base_point : array-like, shape=[..., total_dim]
+            Balanced W, flat.
 
         Returns
         -------
         horizontal : ndarray, shape=[..., total_dim]
+            Its horizontal part.
         """
         z = self.tangent_riemannian_submersion(tangent_vec, base_point)
         return self.horizontal_lift(z, fiber_point=base_point)
 
     def vertical_projection(self, tangent_vec, base_point):
-        """Orthogonal projection onto the vertical space (tangent projection minus horizontal).
+        r"""Orthogonal projection onto the vertical space (tangent projection minus horizontal).
 
         Parameters
         ----------
         tangent_vec : array-like, shape=[..., total_dim]
+            A vector at W, flat.
         base_point : array-like, shape=[..., total_dim]
+            Balanced W, flat.
 
         Returns
         -------
         vertical : ndarray, shape=[..., total_dim]
+            Its vertical part (tangent to the fiber over :math:`\phi(W)`).
         """
         tangent = self._total_space.to_tangent(tangent_vec, base_point)
         return tangent - self.horizontal_projection(tangent_vec, base_point)
 
     def is_horizontal(self, tangent_vec, base_point, atol=DEFAULT_ATOL):
         """Check tangency and ``|v - horizontal_projection(v)| <= atol`` entrywise.
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., total_dim]
+            A vector at W, flat.
+        base_point : array-like, shape=[..., total_dim]
+            Balanced W, flat.
+        atol : float
+            Absolute tolerance, entrywise.
 
         Returns
         -------
@@ -176,6 +241,15 @@ class DLNBundle(FiberBundle):
 
     def is_vertical(self, tangent_vec, base_point, atol=DEFAULT_ATOL):
         """Check tangency and ``|D phi(v)| <= atol`` entrywise.
+
+        Parameters
+        ----------
+        tangent_vec : array-like, shape=[..., total_dim]
+            A vector at W, flat.
+        base_point : array-like, shape=[..., total_dim]
+            Balanced W, flat.
+        atol : float
+            Absolute tolerance, entrywise.
 
         Returns
         -------
@@ -208,6 +282,25 @@ def balanced_total_space(space, depth, widths=None):
     total_space : BalancedManifold
         Equipped with the Frobenius metric; ``total_space.fiber_bundle`` is a
         :class:`DLNBundle`.
+
+    Raises
+    ------
+    ValueError
+        If ``space`` is not a :class:`~geodln.RankMatrices`, or ``depth``/``widths`` are
+        invalid for it (see :class:`~geodln.BalancedManifold`).
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold as the total space of the
+       Riemannian submersion onto :math:`(M_r, g^N)`).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> from geodln.bundle import balanced_total_space
+    >>> total = balanced_total_space(geodln.RankMatrices(3, 3), depth=2)
+    >>> type(total.fiber_bundle).__name__, total.dim
+    ('DLNBundle', 12)
     """
     if not isinstance(space, RankMatrices):
         raise ValueError(f"space must be a RankMatrices, got {type(space).__name__}")
@@ -238,12 +331,27 @@ def quotient_metric(space, depth, widths=None):
     metric : QuotientMetric
         ``space.metric``; its total space is ``metric._total_space``.
 
+    Raises
+    ------
+    ValueError
+        If ``space`` is not a :class:`~geodln.RankMatrices`, or ``depth``/``widths`` are
+        invalid for it.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (:math:`g^N` is the quotient metric of the
+       balanced manifold under the product map).
+
     Examples
     --------
     >>> import geodln
     >>> from geodln.bundle import quotient_metric
     >>> space = geodln.RankMatrices(3, 3)
     >>> metric = quotient_metric(space, depth=3)
+    >>> X, Z = np.diag([2.0, 1.0, 0.5]), np.eye(3)
+    >>> direct = geodln.DLNMetric(geodln.RankMatrices(3, 3), depth=3).squared_norm(Z, X)
+    >>> bool(np.isclose(metric.squared_norm(Z, X), direct))
+    True
     """
     total = balanced_total_space(space, depth, widths)
     space.equip_with_metric(QuotientMetric, total_space=total)

@@ -27,7 +27,7 @@ and no traceback. ``--help`` shows every default.
 Built in: ``geodln compare`` — the package's main job. It runs the upstairs (factor) and the
 downstairs (end-to-end, metric :math:`g^N`) gradient flows from the same balanced start on a
 random low-rank completion problem at several depths and on the Razin–Cohen 2×2 problem
-(reference §8), prints a table (deviation, wall time, RHS evaluations, final losses) and writes
+(RC20, Fig. 1), prints a table (deviation, wall time, RHS evaluations, final losses) and writes
 ``compare.csv``, ``compare.json``, ``compare.png`` and the trajectories (``.npz``) to ``--out``.
 """
 
@@ -87,6 +87,11 @@ def register_subcommand(name, add_arguments, run, help=""):
         ``run(args) -> int`` executes it (exit code; None means 0).
     help : str
         One-line description.
+
+    Raises
+    ------
+    ValueError
+        With the message ``add_arguments and run must be callables``.
     """
     if not callable(add_arguments) or not callable(run):
         raise ValueError("add_arguments and run must be callables")

@@ -3,7 +3,7 @@ r"""How fixed-step gradient descent departs from the gradient flow as the step s
 Gradient descent with step :math:`\eta` is the explicit Euler scheme of the flow, upstairs
 (:math:`W_p \leftarrow W_p - \eta\nabla_{W_p}(E\circ\phi)`) and downstairs
 (:math:`X \leftarrow X - \eta A_{N,X}(\nabla E)`); on a fixed time interval its global error
-is :math:`O(\eta)` (first order; ACH's per-step agreement, reference §2). This module measures
+is :math:`O(\eta)` (first order; ACH's per-step agreement, ACH18, Theorem 1). This module measures
 
 - the deviation of the final end-to-end matrix at matched time :math:`t = k\eta` from a
   tight-tolerance ODE solution (:func:`final_point_deviation`);
@@ -15,6 +15,8 @@ is :math:`O(\eta)` (first order; ACH's per-step agreement, reference §2). This 
 
 and fits log-log slopes (:func:`loglog_slope`, expected ≈ 1). :func:`run` writes a figure and
 a JSON summary.
+
+Abbreviations: ACH = Arora, Cohen, Hazan (ACH18); CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import os
@@ -113,6 +115,19 @@ def final_point_deviation(loss, X0, depth, step_sizes, t_final, *, mode="downsta
     result : dict
         ``step_sizes``, ``times`` (the matched times), ``deviation``
         (:math:`\|X_{GD} - X_{flow}\|_F`), ``relative`` (divided by :math:`\|X_{flow}\|_F`).
+
+    Raises
+    ------
+    ValueError
+        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape; if
+        ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); otherwise with the
+        message ``t_final must be a positive number, got …``; or ``the reference flow stopped
+        early (…: …)``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
+       end-to-end matrix, first-order agreement with factor descent).
     """
     mode = _check_mode(mode)
     x0 = check_matrix(X0, "X0", allow_batch=False)
@@ -176,6 +191,16 @@ def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode=
     -------
     result : dict
         ``step_sizes``, ``reference`` (flow outcome), ``outcomes`` (GD), ``deviation``.
+
+    Raises
+    ------
+    ValueError
+        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
+       end-to-end matrix, first-order agreement with factor descent).
     """
     mode = _check_mode(mode)
     x0 = check_matrix(X0, "X0", allow_batch=False)
@@ -207,6 +232,12 @@ def loglog_slope(step_sizes, deviations):
     Returns
     -------
     slope : float
+
+    Raises
+    ------
+    ValueError
+        If ``deviations`` is not a finite real array; otherwise with the message ``deviations
+        must be positive and match step_sizes``.
     """
     x = np.log(_check_step_sizes(step_sizes))
     y = check_finite(deviations, "deviations")
@@ -216,7 +247,12 @@ def loglog_slope(step_sizes, deviations):
 
 
 def hyperbola_loss():
-    """CMV's 2×2 diagonal completion: observed :math:`x_{11} = x_{22} = 1` (reference §8)."""
+    """CMV's 2×2 diagonal completion: observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (2×2 diagonal completion).
+    """
     return MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
 
 
@@ -232,6 +268,16 @@ def corner_fraction(outcomes, radius=0.25):
     Returns
     -------
     fraction : float
+
+    Raises
+    ------
+    ValueError
+        If ``outcomes`` is not a finite real array of matrices [..., m, n] of the expected
+        shape.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (2×2 diagonal completion).
     """
     x = check_matrix(outcomes, "outcomes", shape=(2, 2))
     off = np.stack([x[..., 0, 1], x[..., 1, 0]], axis=-1)
@@ -264,6 +310,12 @@ def run(out_dir, full=False, seed=0):
     -------
     summary : dict
         Slopes and deviations (also written as JSON).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
+       end-to-end matrix, first-order agreement with factor descent).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (2×2 diagonal completion).
     """
     import matplotlib
 

@@ -90,6 +90,11 @@ def ensemble_seeds(entropy, n_runs):
     -------
     seeds : list of numpy.random.SeedSequence
         Child ``i`` has ``spawn_key == (i,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_runs`` is not an integer >= 1 (bools are refused).
     """
     return np.random.SeedSequence(entropy).spawn(check_positive_int(n_runs, "n_runs"))
 
@@ -593,6 +598,12 @@ class Ensemble:
         Returns
         -------
         stacked : ndarray, shape=[K, ...]
+
+        Raises
+        ------
+        ValueError
+            With the message ``key … is missing from runs …``; or ``key … has different shapes
+            across runs (…...); pass pad=<value> to pad them``.
         """
         missing = [i for i, run in enumerate(self.runs) if key not in run]
         if missing:

@@ -1,10 +1,12 @@
 r"""Menon–Yu entropy: the volume of the fiber (group orbit) over a point, and its gradient.
 
-For a square full-rank :math:`X = U\Sigma V^\top \in \mathbb{R}^{d\times d}` and depth N with
-all hidden widths d, the balanced factorisations of X form one orbit
+Menon and Yu (MY, [1]_) define the Boltzmann entropy of a deep linear network as the logarithm
+of the volume of the set of balanced factorisations of the end-to-end matrix. For a square
+full-rank :math:`X = U\Sigma V^\top \in \mathbb{R}^{d\times d}` and depth N with all hidden
+widths d, the balanced factorisations of X form one orbit
 :math:`\mathcal{O}_X` of :math:`O_d^{N-1}` acting by
 :math:`W_p \mapsto Q_p W_p Q_{p-1}^\top` (:math:`Q_0 = Q_N = I`). Its volume in the Frobenius
-metric of the factors is (MY; reference ``dln-geometry.md`` §5)
+metric of the factors is ([1]_, Theorem 4)
 
 .. math:: \mathrm{vol}(\mathcal{O}_X) = c_d^{N-1}\prod_{i<j}\sqrt{\lambda_{ij}},\qquad
           \lambda_{ij} = k_N(\sigma_i^2, \sigma_j^2)
@@ -19,8 +21,8 @@ where :math:`\lambda_{ij}` is the *plain* DLN kernel (an off-diagonal eigenvalue
 is the volume of the whole orthogonal group (both components) in the metric
 :math:`\mathrm{tr}(\xi^\top\eta)` induced from the Frobenius metric on
 :math:`\mathbb{R}^{d\times d}` (:math:`c_1 = 2`, :math:`c_2 = 4\sqrt2\pi`,
-:math:`c_3 = 2^{11/2}\pi^2`). *Convention:* Menon–Yu's own :math:`c_d` is [open] in our
-reference; we use this one. Derivation: the orbit map
+:math:`c_3 = 2^{11/2}\pi^2`). *Convention:* this normalisation of :math:`c_d` is geodln's and is
+stated here because a different normalisation only shifts S by a constant. Derivation: the orbit map
 :math:`\Omega \mapsto (\Omega_p W_p - W_p\Omega_{p-1})_p` has, per pair (i, j), an
 (N−1)×(N−1) tridiagonal Gram block (diagonal :math:`\lambda_i^2 + \lambda_j^2`, off-diagonal
 :math:`-\lambda_i\lambda_j`, :math:`\lambda = \sigma^{1/N}`, on an orthonormal basis of
@@ -33,8 +35,16 @@ The entropy is :math:`S(X) = \log\mathrm{vol}(\mathcal{O}_X)`.
 factor :math:`\sqrt{N}\sigma^{1-1/N}`) and *shrinks* as singular values go to zero (pair
 factor :math:`\to\sigma_i^{1-1/N}` as :math:`\sigma_j \to 0`; under :math:`X \to tX` it scales
 like :math:`t^{(1-1/N)d(d-1)/2}`). It is the CMV volume form
-(:func:`geodln.volume.log_volume_form`) that diverges as :math:`\sigma_{\min} \to 0`.
-Every function here returns the orbit volume / its logarithm; none returns the CMV volume.
+(:func:`geodln.volume.log_volume_form`) of Cohen, Menon and Veraszto (CMV, [2]_) that
+diverges as :math:`\sigma_{\min} \to 0`. Every function here returns the orbit volume / its
+logarithm (in nats); none returns the CMV volume.
+
+References
+----------
+.. [1] MY25: Menon, Yu, "An entropy formula for the Deep Linear Network", arXiv:2509.09088,
+   Theorem 4 (orbit volume and entropy).
+.. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (volume form of
+   :math:`g^N`).
 """
 
 import numpy as np
@@ -67,11 +77,33 @@ def log_orthogonal_group_volume(dim):
     Parameters
     ----------
     dim : int
-        d >= 1.
+        d >= 1, the size of the matrices in :math:`O_d`.
 
     Returns
     -------
     log_c : float
+        :math:`\log c_d` (natural logarithm of a volume in the trace metric).
+
+    Raises
+    ------
+    ValueError
+        If ``dim`` is not an integer >= 1 (bools are refused).
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the constant :math:`c_d` of the entropy
+       formula; normalisation as stated in the module docstring).
+
+    Examples
+    --------
+    :math:`O_1 = \{\pm 1\}` has volume 2 and :math:`O_2` (two circles of length
+    :math:`2\sqrt2\pi` in the trace metric) has volume :math:`4\sqrt2\pi`:
+
+    >>> from geodln.entropy import log_orthogonal_group_volume
+    >>> bool(np.isclose(log_orthogonal_group_volume(1), np.log(2.0)))
+    True
+    >>> bool(np.isclose(log_orthogonal_group_volume(2), np.log(4 * np.sqrt(2) * np.pi)))
+    True
     """
     d = check_positive_int(dim, "dim")
     k = np.arange(1, d + 1)
@@ -106,7 +138,7 @@ def log_orbit_volume(base_point=None, depth=None, *, singular_values=None):
     r"""Log volume of the Menon–Yu orbit :math:`\mathcal{O}_X`, i.e. the entropy S(X).
 
     :math:`\log\mathrm{vol}(\mathcal{O}_X) = (N-1)\log c_d
-    + \tfrac12\sum_{i<j}\log k_N(\sigma_i^2, \sigma_j^2)` (MY; reference §5; :math:`c_d` as in
+    + \tfrac12\sum_{i<j}\log k_N(\sigma_i^2, \sigma_j^2)` ([1]_; :math:`c_d` as in
     :func:`log_orthogonal_group_volume`; :math:`k_N` the plain DLN kernel, evaluated stably by
     :func:`geodln.spectral.dln_kernel` through :func:`geodln.volume.log_kernel`). The orbit
     is taken in the Frobenius metric of the factors, so there is no normalisation option.
@@ -117,7 +149,7 @@ def log_orbit_volume(base_point=None, depth=None, *, singular_values=None):
     Parameters
     ----------
     base_point : array-like, shape=[..., d, d], optional
-        X. Give either this or ``singular_values``.
+        X, square. Give either this or ``singular_values``.
     depth : int
         N >= 1 (finite: :math:`c_d^{N-1}` has no N → ∞ limit).
     singular_values : array-like, shape=[..., d], optional
@@ -126,14 +158,37 @@ def log_orbit_volume(base_point=None, depth=None, *, singular_values=None):
     Returns
     -------
     log_vol : ndarray, shape=[...]
-        Finite at repeated and at single zero singular values; ``-inf`` only when two or more
-        singular values are 0 (the formula's limit: the orbit volume tends to 0).
+        :math:`\log\mathrm{vol}(\mathcal{O}_X)` in nats. Finite at repeated and at single zero
+        singular values; ``-inf`` only when two or more singular values are 0 (the formula's
+        limit: the orbit volume tends to 0).
 
     Raises
     ------
     ValueError
-        Neither or both inputs, a non-square ``base_point``, NaN/inf or negative
-        ``singular_values``, a missing or infinite ``depth``.
+        If neither or both of ``base_point`` and ``singular_values`` are given; if
+        ``base_point`` is not a finite square matrix [..., d, d]; if ``singular_values`` is
+        empty, not finite or has a negative entry; if ``depth`` is missing, not an integer
+        >= 1, or infinite.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (orbit volume as a product over pairs
+       of singular values).
+
+    Examples
+    --------
+    For :math:`X = \mathrm{diag}(2, 1)` and N = 2 the formula is
+    :math:`\log c_2 + \tfrac12\log\frac{4 - 1}{2 - 1}`:
+
+    >>> from geodln.entropy import log_orbit_volume, log_orthogonal_group_volume
+    >>> value = log_orbit_volume(np.diag([2.0, 1.0]), depth=2)
+    >>> bool(np.isclose(value, log_orthogonal_group_volume(2) + 0.5 * np.log(3.0)))
+    True
+
+    A batch of points is one call; repeated singular values are a normal case:
+
+    >>> log_orbit_volume(singular_values=[[2.0, 1.0], [1.0, 1.0]], depth=3).shape
+    (2,)
     """
     if depth is None:
         raise ValueError("depth is required (an integer >= 1)")
@@ -149,20 +204,52 @@ def log_orbit_volume(base_point=None, depth=None, *, singular_values=None):
 def entropy(base_point=None, depth=None, *, singular_values=None):
     r"""Menon–Yu entropy :math:`S(X) = \log\mathrm{vol}(\mathcal{O}_X)`.
 
-    Same as :func:`log_orbit_volume` (reference §5).
+    Same as :func:`log_orbit_volume`: the logarithm of the volume of the balanced
+    factorisations of X (hidden widths d) in the Frobenius metric of the factors. It is finite
+    at repeated singular values and tends to :math:`-\infty` (the orbit volume to 0) as the
+    singular values go to 0; it is *not* the CMV volume form, which diverges there.
 
     Parameters
     ----------
     base_point : array-like, shape=[..., d, d], optional
-        X. Give either this or ``singular_values``.
+        X, square. Give either this or ``singular_values``.
     depth : int
-        N >= 1.
+        N >= 1, finite.
     singular_values : array-like, shape=[..., d], optional
-        σ >= 0.
+        σ >= 0, any order.
 
     Returns
     -------
     S : ndarray, shape=[...]
+        The entropy in nats (natural logarithm).
+
+    Raises
+    ------
+    ValueError
+        If neither or both of ``base_point`` and ``singular_values`` are given; if
+        ``base_point`` is not a finite square matrix [..., d, d]; if ``singular_values`` is
+        empty, not finite or has a negative entry; if ``depth`` is missing, not an integer
+        >= 1, or infinite.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (entropy formula
+       :math:`S(X) = (N-1)\log c_d + \tfrac12\sum_{i<j}\log k_N(\sigma_i^2, \sigma_j^2)`).
+
+    Examples
+    --------
+    At depth 1 there is no hidden layer and the orbit is a point:
+
+    >>> import geodln
+    >>> float(geodln.entropy(np.diag([3.0, 2.0, 1.0]), depth=1))
+    0.0
+
+    Scaling X down shrinks the orbit (exponent :math:`(1 - 1/N)\,d(d-1)/2`):
+
+    >>> X = np.array([[1.0, 0.3], [0.2, 0.5]])
+    >>> drop = geodln.entropy(X, depth=3) - geodln.entropy(0.1 * X, depth=3)
+    >>> bool(np.isclose(drop, (1 - 1 / 3) * 1 * np.log(10.0)))
+    True
     """
     return log_orbit_volume(base_point, depth, singular_values=singular_values)
 
@@ -196,7 +283,9 @@ def entropy_gradient(base_point, depth, normalized=False):
     r"""Riemannian gradient of the Menon–Yu entropy under :math:`g^N`.
 
     :math:`\mathrm{grad}_{g^N} S = U\,\mathrm{diag}(s_k)\,V^\top` with (plain :math:`A_{N,X}`;
-    reference §5)
+    obtained by differentiating the entropy formula of [1]_ in the singular values and applying
+    :math:`A_{N,X}`, whose eigenvalues on the diagonal block are :math:`N\sigma_k^{2-2/N}`
+    [2]_; checked against finite differences in the test suite)
 
     .. math:: s_k = \sum_{l\ne k}\Big[\frac{N\sigma_k^{3-2/N}}{\sigma_k^2 - \sigma_l^2}
               - \frac{\sigma_k}{\sigma_k^{2/N} - \sigma_l^{2/N}}\Big]
@@ -212,13 +301,36 @@ def entropy_gradient(base_point, depth, normalized=False):
     base_point : array-like, shape=[..., d, d]
         X, square.
     depth : int
-        N >= 1 (the gradient is 0 for N = 1).
+        N >= 1, finite (the gradient is 0 for N = 1).
     normalized : bool
         ``True``: gradient for the CMV metric :math:`g_{CMV} = N g^N` (divided by N).
 
     Returns
     -------
     grad : ndarray, shape=[..., d, d]
+        :math:`\mathrm{grad}_{g^N} S(X)`, a tangent vector at X (nats per unit of g-length).
+
+    Raises
+    ------
+    ValueError
+        If ``base_point`` is not a finite square matrix [..., d, d] or ``depth`` is not a
+        finite integer >= 1.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the entropy S).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    For :math:`X = \mathrm{diag}(2, 1)`, N = 2:
+    :math:`s_1 = 2\cdot 4/3 - 2/1 = 2/3` and :math:`s_2 = 2/(1 - 4) - 1/(1 - 2) = 1/3`:
+
+    >>> from geodln.entropy import entropy_gradient
+    >>> grad = entropy_gradient(np.diag([2.0, 1.0]), depth=2)
+    >>> bool(np.allclose(grad, np.diag([2 / 3, 1 / 3])))
+    True
     """
     N = check_depth(depth, allow_inf=False)
     x = check_matrix(base_point, "base_point")
@@ -242,7 +354,10 @@ def entropy_gradient(base_point, depth, normalized=False):
 
 
 class FreeEnergy:
-    r"""Free energy :math:`F_\beta(X) = E(X) - S(X)/\beta` (Menon–Yu entropy S; reference §5).
+    r"""Free energy :math:`F_\beta(X) = E(X) - S(X)/\beta` (Menon–Yu entropy S, in nats).
+
+    Its Riemannian gradient under :math:`g^N` is the drift of the downstairs Langevin equation
+    at inverse temperature β ([1]_, Riemannian Langevin equation; [2]_).
 
     Parameters
     ----------
@@ -255,6 +370,26 @@ class FreeEnergy:
         N >= 1.
     normalized : bool
         Metric used by :meth:`riemannian_gradient`: plain :math:`g^N` or CMV :math:`N g^N`.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` has no ``value`` method and is not callable, ``beta`` is not a finite
+        number > 0, or ``depth`` is not a finite integer >= 1.
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section
+       on the Riemannian Langevin equation (free energy :math:`E - S/\beta`).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the entropy S).
+
+    Examples
+    --------
+    >>> from geodln.entropy import FreeEnergy, entropy
+    >>> F = FreeEnergy(lambda X: 0.5 * np.sum(X**2, axis=(-2, -1)), beta=2.0, depth=2)
+    >>> X = np.diag([2.0, 1.0])
+    >>> bool(np.isclose(F(X), 2.5 - entropy(X, 2) / 2.0))
+    True
     """
 
     def __init__(self, loss, beta, depth, normalized=False):
@@ -272,7 +407,23 @@ class FreeEnergy:
         return self.loss.value(x) if hasattr(self.loss, "value") else self.loss(x)
 
     def value(self, base_point):
-        r"""Return :math:`E(X) - S(X)/\beta`, shape [...]."""
+        r"""Return :math:`E(X) - S(X)/\beta`, shape [...].
+
+        Parameters
+        ----------
+        base_point : array-like, shape=[..., d, d]
+            X, square.
+
+        Returns
+        -------
+        value : ndarray, shape=[...]
+            The free energy (units of E; S in nats).
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a finite square matrix [..., d, d].
+        """
         x = check_matrix(base_point, "base_point")
         return np.asarray(self._loss_value(x), float) - entropy(x, self.depth) / self.beta
 
@@ -284,10 +435,19 @@ class FreeEnergy:
         Parameters
         ----------
         base_point : array-like, shape=[..., d, d]
+            X, square.
 
         Returns
         -------
         grad : ndarray, shape=[..., d, d]
+            :math:`A_{N,X}(\nabla E) - \mathrm{grad}_{g^N} S/\beta` (divided by N when
+            ``normalized``).
+
+        Raises
+        ------
+        ValueError
+            If the loss has no ``euclidean_gradient`` or ``base_point`` is not a finite
+            matrix.
         """
         if not hasattr(self.loss, "euclidean_gradient"):
             raise ValueError("riemannian_gradient needs a loss with euclidean_gradient(X)")
@@ -319,5 +479,25 @@ def free_energy(loss, beta, depth, normalized=False):
     -------
     free_energy : FreeEnergy
         Callable: ``free_energy(X)`` is :math:`F_\beta(X)`.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is neither callable nor has ``value``, ``beta`` is not a finite number
+        > 0, or ``depth`` is not a finite integer >= 1.
+
+    References
+    ----------
+    .. [1] GM24: Menon, arXiv:2411.09004, section on the Riemannian Langevin equation (free
+       energy).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the entropy S).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> F = geodln.free_energy(lambda X: 0.0 * X[..., 0, 0], beta=1.0, depth=2)
+    >>> X = np.diag([2.0, 1.0])
+    >>> bool(np.isclose(F(X), -geodln.entropy(X, depth=2)))
+    True
     """
     return FreeEnergy(loss, beta, depth, normalized)

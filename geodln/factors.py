@@ -1,4 +1,4 @@
-r"""Factor tuples of a deep linear network and the product map (reference §1, §3).
+r"""Factor tuples of a deep linear network and the product map.
 
 Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d_p, d_{p-1}]``
 (input width ``d_0 = n``, output width ``d_N = m``), so that the end-to-end matrix is
@@ -12,6 +12,8 @@ Factors are stored as a list ``[W_1, ..., W_N]`` with ``W_p`` of shape ``[..., d
   gradient flow of :math:`E \circ \phi`);
 - :func:`balanced_factors` — the balanced lift :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top`,
   :math:`Q_0 = V`, :math:`Q_N = U`, :math:`Q_p \in St(d_p, r)` free.
+
+Abbreviations: ACHL = Arora, Cohen, Hu, Luo (ACHL19).
 """
 
 import numpy as np
@@ -35,6 +37,13 @@ def check_factors(factors, name="factors"):
     Returns
     -------
     factors : list of ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``…[…]`` is not a finite real array of matrices [..., m, n] of the expected shape;
+        otherwise with the message ``… must be a non-empty list [W_1, ..., W_N] of matrices``;
+        or ``…[…] has shape … but …[…] has … rows: widths must chain (W_p is d_p x d_(p-1))``.
     """
     if isinstance(factors, np.ndarray) and factors.ndim >= 3 and factors.dtype != object:
         factors = list(np.moveaxis(factors, -3, 0)) if factors.ndim == 3 else list(factors)
@@ -56,7 +65,15 @@ def widths_of(factors):
 
 
 def product(factors):
-    """End-to-end matrix :math:`X = W_N \\cdots W_1`, shape [..., m, n]."""
+    """End-to-end matrix :math:`X = W_N \\cdots W_1`, shape [..., m, n].
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     x = factors[0]
     for w in factors[1:]:
         x = w @ x
@@ -67,6 +84,13 @@ def prefix_products(factors):
     """Return ``[W_{0:1}, W_{1:1}, ..., W_{N-1:1}]`` where ``W_{p-1:1}`` is the product below p.
 
     The first entry is the identity of size ``d_0``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
     n = factors[0].shape[-1]
     out = [np.broadcast_to(np.eye(n), factors[0].shape[:-2] + (n, n))]
@@ -76,7 +100,15 @@ def prefix_products(factors):
 
 
 def suffix_products(factors):
-    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p."""
+    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     m = factors[-1].shape[-2]
     out = [np.broadcast_to(np.eye(m), factors[-1].shape[:-2] + (m, m))]
     for w in reversed(factors[1:]):
@@ -85,7 +117,15 @@ def suffix_products(factors):
 
 
 def tangent_product(factors, tangent_factors):
-    r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`."""
+    r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return sum(s @ v @ q for s, v, q in zip(suf, tangent_factors, pre))
 
@@ -95,13 +135,28 @@ def product_adjoint(factors, cotangent):
 
     For ``cotangent`` :math:`= \nabla E(X)` this is the Euclidean gradient of
     :math:`E \circ \phi` with respect to each factor (the upstairs gradient).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return [_t(s) @ cotangent @ _t(q) for s, q in zip(suf, pre)]
 
 
 def balance_residuals(factors):
-    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``."""
+    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     return [_t(b) @ b - a @ _t(a) for a, b in zip(factors[:-1], factors[1:])]
 
 
@@ -117,6 +172,13 @@ def balance_defect(factors, relative=False):
     Returns
     -------
     defect : float or ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
     res = balance_residuals(factors)
     if not res:
@@ -129,14 +191,30 @@ def balance_defect(factors, relative=False):
 
 
 def random_stiefel(rows, cols, rng):
-    """Haar-random matrix with orthonormal columns, shape (rows, cols)."""
+    """Haar-random matrix with orthonormal columns, shape (rows, cols).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     g = rng.standard_normal((rows, cols))
     q, r = np.linalg.qr(g)
     return q * np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
 
 
 def check_widths(widths, depth, rank, name="widths"):
-    """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank."""
+    """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank.
+
+    Raises
+    ------
+    ValueError
+        If ``…[…]`` is not an integer >= 1 (bools are refused); otherwise with the message ``…
+        must list the … hidden widths d_1..d_(N-1) for depth=…, got …``; or ``…[…] = … is
+        smaller than the rank …``.
+    """
     widths = tuple(check_positive_int(w, f"{name}[{i}]") for i, w in enumerate(widths))
     if len(widths) != depth - 1:
         raise ValueError(

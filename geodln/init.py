@@ -6,7 +6,7 @@ Factors are lists ``[W_1, ..., W_N]`` with ``W_p`` of shape ``(d_p, d_{p-1})``
 - :func:`gaussian_matrix` — :math:`X(0) = \alpha G` (G standard Gaussian), optionally truncated
   to rank r;
 - :func:`balanced` — the balanced lift of :func:`gaussian_matrix` with random orthonormal frames
-  (reference §1): exactly balanced, so upstairs and downstairs flows coincide (ACH Thm 1);
+  (ACGH19, Procedure 1): exactly balanced, so upstairs and downstairs flows coincide (ACH Thm 1);
 - :func:`gaussian_factors` — per-layer ``randn * alpha`` (Razin–Cohen "normal" init, only
   approximately balanced);
 - :func:`scaled_identity` — :math:`W_p = \alpha I` (rectangular identities);
@@ -14,11 +14,13 @@ Factors are lists ``[W_1, ..., W_N]`` with ``W_p`` of shape ``(d_p, d_{p-1})``
 
 ``det_sign=+1`` or ``-1`` (square end-to-end only) resamples until :math:`\operatorname{sign}\det
 X(0)` matches, as Razin–Cohen's code does (it matters: the sign of det is conserved by the flow,
-reference §8).
+RC20, Fig. 1).
 
 **Seed convention** (the same everywhere in geodln): ``seed`` is an int, a numpy ``Generator``
 (or ``SeedSequence``), or None, which means fresh OS entropy. Deterministic hidden frames are
 an explicit option (``frames="identity"``), never the meaning of ``seed=None``.
+
+Abbreviations: ACH = Arora, Cohen, Hazan (ACH18).
 """
 
 import numpy as np
@@ -92,6 +94,18 @@ def gaussian_matrix(shape, scale, rank=None, seed=None, det_sign=None):
     Returns
     -------
     x : ndarray, shape=[m, n]
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is not an integer rank in 1..min(m, n); if ``seed`` is not None, an integer
+        seed or a ``numpy.random.Generator``; otherwise with the message ``det_sign needs a
+        full-rank start (rank = min(m, n))``.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
     m, n = _shape(shape)
     scale = _check_scale(scale)
@@ -116,7 +130,7 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
 
     :math:`X(0)` is split by its SVD into :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top` with
     Haar-random frames :math:`Q_p \in St(d_p, r)` (:func:`geodln.factors.balanced_factors`,
-    reference §1), so :math:`W_{p+1}^\top W_{p+1} = W_p W_p^\top` exactly.
+    ACGH19, Procedure 1), so :math:`W_{p+1}^\top W_{p+1} = W_p W_p^\top` exactly.
 
     Parameters
     ----------
@@ -139,6 +153,18 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     -------
     factors : list of ndarray
         ``[W_1, ..., W_N]``; the end-to-end matrix is ``geodln.factors.product(factors)``.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); if ``rank`` is not
+        an integer rank in 1..min(m, n); if ``seed`` is not None, an integer seed or a
+        ``numpy.random.Generator``.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
     m, n = _shape(shape)
     depth = check_depth(depth, allow_inf=False)
@@ -181,6 +207,15 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
     Returns
     -------
     factors : list of ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not None, an integer seed or a ``numpy.random.Generator``.
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398 (per-layer Gaussian initialisation of their code).
     """
     widths = _full_widths(widths)
     scale = _check_scale(scale)
@@ -242,6 +277,11 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
     ------
     ValueError
         If ``x`` is not a finite matrix or the lift's arguments are invalid.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
 
     Examples
     --------

@@ -71,7 +71,13 @@ class Loss:
     name = "loss"
 
     def check_point(self, x, name="X"):
-        """Validate a point ``[..., m, n]`` against :attr:`shape` (``ValueError`` naming it)."""
+        """Validate a point ``[..., m, n]`` against :attr:`shape` (``ValueError`` naming it).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a finite real array of matrices [..., m, n] of the expected shape.
+        """
         return check_matrix(x, name, shape=self.shape)
 
     def value(self, x):
@@ -161,6 +167,24 @@ class MatrixCompletion(Loss):
     ValueError
         If both or neither of ``indices`` and ``mask`` are given, an index is out of range or
         repeated, or ``values`` does not match.
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    :math:`E(X) = \tfrac12 \sum_\Omega (X_{ij} - b_{ij})^2`, gradient zero off :math:`\Omega`:
+
+    >>> import geodln
+    >>> loss = geodln.MatrixCompletion(indices=([0, 1], [1, 0]), values=[1.0, 2.0], shape=(2, 2))
+    >>> X = np.array([[5.0, 0.0], [0.0, 5.0]])
+    >>> float(loss.value(X))  # (0 - 1)^2 / 2 + (0 - 2)^2 / 2
+    2.5
+    >>> loss.euclidean_gradient(X)
+    array([[ 0., -1.],
+           [-2.,  0.]])
     """
 
     name = "completion"
@@ -280,6 +304,28 @@ class MatrixSensing(Loss):
         Measurement matrices.
     y : array-like, shape=[k]
         Measurements.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a finite real array of matrices [..., m, n] of the expected shape; if
+        ``y`` is not a finite real array; otherwise with the message ``A must have shape [k, m,
+        n], got …``; or ``y must have shape (…,) to match A, got …``.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
+
+    Examples
+    --------
+    :math:`E(X) = \tfrac12 \sum_i (\langle A_i, X\rangle - y_i)^2`:
+
+    >>> import geodln
+    >>> A = np.stack([np.eye(2), np.array([[0.0, 1.0], [0.0, 0.0]])])
+    >>> loss = geodln.MatrixSensing(A, y=[1.0, 0.0])
+    >>> float(loss.value(np.diag([2.0, 1.0])))  # (3 - 1)^2 / 2 + (0 - 0)^2 / 2
+    2.0
     """
 
     name = "sensing"
@@ -323,9 +369,25 @@ class AutogradLoss(Loss):
     name : str, optional
         Label for tables.
 
+    Raises
+    ------
+    ValueError
+        With the message ``func must be callable, got …``; or ``shape=(m, n) is required``.
+
     Notes
     -----
     Batches ``[..., m, n]`` are evaluated one matrix at a time.
+
+    Examples
+    --------
+    The Euclidean gradient comes from autograd:
+
+    >>> import autograd.numpy as anp
+    >>> import geodln
+    >>> loss = geodln.AutogradLoss(lambda X: 0.5 * anp.sum(X**2), shape=(2, 2))
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> bool(np.allclose(loss.euclidean_gradient(X), X))
+    True
     """
 
     def __init__(self, func, shape, name=None):
@@ -382,6 +444,11 @@ def as_loss(loss, shape=None):
     ValueError
         If ``loss`` is neither, or a plain callable is given without ``shape``.
 
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\\tfrac12\\sum_\\Omega (X_{ij} - b_{ij})^2` as in their code).
+
     Examples
     --------
     >>> import autograd.numpy as anp
@@ -405,7 +472,7 @@ def as_loss(loss, shape=None):
 # ready-made problems
 # -------------------------------------------------------------------------------------------
 def razin_cohen_completion():
-    r"""Build the Razin–Cohen 2×2 completion problem (RC, reference §8).
+    r"""Build the Razin–Cohen 2×2 completion problem (RC20, Fig. 1).
 
     Observed (1-based) :math:`X_{12} = 1`, :math:`X_{21} = 1`, :math:`X_{22} = 0`;
     :math:`X_{11}` is free. Every global minimiser has :math:`\det X = -1`.
@@ -413,6 +480,11 @@ def razin_cohen_completion():
     Returns
     -------
     loss : MatrixCompletion
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
     """
     return MatrixCompletion(indices=([0, 1, 1], [1, 0, 1]), values=[1.0, 1.0, 0.0], shape=(2, 2))
 
@@ -445,6 +517,20 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
     -------
     loss : MatrixCompletion
     truth : ndarray, shape=[m, n]
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is not an integer rank in 1..min(m, n); if ``seed`` is not None, an integer
+        seed or a ``numpy.random.Generator``; otherwise with the message ``fraction must be in
+        (0, 1], got …``.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
+    .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
     """
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)
@@ -475,6 +561,18 @@ def random_sensing(shape, rank, n_measurements, seed=None):
     -------
     loss : MatrixSensing
     truth : ndarray, shape=[m, n]
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is not an integer rank in 1..min(m, n); if ``n_measurements`` is not an
+        integer >= 1 (bools are refused); if ``seed`` is not None, an integer seed or a
+        ``numpy.random.Generator``.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
     """
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)

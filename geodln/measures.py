@@ -3,12 +3,14 @@ r"""Scalar measures of end-to-end matrices: effective rank, norms, sign of the d
 Small functions on matrices ``[..., m, n]`` (or directly on their singular values
 ``[..., r]``), used by :class:`geodln.flows.Trajectory` and by experiments.
 
-- effective rank (Roy–Vetterli 2007, reference §8): :math:`\exp(-\sum_k p_k \log p_k)`,
+- effective rank (Roy–Vetterli, RV07): :math:`\exp(-\sum_k p_k \log p_k)`,
   :math:`p = \sigma / \|\sigma\|_1`, with :math:`0 \log 0 = 0`; it is 0 for the zero matrix;
 - Frobenius norm :math:`\|\sigma\|_2` (scaled evaluation, as LAPACK ``nrm2``: no overflow
   at 1e200, no underflow at 1e-200), nuclear norm :math:`\|\sigma\|_1`;
 - sign of :math:`\det X` (square matrices; 0 for a singular matrix) and :math:`\log|\det X|`
-  (RC track it: with :math:`\det X(0) > 0` the sign is conserved by the flow, reference §8).
+  (RC track it: with :math:`\det X(0) > 0` the sign is conserved by the flow, RC20, Fig. 1).
+
+Abbreviations: RC = Razin, Cohen (RC20).
 """
 
 import numpy as np
@@ -42,6 +44,11 @@ def singular_values(x):
     Returns
     -------
     s : ndarray, shape=[..., min(m, n)]
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite real array of matrices [..., m, n] of the expected shape.
     """
     return np.linalg.svd(check_matrix(x, "x"), compute_uv=False)
 
@@ -59,6 +66,16 @@ def effective_rank_from_singular_values(s):
     erank : float or ndarray, shape=[...]
         In ``[1, r]`` for a nonzero matrix (1 for rank one, r for equal singular values);
         0 for the zero matrix (convention, no NaN).
+
+    Raises
+    ------
+    ValueError
+        If ``s`` is not a finite real array; otherwise with the message ``s must have at least
+        one axis (the singular values)``; or ``s must be non-negative singular values``.
+
+    References
+    ----------
+    .. [1] RV07: Roy, Vetterli, EUSIPCO 2007 (effective rank :math:`\exp(-\sum_k p_k \log p_k)`).
     """
     s = check_finite(s, "s")
     if s.ndim == 0:
@@ -83,6 +100,10 @@ def effective_rank(x):
     Returns
     -------
     erank : float or ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] RV07: Roy, Vetterli, EUSIPCO 2007 (effective rank :math:`\\exp(-\\sum_k p_k \\log p_k)`).
     """
     return effective_rank_from_singular_values(singular_values(x))
 
@@ -192,6 +213,11 @@ def det_sign(x):
     Returns
     -------
     sign : float or ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 (the sign of :math:`\\det X` is conserved
+       by the flow).
     """
     sign, _ = np.linalg.slogdet(_square(x))
     return _float_if_scalar(sign)
@@ -207,6 +233,11 @@ def log_abs_det(x):
     Returns
     -------
     logdet : float or ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 (the sign of :math:`\\det X` is conserved
+       by the flow).
     """
     _, logdet = np.linalg.slogdet(_square(x))
     return _float_if_scalar(logdet)

@@ -1,6 +1,6 @@
 r"""Riemannian volume of spectral metrics on rank-r matrices: densities and SVD volume forms.
 
-Two functions, one theorem each (reference ``dln-geometry.md`` §4):
+Two functions, one theorem each (CMV23, Theorem 1.1 and Lemma 2.7):
 
 - :func:`log_volume_density` — the density of :math:`d\mathrm{vol}_g` with respect to the
   Euclidean volume at a point X: Lebesgue measure on the entries for full rank
@@ -18,7 +18,8 @@ kernel they reproduce CMV Theorem 1.1 (square, full rank)
 
 with constant :math:`N^{d(d-1)/2}` instead of :math:`N^{-d/2}` in the CMV normalisation
 :math:`A/N`, the infinite-depth form :math:`\prod_k\sigma_k^{-1}|\mathrm{van}(\log\Sigma^2)|`,
-and the rank-r m×n form of reference §4. The kernel values are always taken from the stable
+and the rank-r m×n form (from CMV23,
+Lemma 2.7). The kernel values are always taken from the stable
 kernels of :mod:`geodln.spectral`, never from the closed forms, which cancel at repeated
 singular values.
 
@@ -26,6 +27,8 @@ singular values.
 volume). Its density diverges like :math:`\sigma_{\min}^{1/N-1}` as the smallest singular
 value tends to 0 (integrably). The Menon–Yu *orbit* volume (:mod:`geodln.entropy`) is a
 different object: it stays finite and tends to 0 there.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -55,6 +58,12 @@ def resolve_kernel(depth, normalized=False):
     Returns
     -------
     kernel : SpectralKernel
+
+    Raises
+    ------
+    ValueError
+        With the message ``normalized=True applies to a numeric depth; pass a normalised kernel
+        (e.g. DLNKernel(depth, normalized=True)) instead``.
     """
     if isinstance(depth, SpectralKernel):
         if normalized:
@@ -110,7 +119,7 @@ def _log_det_cometric(s, kernel, m, n):
 
     Core block: :math:`\sum_{k,l\le r}\log k(\sigma_k^2, \sigma_l^2)`; the two mixed blocks
     add :math:`(m - r) + (n - r)` copies of :math:`\sum_k \log k(\sigma_k^2, 0)`
-    (reference §2). ``-inf`` entries mean a zero eigenvalue (a point of lower rank).
+    (CMV23, Lemma 2.4). ``-inf`` entries mean a zero eigenvalue (a point of lower rank).
     """
     r = s.shape[-1]
     total = np.sum(log_kernel(kernel, s[..., :, None], s[..., None, :]), axis=(-2, -1))
@@ -131,7 +140,7 @@ def log_volume_density(base_point, depth, normalized=False, rank=None):
 
     Full rank (``rank = min(m, n)``): density with respect to Lebesgue measure on the
     entries, :math:`\det(A_X)^{-1/2} = \prod_{k \le m, l \le n} \lambda_{kl}^{-1/2}`
-    (reference §4). Rank r: density with respect to the Euclidean (Hausdorff) volume of
+    (CMV23, Theorem 1.1). Rank r: density with respect to the Euclidean (Hausdorff) volume of
     :math:`M_r \subset \mathbb{R}^{m\times n}`, i.e. :math:`\sqrt{\det G}` for the Gram
     matrix G of :math:`g_X` on a Frobenius-orthonormal basis of :math:`T_X M_r`,
     which is :math:`\prod \lambda^{-1/2}` over the core eigenvalues
@@ -162,6 +171,22 @@ def log_volume_density(base_point, depth, normalized=False, rank=None):
     ValueError
         Bad ``base_point`` (shape, NaN/inf), bad ``depth``/``rank``, a point of rank > r, or a
         kernel degenerate on the mixed blocks (infinite depth) with r < min(m, n).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (volume form of
+       :math:`g^N`).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    Scalar case: :math:`g^N = dx^2/(N x^{2-2/N})`, density :math:`(N x^{2-2/N})^{-1/2}`:
+
+    >>> import geodln
+    >>> value = geodln.log_volume_density(np.array([[4.0]]), depth=2)
+    >>> bool(np.isclose(value, -0.5 * np.log(2 * 4.0)))
+    True
     """
     x = check_matrix(base_point, "base_point")
     m, n = x.shape[-2:]
@@ -231,6 +256,10 @@ def log_svd_jacobian(s, m, n):
     Returns
     -------
     log_jac : ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.7 (Jacobian of the SVD).
     """
     r = s.shape[-1]
     iu = np.triu_indices(r, k=1)
@@ -254,7 +283,7 @@ def log_volume_form(singular_values, depth, normalized=False, shape=None, rank=N
               |\mathrm{van}(\Sigma^2)|\prod_k\sigma_k^{m+n-2r}\;
               d\sigma\, dU\, dV,
 
-    i.e. :func:`log_volume_density` plus :func:`log_svd_jacobian` (reference §4; CMV
+    i.e. :func:`log_volume_density` plus :func:`log_svd_jacobian` (CMV23,
     Lemma 2.7). For the DLN kernel this is CMV Theorem 1.1 for square full rank,
     :math:`N^{-d/2}\prod_k\sigma_k^{1/N-1}|\mathrm{van}(\Sigma^{2/N})|` (plain
     :math:`A_{N,X}`) or :math:`N^{d(d-1)/2}\prod_k\sigma_k^{1/N-1}|\mathrm{van}(\Sigma^{2/N})|`
@@ -295,6 +324,23 @@ def log_volume_form(singular_values, depth, normalized=False, shape=None, rank=N
         Negative, NaN or zero (within the rank) singular values, entries not matching
         ``rank``/``shape``, bad ``depth``, or a kernel degenerate on the mixed blocks with
         r < min(m, n).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (volume form of
+       :math:`g^N`).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.7 (Jacobian of the SVD).
+
+    Examples
+    --------
+    Square full rank, plain sum (CMV23, Theorem 1.1):
+    :math:`N^{-d/2}\prod_k \sigma_k^{1/N-1}|\sigma_1^{2/N} - \sigma_2^{2/N}|`:
+
+    >>> import geodln
+    >>> value = geodln.log_volume_form([4.0, 1.0], depth=2)
+    >>> expected = np.log(2.0**-1 * 4.0**-0.5 * 1.0**-0.5 * (4.0 - 1.0))
+    >>> bool(np.isclose(value, expected))
+    True
     """
     s, m, n, _ = _check_singular_values(singular_values, shape, rank)
     kernel = resolve_kernel(depth, normalized)

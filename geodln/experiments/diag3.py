@@ -119,7 +119,13 @@ def completion_problem():
 
 
 def hyperbola_parameters():
-    r"""Return ``(p0, q0, k)`` of the rank-2 set :math:`(p - p_0)(q - q_0) = k` (module doc)."""
+    r"""Return ``(p0, q0, k)`` of the rank-2 set :math:`(p - p_0)(q - q_0) = k` (module doc).
+
+    Raises
+    ------
+    ValueError
+        With the message ``the chosen observed values give k <= 0 (no real hyperbola)``.
+    """
     x = {ij: v for ij, v in OBSERVED.items()}
     x11, x12, x21, x22 = x[0, 0], x[0, 1], x[1, 0], x[1, 1]
     x23, x32, x33 = x[1, 2], x[2, 1], x[2, 2]

@@ -1,6 +1,6 @@
 r"""Prototyping new metrics: two spectral kernels against :math:`g^N` on the hyperbola experiment.
 
-The workflow (reference ``dln-geometry.md`` §2, §4, §8): a spectral kernel :math:`k(a, b)` on
+The workflow (CMV23, Lemma 2.4, Theorem 1.1 and Fig. 5): a spectral kernel :math:`k(a, b)` on
 squared singular values is all a user supplies; geodln then gives
 
 - the metric on :class:`~geodln.RankMatrices`: ``geodln.SpectralMetric(space, kernel)``
@@ -17,10 +17,12 @@ from small Gaussian matrices (scale ``init_scale``), run with the downstairs flo
 until the loss is below ``loss_tol`` (or ``t_max``). Reported per metric: the fraction of
 outcomes within 0.25 of :math:`(\pm1, \pm1)` in :math:`(x_{12}, x_{21})`, the effective ranks,
 and the point of the near-solution curve :math:`\{x_{12}x_{21} = 1 - \delta\}` where the volume
-density is largest (CMV Fig. 5 reading, reference §8).
+density is largest (our reading of CMV23, Fig. 5).
 
 Metrics compared: :math:`g^N` (DLN kernel, N = 3 by default), the arithmetic-mean kernel
 :math:`(a + b)/2` and the geometric-mean kernel :math:`\sqrt{ab}` of :mod:`geodln.spectral`.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import os
@@ -43,12 +45,50 @@ RADIUS = 0.25
 
 
 def hyperbola_completion():
-    """CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (reference §8)."""
+    """CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
+
+    Returns
+    -------
+    loss : MatrixCompletion
+        :math:`E(X) = \tfrac12[(x_{11} - 1)^2 + (x_{22} - 1)^2]` on 2×2 matrices.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4.
+
+    Examples
+    --------
+    >>> from geodln.experiments.prototype_metrics import hyperbola_completion
+    >>> loss = hyperbola_completion()
+    >>> float(loss.value(np.array([[1.0, 2.0], [0.5, 1.0]]))), float(loss.value(np.zeros((2, 2))))
+    (0.0, 1.0)
+    """
     return MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
 
 
 def default_kernels(depth=3):
-    """Return ``{name: kernel}``: :math:`g^N` and the arithmetic- and geometric-mean kernels."""
+    """Return ``{name: kernel}``: :math:`g^N` and the arithmetic- and geometric-mean kernels.
+
+    Parameters
+    ----------
+    depth : int
+        Depth N of the :math:`g^N` reference kernel.
+
+    Returns
+    -------
+    kernels : dict
+        Name -> :class:`geodln.spectral.SpectralKernel`.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the DLN kernel).
+
+    Examples
+    --------
+    >>> from geodln.experiments.prototype_metrics import default_kernels
+    >>> list(default_kernels(depth=3))
+    ['g^N (N=3)', 'arithmetic mean', 'geometric mean']
+    """
     return {
         f"g^N (N={depth})": DLNKernel(depth),
         "arithmetic mean": ArithmeticMeanKernel(1.0),
@@ -62,11 +102,25 @@ def corner_fraction(outcomes, radius=RADIUS):
     Parameters
     ----------
     outcomes : ndarray, shape=[R, 2, 2]
+        Final points of R runs.
     radius : float
+        Euclidean distance in the :math:`(x_{12}, x_{21})` plane.
 
     Returns
     -------
     fraction : float
+        In [0, 1].
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 and Fig. 5.
+
+    Examples
+    --------
+    >>> from geodln.experiments.prototype_metrics import corner_fraction
+    >>> X = np.array([[[1.0, 1.1], [0.9, 1.0]], [[1.0, 3.0], [0.33, 1.0]]])
+    >>> corner_fraction(X)
+    0.5
     """
     off = np.stack([outcomes[..., 0, 1], outcomes[..., 1, 0]], axis=-1)
     corners = np.array([[1.0, 1.0], [-1.0, -1.0]])
@@ -75,19 +129,29 @@ def corner_fraction(outcomes, radius=RADIUS):
 
 
 def run_metric(kernel, starts, t_max=2e3, loss_tol=1e-8):
-    """Run the downstairs flow of the kernel's metric from each start.
+    r"""Run the downstairs flow of the kernel's metric from each start.
 
     Parameters
     ----------
     kernel : SpectralKernel
+        The metric's kernel :math:`k(\sigma_k^2, \sigma_l^2)`.
     starts : ndarray, shape=[R, 2, 2]
+        Initial points.
     t_max : float
+        Flow-time limit of each run.
     loss_tol : float
+        Stop when the loss is below this value.
 
     Returns
     -------
     result : dict
-        ``X`` [R, 2, 2] final points, ``loss`` [R], ``time`` [R], ``erank`` [R].
+        ``X`` [R, 2, 2] final points, ``loss`` [R], ``time`` [R], ``erank`` [R] (effective
+        ranks, Roy–Vetterli).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (the experiment).
+    .. [2] RV07: Roy, Vetterli, EUSIPCO 2007 (effective rank).
     """
     loss = hyperbola_completion()
     metric = SpectralMetric(RankMatrices(2, 2), kernel)
@@ -114,15 +178,30 @@ def volume_peak_on_hyperbola(kernel, delta=1e-3, n_points=801):
     Parameters
     ----------
     kernel : SpectralKernel
+        The metric's kernel.
     delta : float
         det X = delta (small: near the rank-one solutions).
     n_points : int
+        Grid points in u.
 
     Returns
     -------
     peak : tuple of float or None
         ``(x12, x21)`` at the maximum; ``None`` if the density is constant on the curve (to
         1e-9 in log), as for the geometric-mean kernel (:math:`\det A = (\sigma_1\sigma_2)^4`).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 5 (our reading: the volume
+       density along the near-solution curve peaks at the corners (±1, ±1)).
+
+    Examples
+    --------
+    >>> from geodln.experiments.prototype_metrics import volume_peak_on_hyperbola
+    >>> from geodln.spectral import DLNKernel
+    >>> x12, x21 = volume_peak_on_hyperbola(DLNKernel(3), n_points=61)
+    >>> bool(abs(x12 - 1.0) < 0.01 and abs(x21 - 1.0) < 0.01)
+    True
     """
     u = np.linspace(-3.0, 3.0, n_points)
     r = np.sqrt(1.0 - delta)
@@ -142,9 +221,11 @@ def run(out_dir, full=False, seed=0, depth=3, n_runs=None, init_scale=0.05):
     Parameters
     ----------
     out_dir : str or os.PathLike
+        Output folder (created).
     full : bool
         200 runs per metric instead of 12.
     seed : int
+        Seed of the Gaussian starts.
     depth : int
         Depth of the :math:`g^N` reference.
     n_runs : int, optional
@@ -155,6 +236,11 @@ def run(out_dir, full=False, seed=0, depth=3, n_runs=None, init_scale=0.05):
     Returns
     -------
     summary : dict
+        Per metric: corner fraction, effective ranks, volume peak on the near-solution curve.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 and Fig. 5.
     """
     import matplotlib
 

@@ -21,6 +21,8 @@ progress, size)``):
 The default size is the reduced CI size; ``--full`` runs the paper size. Runs are saved as they
 finish under ``OUT/runs`` and reused when the command is repeated (an interrupted ``--full``
 run resumes where it stopped).
+
+Abbreviations: ACHL = Arora, Cohen, Hu, Luo (ACHL19); CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import importlib
@@ -66,6 +68,12 @@ def run_experiment(name, out_dir=None, full=False, seed=0, n_jobs=None, progress
     Returns
     -------
     summary : dict
+
+    Raises
+    ------
+    ValueError
+        With the message ``unknown experiment …; choose one of …``; or ``data: experiment …
+        reads no data file``.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")

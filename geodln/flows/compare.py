@@ -70,6 +70,21 @@ class FlowComparison:
         Rank of the start (the downstairs flow runs on :math:`M_r` for N >= 2).
     name : str
         Problem label.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
+       flow on rank-r matrices).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> loss = geodln.MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 2.0], shape=(2, 2))
+    >>> cmp = geodln.compare_flows(loss, 0.1 * np.eye(2), depth=2, t_span=(0.0, 2.0))
+    >>> cmp.depth, cmp.upstairs.mode, cmp.downstairs.mode
+    (2, 'upstairs', 'downstairs')
     """
 
     def __init__(self, upstairs, downstairs, depth, rank, name=""):

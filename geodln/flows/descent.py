@@ -214,7 +214,7 @@ def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="down
     --------
     >>> from geodln.losses import razin_cohen_completion
     >>> tr = gradient_descent(razin_cohen_completion(), 0.1 * np.eye(2), 0.1, 50, metric=2)
-    >>> tr.status, tr.steps[-1]
+    >>> tr.status, int(tr.steps[-1])
     ('completed', 50)
     """
     if mode not in ("downstairs", "upstairs"):

@@ -292,7 +292,14 @@ class DownstairsField(VectorField):
         self.project = bool(project) and self.rank < min(self.shape)
 
     def pack(self, start):
-        """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``."""
+        """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``.
+
+        Raises
+        ------
+        ValueError
+            If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape;
+            otherwise with the message ``X0 must have shape [m, n] or [B, m, n], got …``.
+        """
         x = check_matrix(start, "X0", shape=self.shape)
         if x.ndim > 3:
             raise ValueError(f"X0 must have shape [m, n] or [B, m, n], got {x.shape}")
@@ -405,7 +412,13 @@ class UpstairsField(VectorField):
 
     @classmethod
     def from_factors(cls, loss, factors, name="factors0"):
-        """Field for the widths of ``factors`` ``[W_1, ..., W_N]`` (validated, batched or not)."""
+        """Field for the widths of ``factors`` ``[W_1, ..., W_N]`` (validated, batched or not).
+
+        Raises
+        ------
+        ValueError
+            With the message ``…: factors must be matrices or share one batch axis [B, d, d']``.
+        """
         factors = check_factors(factors, name)
         batch = {w.shape[:-2] for w in factors}
         if len(batch) != 1 or len(next(iter(batch))) > 1:
@@ -413,7 +426,14 @@ class UpstairsField(VectorField):
         return cls(loss, widths_of(factors))
 
     def pack(self, start):
-        """Validate factors (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``); state ``[B, D]``."""
+        """Validate factors (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``); state ``[B, D]``.
+
+        Raises
+        ------
+        ValueError
+            With the message ``factors0 have widths …, expected …``; or ``factors0 must all be
+            unbatched or share one batch axis [B, ...]``.
+        """
         factors = check_factors(start, "factors0")
         if widths_of(factors) != self.widths:
             raise ValueError(f"factors0 have widths {widths_of(factors)}, expected {self.widths}")

@@ -10,6 +10,8 @@ Agreement (Arora–Cohen–Hazan, ACH18, Theorem 1; Bah–Rauhut–Terstiege–W
 from balanced factors with product :math:`X_0`, the upstairs flow's :math:`X(t)` equals the
 downstairs flow of the plain-sum :math:`g^N` of the same depth, for any widths; the rank of X
 is conserved.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -52,6 +54,13 @@ def run_flow(field, y0, batched, t_span, solver=None, stop=None, record=None):
     ------
     ValueError
         For invalid options (named).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
+       flow on rank-r matrices).
     """
     t_span = check_t_span(t_span)
     solver = Solver.coerce(solver)
@@ -182,7 +191,7 @@ def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record
     --------
     >>> from geodln.losses import razin_cohen_completion
     >>> tr = upstairs_flow(razin_cohen_completion(), [0.3 * np.eye(2)] * 2, (0.0, 1.0))
-    >>> tr.balance_defect.max() < 1e-8
+    >>> bool(tr.balance_defect.max() < 1e-8)
     True
     """
     shape = None

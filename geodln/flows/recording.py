@@ -121,6 +121,12 @@ def evaluate_metrics(metrics, x):
     Returns
     -------
     values : dict of str to ndarray, shape=[..., T, ...]
+
+    Raises
+    ------
+    ValueError
+        With the message ``record metric … must return one value per recorded matrix (leading
+        length …), got shape …``.
     """
     out = {}
     if not metrics:

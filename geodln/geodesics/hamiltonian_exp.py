@@ -5,15 +5,15 @@ Geodesics of :math:`(M_r, g)` with co-metric :math:`A_X` are the projections of 
 .. math:: H(X, P) = \tfrac12\langle P, A_X(P)\rangle, \qquad
           \dot X = A_X(P), \qquad \dot P = -\partial_X H(X, P),
 
-started at :math:`P_0 = A_{X_0}^{-1}(V)` (the ``flat`` of the initial velocity; reference
-``dln-geometry.md`` §7). No inverse of A is needed along the way. :math:`\partial_X H` is one
+started at :math:`P_0 = A_{X_0}^{-1}(V)` (the ``flat`` of the initial velocity; GEO25).
+No inverse of A is needed along the way. :math:`\partial_X H` is one
 autograd reverse pass per right-hand side, batched over all geodesics, through the power-sum
 form of :mod:`geodln.geodesics.operators` (Daleckii–Krein derivatives: exact at repeated
-singular values, so X = I is a normal starting point; ``geomstats-notes.md`` §1.4, §2.4).
+singular values, so X = I is a normal starting point; HIG08, Chapter 3).
 
 **Rank-r points.** For r < min(m, n) the operator annihilates the normal block, so H is invariant
 under :math:`P \mapsto P + N` with N normal: the ambient flow started on :math:`M_r` projects to
-the geodesic flow of :math:`M_r` (coisotropic reduction, ``geomstats-notes.md`` §2.4). Numerically
+the geodesic flow of :math:`M_r` (coisotropic reduction). Numerically
 it drifts off :math:`M_r`; here the right-hand side is evaluated at the truncated SVD of X and
 the tangent part of P (a gauge choice along the null directions, which does not change the
 X-trajectory), and the result is projected back onto :math:`M_r`.
@@ -93,6 +93,12 @@ class HamiltonianExpSolver(ExpSolver):
         closed form when the operator is a power sum. Both are exact at repeated singular
         values; the closed form is about ten times faster.
 
+    Raises
+    ------
+    ValueError
+        If ``max_evals`` is not an integer >= 1 (bools are refused); otherwise with the message
+        ``rtol must be in (0, 1), got …``; or ``singular_tol must be in [0, 1), got …``.
+
     Notes
     -----
     The differentiable co-metric is built lazily by
@@ -100,6 +106,11 @@ class HamiltonianExpSolver(ExpSolver):
     ``NotImplementedError`` at the first ``exp``. The solver integrates in numpy (scipy), so
     ``exp`` is not itself differentiable by autograd; :class:`RootLogSolver` uses
     finite-difference Jacobians.
+
+    References
+    ----------
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
+       equations of :math:`g^N`).
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",

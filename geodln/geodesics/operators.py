@@ -3,15 +3,15 @@ r"""Co-metric operators :math:`Z \mapsto A_X(Z)` that autograd differentiates in
 The Hamiltonian geodesic solver (:mod:`geodln.geodesics.hamiltonian_exp`) needs
 :math:`\partial_X \tfrac12\langle P, A_X(P)\rangle`. The SVD form of :math:`A_X` used by
 :class:`~geodln.svd_frame.SVDFrame` has NaN or silently wrong autograd derivatives at repeated
-singular values (``geomstats-notes.md`` §1.4), so the operators here are written as sums of
+singular values (HIG08, Chapter 3), so the operators here are written as sums of
 products of powers of :math:`L = XX^\top` and :math:`R = X^\top X`, taken with
 :func:`~geodln.geodesics.power_family.sym_power_family` (one ``eigh`` per factor, Daleckii–Krein
 VJP, exact at X = I).
 
-- :class:`DLNCometric`: :math:`A_{N,X}(Z) = \sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference
-  ``dln-geometry.md`` §2; plain sum, or divided by N with ``normalized=True``, CMV).
-- :class:`InfiniteDepthCometric`: :math:`A_\infty(Z) = \int_0^1 L^{1-s} Z R^s\,ds` (CMV, reference
-  §2), by Gauss–Legendre quadrature. On the eigenpair :math:`(\mu, \nu)` the integrand is
+- :class:`DLNCometric`: :math:`A_{N,X}(Z) = \sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (ACH18,
+  Theorem 1; plain sum, or divided by N with ``normalized=True``, CMV).
+- :class:`InfiniteDepthCometric`: :math:`A_\infty(Z) = \int_0^1 L^{1-s} Z R^s\,ds` (CMV23,
+  Section 2), by Gauss–Legendre quadrature. On the eigenpair :math:`(\mu, \nu)` the integrand is
   :math:`\mu e^{s \log(\nu/\mu)}`; with 16 nodes the relative quadrature error is below
   :math:`10^{-14}` while :math:`|\log(\sigma_k^2/\sigma_l^2)| \le 20`.
 - :class:`PowerSumCometric`: any :math:`\sum_i c_i L^{a_i} Z R^{b_i}`; it covers the
@@ -29,6 +29,8 @@ values :math:`k(a, b)` has no derivative in X that autograd could take).
 At a rank-r point (r < min(m, n)) the powers keep only the r largest eigenvalues of L and R
 (the others are set to exactly 0), so that the operator annihilates the normal block exactly
 (plain-sum convention :math:`(\cdot)^0 = I`).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import autograd.numpy as anp
@@ -64,6 +66,20 @@ class PowerSumCometric:
         The :math:`c_i` (default all 1).
     rank : int, optional
         Rank r of the base points: only the r largest eigenvalues of L and R are kept.
+
+    Raises
+    ------
+    ValueError
+        With the message ``left_exponents and right_exponents must be non-empty and of equal
+        length, got … and …``; or ``exponents must be >= 0``; or ``coefficients must have length
+        …, got …``.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     def __init__(self, left_exponents, right_exponents, coefficients=None, rank=None):
@@ -108,7 +124,7 @@ class PowerSumCometric:
 
 
 class DLNCometric(PowerSumCometric):
-    r"""The DLN co-metric :math:`\sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (reference §2).
+    r"""The DLN co-metric :math:`\sum_{j=1}^N L^{(N-j)/N} Z R^{(j-1)/N}` (ACH18, Theorem 1).
 
     Parameters
     ----------
@@ -118,6 +134,13 @@ class DLNCometric(PowerSumCometric):
         Divide by N (CMV convention).
     rank : int, optional
         Rank of the base points (see :class:`PowerSumCometric`).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     def __init__(self, depth, normalized=False, rank=None):
@@ -140,6 +163,11 @@ class InfiniteDepthCometric(PowerSumCometric):
     ----------
     n_nodes : int
         Quadrature nodes (default 16; see the module docstring for the error).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497 (infinite-depth limit of
+       :math:`A_{N,X}/N`, logarithmic-mean eigenvalues).
     """
 
     def __init__(self, n_nodes=16):
@@ -201,7 +229,7 @@ def cometric_operator(kernel, rank=None, full_rank=True):
 
 
 def hamiltonian(operator, base_point, cotangent_vec):
-    r"""Co-metric Hamiltonian :math:`H(X, P) = \tfrac12\langle P, A_X(P)\rangle` (reference §7).
+    r"""Co-metric Hamiltonian :math:`H(X, P) = \tfrac12\langle P, A_X(P)\rangle` (GEO25).
 
     Parameters
     ----------
@@ -212,5 +240,10 @@ def hamiltonian(operator, base_point, cotangent_vec):
     Returns
     -------
     energy : array-like, shape=[...]
+
+    References
+    ----------
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
+       equations of :math:`g^N`).
     """
     return 0.5 * anp.sum(cotangent_vec * operator(base_point, cotangent_vec), axis=(-2, -1))

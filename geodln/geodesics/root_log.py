@@ -2,7 +2,7 @@ r"""Logarithm map of a spectral metric by root-finding on :math:`\exp_X(V) - Y`.
 
 Unknowns and residuals are written in Riemannian-orthonormal tangent coordinates at X: with
 a full SVD :math:`X = U\Sigma V^\top` and the co-metric eigenvalues :math:`\lambda_{kl}`
-(reference ``dln-geometry.md`` §2), a tangent vector is
+(CMV23, Lemma 2.4), a tangent vector is
 :math:`Z = \sum c_{kl}\sqrt{\lambda_{kl}}\, u_k v_l^\top` over the pairs with k < r or l < r,
 so :math:`\|c\|^2 = g_X(Z, Z)` and the Jacobian of :math:`c \mapsto` coordinates of
 :math:`\exp_X(Z) - Y` is the identity at c = 0. At a rank-r point the residual is the tangent part
@@ -14,7 +14,7 @@ through geomstats' ``ScipyRoot``) from :math:`V_0 = P_{T_X}(Y - X)`, with a forw
 finite-difference Jacobian
 computed as **one batched exp** of the ``dim + 1`` perturbed shots (all members share the
 integrator's steps, so the differences are smooth in the perturbation). This is the route
-measured in ``geomstats-notes.md`` §2.3 (there: 1.6–3.4 s at 2×2 and 3×3), with the Jacobian
+measured in the geodesics benchmark, with the Jacobian
 batched. If this direct solve fails, a homotopy on the end point (from the reachable
 :math:`\exp_X(V_0)` to Y) is tried.
 """
@@ -37,6 +37,19 @@ class TangentCoordinates:
     base_point : ndarray, shape=[m, n]
     rank : int
     kernel : SpectralKernel
+
+    Raises
+    ------
+    ValueError
+        With the message ``the metric is not defined at base_point (a co-metric eigenvalue is
+        0)``.
+
+    References
+    ----------
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
+       equations of :math:`g^N`).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     def __init__(self, base_point, rank, kernel):
@@ -103,6 +116,18 @@ class RootLogSolver(LogSolver):
     max_continuation : int
         If the direct solve fails, at most this many solves of a homotopy on the end
         point (from the reachable :math:`\exp_X(P_{T_X}(Y - X))` to Y); 0 disables it.
+
+    Raises
+    ------
+    ValueError
+        With the message ``method must be 'lm' or 'hybr', got …``.
+
+    References
+    ----------
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
+       equations of :math:`g^N`).
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
     """
 
     def __init__(self, space, exp_solver, method="lm", tol=DEFAULT_TOL, jac_rtol=1e-6,

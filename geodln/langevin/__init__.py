@@ -1,4 +1,4 @@
-r"""Brownian motion and Langevin dynamics of deep linear networks (reference §6).
+r"""Brownian motion and Langevin dynamics of deep linear networks (GM24).
 
 Downstairs, on square full-rank matrices with the DLN metric :math:`g^N`, and upstairs, on the
 factors; one module per piece of the math:

@@ -1,8 +1,8 @@
-r"""Langevin dynamics on the balanced manifold in its singular-value chart (reference §1, §6).
+r"""Langevin dynamics on the balanced manifold in its singular-value chart (ACGH19; GM24).
 
 Square factors, all widths d. A full-rank balanced W is
 :math:`W_p = Q_p\Lambda Q_{p-1}^\top`, :math:`Q_0 = V`, :math:`Q_N = U`, :math:`Q_p\in O(d)`,
-:math:`\Lambda = \mathrm{diag}(\lambda)`, :math:`\lambda = \sigma^{1/N}` (reference §1). The
+:math:`\Lambda = \mathrm{diag}(\lambda)`, :math:`\lambda = \sigma^{1/N}` (ACGH19, Procedure 1). The
 chart :math:`(\lambda, Q_0, \dots, Q_N)` is used with *signed* :math:`\lambda`: it stays an
 immersion where one :math:`\lambda_k` crosses 0 (rank d−1), where the balanced variety is
 singular — for d = 2 it has :math:`2^{N-1}` sheets crossing there, one per sign pattern of the
@@ -22,7 +22,7 @@ so with :math:`\omega^{ij}_p = (\Omega_p)_{ij}`, i < j,
 
 :math:`T_{ij}` the (N+1)×(N+1) tridiagonal matrix with diagonal
 :math:`(\lambda_i^2+\lambda_j^2)(1, 2, \dots, 2, 1)` and off-diagonal :math:`-2\lambda_i\lambda_j`
-(its interior (N−1)×(N−1) block is the orbit Gram block of reference §5). The coefficients
+(its interior (N−1)×(N−1) block is the orbit Gram block of MY25, Theorem 4). The coefficients
 depend on λ only and :math:`\omega` are coordinates of left-invariant (divergence-free) fields
 on the unimodular group :math:`O(d)^{N+1}`, so the Laplacian of the balanced manifold is
 
@@ -104,6 +104,24 @@ def balanced_chart_coordinates(factors):
     lam : ndarray, shape=[..., d]
     frames : list of ndarray
         ``[Q_0, ..., Q_N]``, each [..., d, d].
+
+    Raises
+    ------
+    ValueError
+        If the factors do not have full rank (the chart needs :math:`\lambda_k \ne 0`).
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1
+       (:math:`W_p = Q_p \Lambda Q_{p-1}^\top`).
+
+    Examples
+    --------
+    >>> from geodln.factors import balanced_factors
+    >>> from geodln.langevin.balanced_chart import balanced_chart_coordinates
+    >>> lam, frames = balanced_chart_coordinates(balanced_factors(np.diag([8.0, 1.0]), depth=3))
+    >>> bool(np.allclose(np.abs(lam), [2.0, 1.0])), len(frames)
+    (True, 4)
     """
     u, lam, vt = np.linalg.svd(factors[0])
     if np.any(lam[..., -1] <= 1e-12 * np.maximum(lam[..., 0], 1e-300)):
@@ -127,6 +145,10 @@ def balanced_chart_factors(lam, frames):
     Returns
     -------
     factors : list of ndarray
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
     """
     return [
         (q * lam[..., None, :]) @ np.swapaxes(qm, -1, -2) for qm, q in zip(frames[:-1], frames[1:])
@@ -156,6 +178,11 @@ def balanced_chart_gram(lam, depth):
         - 2\lambda_i\lambda_j\,(\text{off-diagonal ones})`, pairs i < j in row-major order.
     pairs : tuple of ndarray
         Indices ``(i, j)`` of the pairs.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (its proof: the per-pair tridiagonal
+       Gram blocks of the orbit).
     """
     d = lam.shape[-1]
     i, j = np.triu_indices(d, k=1)
@@ -203,6 +230,12 @@ def balanced_chart_drift(lam, frames, loss_gradient, depth, beta):
     eig : tuple
         ``(evals, evecs)`` of the blocks :math:`T_{ij}` (the noise is
         :math:`\sqrt{2h/\beta}\,\mathrm{evecs}\,\mathrm{evals}^{-1/2}\zeta`).
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold and its orbits).
     """
     N = depth
     dmat, off = _pair_matrices(N)
@@ -303,6 +336,12 @@ def balanced_chart_langevin(
     ValueError
         Bad arguments, non-square or unequal widths, unbalanced or rank-deficient start, or
         divergence.
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold and its orbits).
     """
     ws = check_factors(factors0, "factors0")
     d = ws[0].shape[-1]

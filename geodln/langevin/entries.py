@@ -1,7 +1,7 @@
 r"""Itô drift and noise of the Riemannian Langevin equation in the entries of X.
 
 Square, full-rank d×d matrices with the DLN metric :math:`g^N` (plain sum :math:`A_{N,X}` by
-default, reference ``dln-geometry.md`` §2; ``normalized=True`` is the CMV convention
+default, ACH18, Theorem 1; ``normalized=True`` is the CMV convention
 :math:`A/N`).
 
 **Itô form in entry coordinates (derived here, tested against finite differences).** In the
@@ -17,7 +17,7 @@ spectral kernel :math:`K_{kl} = k(\sigma_k^2, \sigma_l^2)`,
 .. math:: \Delta_{g^N} X = (N-1)\,X (X^\top X)^{-1/N} = (N-1)\,U\,\Sigma^{1-2/N} V^\top
 
 (divided by N in the CMV normalisation; :func:`coordinate_laplacian`). Its singular values follow
-the autonomous SDE of reference §6 (:math:`d\sigma_k = \tfrac1\beta[(N-1)\sigma_k^{1-2/N} +
+the autonomous SDE of GM24 (:math:`d\sigma_k = \tfrac1\beta[(N-1)\sigma_k^{1-2/N} +
 2\sigma_k\sum_{l\ne k}(\sigma_k^{2/N}-\sigma_l^{2/N})^{-1}]dt + \sqrt{2N/\beta}\,
 \sigma_k^{1-1/N}dB_k` for BM). ``scheme="entries"`` of
 :func:`geodln.langevin.riemannian_langevin` is Euler–Maruyama in these coordinates,
@@ -27,6 +27,8 @@ has the law of :math:`A^{1/2}\xi`, :func:`cometric_sqrt_noise`). Its diffusion c
 only Hölder (:math:`\sigma^{1-1/N}`) at singular X, and it is measurably biased near them at
 practical steps (the tests show it); it is kept for comparison with the root chart
 (:mod:`geodln.langevin.root_chart`).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -68,6 +70,19 @@ def coordinate_laplacian(base_point, depth, normalized=False):
     Returns
     -------
     lap : ndarray, shape=[..., d, d]
+
+    Raises
+    ------
+    ValueError
+        If ``base_point`` is not a finite square matrix [..., d, d] or ``depth`` is not a finite
+        integer >= 1.
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}`).
     """
     x = check_square(base_point, "base_point")
     depth = check_depth(depth, allow_inf=False)
@@ -91,6 +106,11 @@ def cometric_sqrt_noise(frame, kernel, gaussian):
     -------
     noise : ndarray, shape=[..., d, d]
         Gaussian with covariance :math:`A_X` (as a linear map on matrices) given X.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (:math:`A_{N,X}` is
+       diagonal in the singular basis, so its square root is too).
     """
     K, _ = frame.eigenvalues(kernel)
     return frame.u @ (np.sqrt(np.maximum(K, 0.0)) * gaussian) @ frame.vt

@@ -1,4 +1,4 @@
-r"""Upstairs Langevin dynamics on the factors of a deep linear network (reference §6).
+r"""Upstairs Langevin dynamics on the factors of a deep linear network (GM24).
 
 Two factor-space dynamics for an energy :math:`E(X)` of the end-to-end matrix
 :math:`X = \phi(W) = W_N\cdots W_1`, batched over chains:
@@ -41,7 +41,7 @@ inverse temperature :math:`\beta` (:func:`geodln.langevin.riemannian_langevin` w
 ``entropic=True``), with invariant law :math:`\propto e^{-\beta E}\,\mathrm{vol}(O_X)\,
 d\mathrm{vol}_{g^N}` (coarea formula). This is GM's statement with :math:`\kappa = 1`
 (equal horizontal and vertical noise); reading GM's :math:`P` as the vertical projector, the
-general-:math:`\kappa` statement of reference §6 (downstairs temperature :math:`\kappa/\beta`) is
+general-:math:`\kappa` statement of GM24 (downstairs temperature :math:`\kappa/\beta`) is
 *not* simulated here and remains open.
 
 **Free: Euclidean Langevin on the factors.** :math:`dW = -\nabla_W(E\circ\phi)\,dt +
@@ -52,6 +52,8 @@ balanced point the drift of X is :math:`-A_{N,X}\nabla E` *without* the downstai
 :math:`\tfrac{N-1}\beta X(X^\top X)^{-1/N}`, and the balance residuals diffuse (they are
 martingales for equal widths): the pushforward is **not** the downstairs Langevin law, and
 :math:`E\circ\phi` is not confining upstairs (no invariant probability).
+
+Abbreviations: GM = Menon, "The geometry of the deep linear network" (GM24).
 """
 
 import numpy as np
@@ -295,6 +297,13 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
     converged : ndarray of bool, shape=[B]
         Chains whose projection converged (near the rank-deficient stratum, where the balanced
         variety is singular, Newton can fail for a large step).
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] BAL25: Lindsey, Menon, arXiv:2511.01137 (the balanced manifold as a level set of the
+       balance constraints).
     """
     widths = [w.shape[-2] for w in ws[:-1]]
     bases = [_sym_basis(d) for d in widths]
@@ -402,6 +411,11 @@ def factor_langevin(
     ------
     ValueError
         Bad arguments, unbalanced start (constrained), or divergence / failed projection.
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
     """
     ws = check_factors(factors0, "factors0")
     if ws[0].ndim == 2:

@@ -1,13 +1,13 @@
 r"""Brownian motion and the Riemannian Langevin equation on :math:`(M_d, g^N)`.
 
 Square, full-rank d×d matrices with the DLN metric :math:`g^N` (plain sum :math:`A_{N,X}` by
-default, reference ``dln-geometry.md`` §2; ``normalized=True`` is the CMV convention
+default, ACH18, Theorem 1; ``normalized=True`` is the CMV convention
 :math:`A/N`). The Riemannian Langevin equation at inverse temperature :math:`\beta` for an
 energy :math:`E` is the diffusion with generator
 
 .. math:: \mathcal L f = \tfrac1\beta \Delta_{g^N} f - g^N(\mathrm{grad}\,E, \mathrm{grad} f),
 
-whose invariant measure is :math:`\propto e^{-\beta E}\,d\mathrm{vol}_{g^N}` (reference §6);
+whose invariant measure is :math:`\propto e^{-\beta E}\,d\mathrm{vol}_{g^N}` (GM24);
 ``loss=None`` is Brownian motion with generator :math:`\tfrac1\beta\Delta_{g^N}`.
 :func:`riemannian_langevin` integrates it by Euler–Maruyama either in the root chart
 (``scheme="root"``, default; :mod:`geodln.langevin.root_chart`) or in the entries of X
@@ -21,10 +21,12 @@ those of the process reflected at 0, whose invariant density on :math:`\sigma_1 
 > 0` is :math:`e^{-\beta E}` times the CMV volume form.
 
 **Entropic drift.** ``entropic=True`` adds :math:`+\tfrac1\beta\mathrm{grad}_{g^N} S`,
-:math:`S = \log\mathrm{vol}(O_X)` (Menon–Yu, reference §5): the Langevin equation of the free
+:math:`S = \log\mathrm{vol}(O_X)` (Menon–Yu, MY25, Theorem 4): the Langevin equation of the free
 energy :math:`F_\beta = E - S/\beta`, invariant law :math:`\propto e^{-\beta E}\mathrm{vol}(O_X)
 \,d\mathrm{vol}_{g^N}`. It is the law of the balanced-manifold Langevin dynamics pushed forward by
 the product map (:mod:`geodln.langevin.factors`).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -174,5 +176,10 @@ def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
     Returns
     -------
     path : LangevinPath
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
     """
     return riemannian_langevin(None, X0, depth, beta, step_size, n_steps, **kwargs)

@@ -15,8 +15,10 @@ diagonal): smooth, bounded and non-degenerate also at singular and at repeated p
 
 with :math:`X = Y(Y^\top Y)^{(N-1)/2}`; the pushed gradient is
 :math:`U(\delta^+\circ\mathrm{sym}M + \delta^-\circ\mathrm{skew}M)V^\top`,
-:math:`M = U^\top\nabla E\,V`. Plain-sum normalisation of :math:`A_{N,X}` (reference
-``dln-geometry.md`` §2); the CMV process is the plain one at time t/N.
+:math:`M = U^\top\nabla E\,V`. Plain-sum normalisation of :math:`A_{N,X}` (ACH18,
+Theorem 1); the CMV process is the plain one at time t/N.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -34,6 +36,29 @@ def svd(x):
     :math:`E, F, G, H = (a+d)/2, (a-d)/2, (c+b)/2, (c-b)/2`, :math:`s_{1,2} = \sqrt{E^2+H^2}
     \pm\sqrt{F^2+G^2}`, :math:`\theta, \varphi = (\arctan_2(H, E) \mp \arctan_2(G, F))/2`
     (the sign of :math:`s_2` is moved into :math:`V`); about 6x faster than batched LAPACK.
+
+    Parameters
+    ----------
+    x : ndarray, shape=[..., d, d]
+        Square matrices.
+
+    Returns
+    -------
+    u, s, vt : ndarray
+        As :func:`numpy.linalg.svd` (``s`` non-increasing and non-negative).
+
+    References
+    ----------
+    .. [1] BLI96: Blinn, "Consider the lowly 2×2 matrix", IEEE Computer Graphics and
+       Applications 16(2), 1996 (closed-form 2×2 SVD).
+
+    Examples
+    --------
+    >>> from geodln.langevin.root_chart import svd
+    >>> x = np.array([[2.0, 1.0], [0.5, -1.0]])
+    >>> u, s, vt = svd(x)
+    >>> bool(np.allclose((u * s) @ vt, x)), bool(np.allclose(s, np.linalg.svd(x)[1]))
+    (True, True)
     """
     if x.shape[-1] != 2 or x.shape[-2] != 2:
         return np.linalg.svd(x)
@@ -65,6 +90,17 @@ def root_coordinates(x, depth):
     Returns
     -------
     y : ndarray, shape=[..., d, d]
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite square matrix [..., d, d] or ``depth`` is not a finite integer
+        >= 1.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1
+       (:math:`U\Sigma^{1/N}V^\top`, the end factors of the balanced lift).
     """
     x = check_square(x, "x")
     depth = check_depth(depth, allow_inf=False)
@@ -124,6 +160,12 @@ def root_chart_coefficients(lam, depth):
     -------
     dplus, dminus, P, Q : ndarray, shape=[..., d, d]
     b : ndarray, shape=[..., d]
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
     """
     N = depth
     lk, ll = lam[..., :, None], lam[..., None, :]

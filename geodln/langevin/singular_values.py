@@ -3,7 +3,7 @@ r"""Langevin dynamics of the singular values of :math:`(M_d, g^N)` for a spectra
 **Singular-value coordinates.** For a spectral energy :math:`E(X) = f(\sigma)`, the singular
 values of the Riemannian Langevin process (:func:`geodln.langevin.riemannian_langevin`) are
 autonomous; in :math:`\lambda_k = \sigma_k^{1/N}` (the singular values of a balanced factor) the
-diagonal part of :math:`g^N` (plain sum :math:`A_{N,X}`, reference ``dln-geometry.md`` §2) is
+diagonal part of :math:`g^N` (plain sum :math:`A_{N,X}`, CMV23, Lemma 2.4) is
 :math:`N\sum d\lambda_k^2`, the volume density is :math:`|\mathrm{van}(\lambda^2)|` (CMV Thm 1.1
 after the change of variables) and
 
@@ -12,10 +12,12 @@ after the change of variables) and
           + \sqrt{\tfrac{2}{N\beta}}\,dB_k ,
 
 which :func:`singular_value_langevin` integrates (an independent discretisation of the same
-law as the matrix schemes, reference §6; the drift is tamed, :math:`b/(1 + h|b|)`, against the
+law as the matrix schemes, GM24; the drift is tamed, :math:`b/(1 + h|b|)`, against the
 jumps of Euler–Maruyama at near collisions). The process continues through 0 (:math:`\lambda`
 changes sign); the recorded singular values :math:`|\lambda|^N` are those of the process
 reflected at 0.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import numpy as np
@@ -50,7 +52,7 @@ def singular_value_langevin(
     Euler–Maruyama in the signed coordinates :math:`\lambda_k = \pm\sigma_k^{1/N}` (module
     docstring): additive noise :math:`\sqrt{2h/(N\beta)}`, drift
     :math:`-\lambda_k^{N-1}\partial_{\sigma_k}f + \tfrac{1}{N\beta}\sum_{l\ne k}2\lambda_k/
-    (\lambda_k^2-\lambda_l^2)` (reference §6 SDE after the change of variables). Returns the
+    (\lambda_k^2-\lambda_l^2)` (the singular-value SDE after the change of variables). Returns the
     singular values :math:`|\lambda|^N` sorted non-increasingly. The drift b is tamed,
     :math:`b/(1 + h|b|)` (Hutzenthaler–Jentzen–Kloeden; an :math:`O(h)` change that prevents the
     blow-up of Euler–Maruyama at near collisions). An exactly tied pair (a
@@ -78,6 +80,20 @@ def singular_value_langevin(
     -------
     path : LangevinPath
         ``states`` = singular values, shape [T, B, d].
+
+    Raises
+    ------
+    ValueError
+        If ``sigma0`` is not a finite, non-negative [d] or [n_chains, d] array, ``depth`` is not
+        a finite integer >= 1, ``beta`` or ``step_size`` is not a positive number,
+        ``spectral_gradient`` is neither callable nor None, or ``n_chains`` does not match.
+
+    References
+    ----------
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
+       the Riemannian Langevin equation.
+    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (the volume form, the
+       invariant density of the singular values).
     """
     s0 = broadcast_chains(check_finite(sigma0, "sigma0"), n_chains, "sigma0", core_ndim=1)
     if s0.shape[-1] < 1:

@@ -1,7 +1,7 @@
 r"""Spectral co-metrics (the DLN :math:`A_{N,X}` among them) acting on factored vectors.
 
 In the singular frame of :math:`X = U\Sigma V^\top` a spectral co-metric is diagonal
-(reference ``dln-geometry.md`` §2; :mod:`geodln.svd_frame`): with
+(CMV23, Lemma 2.4; :mod:`geodln.svd_frame`): with
 :math:`K_{kl} = k(\sigma_k^2, \sigma_l^2)` and :math:`\ell_k = k(\sigma_k^2, 0)`,
 
 .. math::
@@ -21,6 +21,8 @@ argument may carry a batch axis.
 
 References: ACH18 (Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1: the end-to-end flow),
 CMV23 (Cohen, Menon, Veraszto, arXiv:2210.12497), VAN13 (Vandereycken, arXiv:1209.3834).
+
+Abbreviations: BRTW = Bah, Rauhut, Terstiege, Westdickenberg (BRTW21); MY = Menon, Yu (MY25).
 """
 
 import numbers
@@ -45,6 +47,18 @@ class FactoredSpectralMetric:
     ----------
     kernel : SpectralKernel
         The kernel :math:`k(a, b)` on squared singular values.
+
+    Raises
+    ------
+    ValueError
+        With the message ``kernel must be a SpectralKernel, got …``.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
     """
 
     def __init__(self, kernel):
@@ -54,7 +68,13 @@ class FactoredSpectralMetric:
 
     @classmethod
     def from_metric(cls, metric):
-        """Factored version of a dense :class:`geodln.SpectralMetric` (same kernel)."""
+        """Factored version of a dense :class:`geodln.SpectralMetric` (same kernel).
+
+        Raises
+        ------
+        ValueError
+            With the message ``metric must be a geodln SpectralMetric (it has no kernel)``.
+        """
         kernel = getattr(metric, "kernel", None)
         if not isinstance(kernel, SpectralKernel):
             raise ValueError("metric must be a geodln SpectralMetric (it has no kernel)")
@@ -172,7 +192,7 @@ class FactoredSpectralMetric:
 
 
 class FactoredDLNMetric(FactoredSpectralMetric):
-    r"""The DLN metric :math:`g^N` on factored rank-r points (reference §2).
+    r"""The DLN metric :math:`g^N` on factored rank-r points (CMV23, Lemma 2.4).
 
     Parameters
     ----------
@@ -181,6 +201,13 @@ class FactoredDLNMetric(FactoredSpectralMetric):
     normalized : bool
         ``False``: plain sum :math:`A_{N,X}` (ACH, BRTW, GM, MY; exact quotient of the
         Frobenius metric upstairs). ``True``: CMV's :math:`A_{N,X}/N`.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
     """
 
     def __init__(self, depth, normalized=False):
@@ -211,6 +238,13 @@ def as_factored_metric(metric):
     ------
     ValueError
         If ``metric`` is none of these (or an invalid depth).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}` in the singular basis).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
 
     Examples
     --------

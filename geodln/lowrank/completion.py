@@ -1,7 +1,7 @@
 r"""Sparse matrix completion: observed index arrays, residuals from factors, sparse gradients.
 
 :math:`E(X) = \tfrac12 \sum_{(i,j)\in\Omega} (X_{ij} - b_{ij})^2` (the Razin–Cohen convention
-of :class:`geodln.MatrixCompletion`, reference §8) with :math:`\Omega` given as index arrays —
+of :class:`geodln.MatrixCompletion`, RC20) with :math:`\Omega` given as index arrays —
 no m×n mask. For :math:`X = L R^\top` (a :class:`FactoredPoint` gives ``L = U diag(σ)``,
 ``R = V``; a bottleneck factor tuple gives ``L = W_N⋯W_2``, ``R = W_1ᵀ``) the residuals cost
 O(|Ω|·r) and the Euclidean gradient, :math:`\nabla E = \sum_\Omega (X_{ij} - b_{ij}) e_i e_j^\top`,
@@ -62,6 +62,13 @@ class SparseCompletion(FactoredLeastSquares):
     -----
     The observations are stored sorted in row-major (CSR) order; :attr:`rows`, :attr:`cols`,
     :attr:`values` are in that order.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
+    .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
     """
 
     name = "completion"
@@ -142,6 +149,12 @@ class SparseCompletion(FactoredLeastSquares):
         -------
         values : ndarray, shape=[..., k]
             CSR order.
+
+        Raises
+        ------
+        ValueError
+            With the message ``point must have shape [..., …, …], got …``; or ``point has shape …,
+            expected …``.
         """
         if isinstance(point, np.ndarray):
             if point.shape[-2:] != self.shape:
@@ -198,6 +211,11 @@ def sample_distinct_indices(shape, n_observed, rng):
     Returns
     -------
     rows, cols : ndarray of int64, shape=[n_observed]
+
+    Raises
+    ------
+    ValueError
+        With the message ``n_observed must be <= m*n = …, got …``.
     """
     m, n = shape
     total = m * n
@@ -241,6 +259,21 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
     -------
     loss : SparseCompletion
     truth : FactoredPoint
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is not an integer rank in 1..min(m, n); if ``n_observed`` is not an integer
+        >= 1 (bools are refused); if ``seed`` is not None, an integer seed or a
+        ``numpy.random.Generator``; otherwise with the message ``give exactly one of fraction
+        and n_observed``; or ``fraction must be in (0, 1], got …``.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
+    .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
+       loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
     """
     shape = check_shape(shape)
     m, n = shape

@@ -37,6 +37,13 @@ class FactoredDescent:
     loss : factored loss
         ``value_and_gradient(point)`` on batched factored points.
     metric : FactoredSpectralMetric
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
+       end-to-end matrix, first-order agreement with factor descent).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
     """
 
     def __init__(self, loss, metric):

@@ -124,7 +124,13 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
 
 
 def check_step_size(step_size):
-    """Return ``step_size`` as a positive finite float (``ValueError`` naming it otherwise)."""
+    """Return ``step_size`` as a positive finite float (``ValueError`` naming it otherwise).
+
+    Raises
+    ------
+    ValueError
+        With the message ``step_size must be a positive finite number, got …``.
+    """
     if isinstance(step_size, bool):
         raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
     try:
@@ -138,7 +144,13 @@ def check_step_size(step_size):
 
 
 def check_n_steps(n_steps):
-    """Return ``n_steps`` as an int >= 0."""
+    """Return ``n_steps`` as an int >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``n_steps`` is not an integer >= 1 (bools are refused).
+    """
     return check_positive_int(n_steps, "n_steps", minimum=0)
 
 

@@ -1,6 +1,6 @@
 r"""Downstairs DLN gradient flow on factored rank-r points: a projected Runge–Kutta integrator.
 
-The flow :math:`\dot X = -A_{N,X}(\nabla E(X))` (reference §2; ACH Thm 1, BRTW) is a *tangent*
+The flow :math:`\dot X = -A_{N,X}(\nabla E(X))` (ACH18, Theorem 1; BRTW21) is a *tangent*
 field on :math:`M_r` (A maps onto :math:`T_X M_r`), so the exact solution from a rank-r start
 stays rank r and no tangent-projection modelling error arises. We integrate it with
 **projected explicit Runge–Kutta** methods (Kieri & Vandereycken, *Projection methods for
@@ -21,7 +21,7 @@ Why this scheme rather than projector splitting (KSL, Lubich–Oseledets 2014) o
 thousands of steps; their advantage is robustness against the :math:`1/\sigma_r` curvature of
 :math:`M_r`, which enters when the field has a large normal-to-range component at a small
 :math:`\sigma_r`. The DLN field damps exactly those components: its mixed blocks carry the
-eigenvalue :math:`\ell_k = \sigma_k^{2-2/N}` (reference §2), so the singular-vector velocity
+eigenvalue :math:`\ell_k = \sigma_k^{2-2/N}` (CMV23, Lemma 2.4), so the singular-vector velocity
 :math:`\dot U = U_p\Sigma^{-1}` has size :math:`O(\sigma_k^{1-2/N})`, bounded as
 :math:`\sigma_k \to 0` for N ≥ 2, and the curvature term of a projected step is
 :math:`O(h^2 \sigma^{3-4/N})`. For N ≥ 2 the projected RK keeps its full order down to tiny
@@ -112,6 +112,13 @@ class FlowOptions:
     ------
     ValueError
         If a setting is invalid.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
 
     Examples
     --------

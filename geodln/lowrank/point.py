@@ -32,7 +32,13 @@ ORTHO_TOL = 1e-8
 
 
 class NonFiniteError(ValueError):
-    """Raised when a factorisation is asked of NaN/inf factors (a diverged state)."""
+    """Raised when a factorisation is asked of NaN/inf factors (a diverged state).
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
+    """
 
 
 def orthonormality_defect(q):
@@ -309,6 +315,11 @@ def entries_of_product(left, right, rows, cols, chunk=1 << 16):
     Returns
     -------
     values : ndarray, shape=[..., k]
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
     """
     k = rows.shape[0]
     out = np.empty(left.shape[:-2] + (k,))
@@ -344,6 +355,11 @@ def random_factored_point(m, n, rank, seed=None, spectrum=None, batch=None):
     ValueError
         If a size is not a positive integer, ``rank > min(m, n)``, or ``spectrum`` has the
         wrong shape or a non-positive entry.
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
 
     Examples
     --------

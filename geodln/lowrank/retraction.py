@@ -101,6 +101,13 @@ def truncated_svd_or_nan(left, right, rank):
     Returns
     -------
     point : FactoredPoint
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
+    .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
+       (retractions).
     """
     ok = finite_members(left) & finite_members(right)
     if np.all(ok):
@@ -124,6 +131,13 @@ def truncated_svd_of_dense(x, rank):
     Returns
     -------
     point : FactoredPoint
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
+    .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
+       (retractions).
     """
     ok = finite_members(x)
     if not np.all(ok):
@@ -135,7 +149,15 @@ def truncated_svd_of_dense(x, rank):
 
 
 def finite_members(a, core_ndim=2):
-    """Boolean [batch]: whether every entry of each member of ``a`` is finite."""
+    """Boolean [batch]: whether every entry of each member of ``a`` is finite.
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
+    .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
+       (retractions).
+    """
     a = np.asarray(a)
     return np.all(np.isfinite(a), axis=tuple(range(a.ndim - core_ndim, a.ndim)))
 
@@ -196,6 +218,13 @@ def combine(point, terms):
     -------
     left : ndarray, shape=[..., m, k]
     right : ndarray, shape=[..., n, k]
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
+    .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
+       (retractions).
     """
     lefts, rights = [], []
     if point is not None:
@@ -283,6 +312,13 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
     Returns
     -------
     point : FactoredPoint
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
+       retraction on fixed-rank matrices).
+    .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
+       (retractions).
     """
     r = base_point.rank
     rank = r if rank is None else rank

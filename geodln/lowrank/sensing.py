@@ -43,6 +43,11 @@ class SparseSensing(FactoredLeastSquares):
     ------
     ValueError
         On shape mismatches or non-finite entries.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
     """
 
     name = "sensing"
@@ -121,6 +126,20 @@ class RankOneSensing(FactoredLeastSquares):
     a : array-like, shape=[k, m]
     b : array-like, shape=[k, n]
     values : array-like, shape=[k]
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is not a finite real array of matrices [..., m, n] of the expected shape; if
+        ``b`` is not a finite real array of matrices [..., m, n] of the expected shape; if
+        ``values`` is not a finite real array; otherwise with the message ``a and b must have
+        the same number of rows (measurements), got … and …``; or ``values must have one entry
+        per measurement (…), got …``.
+
+    References
+    ----------
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
+       completion and sensing).
     """
 
     name = "rank-one sensing"

@@ -1,7 +1,7 @@
 r"""Factored tangent vectors of :math:`M_r` (batched) and the tangent projection of covectors.
 
 At :math:`X = U\Sigma V^\top` every :math:`Z \in T_X M_r = \{U_\perp^\top Z V_\perp = 0\}`
-(reference §1) is
+(VAN13, Section 2) is
 
 .. math:: Z = U M V^\top + U_p V^\top + U V_p^\top, \qquad U^\top U_p = 0,\; V^\top V_p = 0,
 
@@ -46,10 +46,21 @@ class FactoredTangent:
     vp : array-like, shape=[..., n, r]
         :math:`V_p`, with :math:`V^\top V_p = 0`.
 
+    Raises
+    ------
+    ValueError
+        With the message ``tangent blocks must be m_core [..., r, r], up [..., m, r], vp [...,
+        n, r]; got …, …, …``.
+
     Notes
     -----
     The orthogonality constraints are not re-checked here (they hold by construction for
     :func:`project_to_tangent`); :meth:`check` verifies them against a base point.
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
     """
 
     def __init__(self, m_core, up, vp):
@@ -68,7 +79,14 @@ class FactoredTangent:
 
     @classmethod
     def from_dense(cls, tangent_vec, base_point):
-        """Triple of the Frobenius projection of a dense ``tangent_vec`` [m, n] onto T_X M_r."""
+        """Triple of the Frobenius projection of a dense ``tangent_vec`` [m, n] onto T_X M_r.
+
+        Raises
+        ------
+        ValueError
+            With the message ``tangent_vec must have shape …, got …``; or ``tangent_vec contains NaN
+            or inf entries``.
+        """
         z = np.asarray(tangent_vec, float)
         if z.shape != base_point.batch_shape + base_point.shape:
             raise ValueError(
@@ -85,7 +103,13 @@ class FactoredTangent:
         return (u @ self.m_core + self.up) @ _swap(v) + u @ _swap(self.vp)
 
     def check_shapes(self, base_point, name="tangent_vec"):
-        """Raise ``ValueError`` (naming ``name``) unless the block shapes match ``base_point``."""
+        """Raise ``ValueError`` (naming ``name``) unless the block shapes match ``base_point``.
+
+        Raises
+        ------
+        ValueError
+            With the message ``… blocks …, …, … do not match base_point of shape … and rank …``.
+        """
         m, n = base_point.shape
         r = base_point.rank
         lead = base_point.batch_shape
@@ -98,7 +122,14 @@ class FactoredTangent:
         return self
 
     def check(self, base_point, atol=1e-10):
-        """Raise ``ValueError`` unless the shapes match ``base_point`` and Uᵀ U_p = Vᵀ V_p = 0."""
+        """Raise ``ValueError`` unless the shapes match ``base_point`` and Uᵀ U_p = Vᵀ V_p = 0.
+
+        Raises
+        ------
+        ValueError
+            With the message ``tangent_vec.… contains NaN or inf entries``; or ``tangent_vec.up must
+            satisfy Uᵀ U_p = 0``; or ``tangent_vec.vp must satisfy Vᵀ V_p = 0``.
+        """
         self.check_shapes(base_point)
         for name, arr in (("m_core", self.m_core), ("up", self.up), ("vp", self.vp)):
             if not np.all(np.isfinite(arr)):
@@ -218,6 +249,11 @@ class LowRankOperator:
     left : ndarray, shape=[..., m, k]
     right : ndarray, shape=[..., n, k]
 
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
+
     Examples
     --------
     >>> import numpy as np
@@ -260,6 +296,11 @@ class BatchedSparse:
         B.
     shape : tuple of int
         ``(m, n)`` of one member.
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
 
     Examples
     --------

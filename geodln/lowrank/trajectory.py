@@ -59,6 +59,14 @@ class LowRankTrajectory(RunRecord):
     Attributes
     ----------
     effective_rank, frobenius_norm, nuclear_norm : ndarray, shape=[T]
+
+    Raises
+    ------
+    ValueError
+        With the message ``times must be a non-empty 1-d array, got shape …``; or ``sigma must
+        have shape […, r], got …``; or ``loss must have shape (…,), got …``; or ``final must be
+        a FactoredPoint, got …``; or ``give both u and v or neither``; or ``u and v must have …
+        records, got …, …``; or ``metrics[…] must have shape (…,), got …``.
     """
 
     def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",
@@ -102,7 +110,14 @@ class LowRankTrajectory(RunRecord):
         return self.final.shape
 
     def point(self, i):
-        """Return the factored point of record ``i`` (needs stored factors)."""
+        """Return the factored point of record ``i`` (needs stored factors).
+
+        Raises
+        ------
+        ValueError
+            With the message ``this trajectory has no stored factors (run with
+            store_factors=True)``.
+        """
         if self.u is None:
             raise ValueError("this trajectory has no stored factors (run with store_factors=True)")
         return FactoredPoint(self.u[i], self.sigma[i], self.v[i], check=False)
@@ -166,7 +181,13 @@ class LowRankTrajectory(RunRecord):
 
     @classmethod
     def load(cls, path):
-        """Read a file written by :meth:`save` (``ValueError`` if foreign or inconsistent)."""
+        """Read a file written by :meth:`save` (``ValueError`` if foreign or inconsistent).
+
+        Raises
+        ------
+        ValueError
+            With the message ``… is not a valid low-rank trajectory: missing …``.
+        """
         arrays, meta = load_arrays(path, KIND)
         try:
             final = FactoredPoint(arrays["final_u"], arrays["final_s"], arrays["final_v"])

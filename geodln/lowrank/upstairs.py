@@ -4,7 +4,7 @@ For factors :math:`W = (W_1, \dots, W_N)` with bottleneck widths (e.g. all hidde
 the end-to-end matrix is :math:`X = L R^\top` with :math:`L = W_N \cdots W_2` (m×d₁) and
 :math:`R = W_1^\top` (n×d₁), so a sparse loss evaluates its residuals in O(|Ω| d₁). The
 upstairs gradient is :math:`\nabla_{W_p} = W_{N:p+1}^\top G\, W_{p-1:1}^\top`
-(:func:`geodln.factors.product_adjoint`, reference §3) with a sparse
+(:func:`geodln.factors.product_adjoint`, ACH18, Theorem 1) with a sparse
 :math:`G = \nabla E(X)`:
 
 - ``shared=False`` — the generic adjoint: one sparse product :math:`G W_{p-1:1}^\top` per layer
@@ -67,6 +67,13 @@ def bottleneck_factors(point, depth):
     ValueError
         If ``point`` is not a FactoredPoint or ``depth`` is not an integer >= 2.
 
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+
     Examples
     --------
     >>> from geodln.lowrank import random_factored_point
@@ -86,7 +93,15 @@ def bottleneck_factors(point, depth):
 
 
 def end_to_end_factors(factors):
-    """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ`` (batched)."""
+    """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ`` (batched).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
+    """
     left = factors[-1]
     for w in factors[-2:0:-1]:
         left = left @ w
@@ -165,6 +180,13 @@ class ThinFactorDescent:
         See :func:`upstairs_gradient`.
     rank : int
         Rank of the recorded end-to-end points (the bottleneck width).
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation).
     """
 
     def __init__(self, loss, shared, rank):

@@ -163,6 +163,11 @@ def comparison_figure(comparisons, log_time=None, top=8):
     Returns
     -------
     fig : matplotlib Figure
+
+    Raises
+    ------
+    ValueError
+        If ``comparisons`` is empty.
     """
     n = len(comparisons)
     if n == 0:

@@ -6,13 +6,15 @@ coordinates :math:`(x_{12}, x_{21})` (:func:`diagonal_completion_slice`), on whi
 rank-deficient matrices form the hyperbola :math:`x_{12}x_{21} = 1`, the set of rank-1
 minimisers.
 
-Which volume is plotted is explicit (reference §4–5):
+Which volume is plotted is explicit (CMV23, Theorem 1.1; MY25, Theorem 4):
 
 - ``quantity="density"`` (default): :func:`geodln.volume.log_volume_density`, the log density
   of :math:`d\mathrm{vol}_{g^N}` with respect to Lebesgue measure on the entries,
   :math:`-\tfrac12\log\det A_{N,X}`. It diverges (to ``+inf``) on the rank-deficient locus.
 - ``quantity="entropy"``: :func:`geodln.entropy.log_orbit_volume`, the Menon–Yu orbit volume
   (square slices, integer depth). It stays finite and is *smallest* near the locus.
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 """
 
 import matplotlib.pyplot as plt
@@ -36,6 +38,19 @@ def diagonal_completion_slice():
         The identity.
     directions : ndarray, shape=[2, 2, 2]
         :math:`E_{12}` (coordinate :math:`x_{12}`) and :math:`E_{21}` (:math:`x_{21}`).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 and Fig. 5 (the 2×2
+       diagonal completion problem and its plane of solutions).
+
+    Examples
+    --------
+    >>> from geodln.plotting.volume import diagonal_completion_slice
+    >>> base, (d1, d2) = diagonal_completion_slice()
+    >>> base + 2.0 * d1 + 0.5 * d2  # x12 = 2, x21 = 0.5: on the hyperbola, rank 1
+    array([[1. , 2. ],
+           [0.5, 1. ]])
     """
     d1 = np.array([[0.0, 1.0], [0.0, 0.0]])
     d2 = np.array([[0.0, 0.0], [1.0, 0.0]])
@@ -117,6 +132,28 @@ def log_volume_on_slice(
         Grid coordinates, shapes ``[resolution]``.
     values : ndarray, shape=[resolution, resolution]
         ``values[i, j]`` at ``(s[j], t[i])``; ``±inf`` on the rank-deficient locus.
+
+    Raises
+    ------
+    ValueError
+        If ``quantity`` is not ``"density"`` or ``"entropy"``, ``resolution`` is not an integer
+        >= 2, ``extent`` is not four finite numbers, ``base``/``directions`` are not finite
+        ``[m, n]``/``[2, m, n]`` arrays, ``normalized`` is combined with ``"entropy"``, or
+        ``depth`` is invalid for the chosen quantity.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (volume form of
+       :math:`g^N`) and Fig. 5.
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (orbit volume, ``quantity="entropy"``).
+
+    Examples
+    --------
+    >>> from geodln.plotting.volume import diagonal_completion_slice, log_volume_on_slice
+    >>> base, directions = diagonal_completion_slice()
+    >>> s, t, values = log_volume_on_slice(base, directions, depth=3, resolution=5)
+    >>> values.shape, float(s[0]), float(t[-1])
+    ((5, 5), -3.0, 3.0)
     """
     if quantity not in _QUANTITIES:
         raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}")
@@ -183,12 +220,36 @@ def plot_log_volume_slice(
     colorbar : bool
         Add a colour bar.
     labels : tuple of str, optional
-        Axis labels (default ``x12``, ``x21`` for the default slice, else ``s``, ``t``).
+        Axis labels (default :math:`x_{12}`, :math:`x_{21}` for the default slice, else
+        ``s``, ``t``).
 
     Returns
     -------
     fig : matplotlib Figure
     ax : matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If only one of ``base`` and ``directions`` is given, the slice or ``extent`` is invalid,
+        ``rank_locus`` is asked for a non-square slice, ``vmax_quantile`` is not in (0, 1], the
+        log volume is infinite on the whole grid, ``points`` is not [k, 2], or any argument of
+        :func:`log_volume_on_slice` is invalid.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 5 (log volume over the plane of
+       solutions) and Theorem 1.1.
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (``quantity="entropy"``).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from geodln.plotting.volume import plot_log_volume_slice
+    >>> fig, ax = plot_log_volume_slice(depth=3, resolution=21)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('$x_{12}$', '$x_{21}$')
     """
     default = base is None and directions is None
     if default:

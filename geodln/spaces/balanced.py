@@ -1,4 +1,4 @@
-r"""The balanced manifold :math:`\mathcal M_r` of rank-r factor tuples (reference §1, §3).
+r"""The balanced manifold :math:`\mathcal M_r` of rank-r factor tuples.
 
 A point is a tuple :math:`W = (W_1, \dots, W_N)`, :math:`W_p \in \mathbb R^{d_p \times d_{p-1}}`
 (``d_0 = n``, ``d_N = m``), with :math:`W_{p+1}^\top W_{p+1} = W_p W_p^\top` for
@@ -7,7 +7,9 @@ A point is a tuple :math:`W = (W_1, \dots, W_N)`, :math:`W_p \in \mathbb R^{d_p 
 .. math:: W_p = Q_p \Lambda Q_{p-1}^\top, \quad \Lambda = \Sigma^{1/N},\ Q_0 = V,\ Q_N = U,\
           Q_p \in St(d_p, r),
 
-so :math:`\dim \mathcal M_r = r(m + n - r) + \sum_{p=1}^{N-1} (d_p r - r(r+1)/2)` [MY].
+so :math:`\dim \mathcal M_r = r(m + n - r) + \sum_{p=1}^{N-1} (d_p r - r(r+1)/2)` (for square
+full rank this is the dimension count of Menon and Yu, MY [2]_). The parametrisation is the
+balanced initialisation of Arora, Cohen, Golowich and Hu [1]_.
 
 **Point representation.** geomstats' generic code expects vectors, so a point is the flat
 concatenation of the row-major flattened ``W_1, ..., W_N`` (``point_ndim = 1``, shape
@@ -34,6 +36,13 @@ blocks, averages the paired side blocks and projects each core pair onto the ker
 (N-1)×2N constraint matrix (rows scaled by ``max(λ_k, λ_l)``, well conditioned for tiny and
 repeated singular values). Block counting reproduces the dimension formula above; the tests
 check it against the numerical rank of the Jacobian of the parametrisation.
+
+References
+----------
+.. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+   initialisation :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top`).
+.. [2] MY25: Menon, Yu, "An entropy formula for the Deep Linear Network", arXiv:2509.09088
+   (the balanced manifold, its group orbits and its dimension).
 """
 
 import geomstats.backend as gs
@@ -67,11 +76,23 @@ class BalancedFrobeniusMetric(RiemannianMetric):
     :math:`\langle \dot W, \dot W' \rangle = \sum_p \mathrm{tr}(\dot W_p^\top \dot W'_p)`,
     i.e. the Euclidean product of the flat representations. (geomstats' ``EuclideanMetric``
     cannot be used: its ``metric_matrix`` is ``eye(dim)`` while points live in a space of
-    larger dimension, geomstats-notes §2.1.) No exponential map is provided here.
+    larger dimension.) No exponential map is provided here.
+
+    References
+    ----------
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (the Frobenius metric of the factors restricted to
+       the balanced manifold, the total space of the Riemannian submersion).
+
+    Examples
+    --------
+    >>> from geodln.spaces.balanced import BalancedManifold
+    >>> metric = BalancedManifold(2, 2, 2).metric
+    >>> float(metric.inner_product(np.ones(8), np.arange(8.0)))
+    28.0
     """
 
     def inner_product(self, tangent_vec_a, tangent_vec_b, base_point=None):
-        """Frobenius inner product of two tangent vectors.
+        r"""Frobenius inner product of two tangent vectors.
 
         Parameters
         ----------
@@ -83,12 +104,13 @@ class BalancedFrobeniusMetric(RiemannianMetric):
         Returns
         -------
         inner_prod : array-like, shape=[...]
+            :math:`\sum_p \mathrm{tr}(\dot W_p^\top \dot W'_p)`.
         """
         return gs.sum(tangent_vec_a * tangent_vec_b, axis=-1)
 
 
 class BalancedManifold(Manifold):
-    r"""Balanced factor tuples of rank r, flat representation (module docstring, reference §1).
+    r"""Balanced factor tuples of rank r, flat representation (see the module docstring).
 
     Parameters
     ----------
@@ -112,6 +134,34 @@ class BalancedManifold(Manifold):
         ``(d_p, d_{p-1})`` for p = 1..N.
     total_dim : int
         Length of a flat point, ``sum_p d_p d_{p-1}``.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not a finite integer >= 1, ``m`` or ``n`` is not an integer >= 1, a
+        width is not an integer >= 1, ``rank`` is not in ``1..min(m, n)``, or the widths do not
+        number N - 1 or are smaller than the rank.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (balanced manifold and its dimension).
+
+    Examples
+    --------
+    Depth 3, 4×3 end-to-end matrices of rank 2, hidden widths 5 and 2:
+
+    >>> import geodln
+    >>> space = geodln.BalancedManifold(3, 4, 3, rank=2, widths=(5, 2))
+    >>> space.dims, space.total_dim
+    ((3, 5, 2, 4), 33)
+    >>> space.dim == 2 * (4 + 3 - 2) + (5 * 2 - 3) + (2 * 2 - 3)  # r(m+n-r) + sum(d_p r - 3)
+    True
+    >>> W = space.random_point(seed=0)
+    >>> bool(space.belongs(W))
+    True
+    >>> [w.shape for w in space.factors(W)]
+    [(5, 3), (2, 5), (4, 2)]
     """
 
     def __init__(self, depth, m, n, rank=None, widths=None, equip=True):
@@ -292,7 +342,7 @@ class BalancedManifold(Manifold):
 
     # -- sampling and lifts ------------------------------------------------------------------
     def lift(self, x, seed=None, frames=None):
-        r"""Balanced lift of rank-r matrices (reference §1), as flat points.
+        r"""Balanced lift of rank-r matrices (ACGH19, Procedure 1), as flat points.
 
         :math:`W_p = Q_p \Sigma^{1/N} Q_{p-1}^\top` with :math:`Q_0 = V`, :math:`Q_N = U`;
         the hidden frames are the first r columns of the identity (``seed=None``), Haar
@@ -310,6 +360,13 @@ class BalancedManifold(Manifold):
         Returns
         -------
         point : ndarray, shape=[..., total_dim]
+            Balanced factors over each matrix, flat.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a finite [..., m, n] array, does not have rank ``rank``, or
+            ``frames`` are not orthonormal frames of the hidden widths.
         """
         x = self.base_space._check(x, "x")
         s = np.linalg.svd(x, compute_uv=False)
@@ -358,12 +415,22 @@ class BalancedManifold(Manifold):
         Parameters
         ----------
         base_point : array-like, shape=[..., total_dim]
+            Balanced W, flat.
         n_samples : int
+            Number of samples; must match the batch of ``base_point`` if both are > 1.
         seed : int, numpy Generator or None
+            Randomness (None: numpy's global state).
 
         Returns
         -------
         tangent_vec : ndarray, shape=[..., total_dim]
+            Tangent vectors at ``base_point``.
+
+        Raises
+        ------
+        ValueError
+            If ``base_point`` is not a finite flat point of length ``total_dim``, or
+            ``n_samples`` does not match its batch.
         """
         base_point = self._check_flat(base_point, "base_point")
         batch = base_point.shape[:-1]

@@ -1,4 +1,4 @@
-r"""The manifold :math:`M_r` of real m×n matrices of rank exactly r (reference §1).
+r"""The manifold :math:`M_r` of real m×n matrices of rank exactly r (VAN13, Section 2).
 
 Embedded in ``Matrices(m, n)``, of dimension :math:`r(m + n - r)`, with tangent space
 :math:`T_X M_r = \{Z : U_\perp^\top Z V_\perp = 0\}` for :math:`X = U \Sigma V^\top`.
@@ -49,6 +49,27 @@ class RankMatrices(Manifold):
         Equip with the default metric, the Euclidean (Frobenius) metric restricted to
         :math:`M_r` (``DLNMetric`` with ``depth=1``). Use
         ``space.equip_with_metric(DLNMetric, depth=N)`` for :math:`g^N`.
+
+    Raises
+    ------
+    ValueError
+        If ``m`` is not an integer >= 1 (bools are refused); if ``n`` is not an integer >= 1
+        (bools are refused); if ``rank`` is not an integer rank in 1..min(m, n).
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
+       matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    >>> import geodln
+    >>> space = geodln.RankMatrices(4, 3, rank=2)
+    >>> space.dim == 2 * (4 + 3 - 2)  # r (m + n - r)
+    True
+    >>> X = space.random_point(seed=0)
+    >>> int(np.linalg.matrix_rank(X)), bool(space.belongs(X))
+    (2, True)
     """
 
     def __init__(self, m, n, rank=None, equip=True):
@@ -234,6 +255,11 @@ class RankMatrices(Manifold):
         Returns
         -------
         tangent_vec : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            With the message ``n_samples=… does not match the base_point batch …``.
         """
         base_point = self._check(base_point, "base_point")
         rng = _rng(seed)
