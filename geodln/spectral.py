@@ -236,6 +236,11 @@ def dln_kernel(a, b, depth):
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
 
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer >= 1 or numpy.inf.
+
     Examples
     --------
     >>> from geodln.spectral import dln_kernel
@@ -843,6 +848,10 @@ class InfiniteDepthKernel(DLNKernel):
 class EuclideanKernel(SpectralKernel):
     """Constant kernel 1: the Euclidean (Frobenius) metric restricted to :math:`M_r`.
 
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509 (depth N = 1: the Euclidean metric).
+
     Examples
     --------
     >>> from geodln.spectral import EuclideanKernel
@@ -899,6 +908,10 @@ class ArithmeticMeanKernel(SpectralKernel):
     power : float
         The power p.
 
+    References
+    ----------
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (mean-kernel metrics on matrices).
+
     Examples
     --------
     >>> from geodln.spectral import ArithmeticMeanKernel
@@ -949,6 +962,10 @@ class GeometricMeanKernel(SpectralKernel):
     ----------
     power : float
         The power p.
+
+    References
+    ----------
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (mean-kernel metrics on matrices).
 
     Examples
     --------
@@ -1039,6 +1056,10 @@ class CallableKernel(SpectralKernel):
     ------
     ValueError
         If ``func`` is not callable or ``degree`` is not a finite number.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (spectral co-metrics).
 
     Examples
     --------

@@ -200,12 +200,17 @@ class NewtonLogSolver(LogSolver):
        (2008), Section 6.1.
     .. [2] GEO25: "Geodesics in the DLN", arXiv:2510.07324.
 
+    Raises
+    ------
+    ValueError
+        If ``tol`` is not in (0, 1) or another option is out of range.
+
     Examples
     --------
     >>> import numpy as np
     >>> from geodln import DLNMetric, RankMatrices
     >>> space = RankMatrices(2, 2, equip=False)
-    >>> space.equip_with_metric(DLNMetric, depth=2)
+    >>> _ = space.equip_with_metric(DLNMetric, depth=2)
     >>> x, y = np.eye(2), np.diag([4.0, 0.25])
     >>> v = space.metric.log(y, x)  # commuting: X(t) = diag((1 + t)^2, (1 - t/2)^2)
     >>> bool(np.allclose(v, np.diag([2.0, -1.0]), atol=1e-8))

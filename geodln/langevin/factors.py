@@ -122,6 +122,10 @@ class FactorLangevinPath:
         If the times decrease or are not finite, a factor is not a real [T, B, d_p, d_(p-1)]
         array, consecutive factors do not chain, or a completed path holds NaN/inf.
 
+    References
+    ----------
+    .. [1] GM24: Menon, arXiv:2411.09004 (Langevin dynamics of the DLN).
+
     Examples
     --------
     >>> import numpy as np
@@ -229,6 +233,10 @@ def finite_product_record(factors):
     Returns
     -------
     record : list of ndarray
+
+    References
+    ----------
+    .. [1] GM24: Menon, arXiv:2411.09004 (Langevin dynamics of the DLN).
 
     Examples
     --------

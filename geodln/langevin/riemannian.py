@@ -124,6 +124,10 @@ def riemannian_langevin(
         or ``save_every`` is not a positive integer; ``n_chains`` does not match ``X0``;
         ``scheme`` is unknown; ``loss`` is of the wrong type or its gradient at ``X0`` is not
         finite.
+
+    References
+    ----------
+    .. [1] GM24: Menon, arXiv:2411.09004 (Riemannian Langevin equation on (M_d, g^N)).
     """
     x = broadcast_chains(check_square(X0, "X0"), n_chains, "X0")
     depth = check_depth(depth, allow_inf=False)
