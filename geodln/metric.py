@@ -9,7 +9,8 @@ in the singular basis of the base point, the metric (``flat``) is its inverse on
           A_{N,X}(Z) = \sum_{j=1}^N (XX^\top)^{(N-j)/N} Z (X^\top X)^{(j-1)/N},
 
 the quotient of the Frobenius metric of the balanced manifold under the product map (Menon–Yu
-(MY25); Cohen–Menon–Veraszto (CMV23) for its eigenvalues; Arora–Cohen–Hazan (ACH18) Theorem 1 for the flow). Every method costs one SVD and
+(MY25); Cohen–Menon–Veraszto (CMV23) for its eigenvalues; Arora–Cohen–Hazan (ACH18)
+Theorem 1 for the flow). Every method costs one SVD and
 O(mnr) work, independently of the depth.
 
 **Numerics.** Every method is exact to a few ulps times :math:`1 + |\log\sigma|` in the
