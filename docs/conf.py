@@ -49,7 +49,8 @@ templates_path = ["_templates"]
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header"]
+# numpydoc renders a module's References as citations that its text need not cite by number
+suppress_warnings = ["myst.header", "ref.citation"]
 
 # --- API reference -----------------------------------------------------------------------------
 autosummary_generate = True
