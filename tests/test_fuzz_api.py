@@ -293,6 +293,8 @@ KNOWN_FAILURES = {
     "geodln.lowrank.upstairs_gradient_descent", "geodln.langevin.root_chart_coefficients",
     "geodln.langevin.svd", "geodln.langevin.balanced_chart_langevin",
     "geodln.ensemble.ensemble_seeds", "geodln.lowrank.Record",
+    # the batched engine's entry points after its merge (issue 10): validation not yet in
+    "geodln.upstairs_flow", "geodln.gradient_descent", "geodln.StoppingRules",
 }
 
 
