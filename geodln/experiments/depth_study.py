@@ -39,6 +39,7 @@ __all__ = [
     "soft_impute_baseline",
     "compare_depths",
     "validation_figure",
+    "save_study",
 ]
 
 
@@ -256,3 +257,30 @@ def validation_figure(rows, metric_name="validation RMSE"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def save_study(out_dir, name, rows, metric_name):
+    """Write ``name.png`` (validation curves) and ``name.csv``; return the rows without history.
+
+    Parameters
+    ----------
+    out_dir : str
+    name : str
+        File stem.
+    rows : list of dict
+        From :func:`compare_depths`.
+    metric_name : str
+        Axis label of the figure.
+
+    Returns
+    -------
+    rows : list of dict
+    """
+    import os
+
+    from geodln.experiments._common import save_figure, save_table
+
+    save_figure(validation_figure(rows, metric_name), os.path.join(out_dir, f"{name}.png"))
+    rows = [{k: v for k, v in r.items() if k != "history"} for r in rows]
+    save_table(os.path.join(out_dir, f"{name}.csv"), rows)
+    return rows

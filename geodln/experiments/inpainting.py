@@ -22,8 +22,8 @@ import os
 
 from geodln.data import downsample as block_average
 from geodln.data import fit_offsets, grayscale, observe_pixels
-from geodln.experiments._common import finish, save_figure, save_table, start_run
-from geodln.experiments.depth_study import StudySettings, compare_depths, validation_figure
+from geodln.experiments._common import finish, start_run
+from geodln.experiments.depth_study import StudySettings, compare_depths, save_study
 
 __all__ = ["run", "SETTINGS", "NAME", "OBSERVED_FRACTION", "load_image"]
 
@@ -109,10 +109,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None, data
     settings = StudySettings(**{**settings.__dict__,
                                 "work_rank": min(settings.work_rank, min(image.shape) // 2)})
     rows, cfg = compare_depths(parts, offsets, settings, seed=seed, progress=progress)
-    fig = validation_figure(rows, "validation RMSE (grey levels)")
-    save_figure(fig, os.path.join(out_dir, "inpainting.png"))
-    rows = [{k: v for k, v in r.items() if k != "history"} for r in rows]
-    save_table(os.path.join(out_dir, "inpainting.csv"), rows)
+    rows = save_study(out_dir, NAME, rows, "validation RMSE (grey levels)")
     dln = [r for r in rows if "depth" in r]
     best = min(dln, key=lambda r: r["test_relative_error"])
     claims = {

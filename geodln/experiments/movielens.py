@@ -21,8 +21,8 @@ Sizes: ``tiny`` (test suite, any small file: depths 1–2, rank 3, 200 steps), `
 import os
 
 from geodln.data import fit_offsets, read_movielens_split
-from geodln.experiments._common import finish, save_figure, save_table, start_run
-from geodln.experiments.depth_study import StudySettings, compare_depths, validation_figure
+from geodln.experiments._common import finish, start_run
+from geodln.experiments.depth_study import StudySettings, compare_depths, save_study
 
 __all__ = ["run", "SETTINGS", "NAME", "OFFSET_REGULARIZATION", "VALIDATION_FRACTION"]
 
@@ -110,10 +110,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None, data
     parts = read_movielens_split(base, test, validation=VALIDATION_FRACTION, seed=seed)
     offsets = fit_offsets(parts.train, regularization=OFFSET_REGULARIZATION)
     rows, cfg = compare_depths(parts, offsets, settings, seed=seed, progress=progress)
-    fig = validation_figure(rows, "validation RMSE (ratings)")
-    save_figure(fig, os.path.join(out_dir, "movielens.png"))
-    rows = [{k: v for k, v in r.items() if k != "history"} for r in rows]
-    save_table(os.path.join(out_dir, "movielens.csv"), rows)
+    rows = save_study(out_dir, NAME, rows, "validation RMSE (ratings)")
     dln = [r for r in rows if "depth" in r]
     best = min(dln, key=lambda r: r["test_rmse"])
     claims = {
