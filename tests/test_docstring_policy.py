@@ -97,6 +97,7 @@ MATH_MODULES = {
 #: Public objects of math modules that implement no formula of a paper (validators, containers,
 #: abstract bases, plain linear algebra); rule 5 does not apply to them. Listed one by one.
 NOT_FORMULAS = {
+    "geodln.geodesics.hamiltonian_exp.broadcast_flat",
     "geodln.measures.frobenius_norm_from_singular_values",
     "geodln.spectral.log_ratio",
     "geodln.factors.check_factors",

@@ -26,7 +26,6 @@ KNOWN_PRIVATE = {
     ("geodln.matrix_power", "geodln.spectral", "_log_ratio"),
     ("geodln.volume", "geodln.spectral", "_log_ratio"),
     ("geodln.experiments._common", "geodln.storage", "_atomic_write"),
-    ("geodln.geodesics.root_log", "geodln.geodesics.hamiltonian_exp", "_broadcast_flat"),
     ("geodln.spaces.balanced", "geodln.spaces.rank_matrices", "_rng"),
     ("geodln.lowrank.descent", "geodln.lowrank.flow", "_Recorder"),
     ("geodln.lowrank.upstairs", "geodln.lowrank.flow", "_Recorder"),

@@ -47,7 +47,7 @@ DEFAULT_SINGULAR_TOL = 1e-6
 RANK_TOL = 1e-8  # sigma_(r+1)/sigma_1 above this: not a rank-r point
 
 
-def _broadcast_flat(vec, vec_name, base_point, shape):
+def broadcast_flat(vec, vec_name, base_point, shape):
     """Check ``vec`` and ``base_point`` ([..., m, n]) and flatten their broadcast batch.
 
     Returns
@@ -55,6 +55,12 @@ def _broadcast_flat(vec, vec_name, base_point, shape):
     batch : tuple of int
         The broadcast batch shape.
     vecs, points : ndarray, shape=[prod(batch), m, n]
+
+    Raises
+    ------
+    ValueError
+        If ``vec`` (named ``vec_name``) or ``base_point`` is not a finite real array of trailing
+        shape ``shape``, or their batch shapes do not broadcast.
     """
     v = check_matrix(vec, vec_name, shape=shape)
     x = check_matrix(base_point, "base_point", shape=shape)
@@ -205,7 +211,7 @@ class HamiltonianExpSolver(ExpSolver):
 
     # -- input handling ------------------------------------------------------------------
     def _prepare(self, tangent_vec, base_point):
-        batch, v, x = _broadcast_flat(tangent_vec, "tangent_vec", base_point, self._space.shape)
+        batch, v, x = broadcast_flat(tangent_vec, "tangent_vec", base_point, self._space.shape)
         frame = SVDFrame(x, self._space.rank, check=False)
         scale = frame.s[..., 0]
         bad = ~(frame.s[..., -1] > self.singular_tol * scale)

@@ -42,7 +42,7 @@ References
 import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 
-from geodln.geodesics.hamiltonian_exp import RANK_TOL, _broadcast_flat
+from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
 from geodln.geodesics.root_log import RootLogSolver
 from geodln.spectral import DLNKernel
 from geodln.svd_frame import SVDFrame
@@ -282,7 +282,7 @@ class NewtonLogSolver(LogSolver):
             than ``base_point`` (opposite determinant signs, square full rank), or if no
             geodesic reaching ``point`` is found within the budget (and the fallback).
         """
-        batch, ys, xs = _broadcast_flat(point, "point", base_point, self._space.shape)
+        batch, ys, xs = broadcast_flat(point, "point", base_point, self._space.shape)
         self._validate(ys, xs)
         out = np.zeros_like(ys)
         if not self._space.full_rank:

@@ -23,7 +23,7 @@ import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 from geomstats.numerics.optimization import ScipyRoot
 
-from geodln.geodesics.hamiltonian_exp import RANK_TOL, _broadcast_flat
+from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_TOL = 1e-7
@@ -170,7 +170,7 @@ class RootLogSolver(LogSolver):
             On invalid input, singular points, or if no geodesic from X reaching Y is found
             (e.g. Y beyond the domain of exp: :math:`g^N` is geodesically incomplete).
         """
-        batch, ys, xs = _broadcast_flat(point, "point", base_point, self._space.shape)
+        batch, ys, xs = broadcast_flat(point, "point", base_point, self._space.shape)
         out = np.stack([self._log_single(y_, x_) for y_, x_ in zip(ys, xs)])
         return out.reshape(batch + self._space.shape)
 
