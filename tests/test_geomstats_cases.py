@@ -8,6 +8,7 @@ opposite-determinant random points have no log).
 """
 
 import numpy as np
+import pytest
 from geomstats.test.data import TestData
 from geomstats.test.parametrizers import DataBasedParametrizer
 from geomstats.test.random import RandomDataGenerator
@@ -317,6 +318,7 @@ class TestDLNGeodesics(RiemannianMetricTestCase, metaclass=DataBasedParametrizer
     testing_data = CurvatureData()
 
 
+@pytest.mark.slow  # rank-deficient log falls back to root finding: minutes per case
 class TestDLNGeodesicsDeficient(RiemannianMetricTestCase, metaclass=DataBasedParametrizer):
     space = _dln_space(4, 3, 2, 2)
     data_generator = NearIdentityGenerator(space)
