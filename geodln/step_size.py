@@ -190,12 +190,12 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5):
     lam = cometric_norm(metric, x)
     if reference is not None:
         if np.ndim(reference) == 0 and isinstance(metric, int | np.integer):
+            # closed form N σ^(2 − 2/N) from log σ: no m × n array, no SVD
             sigma = check_positive_real(reference, "reference")
-            ref = np.zeros(x.shape)
-            ref[0, 0] = sigma
+            lam = max(lam, float(np.exp(np.log(metric) + (2.0 - 2.0 / metric) * np.log(sigma))))
         else:
             ref = check_matrix(reference, "reference", shape=x.shape, allow_batch=False)
-        lam = max(lam, cometric_norm(metric, ref))
+            lam = max(lam, cometric_norm(metric, ref))
     lip = gradient_lipschitz_constant(loss, x)
     if not (lam > 0 and lip > 0 and np.isfinite(lam * lip)):
         raise ValueError("start: the co-metric or the loss curvature vanishes there; pass a "
