@@ -230,8 +230,12 @@ def test_images():
 
 def test_early_stopping_rule_inside_factored_gd_keeps_the_validation_best_point():
     """The stop rule of EarlyStopping in lowrank GD picks the best of an independent replay."""
-    from geodln.lowrank import Record, lowrank_gradient_descent, random_factored_point
-    from geodln.lowrank import SparseCompletion
+    from geodln.lowrank import (
+        Record,
+        SparseCompletion,
+        lowrank_gradient_descent,
+        random_factored_point,
+    )
 
     rng = np.random.default_rng(7)
     m, n = 14, 10
