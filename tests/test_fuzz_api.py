@@ -148,7 +148,7 @@ OVERRIDES = {
                                         step_size=0.01, n_steps=3),
     "run_ensemble": lambda: dict(run_one=_draw, n_runs=2,
                                  out_dir=tempfile.mkdtemp(prefix="geodln-fuzz-"),
-                                 backend="sequential", progress=False),
+                                 options={"backend": "sequential", "progress": False}),
     "ensemble_seeds": lambda: dict(entropy=1, n_runs=2),
     "free_energy": lambda: dict(loss=RC, beta=1.0, depth=3),
     "log_volume_form": lambda: dict(singular_values=np.array([1.0, 0.5]), depth=3),
@@ -278,34 +278,7 @@ def _finite_input(value):
     return True
 
 
-#: entry points that still fail the property (found by this test; owners' files, being
-#: rewritten at the time of writing): reported, not hidden — each is an expected failure that
-#: turns into a pass when fixed (non-strict, the examples drawn depend on the signature)
-KNOWN_FAILURES = {
-    "geodln.BalancedManifold", "geodln.DLNKernel", "geodln.downstairs_flow",
-    "geodln.compare_flows", "geodln.Trajectory", "geodln.log_volume_form",
-    "geodln.entropy_gradient", "geodln.free_energy", "geodln.init.gaussian_factors",
-    "geodln.init.scaled_identity", "geodln.losses.random_sensing",
-    "geodln.lowrank.FactoredDLNMetric", "geodln.lowrank.end_to_end_factors",
-    "geodln.lowrank.lowrank_flow", "geodln.lowrank.lowrank_gradient_descent",
-    "geodln.lowrank.project_to_tangent", "geodln.lowrank.random_factored_point",
-    "geodln.lowrank.retract", "geodln.lowrank.upstairs_gradient",
-    "geodln.lowrank.upstairs_gradient_descent", "geodln.langevin.root_chart_coefficients",
-    "geodln.langevin.svd", "geodln.langevin.balanced_chart_langevin",
-    "geodln.ensemble.ensemble_seeds", "geodln.lowrank.Record",
-    # the batched engine's entry points after its merge (issue 10): validation not yet in
-    "geodln.upstairs_flow", "geodln.gradient_descent", "geodln.StoppingRules",
-}
-
-
-def _cases():
-    for label, name, obj in ENTRY_POINTS:
-        marks = [pytest.mark.xfail(reason="known validation gap (issue 13)", strict=False)] \
-            if label in KNOWN_FAILURES else []
-        yield pytest.param(label, name, obj, id=label, marks=marks)
-
-
-@pytest.mark.parametrize("label,name,obj", list(_cases()))
+@pytest.mark.parametrize("label,name,obj", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
 @settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())

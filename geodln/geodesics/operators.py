@@ -36,6 +36,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 import autograd.numpy as anp
 import numpy as np
 
+from geodln._checks import check_bool
 from geodln.geodesics.power_family import sym_power_family
 
 __all__ = [
@@ -153,7 +154,7 @@ class DLNCometric(PowerSumCometric):
             rank,
         )
         self.depth = N
-        self.normalized = bool(normalized)
+        self.normalized = check_bool(normalized, "normalized")
 
 
 class InfiniteDepthCometric(PowerSumCometric):

@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from geodln._checks import check_finite, check_positive_int
+from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
 from geodln.lowrank.driver import (
@@ -128,17 +128,17 @@ class FlowOptions:
 
     def __init__(self, method="RK45", rtol=1e-6, atol=1e-9, first_step=None, max_step=np.inf,
                  max_steps=100000):
-        if method not in TABLEAUX:
+        if not isinstance(method, str) or method not in TABLEAUX:
             raise ValueError(f"method must be one of {sorted(TABLEAUX)}, got {method!r}")
         for name, val in (("rtol", rtol), ("atol", atol)):
-            if isinstance(val, bool) or not isinstance(val, int | float | np.floating) \
-                    or not (np.isfinite(val) and val >= 0):
+            if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
+                                                and real_scalar(val) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol cannot both be 0")
-        if first_step is not None and not (np.isfinite(first_step) and first_step > 0):
-            raise ValueError(f"first_step must be a positive number, got {first_step!r}")
-        if not max_step > 0:
+        if first_step is not None:
+            first_step = check_positive_real(first_step, "first_step")
+        if real_scalar(max_step) is None or not real_scalar(max_step) > 0:
             raise ValueError(f"max_step must be > 0, got {max_step!r}")
         self.method, self.rtol, self.atol = method, float(rtol), float(atol)
         self.first_step, self.max_step = first_step, float(max_step)
@@ -209,7 +209,10 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     metric = as_factored_metric(metric)
     check_loss(loss)
     x0 = check_start(X0)
-    t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
+    t_span = check_finite(t_span, "t_span")
+    if t_span.shape != (2,):
+        raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")
+    t0, t1 = (float(v) for v in t_span)
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
     targets = None
@@ -330,6 +333,10 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
             landing = None
             if targets is not None and tpos < targets.size and t + h >= targets[tpos]:
                 h, landing = targets[tpos] - t, targets[tpos]
+            if landing is not None and h <= 1e-14 * max(1.0, abs(t)):
+                rec.add(0, landing, x, value)  # a target within rounding of t: X is there
+                t, tpos = landing, tpos + 1
+                continue
             if h <= 1e-14 * max(1.0, abs(t)):
                 status, message = ("diverged", f"the state becomes non-finite for every step "
                                    f"size at t={t:.6g}; last finite state kept") if nonfinite \
@@ -385,8 +392,8 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
                 )
                 h = h * factor
                 rejected = True
-        if targets is None:
-            rec.add(0, t, x, value)
+        if targets is None or (tpos == 0 and targets[0] != t0):
+            rec.add(0, t, x, value)  # (with t_eval: a run that stopped before the first target)
     meta = {"method": options.method, "rtol": rtol, "atol": atol, "rank": r,
             "kernel": repr(metric.kernel), "n_steps": n_attempts,
             "integrator": "projected Runge-Kutta (Kieri-Vandereycken 2019)"}

@@ -232,6 +232,9 @@ class Record:
         if not isinstance(factors, bool | np.bool_):
             raise ValueError(f"record.factors must be a bool, got {factors!r}")
         self.factors = bool(factors)
+        if metrics is not None and not isinstance(metrics, dict):
+            raise ValueError(f"record.metrics must be a dict of callables or None, got "
+                             f"{type(metrics).__name__}")
         self.metrics = dict(metrics or {})
         for name, fn in self.metrics.items():
             if not callable(fn):
