@@ -155,6 +155,9 @@ OVERRIDES = {
     "log_orbit_volume": lambda: dict(base_point=X.copy(), depth=3),
     "entropy": lambda: dict(base_point=X.copy(), depth=3),
     "as_generator": lambda: dict(seed=0),
+    "LeastSquares": lambda: dict(inputs=np.eye(2), targets=np.array([[1.0, 0.5],
+                                                                      [0.0, 2.0]])),
+    "as_factored_metric": lambda: dict(metric=3),
 }
 
 #: entry points that take no input worth fuzzing, or only callables/objects of their own
@@ -163,7 +166,9 @@ NOT_FUZZED = {"Loss", "SpectralKernel", "InfiniteDepthKernel", "EuclideanKernel"
               "LowRankTrajectory", "DLNBundle", "cometric_sqrt_noise", "balanced_projection_step",
               "LowRankOperator", "FactoredTangent", "FactoredSpectralMetric",
               "sample_distinct_indices", "truncated_svd_of_product", "SparseSensing",
-              "RankOneSensing", "brownian_motion", "SpectralMetric"}
+              "RankOneSensing", "brownian_motion", "SpectralMetric",
+              # containers built by the integrators, and an exception class
+              "LowRankBatch", "BatchedSparse", "NonFiniteError"}
 
 
 def _public(module, names=None):
@@ -279,7 +284,7 @@ def _finite_input(value):
 
 
 @pytest.mark.parametrize("label,name,obj", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
-@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=10, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_bad_values_raise_value_error_naming_a_parameter(label, name, obj, data):
