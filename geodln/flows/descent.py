@@ -21,7 +21,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import check_choice, check_positive_int, check_positive_real
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.legacy import translate
@@ -222,8 +222,7 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     >>> tr.status, int(tr.steps[-1])
     ('completed', 50)
     """
-    if mode not in ("downstairs", "upstairs"):
-        raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+    check_choice(mode, "mode", ("downstairs", "upstairs"))
     eta = None if step_size is None else _step_size(step_size)
     if n_steps is None:
         raise ValueError("n_steps is required (a positive int)")
@@ -255,7 +254,7 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
         if metric is None:
             raise ValueError("metric is required downstairs (an int depth N or a metric)")
         field = DownstairsField(loss, metric, project=True)
-        y0 = field.pack(start)
+        y0 = field.pack(start, "start")
         _check_rank(field, y0)
         batched = np.ndim(start) == 3
     else:
@@ -266,7 +265,7 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
             x0 = np.asarray(start)
             factors = balanced_factors(x0, metric, frames="identity")
         field = UpstairsField.from_factors(loss, factors, "start")
-        y0 = field.pack(factors)
+        y0 = field.pack(factors, "start")
         batched = factors[0].ndim == 3
     if eta is None:
         eta = _default_step(loss, field, y0, metric if mode == "downstairs" else len(factors))

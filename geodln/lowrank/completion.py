@@ -208,6 +208,11 @@ class SparseCompletion(FactoredLeastSquares):
         -------
         lipschitz : float
             1.0 (0.0 without observations).
+
+        Examples
+        --------
+        >>> SparseCompletion(([0], [1]), [2.0], (2, 2)).lipschitz_constant()
+        1.0
         """
         return 1.0 if self.values.size else 0.0
 

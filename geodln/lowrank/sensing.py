@@ -125,6 +125,13 @@ class SparseSensing(FactoredLeastSquares):
         Returns
         -------
         lipschitz : float
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> loss = SparseSensing(sp.csr_matrix([[3.0, 0, 0, 4.0]]), [1.0], (2, 2))
+        >>> round(loss.lipschitz_constant(), 12)
+        25.0
         """
         mat = self._compressed
         if min(mat.shape) <= 2:
@@ -209,6 +216,13 @@ class RankOneSensing(FactoredLeastSquares):
         Returns
         -------
         lipschitz : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> loss = RankOneSensing([[1.0, 0.0]], [[0.0, 2.0]], [1.0])  # A = a bᵀ, |A|_F = 2
+        >>> round(loss.lipschitz_constant(), 12)
+        4.0
         """
         rng = np.random.default_rng(seed)
         r = rng.standard_normal(self.values.size)
