@@ -16,6 +16,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
+from geodln.factors import check_factors
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.legacy import translate
 from geodln.flows.ode import Solver, check_t_span, integrate
@@ -194,10 +195,8 @@ def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record
     >>> bool(tr.balance_defect.max() < 1e-8)
     True
     """
-    shape = None
-    if isinstance(factors0, list | tuple) and factors0:
-        shape = (np.shape(factors0[-1])[-2], np.shape(factors0[0])[-1])
-    loss = as_loss(loss, shape)
+    factors0 = check_factors(factors0, "factors0")
+    loss = as_loss(loss, (factors0[-1].shape[-2], factors0[0].shape[-1]))
     _, solver, stop, record = translate("upstairs_flow", None, None, solver, stop, record, legacy)
     field = UpstairsField.from_factors(loss, factors0)
     y0 = field.pack(factors0)

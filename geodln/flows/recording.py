@@ -111,7 +111,7 @@ def as_record(record):
     if isinstance(record, Every | At):
         return record
     if isinstance(record, int | np.integer) and not isinstance(record, bool):
-        return Every(record)
+        return Every(check_positive_int(record, "record"))
     raise ValueError(f"record must be Every(k), At(times), an int or None, got {record!r}")
 
 
