@@ -115,7 +115,6 @@ MATH_MODULES = {
     "geodln.convergence.mode_dynamics",
     "geodln.geodesics.newton_log",
     "geodln.geodesics.power_sum_field",
-    "geodln.flows.runge_kutta",
     "geodln.step_size",
 }
 
@@ -203,14 +202,6 @@ FORBIDDEN = [
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
 KNOWN_GAPS = {
-    ("examples", "geodln.flows.descent"): "being filled (issue 17)",
-    ("examples", "geodln.flows.fields"): "being filled (issue 17)",
-    ("examples", "geodln.flows.gradient_flow"): "being filled (issue 17)",
-    ("examples", "geodln.flows.legacy"): "being filled (issue 17)",
-    ("examples", "geodln.flows.ode"): "being filled (issue 17)",
-    ("examples", "geodln.flows.recording"): "being filled (issue 17)",
-    ("examples", "geodln.flows.runge_kutta"): "being filled (issue 17)",
-    ("examples", "geodln.flows.trajectory"): "being filled (issue 17)",
     ("examples", "geodln.geodesics.connection"): "being filled (issue 17)",
     ("examples", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
     ("examples", "geodln.geodesics.newton_log"): "being filled (issue 17)",
@@ -227,9 +218,6 @@ KNOWN_GAPS = {
     ("examples", "geodln.lowrank.tangent"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.trajectory"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.upstairs"): "being filled (issue 17)",
-    ("locators", "geodln.flows.compare"): "being filled (issue 17)",
-    ("locators", "geodln.flows.gradient_flow"): "being filled (issue 17)",
-    ("locators", "geodln.flows.runge_kutta"): "being filled (issue 17)",
     ("locators", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
     ("locators", "geodln.geodesics.newton_log"): "being filled (issue 17)",
     ("locators", "geodln.geodesics.operators"): "being filled (issue 17)",
@@ -239,8 +227,6 @@ KNOWN_GAPS = {
     ("locators", "geodln.lowrank.flow"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.retraction"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.sensing"): "being filled (issue 17)",
-    ("parameters", "geodln.flows.legacy"): "being filled (issue 17)",
-    ("parameters", "geodln.flows.recording"): "being filled (issue 17)",
     ("parameters", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.completion"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.driver"): "being filled (issue 17)",
