@@ -203,7 +203,6 @@ FORBIDDEN = [
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
 KNOWN_GAPS = {
-    ("examples", "geodln.factors"): "being filled (issue 17)",
     ("examples", "geodln.flows.descent"): "being filled (issue 17)",
     ("examples", "geodln.flows.fields"): "being filled (issue 17)",
     ("examples", "geodln.flows.gradient_flow"): "being filled (issue 17)",
@@ -240,7 +239,6 @@ KNOWN_GAPS = {
     ("locators", "geodln.lowrank.flow"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.retraction"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.sensing"): "being filled (issue 17)",
-    ("parameters", "geodln.factors"): "being filled (issue 17)",
     ("parameters", "geodln.flows.legacy"): "being filled (issue 17)",
     ("parameters", "geodln.flows.recording"): "being filled (issue 17)",
     ("parameters", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
