@@ -293,7 +293,7 @@ def _integrate(task, x0, depth, method):
     metric = DLNMetric(RankMatrices(3, 3, equip=False), depth, normalized=True)
     return downstairs_flow(task_problem(task), x0, metric, (0.0, 1e8),
                            solver=Solver(method, rtol=1e-8, atol=1e-12),
-                           stop=StoppingRules(loss_tol=LOSS_TOL), record=Every(2**62))
+                           stop=StoppingRules(loss_tol=LOSS_TOL), record=Every(2**53))
 
 
 def _flow_batch(items, cases):

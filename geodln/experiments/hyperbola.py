@@ -113,7 +113,7 @@ def _integrate(x0, depth, method):
     return downstairs_flow(
         hyperbola_completion(), x0, _cmv_metric(depth), (0.0, 1e8),
         solver=Solver(method, rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
-        record=Every(2**62),
+        record=Every(2**53),
     )
 
 
