@@ -205,9 +205,6 @@ FORBIDDEN = [
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
 KNOWN_GAPS = {
-    ("examples", "geodln.lowrank.cometric"): "being filled (issue 17)",
-    ("examples", "geodln.lowrank.completion"): "being filled (issue 17)",
-    ("examples", "geodln.lowrank.descent"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.driver"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.least_squares"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.point"): "being filled (issue 17)",
@@ -216,12 +213,7 @@ KNOWN_GAPS = {
     ("examples", "geodln.lowrank.tangent"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.trajectory"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.upstairs"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.completion"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.descent"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.flow"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.retraction"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.sensing"): "being filled (issue 17)",
-    ("parameters", "geodln.lowrank.completion"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.driver"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.least_squares"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.retraction"): "being filled (issue 17)",
