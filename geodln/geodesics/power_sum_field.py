@@ -115,6 +115,13 @@ class PowerSumField:
     tangent_mask : ndarray of bool, shape=[m, n]
         Pairs (j, l) with j < r or l < r (the tangent space in the frame).
 
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the co-metric is diagonal
+       in the singular basis :math:`u_k v_l^\top`; here for any power-sum kernel).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (the geodesic ODEs, which need :math:`\partial_X` of the co-metric).
+
     Examples
     --------
     >>> import numpy as np

@@ -46,10 +46,24 @@ class TangentCoordinates:
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    The coordinates are orthonormal for :math:`g^N`: at depth 2,
+    :math:`g(u_1v_2^\top, u_1v_2^\top) = 1/(\sigma_1 + \sigma_2) = 1/3`.
+
+    >>> from geodln.geodesics.root_log import TangentCoordinates
+    >>> from geodln.spectral import DLNKernel
+    >>> coords = TangentCoordinates(np.diag([2.0, 1.0]), 2, DLNKernel(2))
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> c = coords.to_coords(z)
+    >>> coords.dim, round(float(np.sum(c**2)), 12), bool(np.allclose(coords.to_vector(c), z))
+    (4, 0.333333333333, True)
     """
 
     def __init__(self, base_point, rank, kernel):
@@ -124,10 +138,26 @@ class RootLogSolver(LogSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    Inverts the exp solver:
+
+    >>> import geodln
+    >>> from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+    >>> from geodln.geodesics.root_log import RootLogSolver
+    >>> from geodln.spectral import DLNKernel
+    >>> space = geodln.RankMatrices(2, 2)
+    >>> exp_solver = HamiltonianExpSolver(space, DLNKernel(2))
+    >>> x, v = np.diag([2.0, 1.0]), np.array([[0.0, 0.1], [0.0, 0.0]])
+    >>> y = exp_solver.exp(v, x)
+    >>> bool(np.allclose(RootLogSolver(space, exp_solver).log(y, x), v, atol=1e-8))
+    True
     """
 
     def __init__(self, space, exp_solver, method="lm", tol=DEFAULT_TOL, jac_rtol=1e-6,
