@@ -42,6 +42,8 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
 8. **No escape accidents.** No docstring contains a tab, form feed, backspace, bell, vertical
    tab or carriage return: in a non-raw docstring ``\\tfrac``, ``\\frac`` or ``\\beta`` silently
    become such characters and garble the rendered formula.
+9. **Each section once.** No numpydoc section title appears twice in one docstring (numpydoc
+   refuses such a docstring; it happens when two edits of the same docstring are merged).
 
 Known gaps: ``KNOWN_GAPS`` lists, by rule and module, the modules that do not yet meet a rule
 because their owner is rewriting them. Their tests are expected failures (``xfail``) and pass
@@ -603,3 +605,13 @@ def test_no_control_characters_from_escapes(module):
                 for ch in sorted(set(re.findall(r"[\x07\x08\x0b\x0c\r\t]", doc)))
             ]
     _report("escapes", module, bad)
+
+
+@pytest.mark.parametrize("module", sorted(TREES))
+def test_each_section_once(module):
+    bad = []
+    for name, doc in _all_docstrings(TREES[module], module):
+        titles = [m.group(1).strip() for m in SECTION.finditer(doc)]
+        bad += [f"{name}: section {t!r} appears {titles.count(t)} times"
+                for t in sorted(set(titles)) if titles.count(t) > 1]
+    _report("sections", module, bad)
