@@ -4,41 +4,184 @@ import numbers
 
 import numpy as np
 
+#: largest finite depth accepted (a deeper network is the infinite-depth limit ``numpy.inf``)
+MAX_DEPTH = 10**6
+
+#: largest count accepted for sizes and numbers of steps (integers are exact in float64 up to it)
+MAX_COUNT = 2**53
+
+
+def real_scalar(value):
+    """Return ``value`` as a Python float if it is a real non-bool scalar, else None.
+
+    Integers too large for a float become ``±inf`` (never an ``OverflowError``).
+
+    Parameters
+    ----------
+    value : object
+        Candidate number.
+
+    Returns
+    -------
+    value : float or None
+
+    Examples
+    --------
+    >>> real_scalar(3), real_scalar(True), real_scalar(10**400)
+    (3.0, None, inf)
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        return float("inf") if value > 0 else float("-inf")
+
 
 def check_depth(depth, name="depth", allow_inf=True):
-    """Return ``depth`` as an ``int`` >= 1, or ``numpy.inf`` when allowed.
+    """Return ``depth`` as an ``int`` in ``[1, MAX_DEPTH]``, or ``numpy.inf`` when allowed.
+
+    Parameters
+    ----------
+    depth : int or numpy.inf
+        Number of factors N.
+    name : str
+        Public argument name used in the error message.
+    allow_inf : bool
+        Whether the infinite-depth limit is accepted.
+
+    Returns
+    -------
+    depth : int or float
+        ``int`` N, or ``numpy.inf``.
 
     Raises
     ------
     ValueError
-        If ``depth`` is not a positive integer (or ``inf`` when ``allow_inf``).
+        If ``depth`` is a bool, not an integer, < 1, > ``MAX_DEPTH`` (use ``numpy.inf``), or
+        ``inf`` when not ``allow_inf``.
+
+    Examples
+    --------
+    >>> check_depth(3.0), check_depth(float("inf"))
+    (3, inf)
     """
-    if isinstance(depth, bool):
-        raise ValueError(f"{name} must be an integer >= 1 or numpy.inf, got {depth!r}")
-    if isinstance(depth, numbers.Real) and np.isposinf(depth):
+    value = real_scalar(depth)
+    if value is not None and value == float("inf") and not isinstance(depth, numbers.Integral):
         if not allow_inf:
             raise ValueError(f"{name} must be a finite integer >= 1 here, got inf")
         return np.inf
-    if isinstance(depth, numbers.Integral) or (
-        isinstance(depth, numbers.Real) and np.isfinite(depth) and float(depth).is_integer()
-    ):
-        if int(depth) >= 1:
-            return int(depth)
-    raise ValueError(
-        f"{name} must be an integer >= 1" + (" or numpy.inf" if allow_inf else "")
-        + f", got {depth!r}"
+    expected = f"{name} must be an integer in [1, {MAX_DEPTH}]" + (
+        " or numpy.inf" if allow_inf else "")
+    if value is None or not np.isfinite(value) or not value.is_integer():
+        raise ValueError(f"{expected}, got {depth!r}")
+    if not 1 <= int(depth) <= MAX_DEPTH:
+        raise ValueError(f"{expected}, got {depth!r}")
+    return int(depth)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a ``bool``; only ``True``/``False`` (Python or numpy) are accepted.
+
+    Parameters
+    ----------
+    value : bool
+        The flag.
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    flag : bool
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a bool (numbers, arrays and strings are refused).
+
+    Examples
+    --------
+    >>> check_bool(True, "normalized")
+    True
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {_short(value)}")
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    """Return ``value`` if it is one of ``choices`` (compared safely: arrays never match).
+
+    Parameters
+    ----------
+    value : object
+        The option.
+    name : str
+        Public argument name used in the error message.
+    choices : sequence
+        Allowed values (strings, None...).
+
+    Returns
+    -------
+    value : object
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("root", "scheme", ("root", "entries"))
+    'root'
+    """
+    if isinstance(value, str | type(None)) and value in choices:
+        return value
+    raise ValueError(f"{name} must be one of {tuple(choices)}, got {_short(value)}")
+
+
+def _short(value):
+    """Return a short repr for error messages (arrays by shape and dtype)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_positive_int(value, name, minimum=1, maximum=MAX_COUNT):
+    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` or raise ``ValueError``.
+
+    Parameters
+    ----------
+    value : int
+        The count (an integral float is accepted; bools, NaN, inf and fractions are not).
+    name : str
+        Public argument name used in the error message.
+    minimum, maximum : int
+        Accepted range (default ``[1, 2**53]``).
+
+    Returns
+    -------
+    value : int
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer in the range.
+
+    Examples
+    --------
+    >>> check_positive_int(3.0, "n_steps")
+    3
+    """
+    ok = not isinstance(value, bool | np.bool_) and (
+        isinstance(value, numbers.Integral)
+        or (real_scalar(value) is not None and np.isfinite(real_scalar(value))
+            and real_scalar(value).is_integer())
     )
-
-
-def check_positive_int(value, name, minimum=1):
-    """Return ``value`` as an ``int`` >= ``minimum`` or raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if not isinstance(value, numbers.Integral | np.integer):
-        if not (isinstance(value, numbers.Real) and float(value).is_integer()):
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not ok or not minimum <= int(value) <= maximum:
+        upper = "" if maximum == MAX_COUNT else f" and <= {maximum}"
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {_short(value)}")
     return int(value)
 
 
@@ -161,15 +304,66 @@ def check_square(x, name):
 
 
 def check_positive_real(value, name):
-    """Return ``value`` as a positive finite ``float`` or raise ``ValueError`` naming ``name``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    """Return ``value`` as a positive finite ``float`` or raise ``ValueError`` naming ``name``.
+
+    Parameters
+    ----------
+    value : float
+        The number (bools are not numbers).
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a real number in ``(0, inf)``.
+
+    Examples
+    --------
+    >>> check_positive_real(2, "step_size")
+    2.0
+    """
+    real = real_scalar(value)
+    if real is None or not np.isfinite(real) or real <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {_short(value)}")
+    return real
+
+
+def check_nonnegative_real(value, name, allow_inf=False):
+    """Return ``value`` as a ``float`` >= 0 (finite unless ``allow_inf``), else ``ValueError``.
+
+    Parameters
+    ----------
+    value : float
+        The number (bools are not numbers).
+    name : str
+        Public argument name used in the error message.
+    allow_inf : bool
+        Accept ``+inf`` (e.g. "no bound").
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a real number >= 0, is NaN, or is inf when not allowed.
+
+    Examples
+    --------
+    >>> check_nonnegative_real(0, "noise")
+    0.0
+    """
+    real = real_scalar(value)
+    if real is None or np.isnan(real) or real < 0 or (np.isinf(real) and not allow_inf):
+        kind = "number >= 0" + (" or inf" if allow_inf else " (finite)")
+        raise ValueError(f"{name} must be a real {kind}, got {_short(value)}")
+    return real
 
 
 def as_generator(seed, name="seed"):
@@ -183,7 +377,7 @@ def as_generator(seed, name="seed"):
     ValueError
         If ``seed`` is none of these.
     """
-    if isinstance(seed, bool):
+    if isinstance(seed, bool | np.bool_):
         raise ValueError(
             f"{name} must be None, an int, a SeedSequence or a Generator, got {seed!r}"
         )

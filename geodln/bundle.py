@@ -65,8 +65,8 @@ class DLNBundle(FiberBundle):
 
     References
     ----------
-    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (Riemannian submersion of the balanced manifold
-       onto :math:`(M_r, g^N)`).
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: Riemannian submersion of the
+       balanced manifold onto :math:`(M_d, g^N)`; full rank in the paper).
     .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1
        (:math:`D\phi\,D\phi^* = A_{N,X}` on balanced factors).
 
@@ -291,8 +291,10 @@ def balanced_total_space(space, depth, widths=None):
 
     References
     ----------
-    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold as the total space of the
-       Riemannian submersion onto :math:`(M_r, g^N)`).
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the balanced manifold as the
+       total space of the Riemannian submersion onto :math:`(M_d, g^N)`).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.4)
+       and Section 1.2 (the balancedness constraints and the balanced manifold).
 
     Examples
     --------
@@ -339,8 +341,8 @@ def quotient_metric(space, depth, widths=None):
 
     References
     ----------
-    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (:math:`g^N` is the quotient metric of the
-       balanced manifold under the product map).
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: :math:`g^N` is the quotient
+       metric of the balanced manifold under the product map).
 
     Examples
     --------

@@ -59,7 +59,26 @@ __all__ = [
 
 @dataclass
 class Subcommand:
-    """A registered subcommand: how to add its arguments and how to run it."""
+    """A registered subcommand: how to add its arguments and how to run it.
+
+    Parameters
+    ----------
+    name : str
+        The word after ``geodln`` on the command line.
+    add_arguments : callable
+        ``add_arguments(parser)`` adds its options to an ``argparse.ArgumentParser``.
+    run : callable
+        ``run(args) -> int or None`` executes it (the exit code; None means 0).
+    help : str
+        One-line description shown by ``geodln --help``.
+
+    Examples
+    --------
+    >>> from geodln.cli import Subcommand
+    >>> sub = Subcommand("hello", lambda parser: None, lambda args: 0, "say hello")
+    >>> sub.name, sub.run(None)
+    ('hello', 0)
+    """
 
     name: str
     add_arguments: object
@@ -92,6 +111,19 @@ def register_subcommand(name, add_arguments, run, help=""):
     ------
     ValueError
         With the message ``add_arguments and run must be callables``.
+
+    Examples
+    --------
+    >>> from geodln.cli import SUBCOMMANDS, main, register_subcommand
+    >>> def add_arguments(parser):
+    ...     parser.add_argument("--who", default="world")
+    >>> def run(args):
+    ...     print(f"hello {args.who}")
+    >>> register_subcommand("hello-doc", add_arguments, run, help="say hello")
+    >>> main(["hello-doc", "--who", "geodln"])
+    hello geodln
+    0
+    >>> del SUBCOMMANDS["hello-doc"]
     """
     if not callable(add_arguments) or not callable(run):
         raise ValueError("add_arguments and run must be callables")
@@ -536,6 +568,15 @@ def main(argv=None):
     ------
     SystemExit
         From argparse, for ``--help`` (status 0) or a malformed command line (status 2).
+
+    Examples
+    --------
+    >>> from geodln.cli import main
+    >>> try:
+    ...     main(["no-such-command"])
+    ... except SystemExit as exc:
+    ...     print("exit status", exc.code)
+    exit status 2
     """
     import matplotlib
 

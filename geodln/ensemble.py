@@ -95,6 +95,19 @@ def ensemble_seeds(entropy, n_runs):
     ------
     ValueError
         If ``n_runs`` is not an integer >= 1 (bools are refused).
+
+    Examples
+    --------
+    Run ``i`` of an ensemble draws from ``SeedSequence(entropy).spawn(K)[i]``, so any run can
+    be redone alone:
+
+    >>> from geodln.ensemble import ensemble_seeds
+    >>> seeds = ensemble_seeds(7, 3)
+    >>> seeds[2].spawn_key
+    (2,)
+    >>> a = np.random.default_rng(seeds[2]).standard_normal()
+    >>> bool(a == np.random.default_rng(ensemble_seeds(7, 3)[2]).standard_normal())
+    True
     """
     return np.random.SeedSequence(entropy).spawn(check_positive_int(n_runs, "n_runs"))
 
@@ -553,6 +566,19 @@ class Ensemble:
         Per-run metadata (``index``, ``spawn_key``, ``wall_time``).
     out_dir : str
         Folder the ensemble was loaded from.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from geodln.ensemble import run_ensemble
+    >>> ens = run_ensemble(lambda rng, index: {"x": np.full(2, index)}, 3, tempfile.mkdtemp(),
+    ...                    entropy=0, backend="sequential", progress=False)
+    >>> len(ens), ens.indices, ens.keys
+    (3, [0, 1, 2], ['x'])
+    >>> ens["x"]
+    array([[0, 0],
+           [1, 1],
+           [2, 2]])
     """
 
     runs: list
@@ -648,6 +674,17 @@ def load_ensemble(out_dir, allow_partial=False):
         No ensemble metadata; a run file truncated, not a geodln file, of another kind, or
         belonging to another ensemble (other entropy or index); runs missing (unless
         ``allow_partial``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from geodln.ensemble import load_ensemble, run_ensemble
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = run_ensemble(lambda rng, index: {"x": rng.standard_normal(2)}, 2, folder,
+    ...                  entropy=5, backend="sequential", progress=False)
+    >>> again = load_ensemble(folder)
+    >>> again.entropy, again["x"].shape
+    (5, (2, 2))
     """
     out_dir = os.fspath(out_dir)
     meta_path = os.path.join(out_dir, META_FILE)

@@ -98,14 +98,25 @@ def gaussian_matrix(shape, scale, rank=None, seed=None, det_sign=None):
     Raises
     ------
     ValueError
-        If ``rank`` is not an integer rank in 1..min(m, n); if ``seed`` is not None, an integer
-        seed or a ``numpy.random.Generator``; otherwise with the message ``det_sign needs a
-        full-rank start (rank = min(m, n))``.
+        If ``shape`` is not a pair of positive integers; if ``scale`` is not a positive finite
+        real; if ``rank`` is not an integer rank in 1..min(m, n); if ``det_sign`` is not +1,
+        -1 or None, or is given for a non-square shape; if ``seed`` is not None, an integer
+        seed or a ``numpy.random.Generator``; with the message ``det_sign needs a full-rank
+        start (rank = min(m, n))``; if no draw of the asked sign is found in 1000 tries.
 
     References
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
        initialisation).
+
+    Examples
+    --------
+    >>> from geodln.init import gaussian_matrix
+    >>> x = gaussian_matrix((3, 4), 1e-3, rank=2, seed=0)
+    >>> x.shape, int(np.linalg.matrix_rank(x))
+    ((3, 4), 2)
+    >>> bool(np.linalg.det(gaussian_matrix((2, 2), 1.0, seed=1, det_sign=-1)) < 0)
+    True
     """
     m, n = _shape(shape)
     scale = _check_scale(scale)
@@ -157,14 +168,25 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     Raises
     ------
     ValueError
-        If ``depth`` is not an integer >= 1 (or ``numpy.inf`` where allowed); if ``rank`` is not
-        an integer rank in 1..min(m, n); if ``seed`` is not None, an integer seed or a
+        If ``depth`` is not an integer >= 1; if ``shape`` is not a pair of positive integers;
+        if ``rank`` is not an integer rank in 1..min(m, n); if ``widths`` is not N - 1
+        positive integers each >= the rank; if ``scale`` or ``det_sign`` is invalid (as in
+        :func:`gaussian_matrix`); if ``seed`` is not None, an integer seed or a
         ``numpy.random.Generator``.
 
     References
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
        initialisation).
+
+    Examples
+    --------
+    Exactly balanced: :math:`W_2^\top W_2 = W_1 W_1^\top`.
+
+    >>> from geodln.init import balanced
+    >>> w1, w2 = balanced((3, 3), 2, 0.1, seed=0)
+    >>> bool(np.allclose(w2.T @ w2, w1 @ w1.T, rtol=0, atol=1e-15))
+    True
     """
     m, n = _shape(shape)
     depth = check_depth(depth, allow_inf=False)
@@ -211,11 +233,24 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
     Raises
     ------
     ValueError
-        If ``seed`` is not None, an integer seed or a ``numpy.random.Generator``.
+        If ``widths`` does not list at least two positive integers; if ``scale`` is not a
+        positive finite real; if ``det_sign`` is not +1, -1 or None, or is given for a
+        non-square end-to-end matrix; if ``seed`` is not None, an integer seed or a
+        ``numpy.random.Generator``; if no draw of the asked sign is found in 1000 tries.
 
     References
     ----------
-    .. [1] RC20: Razin, Cohen, arXiv:2005.06398 (per-layer Gaussian initialisation of their code).
+    .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Fig. 1 (its "normal" runs start from
+       per-layer Gaussian factors ``randn * alpha``, as the authors' code draws them).
+
+    Examples
+    --------
+    >>> from geodln.init import gaussian_factors
+    >>> fs = gaussian_factors((2, 4, 2), 1e-2, seed=0, det_sign=1)
+    >>> [w.shape for w in fs]
+    [(4, 2), (2, 4)]
+    >>> bool(np.linalg.det(fs[1] @ fs[0]) > 0)
+    True
     """
     widths = _full_widths(widths)
     scale = _check_scale(scale)
@@ -245,6 +280,21 @@ def scaled_identity(widths, scale=1.0):
     Returns
     -------
     factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``(d_p, d_{p-1})``.
+
+    Raises
+    ------
+    ValueError
+        If ``widths`` does not list at least two positive integers, or ``scale`` is not a
+        positive finite real.
+
+    Examples
+    --------
+    >>> from geodln.init import scaled_identity
+    >>> fs = scaled_identity((2, 3, 2), 0.5)
+    >>> fs[1] @ fs[0]
+    array([[0.25, 0.  ],
+           [0.  , 0.25]])
     """
     widths = _full_widths(widths)
     scale = _check_scale(scale)
@@ -285,6 +335,7 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
 
     Examples
     --------
+    >>> from geodln.init import from_matrix
     >>> fs = from_matrix(np.eye(2), 3, frames="identity")
     >>> len(fs), fs[0].shape
     (3, (2, 2))
@@ -296,8 +347,28 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
 def from_factors(factors):
     """Return validated float copies of user factors ``[W_1, ..., W_N]``.
 
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (consecutive widths
+        must chain).
+
     Returns
     -------
     factors : list of ndarray
+        Float copies (the caller's arrays are never modified).
+
+    Raises
+    ------
+    ValueError
+        If ``factors`` is not a non-empty sequence of finite real matrices whose shapes chain
+        (the messages of :func:`geodln.factors.check_factors`).
+
+    Examples
+    --------
+    >>> from geodln.init import from_factors
+    >>> fs = from_factors([[[1, 0]], [[2], [3]]])
+    >>> [w.dtype.name for w in fs], (fs[1] @ fs[0]).shape
+    (['float64', 'float64'], (2, 2))
     """
     return [np.array(w, dtype=float) for w in check_factors(factors)]

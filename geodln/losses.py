@@ -65,6 +65,21 @@ class Loss:
     ----------
     shape : tuple of int
         ``(m, n)``.
+
+    Examples
+    --------
+    A subclass needs the shape and the two private methods; validation, batching and
+    ``value_and_gradient`` come from the base class.
+
+    >>> from geodln.losses import Loss
+    >>> class Trace(Loss):
+    ...     shape = (2, 2)
+    ...     def _value(self, x):
+    ...         return np.trace(x, axis1=-2, axis2=-1)
+    ...     def _gradient(self, x):
+    ...         return np.broadcast_to(np.eye(2), x.shape)
+    >>> float(Trace().value(np.diag([1.0, 2.0])))
+    3.0
     """
 
     shape = None
@@ -314,8 +329,8 @@ class MatrixSensing(Loss):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
 
     Examples
     --------
@@ -485,6 +500,16 @@ def razin_cohen_completion():
     ----------
     .. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    Every zero-loss matrix has :math:`\det X = -1`, whatever :math:`X_{11}`:
+
+    >>> from geodln.losses import razin_cohen_completion
+    >>> loss = razin_cohen_completion()
+    >>> x = np.array([[5.0, 1.0], [1.0, 0.0]])
+    >>> float(loss.value(x)), float(np.linalg.det(x))
+    (0.0, -1.0)
     """
     return MatrixCompletion(indices=([0, 1, 1], [1, 0, 1]), values=[1.0, 1.0, 0.0], shape=(2, 2))
 
@@ -527,10 +552,21 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    The ground truth is a zero of the loss and has the asked rank and scale:
+
+    >>> from geodln.losses import random_completion
+    >>> loss, truth = random_completion((4, 5), 2, fraction=0.5, seed=0)
+    >>> float(loss.value(truth)), int(np.linalg.matrix_rank(truth))
+    (0.0, 2)
+    >>> round(float(np.sum(truth**2)), 12)
+    2.0
     """
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)
@@ -571,8 +607,15 @@ def random_sensing(shape, rank, n_measurements, seed=None):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
+
+    Examples
+    --------
+    >>> from geodln.losses import random_sensing
+    >>> loss, truth = random_sensing((3, 3), 1, 6, seed=0)
+    >>> float(loss.value(truth)), float(loss.value(np.zeros((3, 3)))) > 0
+    (0.0, True)
     """
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)

@@ -479,7 +479,8 @@ class DLNMetric(SpectralMetric):
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
-    .. [3] MY25: Menon, Yu, arXiv:2509.09088 (the metric as a Riemannian submersion).
+    .. [3] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: :math:`g^N` is obtained by
+       Riemannian submersion of the balanced manifold).
 
     Examples
     --------

@@ -326,7 +326,8 @@ class SpectralKernel:
     References
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
-    .. [2] GM24: Menon, arXiv:2411.09004 (the DLN metric as a spectral co-metric).
+    .. [2] GM24: Menon, arXiv:2411.09004, Section 1 (the Riemannian geometry of the DLN on the
+       space of observables).
 
     Examples
     --------
@@ -850,7 +851,8 @@ class EuclideanKernel(SpectralKernel):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509 (depth N = 1: the Euclidean metric).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (at depth N = 1 the
+       end-to-end update is plain gradient descent: the Euclidean metric).
 
     Examples
     --------
@@ -910,7 +912,9 @@ class ArithmeticMeanKernel(SpectralKernel):
 
     References
     ----------
-    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (mean-kernel metrics on matrices).
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504, Section 1, Eq. (1) (the Bures–Wasserstein
+       distance, a Riemannian metric on positive definite matrices; these kernels are
+       prototypes in the same family, not formulas of the paper).
 
     Examples
     --------
@@ -965,7 +969,9 @@ class GeometricMeanKernel(SpectralKernel):
 
     References
     ----------
-    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504 (mean-kernel metrics on matrices).
+    .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504, Section 1, Eq. (1) (the Bures–Wasserstein
+       distance, a Riemannian metric on positive definite matrices; these kernels are
+       prototypes in the same family, not formulas of the paper).
 
     Examples
     --------

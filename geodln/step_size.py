@@ -16,41 +16,56 @@ is expected to reach: the start and, when given, a ``reference`` point of the so
 Both eigenvalues are computed by power iteration — on Hessian–vector products by central
 differences of the gradient (exact for the quadratic losses of completion, sensing and least
 squares) and on the metric's ``sharp`` map — so any loss and any spectral metric work.
+
+Where a fixed step is needed and none is given (:func:`geodln.gradient_descent`,
+:func:`geodln.lowrank.lowrank_gradient_descent`,
+:func:`geodln.lowrank.upstairs_gradient_descent` with ``step_size=None``), the step is
+:func:`default_step_size`: this formula at the start and at the scale
+:func:`solution_scale` estimates for a minimiser. It is a heuristic proposal, recorded in
+the trajectory's metadata: a run whose singular values grow far past that scale (e.g. the
+diverging norms of Razin–Cohen's task) needs a smaller step, given explicitly. Batches get
+one step, safe for every member (the smallest of the members' steps).
 """
 
 import numpy as np
 
 from geodln._checks import as_generator, check_matrix, check_positive_real
 
-__all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm"]
+__all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm",
+           "solution_scale", "default_step_size"]
 
 
 def _power_iteration(apply, shape, n_iter, seed):
+    """Largest |eigenvalue| of a symmetric map on ``[..., m, n]`` arrays, per batch member."""
     rng = as_generator(seed)
     v = rng.standard_normal(shape)
-    v /= np.linalg.norm(v)
-    estimate = 0.0
+    v /= np.linalg.norm(v, axis=(-2, -1), keepdims=True)
+    estimate = np.zeros(shape[:-2])
     for _ in range(n_iter):
-        w = apply(v)
-        estimate = float(np.linalg.norm(w))
-        if estimate == 0.0 or not np.isfinite(estimate):
-            return estimate
-        v = w / estimate
-    return estimate
+        w = np.asarray(apply(v), dtype=float)
+        estimate = np.linalg.norm(w, axis=(-2, -1))
+        safe = np.where((estimate > 0) & np.isfinite(estimate), estimate, 1.0)
+        v = w / safe[..., None, None]
+        if not np.all((estimate > 0) & np.isfinite(estimate)):
+            break
+    return estimate if estimate.ndim else float(estimate)
 
 
 def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     r"""Largest absolute Hessian eigenvalue :math:`\|\nabla^2 E(X)\|_2` by power iteration.
 
     Hessian–vector products are central differences of ``loss.euclidean_gradient``, exact
-    (to rounding) for quadratic losses.
+    (to rounding) for quadratic losses. A loss with a ``lipschitz_constant()`` method (the
+    factored least-squares losses of :mod:`geodln.lowrank`, whose Hessian is known from their
+    measurement operator) answers directly; ``point`` may then be a factored point.
 
     Parameters
     ----------
     loss : geodln loss
         Any object with ``euclidean_gradient(X)`` returning an ``[m, n]`` array.
-    point : array-like, shape=[m, n]
-        Where the Hessian is evaluated.
+    point : array-like, shape=[..., m, n]
+        Where the Hessian is evaluated (a batch is evaluated member by member, in one
+        vectorised power iteration).
     n_iter : int
         Power iterations.
     seed : int
@@ -58,7 +73,7 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
 
     Returns
     -------
-    lipschitz : float
+    lipschitz : float or ndarray, shape=[...]
 
     Raises
     ------
@@ -72,10 +87,12 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     >>> round(gradient_lipschitz_constant(loss, np.eye(2)), 8)
     1.0
     """
-    x = check_matrix(point, "point", allow_batch=False)
+    if callable(getattr(loss, "lipschitz_constant", None)):
+        return float(loss.lipschitz_constant())
+    x = check_matrix(point, "point")
     if not callable(getattr(loss, "euclidean_gradient", None)):
         raise ValueError("loss must have a euclidean_gradient(X) method")
-    scale = max(np.linalg.norm(x), 1.0)
+    scale = np.maximum(np.linalg.norm(x, axis=(-2, -1), keepdims=True), 1.0)
     eps = 1e-4 * scale
 
     def grad(y):
@@ -89,6 +106,29 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     return _power_iteration(hvp, x.shape, n_iter, seed)
 
 
+def _is_depth(metric):
+    return isinstance(metric, int | np.integer) and not isinstance(metric, bool) and metric >= 1
+
+
+def _top_singular_value(point):
+    """σ₁ per member of a dense ``[..., m, n]`` batch or of a factored point (scaled, exact)."""
+    s = getattr(point, "s", None)
+    if s is not None and hasattr(point, "u"):
+        return np.max(np.abs(np.asarray(s, dtype=float)), axis=-1)
+    x = np.asarray(point, dtype=float)
+    big = np.max(np.abs(x), axis=(-2, -1))
+    safe = np.where(big > 0, big, 1.0)
+    return big * np.linalg.norm(x / safe[..., None, None], ord=2, axis=(-2, -1))
+
+
+def _depth_cometric_norm(depth, top):
+    r""":math:`N\sigma_1^{2-2/N}` from :math:`\log\sigma_1` (no overflow where representable)."""
+    top = np.asarray(top, dtype=float)
+    with np.errstate(divide="ignore"):
+        lam = np.exp(np.log(depth) + (2.0 - 2.0 / depth) * np.log(top))
+    return np.where(top == 0, 1.0 if depth == 1 else 0.0, lam)
+
+
 def cometric_norm(metric, point, n_iter=50, seed=0):
     r"""Largest eigenvalue of the co-metric :math:`A_X` (``metric.sharp``) on all of R^{m×n}.
 
@@ -97,18 +137,33 @@ def cometric_norm(metric, point, n_iter=50, seed=0):
     metric : int or object
         A depth N (plain DLN metric, closed form :math:`N\sigma_1^{2-2/N}`) or an object with
         ``sharp(tangent_vec, base_point)`` (any spectral metric; power iteration).
-    point : array-like, shape=[m, n]
+    point : array-like, shape=[..., m, n], or FactoredPoint
+        Where :math:`A_X` is evaluated (a factored point with a depth ``metric`` only).
     n_iter : int
+        Power iterations (metric objects).
     seed : int
+        Start vector of the power iteration.
 
     Returns
     -------
-    lam_max : float
+    lam_max : float or ndarray, shape=[...]
+        One value per batch member.
 
     Raises
     ------
     ValueError
-        If ``point`` is not a finite matrix or ``metric`` has no ``sharp``.
+        If ``point`` is not a finite matrix, ``metric`` is neither a depth nor has ``sharp``,
+        or a factored point comes with a metric object.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}`: :math:`k_N(\sigma_i^2, \sigma_j^2)`, largest at :math:`i = j = 1`).
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}`; the largest is :math:`N\sigma_1^{2-2/N}` for the plain sum).
 
     Examples
     --------
@@ -120,24 +175,89 @@ def cometric_norm(metric, point, n_iter=50, seed=0):
     >>> bool(np.isclose(cometric_norm(3, x), 3 * 2 ** (4 / 3)))
     True
     """
-    x = check_matrix(point, "point", allow_batch=False)
-    if isinstance(metric, int | np.integer) and not isinstance(metric, bool) and metric >= 1:
+    factored = hasattr(point, "u") and hasattr(point, "s")
+    if _is_depth(metric):
         # plain DLN kernel: the largest eigenvalue is k_N(σ1², σ1²) = N σ1^(2 − 2/N)
         # (CMV23, Lemma 2.4), evaluated from log σ1 so that no power overflows
-        top = _spectral_norm(x)
-        if top == 0:
-            return 1.0 if metric == 1 else 0.0
-        return float(np.exp(np.log(metric) + (2.0 - 2.0 / metric) * np.log(top)))
+        top = _top_singular_value(point if factored else check_matrix(point, "point"))
+        lam = _depth_cometric_norm(int(metric), top)
+        return float(lam) if np.ndim(lam) == 0 else lam
+    if factored:
+        raise ValueError("metric: a factored point needs a depth (int >= 1) here; pass "
+                         "step_size explicitly for other metrics")
+    x = check_matrix(point, "point")
     if not callable(getattr(metric, "sharp", None)):
         raise ValueError("metric must be a depth (int >= 1) or have a sharp(tangent_vec, "
                          "base_point) method")
     return _power_iteration(lambda v: np.asarray(metric.sharp(v, x)), x.shape, n_iter, seed)
 
 
-def _spectral_norm(x):
-    """Largest singular value, scaled so that no entry's square overflows or underflows."""
-    big = np.max(np.abs(x))
-    return 0.0 if big == 0 else float(big * np.linalg.norm(x / big, 2))
+def _frobenius(g):
+    """Frobenius norm per member of a dense, scipy-sparse or low-rank gradient."""
+    if hasattr(g, "left") and hasattr(g, "right"):  # LowRankOperator: ‖L Rᵀ‖² = tr(LᵀL RᵀR)
+        gram = np.einsum("...ik,...il,...jk,...jl->...", g.left, g.left, g.right, g.right)
+        return np.sqrt(np.maximum(gram, 0.0))
+    if hasattr(g, "block") and hasattr(g, "batch"):  # BatchedSparse: members' data in CSR order
+        data = np.asarray(g.block.data, dtype=float).reshape(g.batch, -1)
+        return np.linalg.norm(data, axis=-1)
+    if hasattr(g, "toarray") or hasattr(g, "tocsr"):
+        data = g.data if hasattr(g, "data") else g.toarray()
+        return float(np.linalg.norm(np.asarray(data, dtype=float).ravel()))
+    g = np.asarray(g, dtype=float)
+    big = np.max(np.abs(g), axis=(-2, -1))
+    safe = np.where(big > 0, big, 1.0)
+    return big * np.linalg.norm(g / safe[..., None, None], axis=(-2, -1))
+
+
+def solution_scale(loss, start, lipschitz=None):
+    r"""Scale of a minimiser, :math:`s = \sigma_1(X_0) + \|\nabla E(X_0)\|_F / L`.
+
+    For a quadratic loss with Hessian :math:`H`, :math:`\|H\|_2 = L`, a minimiser
+    :math:`X^*` satisfies :math:`\nabla E(X_0) = H(X_0 - X^*)`, so
+    :math:`\|X^* - X_0\|_F \ge \|\nabla E(X_0)\|_F / L`, with equality when :math:`H` acts
+    as :math:`L\,I` on the residual (completion, whitened least squares). The Frobenius norm
+    over-estimates :math:`\sigma_1(X^*)` for a low-rank target (a safe direction for a step
+    size); a sparse sample under-estimates it by about :math:`\sqrt{|\Omega|/(mn)}`.
+
+    Parameters
+    ----------
+    loss : geodln loss
+        With ``euclidean_gradient`` (dense, sparse or low-rank).
+    start : array-like, shape=[..., m, n], or FactoredPoint
+        Start of the run.
+    lipschitz : float, optional
+        :math:`L` if known (default: :func:`gradient_lipschitz_constant`).
+
+    Returns
+    -------
+    scale : float or ndarray, shape=[...]
+        One value per batch member.
+
+    Raises
+    ------
+    ValueError
+        If ``start`` is not a finite matrix or the loss has no usable gradient there.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1 (the step must
+       hold at the scale the run reaches).
+
+    Examples
+    --------
+    >>> import numpy as np, geodln
+    >>> loss = geodln.losses.razin_cohen_completion()
+    >>> bool(np.isclose(solution_scale(loss, np.zeros((2, 2))), np.sqrt(2.0)))
+    True
+    """
+    factored = hasattr(start, "u") and hasattr(start, "s")
+    x = start if factored else check_matrix(start, "start")
+    lip = gradient_lipschitz_constant(loss, x) if lipschitz is None else lipschitz
+    grad = loss.euclidean_gradient(x)
+    out = _top_singular_value(x) + _frobenius(grad) / np.where(np.asarray(lip) > 0, lip, np.inf)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("loss: its gradient at the start is not finite")
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def stable_step_size(loss, start, metric, reference=None, safety=0.5):
@@ -146,15 +266,14 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5):
     Parameters
     ----------
     loss : geodln loss
-        With ``euclidean_gradient``.
-    start : array-like, shape=[m, n]
-        Start of the run (end-to-end matrix).
+        With ``euclidean_gradient`` (or, for factored losses, ``lipschitz_constant``).
+    start : array-like, shape=[..., m, n], or FactoredPoint
+        Start of the run (end-to-end matrix; a batch gets the smallest member's step).
     metric : int or metric
         A depth N (the plain DLN metric :math:`g^N`) or any object with ``sharp``.
     reference : array-like, shape=[m, n], or float, optional
-        A point of the scale the run will reach (e.g. a known solution), or — with a depth as
-        ``metric`` — just its largest singular value; the step is safe at the larger of the
-        two co-metric norms.
+        A point of the scale the run will reach (e.g. a known solution), or just its largest
+        singular value; the step is safe at the larger of the two co-metric norms.
     safety : float
         The factor c in (0, 1].
 
@@ -181,23 +300,78 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5):
     >>> 0 < eta < 1
     True
     """
-    x = check_matrix(start, "start", allow_batch=False)
+    factored = hasattr(start, "u") and hasattr(start, "s")
+    x = start if factored else check_matrix(start, "start")
+    if isinstance(safety, bool):
+        raise ValueError(f"safety must be a number in (0, 1], got {safety!r}")
     safety = check_positive_real(safety, "safety")
     if safety > 1:
         raise ValueError(f"safety must be in (0, 1], got {safety}")
-    if isinstance(metric, bool) or (isinstance(metric, int | np.integer) and metric < 1):
+    if not _is_depth(metric) and not callable(getattr(metric, "sharp", None)):
         raise ValueError("metric must be a depth (int >= 1) or a metric with sharp()")
-    lam = cometric_norm(metric, x)
+    lam = np.max(cometric_norm(metric, x))
     if reference is not None:
-        if np.ndim(reference) == 0 and isinstance(metric, int | np.integer):
-            # closed form N σ^(2 − 2/N) from log σ: no m × n array, no SVD
+        if np.ndim(reference) == 0:
             sigma = check_positive_real(reference, "reference")
-            lam = max(lam, float(np.exp(np.log(metric) + (2.0 - 2.0 / metric) * np.log(sigma))))
+            if _is_depth(metric):  # closed form N σ^(2 − 2/N) from log σ: no m × n array
+                ref_lam = float(_depth_cometric_norm(int(metric), sigma))
+            else:  # the start's singular vectors at the reference scale
+                x0 = x[(0,) * (x.ndim - 2)]
+                top = float(_top_singular_value(x0))
+                ref = (x0 * (sigma / top) if top > 0
+                       else sigma * np.eye(*x0.shape))
+                ref_lam = float(np.max(cometric_norm(metric, ref)))
         else:
-            ref = check_matrix(reference, "reference", shape=x.shape, allow_batch=False)
-            lam = max(lam, cometric_norm(metric, ref))
-    lip = gradient_lipschitz_constant(loss, x)
+            shape = (x.shape if factored else x.shape[-2:])
+            ref = check_matrix(reference, "reference", shape=tuple(shape[-2:]),
+                               allow_batch=False)
+            ref_lam = float(np.max(cometric_norm(metric, ref)))
+        lam = max(lam, ref_lam)
+    lip = float(np.max(gradient_lipschitz_constant(loss, x)))
     if not (lam > 0 and lip > 0 and np.isfinite(lam * lip)):
         raise ValueError("start: the co-metric or the loss curvature vanishes there; pass a "
                          "reference point of the solution's scale")
-    return 2.0 * safety / (lam * lip)
+    return float(2.0 * safety / (lam * lip))
+
+
+def default_step_size(loss, start, metric, safety=0.5):
+    r"""Return the step GD uses by default: :func:`stable_step_size` at :func:`solution_scale`.
+
+    Parameters
+    ----------
+    loss : geodln loss
+        As in :func:`stable_step_size`.
+    start : array-like, shape=[..., m, n], or FactoredPoint
+        Start of the run (a batch gets one step, safe for every member).
+    metric : int or metric
+        A depth N or a metric with ``sharp``.
+    safety : float
+        The factor c in (0, 1].
+
+    Returns
+    -------
+    step_size : float
+
+    Raises
+    ------
+    ValueError
+        As :func:`stable_step_size`, or when the co-metric and the loss curvature vanish.
+
+    References
+    ----------
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1.
+
+    Examples
+    --------
+    >>> import numpy as np, geodln
+    >>> loss = geodln.losses.razin_cohen_completion()
+    >>> eta = default_step_size(loss, 1e-3 * np.eye(2), 3)
+    >>> scale = 1e-3 + np.sqrt(2 + 1e-6)  # sigma_1(X0) + |P_Omega(X0 - M)|_F, L = 1
+    >>> bool(np.isclose(eta, 1 / (3 * scale ** (4 / 3)), rtol=1e-9))
+    True
+    """
+    factored = hasattr(start, "u") and hasattr(start, "s")
+    x = start if factored else check_matrix(start, "start")
+    lip = float(np.max(gradient_lipschitz_constant(loss, x)))
+    scale = float(np.max(solution_scale(loss, x, lipschitz=lip)))
+    return stable_step_size(loss, x, metric, reference=scale, safety=safety)

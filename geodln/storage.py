@@ -28,11 +28,12 @@ files of another version are refused with a message saying which version this li
 """
 
 import json
-import numbers
 import os
 import tempfile
 
 import numpy as np
+
+from geodln._checks import MAX_COUNT, real_scalar
 
 __all__ = [
     "FORMAT",
@@ -60,7 +61,8 @@ _META_KEY = "__geodln_meta__"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 #: Run statuses that promise a finite record (everything but a divergence or a failure).
-FINITE_STATUSES = frozenset({"completed", "loss_tol", "max_norm", "stopped", "wall_time"})
+FINITE_STATUSES = frozenset({"completed", "loss_tol", "grad_tol", "max_norm", "stopped",
+                             "max_steps", "wall_time"})
 
 #: dtype kinds a stored array may have: bool, signed/unsigned integer, float, unicode string
 _STORED_KINDS = "biufU"
@@ -500,11 +502,9 @@ def check_count(value, name):
     ...
     ValueError: n_rhs must be an integer >= 0, got inf
     """
-    ok = not isinstance(value, bool) and (
-        isinstance(value, numbers.Integral)
-        or (isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer())
-    )
-    if not ok or int(value) < 0:
+    real = real_scalar(value)
+    ok = real is not None and np.isfinite(real) and real.is_integer()
+    if not ok or not 0 <= int(value) <= MAX_COUNT:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
 
@@ -534,14 +534,10 @@ def check_seconds(value, name):
     >>> check_seconds(1, "wall_time")
     1.0
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or value < 0
-    ):
+    real = real_scalar(value)
+    if real is None or not np.isfinite(real) or real < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return real
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,7 +63,17 @@ def resolve_kernel(depth, normalized=False):
     ------
     ValueError
         With the message ``normalized=True applies to a numeric depth; pass a normalised kernel
-        (e.g. DLNKernel(depth, normalized=True)) instead``.
+        (e.g. DLNKernel(depth, normalized=True)) instead``, when ``depth`` is already a kernel
+        and ``normalized`` is true; the messages of :class:`geodln.spectral.DLNKernel` for an
+        invalid depth.
+
+    Examples
+    --------
+    >>> from geodln.volume import resolve_kernel
+    >>> resolve_kernel(3)
+    DLNKernel(depth=3, normalized=False)
+    >>> resolve_kernel(np.inf, normalized=True)
+    DLNKernel(depth=inf, normalized=True)
     """
     if isinstance(depth, SpectralKernel):
         if normalized:
@@ -260,6 +270,14 @@ def log_svd_jacobian(s, m, n):
     References
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.7 (Jacobian of the SVD).
+
+    Examples
+    --------
+    Square full rank: the Jacobian is the Vandermonde :math:`|\sigma_1^2 - \sigma_2^2| = 3`.
+
+    >>> from geodln.volume import log_svd_jacobian
+    >>> float(np.exp(log_svd_jacobian(np.array([2.0, 1.0]), 2, 2)))
+    3.0...
     """
     r = s.shape[-1]
     iu = np.triu_indices(r, k=1)

@@ -226,3 +226,43 @@ def test_images():
             grayscale(bad)
     with pytest.raises(ValueError, match="fraction"):
         observe_pixels(grey, 1.0)
+
+
+def test_early_stopping_rule_inside_factored_gd_keeps_the_validation_best_point():
+    """The stop rule of EarlyStopping in lowrank GD picks the best of an independent replay."""
+    from geodln.lowrank import (
+        Record,
+        SparseCompletion,
+        lowrank_gradient_descent,
+        random_factored_point,
+    )
+
+    rng = np.random.default_rng(7)
+    m, n = 14, 10
+    truth = rng.standard_normal((m, 2)) @ rng.standard_normal((2, n))
+    noisy = truth + 0.8 * rng.standard_normal((m, n))  # noisy train: validation error turns up
+    flat = rng.permutation(m * n)
+    train, val = flat[:80], flat[80:120]
+    loss = SparseCompletion(np.divmod(train, n), noisy.ravel()[train], (m, n))
+    rows, cols = np.divmod(val, n)
+
+    def val_rmse(x):  # independent numpy evaluation on dense matrices [..., m, n]
+        return np.sqrt(np.mean((x[..., rows, cols] - truth[rows, cols]) ** 2, axis=-1))
+
+    held = ratings_from_arrays(rows, cols, truth[rows, cols], row_index=np.arange(m),
+                               col_index=np.arange(n))
+    stop = EarlyStopping(HeldOutError(held).metric("rmse"), patience=4)
+    x0 = random_factored_point(m, n, 6, seed=1, spectrum=np.full(6, 1e-2))
+    eta, every = 0.05, 5
+    run = lowrank_gradient_descent(loss, x0, 2, eta, 4000, stop=stop.stop_rule(every, eta))
+    last = stop.history[-1][0]
+    replay = lowrank_gradient_descent(loss, x0, 2, eta, last, record=Record(every, factors=True))
+    steps = np.rint(replay.times / eta).astype(int)
+    dense = np.stack([replay.dense(i) for i in range(len(steps))])
+    scores = val_rmse(dense)
+    upto = steps <= last
+    assert run.status == "stopped" and last < 4000
+    assert stop.best_step == steps[upto][np.argmin(scores[upto])]
+    assert stop.best_value == pytest.approx(scores[upto].min(), rel=1e-10)
+    np.testing.assert_allclose(stop.best_point.to_dense(), dense[steps == stop.best_step][0],
+                               rtol=1e-10, atol=1e-12)

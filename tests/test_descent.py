@@ -122,9 +122,9 @@ def test_descent_validation():
         gradient_descent(loss, x0, 0.1, 0, metric=2)
     with pytest.raises(ValueError, match="mode"):
         gradient_descent(loss, x0, 0.1, 3, mode="sideways", metric=2)
-    with pytest.raises(ValueError, match="X0 contains NaN"):
+    with pytest.raises(ValueError, match="start contains NaN"):
         gradient_descent(loss, np.full((3, 4), np.nan), 0.1, 3, metric=2)
-    with pytest.raises(ValueError, match="X0 must have trailing shape"):
+    with pytest.raises(ValueError, match="start must have trailing shape"):
         gradient_descent(loss, np.ones((4, 3)), 0.1, 3, metric=2)
     with pytest.raises(ValueError, match="metric must be the depth"):
         gradient_descent(loss, x0, 0.1, 3, mode="upstairs")

@@ -160,6 +160,8 @@ def test_diag3_run_and_rerun(tmp_path):
     assert row["branch_plus"] + row["branch_minus"] <= row["n_runs"]
     for name in ("density_rank2", "density_det", "entropy"):
         assert summary["claims"][f"verdict_{name}"] in ("supported", "not supported")
+    # the batched engine's outcomes equal one-run-at-a-time LSODA runs from the same starts
+    assert summary["claims"]["batched_rk45_vs_solo_lsoda_max_abs_diff"] < 1e-5
     again = diag3.run(out, size="tiny", n_jobs=1, progress=False)
     assert again["claims"] == summary["claims"]
 

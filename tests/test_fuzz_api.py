@@ -134,7 +134,7 @@ OVERRIDES = {
     "gaussian_factors": lambda: dict(widths=(2, 2, 2), scale=0.1, seed=0),
     "scaled_identity": lambda: dict(widths=(2, 2, 2)),
     "compare_flows": lambda: dict(loss=RC, start=init.balanced((2, 2), 2, 0.3, seed=0),
-                                  t_span=(0.0, 0.1), n_grid=3),
+                                  t_span=(0.0, 0.1)),
     "gradient_descent": lambda: dict(loss=RC, start=X.copy(), step_size=0.01, n_steps=3,
                                      depth=3),
     "downstairs_flow": lambda: dict(loss=RC, X0=X.copy(), depth=3, t_span=(0.0, 0.1)),

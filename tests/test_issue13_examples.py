@@ -22,8 +22,7 @@ def _sparse():
 @pytest.mark.parametrize(
     "call,name",
     [
-        pytest.param(lambda: geodln.upstairs_flow(RC, [np.ones(2)], (0, 1)), "factors0",
-                     marks=pytest.mark.xfail(reason="batched engine merged 23:13", strict=False)),
+        (lambda: geodln.upstairs_flow(RC, [np.ones(2)], (0, 1)), "factors0"),
         (lambda: geodln.MatrixCompletion(indices=([0], [0]), values=[1j], shape=(2, 2)),
          "values"),
         (lambda: geodln.DLNMetric(None, depth=3), "space"),
@@ -33,12 +32,12 @@ def _sparse():
         (lambda: geodln.RankMatrices(True, 3), "m"),
         (lambda: geodln.gradient_descent(RC, np.eye(2), True, 5, depth=3), "step_size"),
         (lambda: init.balanced((2, 2), 3, scale=True), "scale"),
-        pytest.param(lambda: geodln.RankMatrices(2, 2).random_point(bound=np.nan), "bound",
-                     marks=pytest.mark.xfail(reason="numerics' merge dropped the check",
-                                             strict=False)),
-        pytest.param(lambda: geodln.compare_flows(RC, init.balanced((2, 2), 2, 0.1, seed=0),
-                                                  t_span=(0, 1), n_grid=0), "n_grid",
-                     marks=pytest.mark.xfail(reason="batched engine merged 23:13", strict=False)),
+        (lambda: geodln.RankMatrices(2, 2).random_point(bound=np.nan), "bound"),
+        # n_grid became record=At(times) in the batched engine: the same fault, renamed
+        (lambda: geodln.compare_flows(RC, init.balanced((2, 2), 2, 0.1, seed=0),
+                                      t_span=(0, 1), record=0), "record"),
+        (lambda: geodln.compare_flows(RC, init.balanced((2, 2), 2, 0.1, seed=0),
+                                      t_span=(0, 1), record=geodln.At([0.5, 2.0])), "record"),
         (lambda: geodln.DLNBundle(geodln.BalancedManifold(3, 2, 2)).lift(np.nan * np.eye(2)),
          "point"),
         (lambda: lowrank.FactoredPoint(np.eye(3)[:, :2], [1.0, 0.0], np.eye(3)[:, :2]), "s"),
@@ -47,7 +46,8 @@ def _sparse():
     ],
     ids=["upstairs_flow-1d-factor", "MatrixCompletion-complex", "DLNMetric-None",
          "retract-nan-step", "RankMatrices-bool", "gradient_descent-bool-step",
-         "balanced-bool-scale", "random_point-nan-bound", "compare_flows-n_grid-0",
+         "balanced-bool-scale", "random_point-nan-bound", "compare_flows-record-0",
+         "compare_flows-record-outside-t_span",
          "bundle-lift-nan", "FactoredPoint-zero-singular-value", "lowrank_flow-max_steps-0"],
 )
 def test_issue_example_raises_value_error_naming_the_argument(call, name):

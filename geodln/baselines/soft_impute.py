@@ -41,6 +41,15 @@ class SoftImputePath:
     converged : ndarray of bool, shape=[K]
     objective : ndarray, shape=[K]
         :math:`\tfrac12\|P_\Omega(Z - B)\|^2 + \lambda\|Z\|_*` at each solution.
+
+    Examples
+    --------
+    >>> from geodln.baselines.soft_impute import soft_impute
+    >>> from geodln.data import ratings_from_arrays
+    >>> r = ratings_from_arrays([0, 0, 1, 1], [0, 1, 0, 1], [3.0, 0.0, 0.0, 1.0])
+    >>> path = soft_impute(r, lambdas=[2.0, 0.5])
+    >>> path.lambdas, path.ranks
+    (array([2. , 0.5]), array([1, 2]))
     """
 
     lambdas: np.ndarray
@@ -87,6 +96,11 @@ def soft_threshold_svd(operator, threshold, rank):
     v : ndarray, shape=[n, r]
     saturated : bool
         Whether all ``rank`` computed singular values exceeded the threshold.
+
+    References
+    ----------
+    .. [1] MHT10: Mazumder, Hastie, Tibshirani, JMLR 11 (2010), Lemma 1 (the soft-thresholded
+       SVD solves :math:`\min_Z \tfrac12\|Y - Z\|_F^2 + \lambda\|Z\|_*`).
 
     Examples
     --------

@@ -251,7 +251,7 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
 
 @dataclasses.dataclass(frozen=True)
 class ACGHConditions:
-    """The quantities of ACGH19 Theorem 1 at a start, and whether they hold.
+    r"""The quantities of ACGH19 Theorem 1 at a start, and whether they hold.
 
     Attributes
     ----------
@@ -269,6 +269,19 @@ class ACGHConditions:
         Hidden widths >= min(input, output) dimension.
     satisfied : bool
         c > 0, δ <= δ_max, widths ok (and the step, if one was given, <= step_max).
+
+    Examples
+    --------
+    Returned by :func:`acgh_conditions`; the margin of :math:`X = \mathrm{diag}(1.9, 1.1)`
+    for :math:`\Phi = \mathrm{diag}(2, 1)` is :math:`\sigma_{\min}(\Phi) - \|X - \Phi\|_F =
+    1 - \sqrt{0.02}`:
+
+    >>> from geodln.convergence import acgh_conditions
+    >>> from geodln.factors import balanced_factors
+    >>> start = balanced_factors(np.diag([1.9, 1.1]), 3, seed=0)
+    >>> cond = acgh_conditions(start, np.diag([2.0, 1.0]))
+    >>> bool(np.isclose(cond.margin, 1 - np.sqrt(0.02))), cond.widths_ok, bool(cond.delta < 1e-12)
+    (True, True, True)
     """
 
     margin: float

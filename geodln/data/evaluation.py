@@ -241,6 +241,53 @@ class EarlyStopping:
         self.history = []
         self._waited = 0
 
+    def stop_rule(self, every, step_size=1.0):
+        """Return a ``stop(t, point, loss)`` rule for the integrators' ``stop=`` argument.
+
+        The rule evaluates the validation metric every ``every`` steps (the step is
+        ``round(t / step_size)``, ``t`` the time the GD entry points pass: ``step ·
+        step_size``) and stops the run when :meth:`__call__` says so; the best point stays
+        in this object.
+
+        Parameters
+        ----------
+        every : int
+            Evaluation interval in steps (>= 1).
+        step_size : float
+            The run's fixed step η (> 0), to turn times back into steps.
+
+        Returns
+        -------
+        rule : callable
+            ``rule(t, point, loss) -> bool``.
+
+        Raises
+        ------
+        ValueError
+            If ``every`` is not an int >= 1 or ``step_size`` is not a positive finite number.
+
+        Examples
+        --------
+        >>> stop = EarlyStopping(lambda x: abs(x - 3), patience=2)
+        >>> rule = stop.stop_rule(every=2, step_size=0.5)
+        >>> [rule(0.5 * k, float(k), None) for k in range(7)]
+        [False, False, False, False, False, False, True]
+        >>> stop.best_step, stop.history
+        (2, [(0, 3.0), (2, 1.0), (4, 1.0), (6, 3.0)])
+        """
+        if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        if isinstance(step_size, bool) or not isinstance(step_size, int | float | np.floating) \
+                or not (np.isfinite(step_size) and step_size > 0):
+            raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
+        every, eta = int(every), float(step_size)
+
+        def rule(t, point, loss):
+            step = int(round(t / eta))
+            return step % every == 0 and self(step, point)
+
+        return rule
+
     def __call__(self, step, point):
         """Evaluate ``point`` at ``step``; return True when the run should stop.
 

@@ -134,6 +134,20 @@ def read_movielens_split(train_path, test_path, *, validation=0.0, seed=None):
     References
     ----------
     .. [1] HK15: Harper, Konstan, doi:10.1145/2827872 (the five 80/20 splits of ML-100K).
+
+    Examples
+    --------
+    Item 30 appears only in the test file; both parts index the same 2 × 3 matrix:
+
+    >>> import os, tempfile
+    >>> from geodln.data import read_movielens_split
+    >>> folder = tempfile.mkdtemp()
+    >>> train, test = os.path.join(folder, "u1.base"), os.path.join(folder, "u1.test")
+    >>> _ = open(train, "w").write("1\\t10\\t4\\t0\\n2\\t20\\t3\\t0\\n1\\t20\\t5\\t0\\n")
+    >>> _ = open(test, "w").write("2\\t30\\t1\\t0\\n")
+    >>> split = read_movielens_split(train, test)
+    >>> split.train.shape, split.train.n_observed, split.test.n_observed
+    ((2, 3), 3, 1)
     """
     if isinstance(validation, bool) or not isinstance(validation, int | float) or not (
         0 <= validation < 1

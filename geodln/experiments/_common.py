@@ -61,10 +61,11 @@ def check_seed(seed):
     return int(seed)
 
 
-def ensemble(run_one, n_runs, out_dir, part, seed, params, n_jobs, progress):
+def ensemble(run_one, n_runs, out_dir, part, seed, params, n_jobs, progress, batch_size=None):
     """Run (or resume) one part of an experiment as a seeded ensemble.
 
-    The entropy is ``[seed, crc(part)]`` so that parts draw independent streams.
+    The entropy is ``[seed, crc(part)]`` so that parts draw independent streams. With
+    ``batch_size``, ``run_one`` is a batch function (see :func:`geodln.ensemble.run_ensemble`).
     """
     tag = sum((i + 1) * ord(c) for i, c in enumerate(part))
     return run_ensemble(
@@ -77,7 +78,29 @@ def ensemble(run_one, n_runs, out_dir, part, seed, params, n_jobs, progress):
         resume=True,
         progress=progress,
         name=part,
+        batch_size=batch_size,
     )
+
+
+def group_by_case(items, cases):
+    """Group the members of an ensemble batch by their case (to integrate each group at once).
+
+    Parameters
+    ----------
+    items : list of (int, object)
+        The ``(index, seed)`` pairs of one batch (:func:`geodln.ensemble.run_ensemble`).
+    cases : list
+        ``cases[index]`` is the case of run ``index`` (a tuple or list).
+
+    Returns
+    -------
+    groups : dict
+        ``{tuple(case): [positions in items]}``, in order of first appearance.
+    """
+    groups = {}
+    for k, (index, _) in enumerate(items):
+        groups.setdefault(tuple(cases[index]), []).append(k)
+    return groups
 
 
 def save_figure(fig, path, dpi=120):

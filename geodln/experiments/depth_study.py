@@ -113,13 +113,9 @@ def train_depth(split, offsets, depth, settings, scale, seed):
     stopper = EarlyStopping(val.metric("rmse"), patience=settings.patience)
     every = settings.eval_every
 
-    def stop(t, point, value):
-        step = int(round(t / eta))
-        return step % every == 0 and stopper(step, point)
-
-    traj = lowrank_gradient_descent(loss, start, depth=depth, step_size=eta,
-                                    n_steps=settings.n_steps, stop=stop,
-                                    record_every=settings.n_steps)
+    traj = lowrank_gradient_descent(loss, start, depth, eta, settings.n_steps,
+                                    stop=stopper.stop_rule(every, eta),
+                                    record=settings.n_steps)
     best = stopper.best_point if stopper.best_point is not None else start
     scores = test(best)
     return {

@@ -38,8 +38,12 @@ so a rank-1 completion :math:`uv^\top` has all :math:`u_i, v_j \ne 0`, and then
 
 **The runs** (both tasks, the same): downstairs flow of :math:`g^N` (CMV normalisation
 :math:`A_{N,X}/N`; the outcome is the same for the plain metric), N = 3, 5, 10, from
-:math:`X(0) = \alpha G`, α = 1e-3, LSODA (rtol 1e-8, atol 1e-12) to loss 1e-10; 500 runs per
-task and depth at full size (100 reduced); robustness: α = 1e-2 at N = 5.
+:math:`X(0) = \alpha G`, α = 1e-3, to loss 1e-10 by the batched engine (Dormand–Prince RK45,
+rtol 1e-8, atol 1e-12, a step size and a stopping rule per member, :data:`BATCH` runs per
+ensemble task; earlier versions ran LSODA one run at a time); 500 runs per task and depth at
+full size (100 reduced); robustness: α = 1e-2 at N = 5; integrator check: the first runs of
+the corners task at N = 5 re-run alone with LSODA from the same starts
+(``claims["batched_rk45_vs_solo_lsoda_max_abs_diff"]``).
 
 **The analysis** (both tasks, the same, :func:`analyse_surface`): with f the k free entries
 of an outcome (k = 2 or 3),
@@ -77,7 +81,13 @@ import os
 
 import numpy as np
 
-from geodln.experiments._common import ensemble, finish, save_figure, start_run
+from geodln.experiments._common import (
+    ensemble,
+    finish,
+    group_by_case,
+    save_figure,
+    start_run,
+)
 
 NAME = "diag3"
 #: The observed entries (0-based); (0, 2) and (2, 0) are free.
@@ -100,11 +110,14 @@ LOSS_TOL = 1e-10
 T_GRID = np.linspace(-4.0, 4.0, 801)
 SETTINGS = {
     "full": {"runs": 500, "sens_runs": 150, "bootstrap": 1000, "depths": [3, 5, 10],
-             "grid": 161},
+             "grid": 161, "integrator_runs": 20},
     "reduced": {"runs": 100, "sens_runs": 30, "bootstrap": 300, "depths": [3, 5, 10],
-                "grid": 81},
-    "tiny": {"runs": 8, "sens_runs": 0, "bootstrap": 50, "depths": [5], "grid": 21},
+                "grid": 81, "integrator_runs": 5},
+    "tiny": {"runs": 8, "sens_runs": 0, "bootstrap": 50, "depths": [5], "grid": 21,
+             "integrator_runs": 2},
 }
+#: runs per ensemble task (integrated together by the batched engine)
+BATCH = 250
 SENSITIVITY = [(DEPTH, 1e-2)]
 
 
@@ -267,16 +280,61 @@ def cyclic_rank_one_obstruction():
     return o[0, 0] * o[1, 1] * o[2, 2] - o[0, 2] * o[1, 0] * o[2, 1]
 
 
-def _flow_run(rng, index, cases):
-    """One downstairs flow of a 3×3 task from a small Gaussian start."""
-    from geodln.flows import downstairs_flow
+def _integrate(task, x0, depth, method):
+    """Downstairs flows of a 3×3 task from the starts ``x0 [b, 3, 3]`` (start and end recorded).
+
+    ``"RK45"``: one batched embedded Runge–Kutta integration (a step size and stopping rule per
+    member); ``"LSODA"``: one ``solve_ivp`` per member (the one-run-at-a-time reference).
+    """
+    from geodln.flows import Every, Solver, StoppingRules, downstairs_flow
+    from geodln.metric import DLNMetric
+    from geodln.spaces import RankMatrices
+
+    metric = DLNMetric(RankMatrices(3, 3, equip=False), depth, normalized=True)
+    return downstairs_flow(task_problem(task), x0, metric, (0.0, 1e8),
+                           solver=Solver(method, rtol=1e-8, atol=1e-12),
+                           stop=StoppingRules(loss_tol=LOSS_TOL), record=Every(2**53))
+
+
+def _flow_batch(items, cases):
+    """Run a batch of downstairs flows from small Gaussian starts (one ensemble task).
+
+    Each run draws its start from its own seed (as a solo run would); the members of one case
+    (task, depth, scale) are integrated together by the batched RK45.
+    """
     from geodln.init import gaussian_matrix
 
-    task, depth, scale = cases[index]
-    x0 = gaussian_matrix((3, 3), scale, seed=rng)
-    traj = downstairs_flow(task_problem(task), x0, depth, (0.0, 1e8), normalized=True,
-                           loss_tol=LOSS_TOL, method="LSODA", rtol=1e-8, atol=1e-12)
-    return {"X": traj.final_X, "loss": traj.final_loss, "status": traj.status}
+    starts = [gaussian_matrix((3, 3), cases[index][2], seed=rng) for index, rng in items]
+    out = [None] * len(items)
+    for (task, depth, _), ks in group_by_case(items, cases).items():
+        tr = _integrate(task, np.stack([starts[k] for k in ks]), depth, "RK45")
+        for j, k in enumerate(ks):
+            out[k] = {"X0": starts[k], "X": tr.final_X[j], "loss": tr.final_loss[j],
+                      "status": tr.status[j]}
+    return out
+
+
+def _solo_batch(items, starts, task, depth):
+    """Solo LSODA runs from given starts (the integrator check; one ``solve_ivp`` per run)."""
+    x0 = np.stack([np.asarray(starts)[index] for index, _ in items])
+    return [{"X": x} for x in _integrate(task, x0, depth, "LSODA").final_X]
+
+
+def _integrator_check(cases, ens, n, out_dir, size, seed, n_jobs, progress):
+    """Largest deviation of the first ``n`` batched RK45 outcomes from solo LSODA runs.
+
+    The runs are those of the corners task at N = 5 (or the first depth of the size), re-run
+    from the same starts.
+    """
+    depth = DEPTH if (("corners", DEPTH, SCALE) in {tuple(c) for c in cases}) \
+        else cases[0][1]
+    picked = [r for c, r in zip(cases, ens.runs) if tuple(c) == ("corners", depth, SCALE)][:n]
+    if not picked:
+        return np.nan
+    solo = ensemble(_solo_batch, len(picked), out_dir, f"{size}-lsoda", seed,
+                    {"starts": np.stack([r["X0"] for r in picked]), "task": "corners",
+                     "depth": depth}, n_jobs, progress, batch_size=BATCH)
+    return max(float(np.max(np.abs(r["X"] - s["X"]))) for r, s in zip(picked, solo.runs))
 
 
 def _kde_mode(f):
@@ -535,8 +593,10 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
              for _ in range(cfg["runs"])]
     cases += [(task, d, a) for task in TASKS for d, a in SENSITIVITY
               for _ in range(cfg["sens_runs"])]
-    ens = ensemble(_flow_run, len(cases), out_dir, f"{size}-flows", seed, {"cases": cases},
-                   n_jobs, progress)
+    ens = ensemble(_flow_batch, len(cases), out_dir, f"{size}-batched", seed, {"cases": cases},
+                   n_jobs, progress, batch_size=BATCH)
+    integrator_diff = _integrator_check(cases, ens, cfg["integrator_runs"], out_dir, size, seed,
+                                        n_jobs, progress)
     rng = np.random.default_rng([seed, 3])
     rows, outcomes = [], {}
     for case in dict.fromkeys(tuple(c) for c in cases):
@@ -574,6 +634,7 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
                                 {v: r.get(f"verdict_{v}") for v in vnames}
                                 for r in rows if r["part"] == "robustness"},
         "cyclic_rank_one_obstruction": cyclic_rank_one_obstruction(),
+        "batched_rk45_vs_solo_lsoda_max_abs_diff": integrator_diff,
     }
     summary = {"size": size, "seed": seed, "rows": rows, "claims": claims,
                "note": "both tasks are ours: CMV's observed entries and values are not "

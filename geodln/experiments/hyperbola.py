@@ -13,12 +13,17 @@ What is run:
   this only rescales time — :math:`g_{CMV} = N g_{plain}` — so the outcome is the same as for
   the plain metric or the balanced upstairs flow) at depths 5, 10, 20 and ∞ (logarithmic-mean
   kernel), from :math:`X(0) = \alpha G`, :math:`\alpha = 10^{-3}` (CMV's init scale is not
-  published), integrated by LSODA (rtol 1e-8, atol 1e-12) until the
-  loss is :math:`10^{-10}` (the outcome then moves by ~1e-5: converged for the plots);
+  published), integrated until the loss is :math:`10^{-10}` (the outcome then moves by ~1e-5:
+  converged for the plots) by the batched engine: Dormand–Prince RK45 (rtol 1e-8, atol 1e-12)
+  with a step size and a stopping rule per member, :data:`BATCH` runs per ensemble task
+  (:func:`geodln.flows.integrate_batch`; each member equals its solo ``solve_ivp`` RK45 run up
+  to rounding). CMV do not state their integrator; earlier versions of this experiment ran
+  LSODA one run at a time;
 - 3000 runs a depth at full size (CMV's histograms show on the order of 3000 runs a panel;
   100 reduced);
-- robustness: the same at α = 1e-2 and 1e-4 (depths 5 and 20), and RK45 against LSODA on a
-  subset — the conclusions do not hinge on either choice (see ``summary.csv``).
+- robustness: the same at α = 1e-2 and 1e-4 (depths 5 and 20), and the batched RK45 against
+  solo LSODA runs (a stiff-capable one-run-at-a-time reference, same starts) on a subset — the
+  conclusions do not hinge on either choice (see ``summary.csv``, row ``integrator``).
 
 Quantities (``summary.csv``), each fraction with a 95 % Clopper–Pearson interval
 (:func:`binomial_interval`): the fraction of outcomes within 0.25 of :math:`(1, 1)` or
@@ -55,7 +60,13 @@ import os
 
 import numpy as np
 
-from geodln.experiments._common import ensemble, finish, save_figure, start_run
+from geodln.experiments._common import (
+    ensemble,
+    finish,
+    group_by_case,
+    save_figure,
+    start_run,
+)
 from geodln.experiments.prototype_metrics import corner_fraction, hyperbola_completion
 
 NAME = "hyperbola"
@@ -70,6 +81,8 @@ SETTINGS = {
     "tiny": {"runs": 6, "sens_runs": 0, "sens_depths": [], "integrator_runs": 2},
 }
 SENS_SCALES = [1e-2, 1e-4]
+#: runs per ensemble task (integrated together by the batched engine)
+BATCH = 250
 
 
 def _depth_json(depth):
@@ -88,19 +101,43 @@ def _cmv_metric(depth):
     return DLNMetric(RankMatrices(2, 2, equip=False), _depth_value(depth), normalized=True)
 
 
-def _flow_run(rng, index, cases):
-    """One downstairs flow of the diagonal completion from a small Gaussian start."""
-    from geodln.flows import Solver, StoppingRules, downstairs_flow
-    from geodln.init import gaussian_matrix
+def _integrate(x0, depth, method):
+    """Downstairs flows of the diagonal completion from the starts ``x0 [b, 2, 2]``.
 
-    depth, scale, method = cases[index]
-    x0 = gaussian_matrix((2, 2), scale, seed=rng)
-    traj = downstairs_flow(
+    ``"RK45"``: one batched embedded Runge–Kutta integration (a step size and stopping rule per
+    member); ``"LSODA"``: one ``solve_ivp`` per member (the one-run-at-a-time reference). Only
+    the start and the end of each run are recorded.
+    """
+    from geodln.flows import Every, Solver, StoppingRules, downstairs_flow
+
+    return downstairs_flow(
         hyperbola_completion(), x0, _cmv_metric(depth), (0.0, 1e8),
         solver=Solver(method, rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
+        record=Every(2**53),
     )
-    return {"X0": x0, "X": traj.final_X, "loss": traj.final_loss, "time": traj.final_time,
-            "status": traj.status, "n_rhs": traj.n_rhs}
+
+
+def _members(traj):
+    """One result dict per member of a batched trajectory."""
+    return [{"X": traj.final_X[k], "loss": traj.final_loss[k], "time": traj.final_time[k],
+             "status": traj.status[k], "n_rhs": traj.n_rhs[k]} for k in range(len(traj))]
+
+
+def _flow_batch(items, cases):
+    """Run a batch of downstairs flows from small Gaussian starts (one ensemble task).
+
+    Each run draws its start from its own seed (as a solo run would); the members of one case
+    (depth, scale, method) are integrated together.
+    """
+    from geodln.init import gaussian_matrix
+
+    starts = [gaussian_matrix((2, 2), cases[index][1], seed=rng) for index, rng in items]
+    out = [None] * len(items)
+    for (depth, _, method), ks in group_by_case(items, cases).items():
+        x0 = np.stack([starts[k] for k in ks])
+        for k, result in zip(ks, _members(_integrate(x0, depth, method))):
+            out[k] = {"X0": starts[k], **result}
+    return out
 
 
 def curve_points(u, delta=DELTA):
@@ -328,13 +365,13 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     """
     started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
-    cases = [(_depth_json(d), SCALE, "LSODA") for d in DEPTHS for _ in range(cfg["runs"])]
-    cases += [(_depth_json(d), a, "LSODA") for a in SENS_SCALES for d in cfg["sens_depths"]
+    cases = [(_depth_json(d), SCALE, "RK45") for d in DEPTHS for _ in range(cfg["runs"])]
+    cases += [(_depth_json(d), a, "RK45") for a in SENS_SCALES for d in cfg["sens_depths"]
               for _ in range(cfg["sens_runs"])]
-    main = ensemble(_flow_run, len(cases), out_dir, f"{size}-flows", seed, {"cases": cases},
-                    n_jobs, progress)
-    # the integrator check re-runs the first starts of depth 5 with RK45 (same seeds)
-    rk_cases = [(_depth_json(DEPTHS[0]), SCALE, "RK45")] * cfg["integrator_runs"]
+    main = ensemble(_flow_batch, len(cases), out_dir, f"{size}-batched", seed, {"cases": cases},
+                    n_jobs, progress, batch_size=BATCH)
+    # the integrator check re-runs the first starts of depth 5 alone with LSODA (same starts)
+    rk_cases = [(_depth_json(DEPTHS[0]), SCALE, "LSODA")] * cfg["integrator_runs"]
     rk = _integrator_check(main, cases, rk_cases, out_dir, size, seed, n_jobs, progress)
 
     groups = {}
@@ -375,25 +412,21 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
 
 
 def _integrator_check(main, cases, rk_cases, out_dir, size, seed, n_jobs, progress):
-    """Re-run the first depth-5 starts with RK45 and compare the outcomes with LSODA's."""
+    """Re-run the first depth-5 starts alone with LSODA and compare with the batched RK45."""
     n = len(rk_cases)
-    x0s = [r["X0"] for c, r in zip(cases, main.runs) if c[2] == "LSODA"
-           and c[0] == rk_cases[0][0] and c[1] == SCALE][:n]
-    ens = ensemble(_fixed_start_run, n, out_dir, f"{size}-rk45", seed,
-                   {"starts": np.stack(x0s), "depth": rk_cases[0][0]}, n_jobs, progress)
+    x0s = [r["X0"] for c, r in zip(cases, main.runs) if c[0] == rk_cases[0][0]
+           and c[1] == SCALE][:n]
+    ens = ensemble(_fixed_start_batch, n, out_dir, f"{size}-lsoda", seed,
+                   {"starts": np.stack(x0s), "depth": rk_cases[0][0]}, n_jobs, progress,
+                   batch_size=BATCH)
     ref = [r["X"] for c, r in zip(cases, main.runs) if c[0] == rk_cases[0][0]
            and c[1] == SCALE][:n]
     diff = max(float(np.max(np.abs(a["X"] - b))) for a, b in zip(ens.runs, ref))
     return {"part": "integrator", "depth": str(rk_cases[0][0]), "alpha": SCALE,
-            "method": "RK45 vs LSODA", "n_runs": n, "max_abs_diff": diff}
+            "method": "batched RK45 vs solo LSODA", "n_runs": n, "max_abs_diff": diff}
 
 
-def _fixed_start_run(rng, index, starts, depth):
-    """Downstairs flow with RK45 from a given start (integrator check)."""
-    from geodln.flows import Solver, StoppingRules, downstairs_flow
-
-    traj = downstairs_flow(
-        hyperbola_completion(), np.asarray(starts)[index], _cmv_metric(depth), (0.0, 1e8),
-        solver=Solver("RK45", rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
-    )
-    return {"X": traj.final_X, "loss": traj.final_loss}
+def _fixed_start_batch(items, starts, depth):
+    """Solo LSODA runs from given starts (the integrator check; one ``solve_ivp`` per run)."""
+    x0 = np.stack([np.asarray(starts)[index] for index, _ in items])
+    return [{"X": r["X"], "loss": r["loss"]} for r in _members(_integrate(x0, depth, "LSODA"))]

@@ -21,7 +21,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import check_choice, check_positive_int, check_positive_real
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.legacy import translate
@@ -29,6 +29,7 @@ from geodln.flows.recording import RecordBuffer, as_record, evaluate_metrics
 from geodln.flows.stopping import StoppingRules, describe
 from geodln.flows.trajectory import Trajectory
 from geodln.losses import as_loss
+from geodln.step_size import default_step_size
 
 __all__ = ["gradient_descent", "descend"]
 
@@ -64,6 +65,19 @@ def descend(field, y0, step_size, n_steps, rules, record):
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the end-to-end update).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows import StoppingRules
+    >>> from geodln.flows.descent import descend
+    >>> from geodln.flows.recording import Every
+    >>> traj = descend(field, y0, 0.1, 10, StoppingRules(), Every(5))
+    >>> traj.times[0]  # steps 0, 5, 10 times the step size
+    array([0. , 0.5, 1. ])
     """
     b = y0.shape[0]
     eta = float(step_size)
@@ -159,7 +173,7 @@ def _step_size(step_size):
     return check_positive_real(step_size, "step_size")
 
 
-def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="downstairs",
+def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, mode="downstairs",
                      stop=None, record=None, **legacy):
     r"""Fixed-step gradient descent upstairs or downstairs, batched, with a per-step log.
 
@@ -172,10 +186,14 @@ def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="down
         (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors uses their
         product; upstairs from a matrix uses its balanced lift with identity frames
         (:func:`geodln.factors.balanced_factors`) of depth ``metric``.
-    step_size : float
-        :math:`\eta > 0`.
+    step_size : float, optional
+        :math:`\eta > 0`. Default (None): :func:`geodln.step_size.default_step_size`, the
+        stable step at the start and at the estimated solution scale for the depth (or the
+        metric's co-metric), one step for the whole batch; recorded in
+        ``metadata["step_size"]``. It is a proposal: pass a step when the run's singular
+        values will grow far beyond the data's scale.
     n_steps : int
-        Largest number of steps (>= 1).
+        Largest number of steps (>= 1; required).
     metric : int, numpy.inf or metric object, optional
         Downstairs: the metric (an int N is the plain-sum DLN metric of depth N; see
         :func:`geodln.flows.fields.resolve_metric`); a metric on rank-r matrices makes GD
@@ -217,9 +235,10 @@ def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="down
     >>> tr.status, int(tr.steps[-1])
     ('completed', 50)
     """
-    if mode not in ("downstairs", "upstairs"):
-        raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-    eta = _step_size(step_size)
+    check_choice(mode, "mode", ("downstairs", "upstairs"))
+    eta = None if step_size is None else _step_size(step_size)
+    if n_steps is None:
+        raise ValueError("n_steps is required (a positive int)")
     n_steps = check_positive_int(n_steps, "n_steps")
     if isinstance(start, list | tuple):
         lshape = (np.shape(start[-1])[-2], np.shape(start[0])[-1]) if start else None
@@ -248,7 +267,7 @@ def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="down
         if metric is None:
             raise ValueError("metric is required downstairs (an int depth N or a metric)")
         field = DownstairsField(loss, metric, project=True)
-        y0 = field.pack(start)
+        y0 = field.pack(start, "start")
         _check_rank(field, y0)
         batched = np.ndim(start) == 3
     else:
@@ -259,10 +278,30 @@ def gradient_descent(loss, start, step_size, n_steps, *, metric=None, mode="down
             x0 = np.asarray(start)
             factors = balanced_factors(x0, metric, frames="identity")
         field = UpstairsField.from_factors(loss, factors, "start")
-        y0 = field.pack(factors)
+        y0 = field.pack(factors, "start")
         batched = factors[0].ndim == 3
+    if eta is None:
+        eta = _default_step(loss, field, y0, metric if mode == "downstairs" else len(factors))
     traj = descend(field, y0, eta, n_steps, rules, record)
     return traj if batched else traj[0]
+
+
+class _ScaledCometric:
+    """``sharp`` of the field's metric with its scale (the co-metric GD applies)."""
+
+    def __init__(self, field):
+        self.field = field
+
+    def sharp(self, tangent_vec, base_point):
+        return self.field.metric.sharp(tangent_vec, base_point) / self.field.scale
+
+
+def _default_step(loss, field, y0, metric):
+    """Return the stable default step (one for the batch) at the start's end-to-end matrix."""
+    x = field.point(y0)
+    if isinstance(metric, int | np.integer) and not isinstance(metric, bool):
+        return default_step_size(loss, x, int(metric))
+    return default_step_size(loss, x, _ScaledCometric(field))
 
 
 def _check_rank(field, y0):

@@ -133,6 +133,27 @@ class VectorField:
         ``"downstairs"`` or ``"upstairs"``.
     shape : tuple of int
         End-to-end shape ``(m, n)``.
+
+    Examples
+    --------
+    A subclass on the flat entries of X (the Euclidean flow, velocity ``-grad E(X)``):
+
+    >>> from geodln.flows.fields import VectorField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> class Euclidean(VectorField):
+    ...     mode, shape = "downstairs", (2, 2)
+    ...     loss = razin_cohen_completion()
+    ...     def pack(self, start):
+    ...         return np.reshape(start, (-1, 4)).astype(float)
+    ...     def point(self, y):
+    ...         return y.reshape(-1, 2, 2)
+    ...     def velocity(self, y):
+    ...         return -self.loss.euclidean_gradient(self.point(y)).reshape(-1, 4)
+    >>> field = Euclidean()
+    >>> y = field.pack(np.eye(2))
+    >>> field.combine(y, np.array([0.5]), np.ones(1), field.velocity(y)[None]).reshape(2, 2)
+    array([[1. , 0.5],
+           [0.5, 0.5]])
     """
 
     mode = None
@@ -291,8 +312,10 @@ class DownstairsField(VectorField):
         self.kernel = self.metric.kernel
         self.project = bool(project) and self.rank < min(self.shape)
 
-    def pack(self, start):
+    def pack(self, start, name="X0"):
         """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``.
+
+        ``name`` is the public argument named in error messages.
 
         Raises
         ------
@@ -300,9 +323,9 @@ class DownstairsField(VectorField):
             If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape;
             otherwise with the message ``X0 must have shape [m, n] or [B, m, n], got …``.
         """
-        x = check_matrix(start, "X0", shape=self.shape)
+        x = check_matrix(start, name, shape=self.shape)
         if x.ndim > 3:
-            raise ValueError(f"X0 must have shape [m, n] or [B, m, n], got {x.shape}")
+            raise ValueError(f"{name} must have shape [m, n] or [B, m, n], got {x.shape}")
         return x.reshape(-1, self.shape[0] * self.shape[1]).copy()
 
     def point(self, y):
@@ -425,8 +448,10 @@ class UpstairsField(VectorField):
             raise ValueError(f"{name}: factors must be matrices or share one batch axis [B, d, d']")
         return cls(loss, widths_of(factors))
 
-    def pack(self, start):
+    def pack(self, start, name="factors0"):
         """Validate factors (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``); state ``[B, D]``.
+
+        ``name`` is the public argument named in error messages.
 
         Raises
         ------
@@ -434,12 +459,12 @@ class UpstairsField(VectorField):
             With the message ``factors0 have widths …, expected …``; or ``factors0 must all be
             unbatched or share one batch axis [B, ...]``.
         """
-        factors = check_factors(start, "factors0")
+        factors = check_factors(start, name)
         if widths_of(factors) != self.widths:
-            raise ValueError(f"factors0 have widths {widths_of(factors)}, expected {self.widths}")
+            raise ValueError(f"{name} have widths {widths_of(factors)}, expected {self.widths}")
         batch = factors[0].shape[:-2]
         if any(w.shape[:-2] != batch for w in factors) or len(batch) > 1:
-            raise ValueError("factors0 must all be unbatched or share one batch axis [B, ...]")
+            raise ValueError(f"{name} must all be unbatched or share one batch axis [B, ...]")
         b = batch[0] if batch else 1
         return np.concatenate([w.reshape(b, -1) for w in factors], axis=-1)
 

@@ -16,6 +16,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
+from geodln.factors import check_factors
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.legacy import translate
 from geodln.flows.ode import Solver, check_t_span, integrate
@@ -59,8 +60,19 @@ def run_flow(field, y0, batched, t_span, solver=None, stop=None, record=None):
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
-       flow on rank-r matrices).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Abstract and
+       Section 1 (the factor flow is a Riemannian gradient flow on rank-r matrices).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows.gradient_flow import run_flow
+    >>> traj = run_flow(field, y0, True, (0.0, 1.0))
+    >>> traj.status
+    array(['completed', 'completed'], dtype='<U9')
     """
     t_span = check_t_span(t_span)
     solver = Solver.coerce(solver)
@@ -194,10 +206,8 @@ def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record
     >>> bool(tr.balance_defect.max() < 1e-8)
     True
     """
-    shape = None
-    if isinstance(factors0, list | tuple) and factors0:
-        shape = (np.shape(factors0[-1])[-2], np.shape(factors0[0])[-1])
-    loss = as_loss(loss, shape)
+    factors0 = check_factors(factors0, "factors0")
+    loss = as_loss(loss, (factors0[-1].shape[-2], factors0[0].shape[-1]))
     _, solver, stop, record = translate("upstairs_flow", None, None, solver, stop, record, legacy)
     field = UpstairsField.from_factors(loss, factors0)
     y0 = field.pack(factors0)

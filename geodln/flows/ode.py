@@ -15,12 +15,12 @@ large converged run). Batched starts use the per-member embedded Runge–Kutta m
 :mod:`geodln.flows.runge_kutta` instead.
 """
 
-import numbers
 import time
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from geodln._checks import check_positive_real, real_scalar
 from geodln.flows.recording import evaluate_metrics
 from geodln.flows.stopping import OVERFLOW_NORM, describe
 from geodln.flows.trajectory import Trajectory
@@ -66,10 +66,7 @@ def check_t_span(t_span):
 
 
 def _tolerance(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return check_positive_real(value, name)
 
 
 class Solver:
@@ -101,13 +98,12 @@ class Solver:
     """
 
     def __init__(self, method="auto", rtol=1e-8, atol=1e-10, max_step=np.inf, first_step=None):
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method = method
         self.rtol = _tolerance(rtol, "rtol")
         self.atol = _tolerance(atol, "atol")
-        if isinstance(max_step, bool) or not isinstance(max_step, numbers.Real) \
-                or not max_step > 0:
+        if real_scalar(max_step) is None or not real_scalar(max_step) > 0:
             raise ValueError(f"max_step must be a positive number, got {max_step!r}")
         self.max_step = float(max_step)
         self.first_step = None if first_step is None else _tolerance(first_step, "first_step")
@@ -126,7 +122,10 @@ class Solver:
         if isinstance(solver, cls):
             return solver
         if isinstance(solver, str):
-            return cls(solver)
+            try:
+                return cls(solver)
+            except ValueError as exc:
+                raise ValueError(f"solver: {exc}") from None
         raise ValueError(f"solver must be a Solver, a method name or None, got {solver!r}")
 
     def single_method(self, dim):
@@ -237,6 +236,19 @@ def integrate(field, y0, t_span, rules, solver, record):
     ValueError
         If the loss is not finite at the start (naming ``loss``) or the record times leave
         ``t_span``.
+
+    Examples
+    --------
+    >>> from geodln.flows import Solver, StoppingRules
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.flows.ode import integrate
+    >>> from geodln.flows.recording import At
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)
+    >>> traj = integrate(field, field.pack(0.5 * np.eye(2)), (0.0, 1.0), StoppingRules(),
+    ...                  Solver(), At([0.0, 0.5, 1.0]))
+    >>> traj.status, traj.times
+    ('completed', array([0. , 0.5, 1. ]))
     """
     t0, t1 = t_span
     y_start = y0[0]

@@ -14,10 +14,11 @@ limits are checked after each accepted step (for ``solve_ivp`` they are *latched
 functions: +1 before the step where they fire, -1 from then on).
 """
 
-import numbers
 import time
 
 import numpy as np
+
+from geodln._checks import MAX_COUNT, real_scalar
 
 __all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES"]
 
@@ -42,8 +43,9 @@ STATUSES = {
 def _optional_positive(value, name, integer=False):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
-            or value <= 0:
+    real = real_scalar(value)
+    if real is None or not np.isfinite(real) or real <= 0 \
+            or (integer and real > MAX_COUNT):
         what = "a positive integer" if integer else "a positive finite number"
         raise ValueError(f"{name} must be {what} or None, got {value!r}")
     if integer:
@@ -89,9 +91,8 @@ class StoppingRules:
 
     def __init__(self, loss_tol=None, grad_tol=None, max_norm=None, stop=None, max_steps=None,
                  max_wall_time=None):
-        if loss_tol is not None and (isinstance(loss_tol, bool)
-                                     or not isinstance(loss_tol, numbers.Real)
-                                     or not np.isfinite(loss_tol)):
+        if loss_tol is not None and (real_scalar(loss_tol) is None
+                                     or not np.isfinite(real_scalar(loss_tol))):
             raise ValueError(f"loss_tol must be a finite number or None, got {loss_tol!r}")
         self.loss_tol = None if loss_tol is None else float(loss_tol)
         self.grad_tol = _optional_positive(grad_tol, "grad_tol")

@@ -18,12 +18,20 @@ Files go through :mod:`geodln.storage` (atomic ``.npz``, no pickle, validated on
 
 import numpy as np
 
+from geodln._checks import check_choice
 from geodln.flows.stopping import STATUSES
 from geodln.measures import (
     effective_rank_from_singular_values,
     frobenius_norm_from_singular_values,
 )
-from geodln.storage import load_arrays, save_arrays
+from geodln.storage import (
+    check_count,
+    check_finite_for_status,
+    check_record_array,
+    check_seconds,
+    load_record,
+    save_arrays,
+)
 
 __all__ = ["Trajectory", "RunRecord", "STATUSES"]
 
@@ -41,12 +49,24 @@ class RunRecord:
     n_rhs : int
     wall_time : float
     metadata : dict
+
+    Examples
+    --------
+    A record class gets its run fields and the ``final_*`` properties from this base:
+
+    >>> from geodln.flows.trajectory import RunRecord
+    >>> class Record(RunRecord):
+    ...     def __init__(self):
+    ...         self.times, self.loss = np.array([0.0, 1.0]), np.array([2.0, 0.5])
+    ...         self._set_run_info("downstairs", "completed", "", 12, 0.1)
+    >>> rec = Record()
+    >>> len(rec), rec.final_time, rec.final_loss, rec.status
+    (2, 1.0, 0.5, 'completed')
     """
 
     def _set_run_info(self, mode, status, message, n_rhs, wall_time):
-        if mode not in ("downstairs", "upstairs"):
-            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
-        if status not in FINAL:
+        check_choice(mode, "mode", ("downstairs", "upstairs"))
+        if not isinstance(status, str) or status not in FINAL:
             raise ValueError(f"status must be one of {sorted(FINAL)}, got {status!r}")
         self.mode, self.status, self.message = mode, status, str(message)
         self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
@@ -150,13 +170,14 @@ class Trajectory:
 
     def __init__(self, times, X, loss, *, mode, status="completed", message="", n_rhs=0,
                  wall_time=0.0, records=None, metadata=None):
+        if records is not None and not isinstance(records, dict):
+            raise ValueError(f"records must be a dict, got {type(records).__name__}")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
         records = dict(records or {})
-        times = np.asarray(times, dtype=float)
-        X = np.asarray(X)
-        loss = np.asarray(loss, dtype=float)
-        if X.dtype.kind not in "fiu":
-            raise ValueError(f"X must be a real array, got dtype {X.dtype}")
-        X = X.astype(float, copy=False)
+        times = check_record_array(times, "times")
+        X = check_record_array(X, "X")
+        loss = check_record_array(loss, "loss")
         if times.ndim not in (1, 2) or times.shape[-1] == 0:
             raise ValueError(f"times must be a non-empty [T] or [B, T] array, got {times.shape}")
         batched = times.ndim == 2
@@ -166,8 +187,7 @@ class Trajectory:
         if loss.shape != times.shape:
             raise ValueError(f"loss must have shape {times.shape} to match times, got "
                              f"{loss.shape}")
-        if mode not in ("downstairs", "upstairs"):
-            raise ValueError(f"mode must be 'downstairs' or 'upstairs', got {mode!r}")
+        check_choice(mode, "mode", ("downstairs", "upstairs"))
         b = times.shape[0] if batched else 1
         t_len = times.shape[-1]
         n_rec = records.pop("n_records", None)
@@ -183,33 +203,40 @@ class Trajectory:
         tt = times.reshape(b, t_len)
         xx = X.reshape((b, t_len) + X.shape[-2:])
         if not np.all(np.isfinite(tt[valid])):
-            raise ValueError("times must be finite in the recorded entries")
+            raise ValueError("times contains NaN or inf entries in the recorded entries")
         with np.errstate(invalid="ignore"):
             steps_back = np.diff(np.where(valid, tt, np.inf), axis=-1)[valid[:, 1:]] < 0
         if np.any(steps_back):
             raise ValueError("times must be non-decreasing")
         if not np.all(np.isfinite(xx[valid])):
-            raise ValueError("X must be finite in the recorded entries (a diverged run keeps its "
-                             "last finite state)")
+            raise ValueError("X contains NaN or inf entries in the recorded entries (a diverged "
+                             "run keeps its last finite state)")
         self.mode = mode
         self.batch_size = b if batched else None
         self.n_records = n_rec
         self.times, self.X, self.loss = times, X, loss
+        if not batched and not isinstance(status, str):
+            raise ValueError(f"status must be a str for a single run, got {status!r}")
         statuses = _statuses(status, b)
+        ll = loss.reshape(b, t_len)
+        for k in range(b):
+            check_finite_for_status(str(statuses[k]), loss=ll[k][valid[k]])
         messages = np.asarray(message, dtype=str).reshape(-1)
         if messages.size == 1 and b != 1:
             messages = np.repeat(messages, b)
         if messages.shape != (b,):
             raise ValueError(f"message must hold one entry per member ({b})")
-        try:
-            rhs = np.broadcast_to(np.asarray(n_rhs), (b,)).astype(np.int64)
-        except ValueError:
-            raise ValueError(f"n_rhs must hold one count per member ({b})") from None
+        rhs = np.asarray(n_rhs, dtype=object).reshape(-1)
+        if np.ndim(n_rhs) == 0 and b != 1:
+            rhs = np.repeat(rhs, b)
+        if rhs.shape != (b,):
+            raise ValueError(f"n_rhs must hold one count per member ({b})")
+        rhs = np.array([check_count(c, "n_rhs") for c in rhs], dtype=np.int64)
         if batched:
             self.status, self.message, self.n_rhs = statuses, messages, rhs
         else:
             self.status, self.message, self.n_rhs = str(statuses[0]), str(messages[0]), int(rhs[0])
-        self.wall_time = float(wall_time)
+        self.wall_time = check_seconds(wall_time, "wall_time")
         self.metadata = dict(metadata or {})
         steps = records.pop("steps", None)
         self.steps = None if steps is None else np.asarray(steps, dtype=np.int64)
@@ -448,27 +475,29 @@ class Trajectory:
         ValueError
             If the file is truncated, foreign, or its arrays are inconsistent.
         """
-        arrays, meta = load_arrays(path, KIND)
-        try:
-            if not isinstance(meta, dict):
-                raise ValueError("metadata is not a record")
-            n_factors = int(meta.get("n_factors", 0))
-            records = {"metrics": {n: arrays[f"metric:{n}"] for n in meta.get("metric_names",
-                                                                               [])}}
-            if n_factors:
-                records["factors"] = [arrays[f"factor_{p}"] for p in range(n_factors)]
-            for key in ("steps", "balance_defect", "n_records"):
-                if key in arrays:
-                    records[key] = arrays[key]
-            return cls(arrays["times"], arrays["X"], arrays["loss"], mode=meta["mode"],
-                       status=meta["status"], message=meta.get("message", ""),
-                       n_rhs=meta.get("n_rhs", 0), wall_time=float(meta.get("wall_time", 0.0)),
-                       records=records, metadata=meta.get("metadata", {}))
-        except (KeyError, TypeError, OverflowError, AttributeError) as exc:
-            raise ValueError(f"{path} is not a valid trajectory file: missing or bad {exc}") \
-                from exc
-        except ValueError as exc:
-            raise ValueError(f"{path} is not a valid trajectory file: {exc}") from exc
+        return load_record(path, KIND, cls._from_arrays)
+
+    @classmethod
+    def _from_arrays(cls, arrays, meta):
+        """Build from the arrays and metadata of a file (schema errors raise, see ``load``)."""
+        batched = meta.get("batched", False)
+        if not isinstance(batched, bool):
+            raise ValueError(f"batched must be true or false, got {batched!r}")
+        n_factors = check_count(meta.get("n_factors", 0), "n_factors")
+        names = meta.get("metric_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("metric_names must be a list of strings")
+        records = {"metrics": {n: arrays[f"metric:{n}"] for n in names}}
+        if n_factors:
+            records["factors"] = [arrays[f"factor_{p}"] for p in range(n_factors)]
+        for key in ("steps", "balance_defect", "n_records"):
+            if key in arrays:
+                records[key] = arrays[key]
+        times = check_record_array(arrays["times"], "times", ndim=2 if batched else 1)
+        return cls(times, arrays["X"], arrays["loss"], mode=meta["mode"],
+                   status=meta["status"], message=meta.get("message", ""),
+                   n_rhs=meta.get("n_rhs", 0), wall_time=meta.get("wall_time", 0.0),
+                   records=records, metadata=meta.get("metadata", {}))
 
     @classmethod
     def stack(cls, members):

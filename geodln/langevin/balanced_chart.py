@@ -149,6 +149,18 @@ def balanced_chart_factors(lam, frames):
     References
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
+
+    Examples
+    --------
+    The chart inverts :func:`balanced_chart_coordinates`:
+
+    >>> from geodln.init import balanced
+    >>> from geodln.langevin.balanced_chart import (
+    ...     balanced_chart_coordinates, balanced_chart_factors)
+    >>> ws = balanced((2, 2), 3, 1.0, seed=0)
+    >>> lam, frames = balanced_chart_coordinates(ws)
+    >>> all(np.allclose(a, b) for a, b in zip(balanced_chart_factors(lam, frames), ws))
+    True
     """
     return [
         (q * lam[..., None, :]) @ np.swapaxes(qm, -1, -2) for qm, q in zip(frames[:-1], frames[1:])
@@ -183,6 +195,18 @@ def balanced_chart_gram(lam, depth):
     ----------
     .. [1] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (its proof: the per-pair tridiagonal
        Gram blocks of the orbit).
+
+    Examples
+    --------
+    Depth 2, :math:`\lambda = (2, 1)`: diagonal :math:`5\,(1, 2, 1)`, off-diagonal
+    :math:`-2\cdot 2\cdot 1`:
+
+    >>> from geodln.langevin.balanced_chart import balanced_chart_gram
+    >>> gram, pairs = balanced_chart_gram(np.array([2.0, 1.0]), 2)
+    >>> gram[0]
+    array([[ 5., -4.,  0.],
+           [-4., 10., -4.],
+           [ 0., -4.,  5.]])
     """
     d = lam.shape[-1]
     i, j = np.triu_indices(d, k=1)
@@ -233,9 +257,21 @@ def balanced_chart_drift(lam, frames, loss_gradient, depth, beta):
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
-    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold and its orbits).
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the balanced manifold foliated
+       by group orbits).
+
+    Examples
+    --------
+    >>> from geodln.init import balanced
+    >>> from geodln.langevin.balanced_chart import (
+    ...     balanced_chart_coordinates, balanced_chart_drift)
+    >>> lam, frames = balanced_chart_coordinates(balanced((2, 2), 3, 1.0, seed=0))
+    >>> lam_drift, omega_drift, eig = balanced_chart_drift(lam, frames, None, 3, 10.0)
+    >>> lam_drift.shape, omega_drift.shape  # d = 2: one pair, N + 1 = 4 rotation angles
+    ((2,), (1, 4))
     """
     N = depth
     dmat, off = _pair_matrices(N)
@@ -339,9 +375,22 @@ def balanced_chart_langevin(
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
-    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (the balanced manifold and its orbits).
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the balanced manifold foliated
+       by group orbits).
+
+    Examples
+    --------
+    >>> from geodln.init import balanced
+    >>> from geodln.langevin import balanced_chart_langevin
+    >>> ws = balanced((2, 2), 3, 1.0, seed=0)
+    >>> path = balanced_chart_langevin(None, ws, 10.0, 1e-3, 4, n_chains=2, seed=0)
+    >>> path.status, path.X.shape  # [saved times, chains, m, n]
+    ('completed', (2, 2, 2, 2))
+    >>> bool(np.max(path.balance_defect) < 1e-10)
+    True
     """
     ws = check_factors(factors0, "factors0")
     d = ws[0].shape[-1]

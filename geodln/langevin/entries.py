@@ -79,10 +79,21 @@ def coordinate_laplacian(base_point, depth, normalized=False):
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}`).
+
+    Examples
+    --------
+    :math:`(N-1)X(X^\top X)^{-1/N}` at N = 2, :math:`X = \mathrm{diag}(4, 1)`:
+    :math:`\mathrm{diag}(4/\sqrt{16}, 1/\sqrt 1) = I`.
+
+    >>> from geodln.langevin import coordinate_laplacian
+    >>> coordinate_laplacian(np.diag([4.0, 1.0]), 2)
+    array([[1., 0.],
+           [0., 1.]])
     """
     x = check_square(base_point, "base_point")
     depth = check_depth(depth, allow_inf=False)
@@ -111,6 +122,18 @@ def cometric_sqrt_noise(frame, kernel, gaussian):
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (:math:`A_{N,X}` is
        diagonal in the singular basis, so its square root is too).
+
+    Examples
+    --------
+    N = 2 at :math:`X = \mathrm{diag}(2, 1)`: the kernel is :math:`\sigma_k + \sigma_l`
+    (:math:`K = [[4, 3], [3, 2]]`), so a matrix of ones maps to :math:`\sqrt K`:
+
+    >>> from geodln.langevin.entries import cometric_sqrt_noise
+    >>> from geodln.spectral import DLNKernel
+    >>> from geodln.svd_frame import SVDFrame
+    >>> out = cometric_sqrt_noise(SVDFrame(np.diag([2.0, 1.0])), DLNKernel(2), np.ones((2, 2)))
+    >>> bool(np.allclose(out, np.sqrt([[4.0, 3.0], [3.0, 2.0]])))
+    True
     """
     K, _ = frame.eigenvalues(kernel)
     return frame.u @ (np.sqrt(np.maximum(K, 0.0)) * gaussian) @ frame.vt

@@ -124,7 +124,7 @@ class FactorLangevinPath:
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004 (Langevin dynamics of the DLN).
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Langevin dynamics of the DLN).
 
     Examples
     --------
@@ -236,7 +236,7 @@ def finite_product_record(factors):
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004 (Langevin dynamics of the DLN).
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Langevin dynamics of the DLN).
 
     Examples
     --------
@@ -308,10 +308,21 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
-    .. [2] BAL25: Lindsey, Menon, arXiv:2511.01137 (the balanced manifold as a level set of the
-       balance constraints).
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
+    .. [2] BAL25: Lindsey, Menon, arXiv:2511.01137, Eq. (1.2) (the balanced variety, the level set
+       of the balance constraints).
+
+    Examples
+    --------
+    >>> from geodln.factors import balance_defect
+    >>> from geodln.init import balanced
+    >>> from geodln.langevin.factors import balanced_projection_step
+    >>> ws = [w[None] for w in balanced((2, 2), 3, 1.0, seed=0)]  # one chain, [B, d, d]
+    >>> projected, converged = balanced_projection_step(ws, [w + 1e-3 for w in ws])
+    >>> converged, bool(balance_defect(projected)[0] < 1e-10)
+    (array([ True]), True)
     """
     widths = [w.shape[-2] for w in ws[:-1]]
     bases = [_sym_basis(d) for d in widths]
@@ -422,8 +433,18 @@ def factor_langevin(
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
+
+    Examples
+    --------
+    >>> from geodln.init import balanced
+    >>> from geodln.langevin import factor_langevin
+    >>> ws = balanced((2, 2), 3, 1.0, seed=0)
+    >>> path = factor_langevin(None, ws, 10.0, 1e-3, 4, n_chains=2, seed=0)
+    >>> path.status, path.X.shape
+    ('completed', (2, 2, 2, 2))
     """
     ws = check_factors(factors0, "factors0")
     if ws[0].ndim == 2:

@@ -156,7 +156,20 @@ def gradient_function(loss):
 
 
 class ChainDivergence(ArithmeticError):
-    """Raised inside a scheme's step when it cannot continue (integration stops cleanly)."""
+    """Raised inside a scheme's step when it cannot continue (integration stops cleanly).
+
+    The integrator catches it, keeps the last finite state and records the message in the
+    path's ``status``/``message``; user code never sees it.
+
+    Examples
+    --------
+    >>> from geodln.langevin.path import ChainDivergence
+    >>> try:
+    ...     raise ChainDivergence("chain 3: step produced inf")
+    ... except ArithmeticError as exc:
+    ...     print(type(exc).__name__, exc)
+    ChainDivergence chain 3: step produced inf
+    """
 
 
 def check_start_gradient(gradient, x0):

@@ -127,7 +127,17 @@ def riemannian_langevin(
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004 (Riemannian Langevin equation on (M_d, g^N)).
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Riemannian Langevin equation on
+       :math:`(M_d, g^N)`).
+
+    Examples
+    --------
+    >>> from geodln.langevin import riemannian_langevin
+    >>> from geodln.losses import razin_cohen_completion
+    >>> path = riemannian_langevin(razin_cohen_completion(), np.eye(2), 2, 10.0, 1e-3, 5,
+    ...                            n_chains=3, seed=0)
+    >>> path.status, path.states.shape  # [saved times, chains, d, d]
+    ('completed', (2, 3, 2, 2))
     """
     x = broadcast_chains(check_square(X0, "X0"), n_chains, "X0")
     depth = check_depth(depth, allow_inf=False)
@@ -183,7 +193,15 @@ def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
+
+    Examples
+    --------
+    >>> from geodln.langevin import brownian_motion
+    >>> path = brownian_motion(np.eye(2), 3, 1.0, 1e-3, 4, n_chains=2, seed=1)
+    >>> path.status, path.times
+    ('completed', array([0.   , 0.004]))
     """
     return riemannian_langevin(None, X0, depth, beta, step_size, n_steps, **kwargs)

@@ -101,6 +101,15 @@ def root_coordinates(x, depth):
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1
        (:math:`U\Sigma^{1/N}V^\top`, the end factors of the balanced lift).
+
+    Examples
+    --------
+    :math:`Y = U\Sigma^{1/N}V^\top`: at N = 3,
+    :math:`\mathrm{diag}(8, 1) \mapsto \mathrm{diag}(2, 1)`.
+
+    >>> from geodln.langevin.root_chart import root_coordinates
+    >>> bool(np.allclose(root_coordinates(np.diag([8.0, 1.0]), 3), np.diag([2.0, 1.0])))
+    True
     """
     x = check_square(x, "x")
     depth = check_depth(depth, allow_inf=False)
@@ -163,9 +172,20 @@ def root_chart_coefficients(lam, depth):
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+    Examples
+    --------
+    N = 2, :math:`\lambda = (2, 1)`: :math:`\delta^-_{12} = (4 - 1)/(2 - 1) = 3`,
+    :math:`\delta^+_{12} = (4 + 1)/(2 + 1) = 5/3`, and :math:`P = 1/N` on the diagonal.
+
+    >>> from geodln.langevin.root_chart import root_chart_coefficients
+    >>> dplus, dminus, P, Q, b = root_chart_coefficients(np.array([2.0, 1.0]), 2)
+    >>> float(dminus[0, 1]), round(float(dplus[0, 1]), 12), float(P[0, 0])
+    (3.0, 1.666666666667, 0.5)
     """
     N = depth
     lk, ll = lam[..., :, None], lam[..., None, :]

@@ -90,10 +90,21 @@ def singular_value_langevin(
 
     References
     ----------
-    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, section on
-       the Riemannian Langevin equation.
+    .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
+       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       equation, outlined in the introduction).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (the volume form, the
        invariant density of the singular values).
+
+    Examples
+    --------
+    Brownian motion of the singular values (no potential), two chains:
+
+    >>> from geodln.langevin import singular_value_langevin
+    >>> path = singular_value_langevin(None, np.array([2.0, 1.0]), 2, 10.0, 1e-3, 5,
+    ...                                n_chains=2, seed=0)
+    >>> path.status, path.states.shape  # [saved times, chains, d]
+    ('completed', (2, 2, 2))
     """
     s0 = broadcast_chains(check_finite(sigma0, "sigma0"), n_chains, "sigma0", core_ndim=1)
     if s0.shape[-1] < 1:

@@ -201,6 +201,21 @@ class SparseCompletion(FactoredLeastSquares):
         r"""Sparse gradient :math:`\sum_\Omega r_{ij} e_i e_j^\top` (CSR; batched for [B, k])."""
         return sparse_gradient(res, self.cols, self._indptr, self.shape)
 
+    def lipschitz_constant(self):
+        r"""Largest Hessian eigenvalue: 1, the Hessian being the projection :math:`P_\Omega`.
+
+        Returns
+        -------
+        lipschitz : float
+            1.0 (0.0 without observations).
+
+        Examples
+        --------
+        >>> SparseCompletion(([0], [1]), [2.0], (2, 2)).lipschitz_constant()
+        1.0
+        """
+        return 1.0 if self.values.size else 0.0
+
     def __repr__(self):
         return f"SparseCompletion(shape={self.shape}, n_observed={self.n_observed})"
 

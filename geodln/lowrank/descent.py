@@ -25,6 +25,7 @@ from geodln.lowrank.driver import (
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, retract_or_nan
 from geodln.lowrank.tangent import FactoredTangent
+from geodln.step_size import default_step_size
 
 __all__ = ["lowrank_gradient_descent", "FactoredDescent"]
 
@@ -115,8 +116,10 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     metric : int, numpy.inf, FactoredSpectralMetric, geodln.SpectralMetric or SpectralKernel
         An int is the depth N of :math:`g^N` (plain sum :math:`A_{N,X}`); see
         :func:`geodln.lowrank.cometric.as_factored_metric`.
-    step_size : float
-        η > 0.
+    step_size : float, optional
+        η > 0. Default (None, with an int depth ``metric``):
+        :func:`geodln.step_size.default_step_size`, the stable step at the start and at the
+        estimated solution scale (recorded in ``metadata["step_size"]``).
     n_steps : int
         Number of steps (>= 0).
     stop : None, StoppingRules or callable, optional
@@ -158,6 +161,11 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     metric, stop, record = legacy_arguments("lowrank_gradient_descent", metric, stop, record,
                                             legacy)
     x0, single = as_batch(check_start(X0))
+    if step_size is None:  # the stable step at the start and the solution's scale
+        if isinstance(metric, bool) or not isinstance(metric, int | np.integer):
+            raise ValueError(f"step_size is required with metric={metric!r} (the default step "
+                             "is defined for a depth N)")
+        step_size = default_step_size(loss, x0, int(metric))
     metric = as_factored_metric(metric)
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
     out = fixed_step_descent(FactoredDescent(loss, metric), x0, eta, n_steps, stop=stop,

@@ -38,6 +38,7 @@ from geodln.lowrank.driver import (
 )
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, truncated_svd_or_nan
+from geodln.step_size import default_step_size
 
 __all__ = ["bottleneck_factors", "end_to_end_factors", "upstairs_gradient",
            "upstairs_gradient_descent", "ThinFactorDescent"]
@@ -238,8 +239,9 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     factors0 : list of ndarray
         ``[W_1, ..., W_N]`` (N >= 2), each ``[d_p, d_{p-1}]`` or a batch
         ``[B, d_p, d_{p-1}]``, e.g. :func:`bottleneck_factors`.
-    step_size : float
-        η > 0.
+    step_size : float, optional
+        η > 0. Default (None): :func:`geodln.step_size.default_step_size` of depth N at the
+        product of the factors (recorded in ``metadata["step_size"]``).
     n_steps : int
         Number of steps (>= 0).
     shared : bool
@@ -292,6 +294,9 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
                          f"{[w.shape for w in factors]}")
     single = factors[0].ndim == 2
     state = [w[None].copy() if single else w.copy() for w in factors]
+    if step_size is None:  # the stable step of depth N at the product and the solution scale
+        step_size = default_step_size(loss, FactoredPoint.from_product(
+            *end_to_end_factors(state)), len(factors))
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
     rank = min([w.shape[-2] for w in factors[:-1]] + [factors[-1].shape[-2],
                                                       factors[0].shape[-1]])

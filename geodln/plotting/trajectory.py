@@ -49,6 +49,16 @@ def plot_singular_values(trajectory, ax=None, log_time=False, top=None, **style)
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> from geodln import downstairs_flow
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = downstairs_flow(razin_cohen_completion(), 0.1 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import plot_singular_values
+    >>> ax = plot_singular_values(tr, label="depth 2")
+    >>> len(ax.lines), ax.get_yscale()
+    (2, 'log')
     """
     _, ax = _axes(ax)
     label = style.pop("label", None)
@@ -65,9 +75,29 @@ def plot_singular_values(trajectory, ax=None, log_time=False, top=None, **style)
 def plot_loss(trajectory, ax=None, log_time=False, **style):
     """Loss against time (log scale).
 
+    Parameters
+    ----------
+    trajectory : Trajectory
+        A recorded flow (its ``times`` and ``loss``).
+    ax : matplotlib Axes, optional
+        Where to draw (default: a new figure).
+    log_time : bool
+        Symmetric-log time axis.
+    **style
+        Passed to ``ax.plot``.
+
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> from geodln import downstairs_flow
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = downstairs_flow(razin_cohen_completion(), 0.1 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import plot_loss
+    >>> plot_loss(tr, color="k").get_ylabel()
+    'loss'
     """
     _, ax = _axes(ax)
     ax.plot(trajectory.times, np.maximum(trajectory.loss, np.finfo(float).tiny), **style)
@@ -88,6 +118,15 @@ def plot_trajectory(trajectory, log_time=False):
     Returns
     -------
     fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from geodln import downstairs_flow
+    >>> from geodln.losses import razin_cohen_completion
+    >>> tr = downstairs_flow(razin_cohen_completion(), 0.1 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import plot_trajectory
+    >>> len(plot_trajectory(tr).axes)
+    2
     """
     fig, (a, b) = _axes(None, ncols=2)
     plot_loss(trajectory, a, log_time)
@@ -108,6 +147,15 @@ def plot_deviation(comparison, ax=None, log_time=False, **style):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> from geodln import compare_flows
+    >>> from geodln.losses import razin_cohen_completion
+    >>> cmp = compare_flows(razin_cohen_completion(), 0.5 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import plot_deviation
+    >>> plot_deviation(cmp).get_yscale()
+    'log'
     """
     _, ax = _axes(ax)
     dev = np.maximum(comparison.deviation, 1e-17)
@@ -132,6 +180,16 @@ def plot_comparison(comparison, axes=None, log_time=False, top=8):
     Returns
     -------
     axes : pair of matplotlib Axes
+
+    Examples
+    --------
+    >>> from geodln import compare_flows
+    >>> from geodln.losses import razin_cohen_completion
+    >>> cmp = compare_flows(razin_cohen_completion(), 0.5 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import plot_comparison
+    >>> left, right = plot_comparison(cmp, top=2)
+    >>> len(left.lines)  # two singular values, upstairs and downstairs
+    4
     """
     if axes is None:
         _, axes = _axes(None, ncols=2)
@@ -168,6 +226,15 @@ def comparison_figure(comparisons, log_time=None, top=8):
     ------
     ValueError
         If ``comparisons`` is empty.
+
+    Examples
+    --------
+    >>> from geodln import compare_flows
+    >>> from geodln.losses import razin_cohen_completion
+    >>> cmp = compare_flows(razin_cohen_completion(), 0.5 * np.eye(2), 2, (0.0, 1.0))
+    >>> from geodln.plotting.trajectory import comparison_figure
+    >>> len(comparison_figure([cmp, cmp]).axes)
+    4
     """
     n = len(comparisons)
     if n == 0:

@@ -80,8 +80,9 @@ class BalancedFrobeniusMetric(RiemannianMetric):
 
     References
     ----------
-    .. [1] MY25: Menon, Yu, arXiv:2509.09088 (the Frobenius metric of the factors restricted to
-       the balanced manifold, the total space of the Riemannian submersion).
+    .. [1] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the Frobenius metric of the
+       factors restricted to the balanced manifold, the total space of the Riemannian
+       submersion).
 
     Examples
     --------
@@ -145,7 +146,10 @@ class BalancedManifold(Manifold):
     References
     ----------
     .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
-    .. [2] MY25: Menon, Yu, arXiv:2509.09088 (balanced manifold and its dimension).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.4)
+       and Section 1.2 (balancedness constraints; the balanced manifold).
+    .. [3] BAL25: Lindsey, Menon, arXiv:2511.01137, Eqs. (1.1)-(1.2) (fibers of the product
+       map and the balanced variety, foliated by rank).
 
     Examples
     --------

@@ -10,7 +10,13 @@ import numpy as np
 from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.matrices import Matrices
 
-from geodln._checks import as_generator, check_matrix, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+    check_rank,
+)
 from geodln.measures import frobenius_norm
 from geodln.svd_frame import RANK_RTOL, SVDFrame
 
@@ -236,7 +242,15 @@ class RankMatrices(Manifold):
         Returns
         -------
         samples : ndarray, shape=[..., m, n]
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not a positive integer or ``bound`` not a positive finite
+            number.
         """
+        n_samples = check_positive_int(n_samples, "n_samples")
+        bound = check_positive_real(bound, "bound")
         rng = _rng(seed)
         left = rng.standard_normal((n_samples, self.m, self.rank))
         right = rng.standard_normal((n_samples, self.n, self.rank))
@@ -259,8 +273,10 @@ class RankMatrices(Manifold):
         Raises
         ------
         ValueError
-            With the message ``n_samples=… does not match the base_point batch …``.
+            With the message ``n_samples=… does not match the base_point batch …``, or if
+            ``n_samples`` is not a positive integer.
         """
+        n_samples = check_positive_int(n_samples, "n_samples")
         base_point = self._check(base_point, "base_point")
         rng = _rng(seed)
         batch = base_point.shape[:-2]
