@@ -8,7 +8,6 @@ opposite-determinant random points have no log).
 """
 
 import numpy as np
-import pytest
 from geomstats.test.data import TestData
 from geomstats.test.parametrizers import DataBasedParametrizer
 from geomstats.test.random import RandomDataGenerator

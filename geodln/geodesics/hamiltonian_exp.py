@@ -12,11 +12,13 @@ form of :mod:`geodln.geodesics.operators` (Daleckii–Krein derivatives: exact a
 singular values, so X = I is a normal starting point; HIG08, Chapter 3).
 
 **Rank-r points.** For r < min(m, n) the operator annihilates the normal block, so H is invariant
-under :math:`P \mapsto P + N` with N normal: the ambient flow started on :math:`M_r` projects to
-the geodesic flow of :math:`M_r` (coisotropic reduction). Numerically
-it drifts off :math:`M_r`; here the right-hand side is evaluated at the truncated SVD of X and
-the tangent part of P (a gauge choice along the null directions, which does not change the
-X-trajectory), and the result is projected back onto :math:`M_r`.
+under :math:`P \mapsto P + N` with N normal (coisotropic reduction): the momentum is a class
+modulo the normal space, represented here by its tangent part Q. The right-hand side is
+evaluated at the truncated SVD of X and Q, and Q is kept tangent while the tangent space turns:
+:math:`\dot Q = -P_{T_X}(\partial_X H) + DP_{T_X}[\dot X](Q)`, the last term normal
+(:meth:`~geodln.geodesics.PowerSumField.hamiltonian_field`; without it the speed of the curve
+drifts at second order and it is not a geodesic). The end point is projected back onto
+:math:`M_r`.
 
 **Integration.** Adaptive Dormand–Prince 8(5,3) (``scipy.integrate.solve_ivp``, ``DOP853``) on
 the whole batch as one system, with relative tolerance ``rtol`` and absolute tolerances scaled by
@@ -474,7 +476,7 @@ class HamiltonianExpSolver(ExpSolver):
 
 
 def _normal_turn(x, x_dot, p, rank):
-    r"""The normal term :math:`DP_{T_X}[\dot X](P)` that keeps a tangent momentum tangent.
+    r"""Return the normal term :math:`DP_{T_X}[\dot X](P)` keeping a tangent momentum tangent.
 
     In the full singular frame of X (rank r, tangent blocks ``[:r, :r], [:r, r:], [r:, :r]``)
     it is :math:`\hat{\dot X}_{21}S^{-1}\hat P_{12} + \hat P_{21}S^{-1}\hat{\dot X}_{12}` on
