@@ -205,14 +205,6 @@ FORBIDDEN = [
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
 KNOWN_GAPS = {
-    ("examples", "geodln.geodesics.connection"): "being filled (issue 17)",
-    ("examples", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
-    ("examples", "geodln.geodesics.newton_log"): "being filled (issue 17)",
-    ("examples", "geodln.geodesics.operators"): "being filled (issue 17)",
-    ("examples", "geodln.geodesics.root_log"): "being filled (issue 17)",
-    ("examples", "geodln.lowrank.cometric"): "being filled (issue 17)",
-    ("examples", "geodln.lowrank.completion"): "being filled (issue 17)",
-    ("examples", "geodln.lowrank.descent"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.driver"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.least_squares"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.point"): "being filled (issue 17)",
@@ -221,22 +213,11 @@ KNOWN_GAPS = {
     ("examples", "geodln.lowrank.tangent"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.trajectory"): "being filled (issue 17)",
     ("examples", "geodln.lowrank.upstairs"): "being filled (issue 17)",
-    ("locators", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
-    ("locators", "geodln.geodesics.newton_log"): "being filled (issue 17)",
-    ("locators", "geodln.geodesics.operators"): "being filled (issue 17)",
-    ("locators", "geodln.geodesics.root_log"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.completion"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.descent"): "being filled (issue 17)",
     ("locators", "geodln.lowrank.flow"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.retraction"): "being filled (issue 17)",
-    ("locators", "geodln.lowrank.sensing"): "being filled (issue 17)",
-    ("parameters", "geodln.geodesics.hamiltonian_exp"): "being filled (issue 17)",
-    ("parameters", "geodln.lowrank.completion"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.driver"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.least_squares"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.retraction"): "being filled (issue 17)",
     ("parameters", "geodln.lowrank.upstairs"): "being filled (issue 17)",
-    ("references", "geodln.geodesics.power_sum_field"): "being filled (issue 17)",
 }
 
 

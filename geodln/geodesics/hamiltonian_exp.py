@@ -52,6 +52,17 @@ RANK_TOL = 1e-8  # sigma_(r+1)/sigma_1 above this: not a rank-r point
 def broadcast_flat(vec, vec_name, base_point, shape):
     """Check ``vec`` and ``base_point`` ([..., m, n]) and flatten their broadcast batch.
 
+    Parameters
+    ----------
+    vec : array-like, shape=[..., m, n]
+        Tangent vectors (or points).
+    vec_name : str
+        Public name of ``vec`` for the error messages.
+    base_point : array-like, shape=[..., m, n]
+        Base points.
+    shape : tuple of int
+        ``(m, n)``.
+
     Returns
     -------
     batch : tuple of int
@@ -63,6 +74,13 @@ def broadcast_flat(vec, vec_name, base_point, shape):
     ValueError
         If ``vec`` (named ``vec_name``) or ``base_point`` is not a finite real array of trailing
         shape ``shape``, or their batch shapes do not broadcast.
+
+    Examples
+    --------
+    >>> from geodln.geodesics.hamiltonian_exp import broadcast_flat
+    >>> batch, vecs, points = broadcast_flat(np.ones((3, 2, 2)), "tangent_vec", np.eye(2), (2, 2))
+    >>> batch, vecs.shape, points.shape
+    ((3,), (3, 2, 2), (3, 2, 2))
     """
     v = check_matrix(vec, vec_name, shape=shape)
     x = check_matrix(base_point, "base_point", shape=shape)
@@ -117,8 +135,24 @@ class HamiltonianExpSolver(ExpSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
+
+    Examples
+    --------
+    Depth 2, commuting endpoints: the geodesic is
+    :math:`X(t) = ((1-t)X_0^{1/2} + tX_1^{1/2})^2` (GEO25), so the initial velocity
+    :math:`2X_0^{1/2}(X_1^{1/2} - X_0^{1/2})` reaches :math:`X_1` at t = 1:
+
+    >>> import geodln
+    >>> from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+    >>> from geodln.spectral import DLNKernel
+    >>> solver = HamiltonianExpSolver(geodln.RankMatrices(2, 2), DLNKernel(2))
+    >>> x0, x1 = np.diag([1.0, 4.0]), np.diag([4.0, 9.0])
+    >>> v = 2 * np.sqrt(x0) @ (np.sqrt(x1) - np.sqrt(x0))
+    >>> bool(np.allclose(solver.exp(v, x0), x1, rtol=1e-7))
+    True
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",

@@ -39,9 +39,10 @@ is 0 without any integration.
 
 References
 ----------
-.. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324 (explicit geodesics of commuting
-   endpoints).
-.. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 2 (g^N as a quotient metric).
+.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+   Section 1 (explicit geodesics in a special case: endpoints whose singular vectors agree).
+.. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: g^N as the quotient metric of
+   the balanced manifold).
 .. [3] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds (2008),
    Section 6.1 (Newton's method).
 """
@@ -95,7 +96,9 @@ def root_chart_velocity(point, base_point, depth, rank=None):
 
     References
     ----------
-    .. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324.
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
 
     Examples
     --------
@@ -116,7 +119,7 @@ def root_chart_velocity(point, base_point, depth, rank=None):
 
 
 def check_connected(point, base_point, space):
-    """Mask of pairs in the same connected component of a square full-rank space.
+    r"""Mask of pairs in the same connected component of a square full-rank space.
 
     Parameters
     ----------
@@ -127,6 +130,16 @@ def check_connected(point, base_point, space):
     -------
     connected : ndarray of bool, shape=[...]
         ``sign(det Y) == sign(det X)`` for square full-rank spaces, else all True.
+
+    Examples
+    --------
+    Full-rank 2 × 2 matrices form two components, :math:`\det > 0` and :math:`\det < 0`:
+
+    >>> import geodln
+    >>> from geodln.geodesics.newton_log import check_connected
+    >>> points = np.stack([np.diag([2.0, 1.0]), np.diag([2.0, -1.0])])
+    >>> check_connected(points, np.eye(2), geodln.RankMatrices(2, 2))
+    array([ True, False])
     """
     batch = np.broadcast_shapes(np.shape(point)[:-2], np.shape(base_point)[:-2])
     if not (space.full_rank and space.m == space.n):
@@ -169,8 +182,9 @@ class NewtonLogSolver(LogSolver):
     ----------
     .. [1] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds
        (2008), Section 6.1 (Newton's method).
-    .. [2] GEO25: "Geodesics in the DLN", arXiv:2510.07324 (explicit geodesics of commuting
-       endpoints).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
 
     Examples
     --------

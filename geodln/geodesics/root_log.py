@@ -72,10 +72,26 @@ class RootLogSolver(LogSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    Inverts the exp solver:
+
+    >>> import geodln
+    >>> from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+    >>> from geodln.geodesics.root_log import RootLogSolver
+    >>> from geodln.spectral import DLNKernel
+    >>> space = geodln.RankMatrices(2, 2)
+    >>> exp_solver = HamiltonianExpSolver(space, DLNKernel(2))
+    >>> x, v = np.diag([2.0, 1.0]), np.array([[0.0, 0.1], [0.0, 0.0]])
+    >>> y = exp_solver.exp(v, x)
+    >>> bool(np.allclose(RootLogSolver(space, exp_solver).log(y, x), v, atol=1e-8))
+    True
     """
 
     def __init__(self, space, exp_solver, method="lm", tol=DEFAULT_TOL, jac_rtol=1e-6,

@@ -43,8 +43,22 @@ class FactoredDescent:
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
        end-to-end matrix, first-order agreement with factor descent).
-    .. [2] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [2] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
+
+    Examples
+    --------
+    Two members, five steps of the shared fixed-step loop:
+
+    >>> from geodln.lowrank import random_factored_point, random_sparse_completion
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> from geodln.lowrank.cometric import FactoredDLNMetric
+    >>> from geodln.lowrank.descent import FactoredDescent
+    >>> from geodln.lowrank.driver import fixed_step_descent
+    >>> x0 = random_factored_point(8, 6, 2, seed=1, batch=2)
+    >>> out = fixed_step_descent(FactoredDescent(loss, FactoredDLNMetric(3)), x0, 0.02, 5)
+    >>> out["statuses"], out["n_steps"]
+    ([('completed', 'ran 5 steps'), ('completed', 'ran 5 steps')], array([5, 5]))
     """
 
     def __init__(self, loss, metric):

@@ -104,8 +104,8 @@ def truncated_svd_or_nan(left, right, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
     """
@@ -134,8 +134,8 @@ def truncated_svd_of_dense(x, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
     """
@@ -153,8 +153,8 @@ def finite_members(a, core_ndim=2):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
     """
@@ -221,8 +221,8 @@ def combine(point, terms):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
     """
@@ -315,8 +315,8 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
     """

@@ -47,8 +47,8 @@ class SparseSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
     """
 
     name = "sensing"
@@ -164,8 +164,8 @@ class RankOneSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
     """
 
     name = "rank-one sensing"
