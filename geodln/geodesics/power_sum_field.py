@@ -212,7 +212,7 @@ class PowerSumField:
 
     # -- frame -----------------------------------------------------------------------------
     def to_frame(self, z):
-        """Coordinates :math:`U^\top Z V` (tangent part only), ``z`` [..., m, n]."""
+        r"""Coordinates :math:`U^\top Z V` (tangent part only), ``z`` [..., m, n]."""
         hat = _t(self.u) @ z @ self.v
         if self._deficient:
             hat = np.where(self.tangent_mask, hat, 0.0)
