@@ -51,6 +51,15 @@ def stopping_of(stop):
     ------
     ValueError
         If ``stop`` is none of these.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import stopping_of
+    >>> stopping_of(None)
+    (StoppingRules(), None)
+    >>> rules, user = stopping_of(lambda t, point, loss: loss < 1e-3)
+    >>> callable(user)
+    True
     """
     if stop is None:
         return StoppingRules(), None
@@ -95,6 +104,13 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
     ------
     ValueError
         On an unknown keyword or a keyword given twice (old and new style).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import legacy_arguments
+    >>> legacy_arguments("lowrank_gradient_descent", None, None, None,
+    ...                  {"depth": 3, "loss_tol": 1e-6})
+    (FactoredDLNMetric(depth=3, normalized=False), StoppingRules(loss_tol=1e-06), None)
     """
     known = {"depth", "normalized", "record_every", "store_factors", *LEGACY_STOP, *extra}
     unknown = set(legacy) - known
@@ -126,10 +142,29 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
 def check_step_size(step_size):
     """Return ``step_size`` as a positive finite float (``ValueError`` naming it otherwise).
 
+    Parameters
+    ----------
+    step_size : float
+        :math:`\\eta`, as the caller gave it.
+
+    Returns
+    -------
+    eta : float
+
     Raises
     ------
     ValueError
         With the message ``step_size must be a positive finite number, got …``.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import check_step_size
+    >>> check_step_size(0.1)
+    0.1
+    >>> check_step_size(True)
+    Traceback (most recent call last):
+    ...
+    ValueError: step_size must be a positive finite number, got True
     """
     if isinstance(step_size, bool):
         raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
@@ -146,10 +181,25 @@ def check_step_size(step_size):
 def check_n_steps(n_steps):
     """Return ``n_steps`` as an int >= 0.
 
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps, as the caller gave it.
+
+    Returns
+    -------
+    n_steps : int
+
     Raises
     ------
     ValueError
-        If ``n_steps`` is not an integer >= 1 (bools are refused).
+        If ``n_steps`` is not an integer >= 0 (bools are refused).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import check_n_steps
+    >>> check_n_steps(0), check_n_steps(3)
+    (0, 3)
     """
     return check_positive_int(n_steps, "n_steps", minimum=0)
 
@@ -157,10 +207,31 @@ def check_n_steps(n_steps):
 def as_batch(point):
     """Return ``(batched point [B, ...], was_single)``; only one batch axis is supported.
 
+    Parameters
+    ----------
+    point : FactoredPoint
+        One point or a batch ``[B]`` of points.
+
+    Returns
+    -------
+    batched : FactoredPoint
+        With one batch axis (B = 1 for a single point).
+    was_single : bool
+        Whether ``point`` had no batch axis.
+
     Raises
     ------
     ValueError
         If ``point`` has more than one batch axis.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> from geodln.lowrank.driver import as_batch
+    >>> batched, single = as_batch(x)
+    >>> batched.batch_shape, single
+    ((1,), True)
     """
     if len(point.batch_shape) > 1:
         raise ValueError(f"X0 may have one batch axis, got batch shape {point.batch_shape}")
@@ -172,10 +243,31 @@ def as_batch(point):
 def first_value(value, name="loss"):
     """Check the loss at the start is finite for every member.
 
+    Parameters
+    ----------
+    value : float or array-like, shape=[B]
+        Loss values at the start.
+    name : str
+        Name used in the error message.
+
+    Returns
+    -------
+    value : ndarray, shape=[B]
+
     Raises
     ------
     ValueError
         Naming ``loss`` if a start value is NaN/inf.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import first_value
+    >>> first_value(2.0)
+    array([2.])
+    >>> first_value([1.0, np.inf])
+    Traceback (most recent call last):
+    ...
+    ValueError: loss is not finite at the start point (members [1])
     """
     value = np.atleast_1d(np.asarray(value, float))
     if not np.all(np.isfinite(value)):
@@ -187,10 +279,28 @@ def first_value(value, name="loss"):
 def check_loss(loss):
     """Return ``loss`` if it has ``value_and_gradient(point)`` (a factored loss).
 
+    Parameters
+    ----------
+    loss : object
+        The loss the caller passed.
+
+    Returns
+    -------
+    loss : object
+        The same object.
+
     Raises
     ------
     ValueError
         Naming ``loss`` otherwise.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import SparseCompletion
+    >>> from geodln.lowrank.driver import check_loss
+    >>> loss = SparseCompletion(([0], [0]), [1.0], (2, 2))
+    >>> check_loss(loss) is loss
+    True
     """
     if not callable(getattr(loss, "value_and_gradient", None)):
         raise ValueError("loss must be a factored loss with value_and_gradient(point) (e.g. "
@@ -199,7 +309,40 @@ def check_loss(loss):
 
 
 def factored_velocity(loss, metric, point):
-    r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a factored tangent (batched)."""
+    r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a factored tangent (batched).
+
+    Parameters
+    ----------
+    loss : factored loss
+        With ``value_and_gradient(point)``.
+    metric : FactoredSpectralMetric
+        Its ``sharp`` is the co-metric :math:`A_X`.
+    point : FactoredPoint, batch shape [...]
+        The points X.
+
+    Returns
+    -------
+    value : ndarray, shape=[...]
+        :math:`E(X)`.
+    velocity : FactoredTangent
+        :math:`-A_X(\nabla E(X))`, the velocity of the downstairs flow.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)`).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point, random_sparse_completion
+    >>> from geodln.lowrank.cometric import FactoredDLNMetric
+    >>> from geodln.lowrank.driver import factored_velocity
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> value, velocity = factored_velocity(loss, FactoredDLNMetric(3),
+    ...                                     random_factored_point(8, 6, 2, seed=1, batch=2))
+    >>> value.shape, type(velocity).__name__
+    ((2,), 'FactoredTangent')
+    """
     value, grad = loss.value_and_gradient(point)
     return value, -1.0 * metric.sharp(grad, point)
 
@@ -209,6 +352,37 @@ def check_rules(rules, user, t, point, loss, step=None):
 
     Works with both forms of :meth:`geodln.flows.StoppingRules.check`: the per-run one
     returning ``(status, message)`` or None, and the batched one returning a status array.
+
+    Parameters
+    ----------
+    rules : StoppingRules
+        Rules without the user callable (see :func:`stopping_of`).
+    user : callable or None
+        ``user(t, point, loss) -> bool``.
+    t : float
+        Time (or ``step * step_size``).
+    point : FactoredPoint
+        One member.
+    loss : float
+        Its loss.
+    step : int, optional
+        Its step count (for ``max_steps``).
+
+    Returns
+    -------
+    hit : tuple of str or None
+        ``(status, message)`` when a rule fires, else None.
+
+    Examples
+    --------
+    >>> from geodln.flows import StoppingRules
+    >>> from geodln.lowrank import random_factored_point
+    >>> from geodln.lowrank.driver import check_rules
+    >>> x = random_factored_point(8, 6, 2, seed=1)
+    >>> check_rules(StoppingRules(loss_tol=1.0), None, 0.0, x, 0.5)
+    ('loss_tol', 'loss_tol at t=0')
+    >>> check_rules(StoppingRules(), None, 0.0, x, 0.5) is None
+    True
     """
     s = np.asarray(point.s, float)
     if "velocity_norm" in inspect.signature(rules.check).parameters:  # batched rules
@@ -253,6 +427,19 @@ def fixed_step_descent(problem, state, eta, n_steps, *, stop=None, record=None,
     ------
     ValueError
         If the loss is not finite at the start.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point, random_sparse_completion
+    >>> from geodln.lowrank.cometric import FactoredDLNMetric
+    >>> from geodln.lowrank.descent import FactoredDescent
+    >>> from geodln.lowrank.driver import fixed_step_descent
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> x0 = random_factored_point(8, 6, 2, seed=1, batch=2)
+    >>> out = fixed_step_descent(FactoredDescent(loss, FactoredDLNMetric(3)), x0, 0.02, 5,
+    ...                          record=5)
+    >>> out["n_steps"], out["point"].batch_shape
+    (array([5, 5]), (2,))
     """
     clock = time.perf_counter()
     rules, user = stopping_of(stop)
