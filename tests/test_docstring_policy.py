@@ -26,8 +26,8 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
    abstract bases); and every entry of a ``References`` section of a public object of a math
    module (``NOT_FORMULAS`` excepted) names *where* in the work the formula is: an equation,
    theorem, lemma, proposition, corollary, definition, algorithm, procedure, section, chapter,
-   appendix, figure or table number (``LOCATOR`` below), so a reader can follow the formula
-   to the paper's text.
+   appendix, figure or table number, or the abstract when only the abstract states the claim
+   (``LOCATOR`` below), so a reader can follow the formula to the paper's text.
 6. **Examples.** Every public function and class of every public module (see below; the
    modules of ``geodln.experiments`` and the few objects of ``EXAMPLES_EXEMPT_OBJECTS``
    excepted, each with its reason) and every object
@@ -129,7 +129,8 @@ LOCATOR = re.compile(
     r"(\b(Eqs?\.|Equations?|Theorems?|Thm\.|Lemmas?|Propositions?|Prop\.|Corollary|Cor\."
     r"|Definitions?|Def\.|Algorithms?|Alg\.|Procedures?|Sections?|Sect?\.|Chapters?|Ch\."
     r"|Appendix|App\.|Figures?|Figs?\.|Tables?|Remarks?|problem)|§)"
-    r"\s*\(?([A-Z]\.?\d|\d|[IVX]+\.\d|[A-F]\b)",
+    r"\s*\(?([A-Z]\.?\d|\d|[IVX]+\.\d|[A-F]\b)"
+    r"|\b[Aa]bstract\b",  # a claim only the abstract states (the paper's text unavailable)
 )
 
 #: Modules whose public objects need no ``Examples`` section (rules 6 and 7), with the reason.
