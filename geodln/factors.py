@@ -369,7 +369,7 @@ def balance_defect(factors, relative=False):
 
 
 def random_stiefel(rows, cols, rng):
-    """Haar-random matrix with orthonormal columns, shape (rows, cols).
+    r"""Haar-random matrix with orthonormal columns, shape (rows, cols).
 
     QR of a Gaussian matrix with the signs of R's diagonal moved into Q (so the law is Haar).
 

@@ -63,6 +63,30 @@ def test_newton_log_round_trips_and_matches_root_finding(m, n, rank, depth):
     np.testing.assert_allclose(log[0], slow, atol=1e-6)
 
 
+@pytest.mark.parametrize("m,n,rank,depth", [(4, 3, 2, 2), (4, 3, 2, 3), (3, 5, 1, 3)])
+def test_rank_deficient_geodesics_have_constant_speed_and_symmetric_distance(m, n, rank, depth):
+    # a geodesic has constant speed |X'(t)|_g (checked by central differences of the path);
+    # a momentum left to drift off the turning tangent space of M_r breaks this at second order
+    space = dln_space(m, n, depth, rank)
+    rng = np.random.default_rng(5 + m + rank)
+    centre = np.zeros((m, n))
+    centre[np.arange(rank), np.arange(rank)] = 1.0
+    a, b = space.projection(centre + 0.3 * rng.standard_normal((2, m, n)) / 2)
+    metric = space.metric
+    v = metric.log(b, a)
+    path = metric.geodesic(initial_point=a, initial_tangent_vec=v)
+    h = 1e-4
+    speeds = []
+    for t in (0.25, 0.5, 0.75):
+        p0, p1 = path(np.array([t - h, t + h]))
+        mid = path(np.array([t]))[0]
+        vel = space.to_tangent((p1 - p0) / (2 * h), mid)
+        speeds.append(metric.squared_norm(vel, mid))
+    sq = metric.squared_norm(v, a)
+    np.testing.assert_allclose(speeds, sq, rtol=1e-6)
+    np.testing.assert_allclose(metric.squared_dist(b, a), metric.squared_dist(a, b), rtol=1e-8)
+
+
 def test_newton_log_batches_base_points_and_points():
     space = dln_space(2, 2, 2)
     rng = np.random.default_rng(3)

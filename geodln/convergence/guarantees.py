@@ -19,8 +19,16 @@ Theorem 1 of ACGH19, as implemented here: if the hidden widths are at least
 :math:`\eta \le c^{(4N-2)/N} / (6144\,N^3\,\|\Phi\|_F^{(6N-4)/N})`, then for every ε > 0 the loss
 after :math:`T \ge \log(\ell(0)/\varepsilon) / (\eta\,c^{2(N-1)/N})` steps is at most ε — i.e.
 :math:`\ell(T) \le \ell(0)\exp(-\eta\,c^{2(N-1)/N}\,T)` for every T (:func:`acgh_bound`).
-The constants 256 and 6144 are those of the published statement (ICLR 2019); they are
-conservative by design, so the bound is loose (see the ``acgh`` experiment).
+**Status of the constants.** The three conditions (hidden widths, approximate balancedness,
+deficiency margin) and the linear rate are those of ACGH19's abstract and Definitions 1-2.
+The numerical constants 256 (balancedness) and 6144 (step), and the exponents of c and
+:math:`\|\Phi\|_F` in both conditions, are written from our reading of Theorem 1 of the
+ICLR 2019 version; the theorem's text could not be retrieved to re-check them while this
+module was written, so treat them as unverified. They enter only
+:func:`acgh_balancedness_bound` and :func:`acgh_step_bound` (and hence
+:func:`acgh_conditions`); :func:`acgh_rate` and :func:`acgh_bound` do not depend on them.
+Empirically the bound is loose (see the ``acgh`` experiment): GD stayed below it even at
+:math:`10^4` times the step of :func:`acgh_step_bound`.
 
 The continuous-time counterpart (Bah, Rauhut, Terstiege, Westdickenberg, BRTW21) is the
 Riemannian gradient flow of :math:`g^N` (:func:`geodln.downstairs_flow`).

@@ -5,7 +5,7 @@ blocks; the rank-1 completions form the hyperbola :math:`x_{12}x_{21} = 1`), tra
 factor gradient flow (:func:`geodln.upstairs_flow`, RK45, rtol 1e-9, atol 1e-12) until the loss
 is :math:`10^{-14}`.
 
-1. **Rank 1 iff coupled** (SY26 Theorems 1-2): three ensembles of small starts,
+1. **Rank 1 iff coupled** (SY26 abstract, claims (a)-(b)): three ensembles of small starts,
    (a) depth 2 from Gaussian factors (always decoupled), (b) depth N >= 3 from Gaussian factors
    (coupled), (c) depth N >= 3 from diagonal factors (decoupled). A run "converges to rank 1"
    when :math:`\sigma_2/\sigma_1 < 10^{-2}` at the end (numerical threshold: ours).
@@ -13,7 +13,7 @@ is :math:`10^{-14}`.
    (:func:`scipy.stats.binomtest`), the coupling diagnostic
    (:func:`geodln.convergence.coupling_strength`) at each start, and along one trajectory
    per configuration (:func:`coupling_trace`: exactly 0 throughout when decoupled).
-2. **Loss of plasticity** (SY26 Section 5, after Kleinman et al. 2024): ground truth
+2. **Loss of plasticity** (SY26 abstract, after Kleinman et al. 2024): ground truth
    :math:`M = \begin{pmatrix}1 & 2\\ 1/2 & 1\end{pmatrix}` (rank 1). Pre-train on the
    diagonal only, then resume from the pre-trained factors with :math:`x_{12} = 2` also
    observed (the rank-1 completion is then unique, :math:`x_{21} = 1/2`); compare with
@@ -24,9 +24,12 @@ is :math:`10^{-14}`.
    cannot reach the truth without leaving rank 1: a failure mode that is not plasticity
    loss).
 
-Deviations: the init family (i.i.d. Gaussian factor entries of scale α = 0.05, 2×2 factors),
-the time horizon (loss 1e-14), the 2×2 size and the rank-1 threshold are our choices; the
-paper's exact initialisation family and figures could not be retrieved, so the comparison is
+Deviations: only SY26's abstract could be retrieved (not its text, figures or code), so
+every setting here is ours: the init family (i.i.d. Gaussian factor entries of scale
+α = 0.05, 2×2 factors), the 2×2 problem, the time horizon (loss 1e-14), the rank-1 threshold,
+the plasticity protocol (truth, pre-training and resumed observations, success threshold) and
+the ensemble sizes; the runs of one configuration are integrated as one batched flow
+(:func:`geodln.upstairs_flow` with a step size per member). The comparison is
 qualitative (SY26's statement: depth 2 and diagonal starts decoupled and not rank 1; depth >= 3
 generic starts coupled and rank 1; depth 2 pre-trained decoupled loses plasticity, deeper
 models do not).

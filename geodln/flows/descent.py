@@ -64,6 +64,19 @@ def descend(field, y0, step_size, n_steps, rules, record):
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the end-to-end update).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows import StoppingRules
+    >>> from geodln.flows.descent import descend
+    >>> from geodln.flows.recording import Every
+    >>> traj = descend(field, y0, 0.1, 10, StoppingRules(), Every(5))
+    >>> traj.times[0]  # steps 0, 5, 10 times the step size
+    array([0. , 0.5, 1. ])
     """
     b = y0.shape[0]
     eta = float(step_size)

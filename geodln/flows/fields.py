@@ -142,6 +142,27 @@ class VectorField:
         ``"downstairs"`` or ``"upstairs"``.
     shape : tuple of int
         End-to-end shape ``(m, n)``.
+
+    Examples
+    --------
+    A subclass on the flat entries of X (the Euclidean flow, velocity ``-grad E(X)``):
+
+    >>> from geodln.flows.fields import VectorField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> class Euclidean(VectorField):
+    ...     mode, shape = "downstairs", (2, 2)
+    ...     loss = razin_cohen_completion()
+    ...     def pack(self, start):
+    ...         return np.reshape(start, (-1, 4)).astype(float)
+    ...     def point(self, y):
+    ...         return y.reshape(-1, 2, 2)
+    ...     def velocity(self, y):
+    ...         return -self.loss.euclidean_gradient(self.point(y)).reshape(-1, 4)
+    >>> field = Euclidean()
+    >>> y = field.pack(np.eye(2))
+    >>> field.combine(y, np.array([0.5]), np.ones(1), field.velocity(y)[None]).reshape(2, 2)
+    array([[1. , 0.5],
+           [0.5, 0.5]])
     """
 
     mode = None

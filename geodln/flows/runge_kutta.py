@@ -146,7 +146,22 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
     References
     ----------
     .. [1] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980), embedded RK formulae.
-    .. [2] HW96: Hairer, Wanner, Solving ODEs II (1996), Section IV.2 (step-size control).
+    .. [2] HNW93: Hairer, Nørsett, Wanner, Solving ODEs I (2nd ed., 1993), Section II.4 (error
+       estimate of the embedded pair, step-size control and initial step, as in
+       :mod:`scipy.integrate`).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows import Solver, StoppingRules
+    >>> from geodln.flows.recording import At
+    >>> from geodln.flows.runge_kutta import integrate_batch
+    >>> traj = integrate_batch(field, y0, (0.0, 1.0), StoppingRules(), Solver(), At([0.0, 1.0]))
+    >>> traj.times.shape, traj.status.tolist()
+    ((2, 2), ['completed', 'completed'])
     """
     method = method or (solver.method if solver.method != "auto" else "RK45")
     tab = Tableau(method)

@@ -43,6 +43,15 @@ def stopping_of(stop):
     ------
     ValueError
         If ``stop`` is none of these.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import stopping_of
+    >>> stopping_of(None)
+    (StoppingRules(), None)
+    >>> rules, user = stopping_of(lambda t, point, loss: loss < 1e-3)
+    >>> callable(user)
+    True
     """
     if stop is None:
         return StoppingRules(), None
@@ -87,6 +96,13 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
     ------
     ValueError
         On an unknown keyword or a keyword given twice (old and new style).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import legacy_arguments
+    >>> legacy_arguments("lowrank_gradient_descent", None, None, None,
+    ...                  {"depth": 3, "loss_tol": 1e-6})
+    (FactoredDLNMetric(depth=3, normalized=False), StoppingRules(loss_tol=1e-06), None)
     """
     known = {"depth", "normalized", "record_every", "store_factors", *LEGACY_STOP, *extra}
     unknown = set(legacy) - known
@@ -118,10 +134,29 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
 def check_step_size(step_size):
     """Return ``step_size`` as a positive finite float (``ValueError`` naming it otherwise).
 
+    Parameters
+    ----------
+    step_size : float
+        :math:`\\eta`, as the caller gave it.
+
+    Returns
+    -------
+    eta : float
+
     Raises
     ------
     ValueError
         With the message ``step_size must be a positive finite number, got …``.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import check_step_size
+    >>> check_step_size(0.1)
+    0.1
+    >>> check_step_size(True)
+    Traceback (most recent call last):
+    ...
+    ValueError: step_size must be a positive finite number, got True
     """
     if isinstance(step_size, bool):
         raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
@@ -138,10 +173,25 @@ def check_step_size(step_size):
 def check_n_steps(n_steps):
     """Return ``n_steps`` as an int >= 0.
 
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps, as the caller gave it.
+
+    Returns
+    -------
+    n_steps : int
+
     Raises
     ------
     ValueError
-        If ``n_steps`` is not an integer >= 1 (bools are refused).
+        If ``n_steps`` is not an integer >= 0 (bools are refused).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.driver import check_n_steps
+    >>> check_n_steps(0), check_n_steps(3)
+    (0, 3)
     """
     return check_positive_int(n_steps, "n_steps", minimum=0)
 
@@ -149,10 +199,31 @@ def check_n_steps(n_steps):
 def as_batch(point):
     """Return ``(batched point [B, ...], was_single)``; only one batch axis is supported.
 
+    Parameters
+    ----------
+    point : FactoredPoint
+        One point or a batch ``[B]`` of points.
+
+    Returns
+    -------
+    batched : FactoredPoint
+        With one batch axis (B = 1 for a single point).
+    was_single : bool
+        Whether ``point`` had no batch axis.
+
     Raises
     ------
     ValueError
         If ``point`` has more than one batch axis.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> from geodln.lowrank.driver import as_batch
+    >>> batched, single = as_batch(x)
+    >>> batched.batch_shape, single
+    ((1,), True)
     """
     if len(point.batch_shape) > 1:
         raise ValueError(f"X0 may have one batch axis, got batch shape {point.batch_shape}")
@@ -164,10 +235,28 @@ def as_batch(point):
 def check_loss(loss):
     """Return ``loss`` if it has ``value_and_gradient(point)`` (a factored loss).
 
+    Parameters
+    ----------
+    loss : object
+        The loss the caller passed.
+
+    Returns
+    -------
+    loss : object
+        The same object.
+
     Raises
     ------
     ValueError
         Naming ``loss`` otherwise.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import SparseCompletion
+    >>> from geodln.lowrank.driver import check_loss
+    >>> loss = SparseCompletion(([0], [0]), [1.0], (2, 2))
+    >>> check_loss(loss) is loss
+    True
     """
     if not callable(getattr(loss, "value_and_gradient", None)):
         raise ValueError("loss must be a factored loss with value_and_gradient(point) (e.g. "
@@ -176,7 +265,40 @@ def check_loss(loss):
 
 
 def factored_velocity(loss, metric, point):
-    r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a factored tangent (batched)."""
+    r"""``(E(X), K)`` with :math:`K = -A_X(\nabla E(X))` as a factored tangent (batched).
+
+    Parameters
+    ----------
+    loss : factored loss
+        With ``value_and_gradient(point)``.
+    metric : FactoredSpectralMetric
+        Its ``sharp`` is the co-metric :math:`A_X`.
+    point : FactoredPoint, batch shape [...]
+        The points X.
+
+    Returns
+    -------
+    value : ndarray, shape=[...]
+        :math:`E(X)`.
+    velocity : FactoredTangent
+        :math:`-A_X(\nabla E(X))`, the velocity of the downstairs flow.
+
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)`).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point, random_sparse_completion
+    >>> from geodln.lowrank.cometric import FactoredDLNMetric
+    >>> from geodln.lowrank.driver import factored_velocity
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> value, velocity = factored_velocity(loss, FactoredDLNMetric(3),
+    ...                                     random_factored_point(8, 6, 2, seed=1, batch=2))
+    >>> value.shape, type(velocity).__name__
+    ((2,), 'FactoredTangent')
+    """
     value, grad = loss.value_and_gradient(point)
     return value, -1.0 * metric.sharp(grad, point)
 
@@ -187,10 +309,26 @@ def engine_rules(stop):
     The user rule keeps its per-member form ``stop(t, point, loss) -> bool`` (``point`` one
     member's :class:`FactoredPoint`); the engine calls it on the running members.
 
+    Parameters
+    ----------
+    stop : None, StoppingRules or callable
+        See :func:`stopping_of`.
+
+    Returns
+    -------
+    rules : StoppingRules
+        A copy whose ``stop`` (if any) takes the engine's batched arguments.
+
     Raises
     ------
     ValueError
         If ``stop`` is not None, a StoppingRules or a callable.
+
+    Examples
+    --------
+    >>> rules = engine_rules(lambda t, point, loss: loss < 1.0)
+    >>> rules.stop(np.array([0.0, 1.0]), [None, None], np.array([2.0, 0.5])).tolist()
+    [False, True]
     """
     rules, user = stopping_of(stop)
     if user is not None:
@@ -230,6 +368,18 @@ def run_fixed_steps(field, y0, eta, n_steps, stop, record, single):
     ------
     ValueError
         If the loss is not finite at a start.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
+    >>> from geodln.lowrank.cometric import as_factored_metric
+    >>> from geodln.lowrank.field import FactoredField
+    >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
+    >>> field = FactoredField(loss, as_factored_metric(3), (6, 5), 2)
+    >>> y0 = field.pack(random_factored_point(6, 5, 2, seed=1, batch=2))
+    >>> out = run_fixed_steps(field, y0, 0.02, 5, None, Record(every=5), False)
+    >>> out.status, out[0].steps.tolist()
+    (['completed', 'completed'], [0, 5])
     """
     field.record = record
     rules = engine_rules(stop)

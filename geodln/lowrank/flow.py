@@ -164,7 +164,9 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the end-to-end flow).
-    .. [2] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980) (the RK45 pair).
+    .. [2] HNW93: Hairer, Nørsett, Wanner, Solving ODEs I (2nd ed., 1993), Section II.4 (error
+       estimate of an embedded pair and step-size control, as :mod:`scipy.integrate` applies
+       them to the Dormand–Prince 5(4) pair of DP80).
 
     Examples
     --------

@@ -67,6 +67,15 @@ class LowRankTrajectory(RunRecord):
         have shape […, r], got …``; or ``loss must have shape (…,), got …``; or ``final must be
         a FactoredPoint, got …``; or ``give both u and v or neither``; or ``u and v must have …
         records, got …, …``; or ``metrics[…] must have shape (…,), got …``.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import (lowrank_gradient_descent, random_factored_point,
+    ...                             random_sparse_completion)
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> traj = lowrank_gradient_descent(loss, random_factored_point(8, 6, 2, seed=1), 3, 0.02, 5)
+    >>> type(traj).__name__, traj.sigma.shape, traj.status  # 6 records of 2 singular values
+    ('LowRankTrajectory', (6, 2), 'completed')
     """
 
     def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",

@@ -100,12 +100,31 @@ def bottleneck_factors(point, depth):
 def end_to_end_factors(factors):
     """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ`` (batched).
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+
+    Returns
+    -------
+    left : ndarray, shape=[..., m, d_1]
+    right : ndarray, shape=[..., n, d_1]
+
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
     .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
        initialisation).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point
+    >>> from geodln.lowrank.upstairs import bottleneck_factors, end_to_end_factors
+    >>> ws = bottleneck_factors(random_factored_point(5, 4, 2, seed=0), 3)
+    >>> left, right = end_to_end_factors(ws)
+    >>> bool(np.allclose(left @ right.T, ws[2] @ ws[1] @ ws[0]))
+    True
     """
     left = factors[-1]
     for w in factors[-2:0:-1]:
