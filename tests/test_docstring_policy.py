@@ -236,18 +236,12 @@ KNOWN_GAPS = {
     ("examples", "geodln.experiments.achl_at_scale"): "being filled (issue 17)",
     ("examples", "geodln.experiments.coupling"): "being filled (issue 17)",
     ("examples", "geodln.experiments.depth_study"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.diag3"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.hyperbola"): "being filled (issue 17)",
     ("examples", "geodln.experiments.inpainting"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.razin_cohen"): "being filled (issue 17)",
     ("examples", "geodln.experiments.saxe"): "being filled (issue 17)",
     ("parameters", "geodln.experiments.acgh"): "being filled (issue 17)",
     ("parameters", "geodln.experiments.ach_lp"): "being filled (issue 17)",
     ("parameters", "geodln.experiments.achl"): "being filled (issue 17)",
     ("parameters", "geodln.experiments.coupling"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.diag3"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.hyperbola"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.razin_cohen"): "being filled (issue 17)",
     ("parameters", "geodln.experiments.saxe"): "being filled (issue 17)",
 }
 
