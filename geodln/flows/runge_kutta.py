@@ -29,9 +29,8 @@ import time
 import numpy as np
 from scipy.integrate import DOP853, RK23, RK45
 
-from geodln.flows.recording import RecordBuffer, evaluate_metrics
+from geodln.flows.recording import RecordBuffer
 from geodln.flows.stopping import OVERFLOW_NORM, describe
-from geodln.flows.trajectory import Trajectory
 
 __all__ = ["Tableau", "integrate_batch", "BATCH_METHODS"]
 
@@ -113,26 +112,6 @@ class Tableau:
         return self.P @ powers
 
 
-def _rms(v):
-    return np.sqrt(np.mean(v * v, axis=-1))
-
-
-def _initial_step(field, y0, f0, t_left, order, rtol, atol, max_step):
-    """Scipy's ``select_initial_step`` for each member; returns ``(h, n_rhs)``."""
-    scale = atol + np.abs(y0) * rtol
-    d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
-    h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.where(d1 > 0, d1, 1.0))
-    h0 = np.minimum(h0, t_left)
-    f1 = field.velocity(field.combine(y0, h0, np.ones(1), f0[None]))
-    d2 = _rms((f1 - f0) / scale) / h0
-    small = (d1 <= 1e-15) & (d2 <= 1e-15)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        h1 = np.where(small, np.maximum(1e-6, h0 * 1e-3),
-                      (0.01 / np.maximum(d1, d2)) ** (1.0 / (order + 1)))
-    h1 = np.where(np.isfinite(h1), h1, 1e-6)
-    return np.minimum(np.minimum(100 * h0, h1), min(t_left, max_step))
-
-
 def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
     """Integrate ``B`` runs of ``field`` with a step size and stopping rules per member.
 
@@ -207,9 +186,10 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
     n_rhs = np.ones(b, dtype=np.int64)
     t = np.full(b, t0)
     steps = np.zeros(b, dtype=np.int64)
-    status = rules.check(t, field.point(y), loss, field.velocity_norm(f), steps)
+    status = rules.check(t, field.point(y), loss, field.velocity_norm(f), steps,
+                         norm=field.point_norm(y))
     status = status.astype("<U9")
-    records = RecordBuffer()
+    records = _Records(field)
     next_at = np.zeros(b, dtype=np.int64)
     if at is None:
         records.add(np.arange(b), t, y)
@@ -228,9 +208,10 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
         if solver.first_step is not None:
             h_abs[idx] = min(solver.first_step, t1 - t0)
         else:
-            h_abs[idx] = _initial_step(field, y[idx], f[idx], t1 - t0, tab.error_estimator_order,
-                                       rtol, atol, solver.max_step)
-            n_rhs[idx] += 1
+            h_abs[idx], extra = field.initial_step(y[idx], f[idx], t1 - t0,
+                                                   tab.error_estimator_order, rtol, atol,
+                                                   solver.max_step)
+            n_rhs[idx] += extra
     rejected = np.zeros(b, dtype=bool)
     n_k = tab.n_stages + 1
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -247,7 +228,7 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                 continue
             t_new = np.minimum(tt + ha, t1)
             h = t_new - tt
-            ks = np.empty((n_k,) + yy.shape)
+            ks = np.empty((n_k,) + ff.shape)
             ks[0] = ff
             for s in range(1, tab.n_stages):
                 stage = field.combine(yy, h, tab.A[s, :s], ks[:s])
@@ -293,7 +274,8 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             # -- stopping ----------------------------------------------------------------
             loss_new = field.loss_value(y[members])
             new_status = rules.check(t[members], field.point(y[members]), loss_new,
-                                     field.velocity_norm(f[members]), steps[members])
+                                     field.velocity_norm(f[members]), steps[members],
+                                     norm=field.point_norm(y[members]))
             continuous = np.flatnonzero(np.isin(new_status, ("loss_tol", "max_norm",
                                                              "diverged")))
             if continuous.size:
@@ -314,19 +296,24 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                 stop_early = status[fin] != "completed"
                 records.add(fin[stop_early], t[fin[stop_early]], y[fin[stop_early]])
     wall = time.perf_counter() - clock
-    tt, yy, counts = records.assemble(b)
-    xs = field.point(yy)
-    losses = np.full(tt.shape, np.nan)
-    valid = np.arange(tt.shape[1])[None, :] < counts[:, None]
-    losses[valid] = field.loss_value(yy[valid])
-    xs = np.where(valid[..., None, None], xs, np.nan)
-    recs = {"n_records": counts, "metrics": evaluate_metrics(record.metrics, xs)}
-    recs.update(field.record_extras(np.where(valid[..., None], yy, np.nan)))
-    recs.update(field.final_extras(y))
-    messages = [describe(s, ti) for s, ti in zip(status, t)]
+    tt, rows, counts = records.assemble(b)
     meta["n_steps"] = steps.tolist()
-    return Trajectory(tt, xs, losses, mode=field.mode, status=status, message=messages,
-                      n_rhs=n_rhs, wall_time=wall, records=recs, metadata=meta)
+    return field.trajectory(tt, rows, counts, y, record=record, status=status,
+                            message=[describe(s, ti) for s, ti in zip(status, t)],
+                            n_rhs=n_rhs, wall_time=wall, metadata=meta)
+
+
+class _Records(RecordBuffer):
+    """A record buffer that keeps ``field.record_row`` of the states."""
+
+    def __init__(self, field):
+        super().__init__()
+        self.field = field
+
+    def add(self, idx, t, y):
+        """Record members ``idx`` at times ``t`` (states ``y``)."""
+        if len(idx):
+            super().add(idx, t, self.field.record_row(y))
 
 
 class _StepDense:
@@ -366,8 +353,7 @@ def _event_values(field, rules, status, dense, sub, x):
     if loss.any():
         out[loss] = field.loss_value(y[loss]) - rules.loss_tol
     if not loss.all():
-        with np.errstate(over="ignore", invalid="ignore"):
-            norm = np.sqrt(np.sum(field.point(y[~loss]) ** 2, axis=(-2, -1)))
+        norm = field.point_norm(y[~loss])
         bound = np.where(status[~loss] == "max_norm", rules.max_norm or np.inf, OVERFLOW_NORM)
         out[~loss] = np.where(np.isfinite(norm), norm, np.inf) - bound
     return out

@@ -170,7 +170,7 @@ def finite_members(a, core_ndim=2):
 
     Parameters
     ----------
-    a : array-like, shape=[..., *core]
+    a : array-like, shape=[..., core]
         Members with a core of ``core_ndim`` trailing axes.
     core_ndim : int
         Number of trailing axes of one member (2 for matrices).
