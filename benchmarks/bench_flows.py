@@ -34,7 +34,7 @@ from geodln.factors import product  # noqa: E402
 from geodln.flows.fields import DownstairsField, UpstairsField  # noqa: E402
 from geodln.losses import random_completion  # noqa: E402
 from geodln.lowrank import FactoredDLNMetric, FactoredPoint, SparseCompletion  # noqa: E402
-from geodln.lowrank.flow import factored_velocity  # noqa: E402
+from geodln.lowrank.driver import factored_velocity  # noqa: E402
 
 
 def _problem(d, seed, fraction=0.3, rank=None):

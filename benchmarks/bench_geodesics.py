@@ -157,38 +157,43 @@ def _met(ratio_str, target):
 def run(out_dir, quick=False):
     """Run the benchmark, write ``geodesics.csv/json`` to ``out_dir`` and print the tables."""
     os.makedirs(out_dir, exist_ok=True)
-    cap = 60.0 if quick else 300.0
+    cap = 60.0 if quick else 120.0
     rows, targets = [], []
     # -- log --------------------------------------------------------------------------------
     cases = [(2, False), (3, False)] if quick else [(2, False), (3, False), (4, False),
                                                     (10, False), (10, True)]
     log_ratios = []
+    worst_rt = 0.0
     for d, hard in cases:
         x, v = _problem(d, hard=hard)
         metric = _fast_space(d).metric
         y = metric.exp(v, x)
-        t_fast = time_call(lambda: metric.log(y, x), min_total=0.3, max_reps=5, min_reps=1)
+        t_fast = time_call(lambda: metric.log(y, x), min_total=0.5, max_reps=7, min_reps=3)
         vec = metric.log(y, x)
         round_trip = float(np.max(np.abs(metric.exp(vec, x) - y)))
-        t_today, today_rt = _capped("today_log", (d, hard), cap)
-        ratio = _ratio(t_today, t_fast, cap)
-        if not hard:
-            log_ratios.append(float(ratio.lstrip(">")))
+        worst_rt = max(worst_rt, round_trip)
+        # the hard case is not compared with today's log (its target is absolute)
+        t_today, today_rt = (None, None) if hard else _capped("today_log", (d, hard), cap)
+        ratio = "" if hard else _ratio(t_today, t_fast, cap)
         rows.append({"task": "log", "d": d, "case": "hard" if hard else "typical",
-                     "fast_s": t_fast, "today_s": _fmt(t_today, cap), "speedup": ratio,
-                     "round_trip": round_trip, "log_err": float(np.max(np.abs(vec - v))),
+                     "fast_s": t_fast, "today_s": "" if hard else _fmt(t_today, cap),
+                     "speedup": ratio, "round_trip": round_trip,
+                     "log_err": float(np.max(np.abs(vec - v))),
                      "today_round_trip": today_rt if today_rt is not None else "",
                      **metric.log_solver.last_stats})
-        print(f"  log d={d} {'hard' if hard else 'typical'}: {t_fast:.3g} s vs today "
-              f"{_fmt(t_today, cap)} s", flush=True)
+        print(f"  log d={d} {'hard' if hard else 'typical'}: {t_fast:.3g} s"
+              + ("" if hard else f" vs today {_fmt(t_today, cap)} s"), flush=True)
         if hard:
             targets.append(("log hard d=10 (cond 30, |V|_g 2.3)", "<= 1 s", f"{t_fast:.3g} s",
                             "met" if t_fast <= 1.0 and round_trip <= 1e-10 else "missed"))
+        else:
+            log_ratios.append(float(ratio.lstrip(">")))
+            targets.append((f"log speed-up vs today, d={d}", ">= 10x", f"{ratio}x",
+                            _met(ratio, 10)))
     med = float(np.median(log_ratios))
-    worst_rt = max(r["round_trip"] / max(1.0, 1.0) for r in rows)
-    targets.append(("log median speed-up vs today (typical d=2,3,4,10)", ">= 10x",
-                    f"{med:.1f}x", "met" if med >= 10 else "missed"))
-    targets.append(("exp(log) round trip", "<= 1e-10", f"{worst_rt:.2g}",
+    targets.append(("log median speed-up vs today", ">= 10x", f"{med:.1f}x",
+                    "met" if med >= 10 else "missed"))
+    targets.append(("exp(log) round trip (max abs)", "<= 1e-10", f"{worst_rt:.2g}",
                     "met" if worst_rt <= 1e-10 else "missed"))
     # -- dist: opposite determinants, identical points -----------------------------------------
     for m, n, rank, which in [(2, 2, None, "opposite_det"), (4, 3, 2, "identical")]:
@@ -199,21 +204,24 @@ def run(out_dir, quick=False):
             a, b = np.diag([1.0, 2.0]), np.diag([1.0, -2.0])
         t_fast = time_call(lambda: space.metric.dist(a, b), min_total=0.05, max_reps=50)
         value = float(space.metric.dist(a, b))
-        t_today, _ = _capped("today_dist", (m, n, rank, which), 30.0 if quick else 120.0)
+        # today's opposite-determinant dist never returns (root finding across GL(d)'s
+        # components): a short cap is enough to show it
+        dcap = 10.0 if which == "opposite_det" else (30.0 if quick else 60.0)
+        t_today, _ = _capped("today_dist", (m, n, rank, which), dcap)
         rows.append({"task": f"dist {which}", "d": f"{m}x{n} r={rank or min(m, n)}",
-                     "fast_s": t_fast, "today_s": _fmt(t_today, 30.0 if quick else 120.0),
-                     "speedup": _ratio(t_today, t_fast, 30.0 if quick else 120.0),
-                     "value": value})
+                     "fast_s": t_fast, "today_s": _fmt(t_today, dcap),
+                     "speedup": _ratio(t_today, t_fast, dcap), "value": value})
         targets.append((f"dist {which} ({m}x{n})", "<= 10 ms", f"{1e3 * t_fast:.2g} ms",
                         "met" if t_fast <= 0.01 else "missed"))
     # -- FrechetMean ------------------------------------------------------------------------------
     t_fast, mean_fast = _job("fast_frechet", ())
-    t_today, mean_today = _capped("today_frechet", (), cap)
-    ratio = _ratio(t_today, t_fast, cap)
+    fcap = 2.0 * cap
+    t_today, mean_today = _capped("today_frechet", (), fcap)
+    ratio = _ratio(t_today, t_fast, fcap)
     diff = (float(np.max(np.abs(np.asarray(mean_today) - np.asarray(mean_fast))))
             if mean_today is not None else "")
     rows.append({"task": "FrechetMean 10 pts", "d": "3x3", "fast_s": t_fast,
-                 "today_s": _fmt(t_today, cap), "speedup": ratio, "value": diff})
+                 "today_s": _fmt(t_today, fcap), "speedup": ratio, "value": diff})
     targets.append(("FrechetMean (10 points, 3x3, N=3) vs today", ">= 10x", f"{ratio}x",
                     _met(ratio, 10)))
     # -- learning algorithms (fast only) ----------------------------------------------------------

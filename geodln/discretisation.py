@@ -128,6 +128,16 @@ def final_point_deviation(loss, X0, depth, step_sizes, t_final, *, mode="downsta
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
        end-to-end matrix, first-order agreement with factor descent).
+
+    Examples
+    --------
+    Gradient descent is a first-order scheme: halving the step halves the deviation.
+
+    >>> from geodln.discretisation import final_point_deviation, hyperbola_loss, loglog_slope
+    >>> x0 = np.array([[0.3, 0.1], [0.2, 0.4]])
+    >>> res = final_point_deviation(hyperbola_loss(), x0, 2, [0.1, 0.05], 1.0)
+    >>> round(loglog_slope(res["step_sizes"], res["deviation"]), 1)
+    1.0
     """
     mode = _check_mode(mode)
     x0 = check_matrix(X0, "X0", allow_batch=False)
@@ -201,6 +211,17 @@ def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode=
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
        end-to-end matrix, first-order agreement with factor descent).
+
+    Examples
+    --------
+    :math:`x_{12}` when the loss first reaches 0.01, GD against the flow:
+
+    >>> from geodln.discretisation import hyperbola_loss, outcome_deviation
+    >>> x0 = np.array([[0.3, 0.1], [0.2, 0.4]])
+    >>> res = outcome_deviation(hyperbola_loss(), x0, 2, [0.1, 0.05], 1e-2,
+    ...                         lambda X: X[..., 0, 1], max_time=50.0, n_eval=200)
+    >>> bool(np.all(res["deviation"] < 1e-3)), bool(res["deviation"][1] < res["deviation"][0])
+    (True, True)
     """
     mode = _check_mode(mode)
     x0 = check_matrix(X0, "X0", allow_batch=False)
@@ -238,6 +259,12 @@ def loglog_slope(step_sizes, deviations):
     ValueError
         If ``deviations`` is not a finite real array; otherwise with the message ``deviations
         must be positive and match step_sizes``.
+
+    Examples
+    --------
+    >>> from geodln.discretisation import loglog_slope
+    >>> round(loglog_slope([0.1, 0.01, 0.001], [3e-2, 3e-4, 3e-6]), 12)
+    2.0
     """
     x = np.log(_check_step_sizes(step_sizes))
     y = check_finite(deviations, "deviations")
@@ -247,11 +274,24 @@ def loglog_slope(step_sizes, deviations):
 
 
 def hyperbola_loss():
-    """CMV's 2×2 diagonal completion: observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
+    r"""CMV's 2×2 diagonal completion: observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
+
+    Returns
+    -------
+    loss : geodln.losses.MatrixCompletion
+        :math:`E(X) = \tfrac12[(x_{11} - 1)^2 + (x_{22} - 1)^2]`; its zero set of rank one is the
+        hyperbola :math:`x_{12}x_{21} = 1`.
 
     References
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (2×2 diagonal completion).
+
+    Examples
+    --------
+    >>> from geodln.discretisation import hyperbola_loss
+    >>> x = np.array([[1.0, 2.0], [0.5, 1.0]])  # on the hyperbola: rank one, zero loss
+    >>> float(hyperbola_loss().value(x)), int(np.linalg.matrix_rank(x))
+    (0.0, 1)
     """
     return MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
 
@@ -278,6 +318,14 @@ def corner_fraction(outcomes, radius=0.25):
     References
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 4 (2×2 diagonal completion).
+
+    Examples
+    --------
+    >>> from geodln.discretisation import corner_fraction
+    >>> near = np.array([[1.0, 1.1], [0.9, 1.0]])      # near the corner (1, 1)
+    >>> far = np.array([[1.0, 4.0], [0.25, 1.0]])      # on the hyperbola, far from a corner
+    >>> corner_fraction(np.stack([near, far, -near]))  # -near: x12, x21 near (-1, -1)
+    0.6666666666666666
     """
     x = check_matrix(outcomes, "outcomes", shape=(2, 2))
     off = np.stack([x[..., 0, 1], x[..., 1, 0]], axis=-1)

@@ -32,11 +32,20 @@ def _t(a):
 
 
 def check_factors(factors, name="factors"):
-    """Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
+    r"""Validate a factor list ``[W_1, ..., W_N]``: finite matrices with chained shapes.
+
+    Parameters
+    ----------
+    factors : sequence of array-like, or ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]``; a stacked array
+        ``[N, d, d]`` (or ``[N, B, d, d]``) of equal square factors is accepted.
+    name : str
+        Argument name used in the error messages.
 
     Returns
     -------
     factors : list of ndarray
+        Float arrays.
 
     Raises
     ------
@@ -44,6 +53,16 @@ def check_factors(factors, name="factors"):
         If ``…[…]`` is not a finite real array of matrices [..., m, n] of the expected shape;
         otherwise with the message ``… must be a non-empty list [W_1, ..., W_N] of matrices``;
         or ``…[…] has shape … but …[…] has … rows: widths must chain (W_p is d_p x d_(p-1))``.
+
+    Examples
+    --------
+    >>> from geodln.factors import check_factors
+    >>> [w.shape for w in check_factors([np.ones((3, 2)), np.ones((4, 3))])]
+    [(3, 2), (4, 3)]
+    >>> check_factors([np.ones((3, 2)), np.ones((4, 2))])
+    Traceback (most recent call last):
+    ...
+    ValueError: factors[1] has shape (4, 2) but factors[0] has 3 rows: widths must chain ...
     """
     if isinstance(factors, np.ndarray) and factors.ndim >= 3 and factors.dtype != object:
         factors = list(np.moveaxis(factors, -3, 0)) if factors.ndim == 3 else list(factors)
@@ -60,19 +79,53 @@ def check_factors(factors, name="factors"):
 
 
 def widths_of(factors):
-    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list."""
+    """Return the widths ``(d_0, d_1, ..., d_N)`` of a factor list.
+
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+
+    Returns
+    -------
+    widths : tuple of int
+        ``(n, d_1, ..., d_{N-1}, m)``: input width first.
+
+    Examples
+    --------
+    >>> from geodln.factors import widths_of
+    >>> widths_of([np.ones((3, 2)), np.ones((4, 3))])
+    (2, 3, 4)
+    """
     return (factors[0].shape[-1],) + tuple(w.shape[-2] for w in factors)
 
 
 def product(factors):
-    """End-to-end matrix :math:`X = W_N \\cdots W_1`, shape [..., m, n].
+    r"""End-to-end matrix :math:`X = W_N \cdots W_1`, shape [..., m, n].
+
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+
+    Returns
+    -------
+    x : ndarray, shape=[..., m, n]
+        The product (batched over leading axes).
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.1)
+       (the product map :math:`\phi(W) = W_N\cdots W_1`).
+
+    Examples
+    --------
+    >>> from geodln.factors import product
+    >>> product([np.diag([1.0, 2.0]), np.array([[0.0, 1.0], [1.0, 0.0]])])
+    array([[0., 2.],
+           [1., 0.]])
     """
     x = factors[0]
     for w in factors[1:]:
@@ -81,16 +134,35 @@ def product(factors):
 
 
 def prefix_products(factors):
-    """Return ``[W_{0:1}, W_{1:1}, ..., W_{N-1:1}]`` where ``W_{p-1:1}`` is the product below p.
+    r"""Return ``[W_{0:1}, W_{1:1}, ..., W_{N-1:1}]`` where ``W_{p-1:1}`` is the product below p.
 
     The first entry is the identity of size ``d_0``.
 
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+
+    Returns
+    -------
+    prefixes : list of ndarray
+        N arrays; entry p-1 is :math:`W_{p-1}\cdots W_1`, shape ``[..., d_{p-1}, d_0]``.
+
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs.
+       (1.2)-(1.3) (the gradient flow of :math:`E\circ\phi` written out by the chain rule:
+       the partial products above and below each factor).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+
+    Examples
+    --------
+    >>> from geodln.factors import prefix_products
+    >>> pre = prefix_products([2.0 * np.eye(2), 3.0 * np.eye(2), 5.0 * np.eye(2)])
+    >>> [float(p[0, 0]) for p in pre]
+    [1.0, 2.0, 6.0]
     """
     n = factors[0].shape[-1]
     out = [np.broadcast_to(np.eye(n), factors[0].shape[:-2] + (n, n))]
@@ -100,14 +172,34 @@ def prefix_products(factors):
 
 
 def suffix_products(factors):
-    """Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p.
+    r"""Return ``[W_{N:2}, ..., W_{N:N+1}]``: entry p-1 is the product above factor p.
+
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+
+    Returns
+    -------
+    suffixes : list of ndarray
+        N arrays; entry p-1 is :math:`W_N\cdots W_{p+1}`, shape ``[..., d_N, d_p]`` (the last
+        is the identity).
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs.
+       (1.2)-(1.3) (the gradient flow of :math:`E\circ\phi` written out by the chain rule:
+       the partial products above and below each factor).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+       :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
+
+    Examples
+    --------
+    >>> from geodln.factors import suffix_products
+    >>> suf = suffix_products([2.0 * np.eye(2), 3.0 * np.eye(2), 5.0 * np.eye(2)])
+    >>> [float(s[0, 0]) for s in suf]
+    [15.0, 5.0, 1.0]
     """
     m = factors[-1].shape[-2]
     out = [np.broadcast_to(np.eye(m), factors[-1].shape[:-2] + (m, m))]
@@ -119,12 +211,40 @@ def suffix_products(factors):
 def tangent_product(factors, tangent_factors):
     r"""Differential of the product map, :math:`\sum_p W_{N:p+1} \dot W_p W_{p-1:1}`.
 
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+    tangent_factors : sequence of ndarray
+        :math:`(\dot W_1, ..., \dot W_N)`, same shapes as ``factors``.
+
+    Returns
+    -------
+    x_dot : ndarray, shape=[..., m, n]
+        :math:`D\phi_W(\dot W)`.
+
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs.
+       (1.2)-(1.3) (the gradient flow of :math:`E\circ\phi` written out by the chain rule:
+       the partial products above and below each factor).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+
+    Examples
+    --------
+    Agrees with a central finite difference of :func:`product`:
+
+    >>> from geodln.factors import product, tangent_product
+    >>> rng = np.random.default_rng(0)
+    >>> ws = [rng.standard_normal((3, 2)), rng.standard_normal((2, 3))]
+    >>> vs = [rng.standard_normal((3, 2)), rng.standard_normal((2, 3))]
+    >>> h = 1e-6
+    >>> fd = (product([w + h * v for w, v in zip(ws, vs)])
+    ...       - product([w - h * v for w, v in zip(ws, vs)])) / (2 * h)
+    >>> bool(np.allclose(tangent_product(ws, vs), fd, rtol=1e-8, atol=1e-8))
+    True
     """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return sum(s @ v @ q for s, v, q in zip(suf, tangent_factors, pre))
@@ -136,32 +256,79 @@ def product_adjoint(factors, cotangent):
     For ``cotangent`` :math:`= \nabla E(X)` this is the Euclidean gradient of
     :math:`E \circ \phi` with respect to each factor (the upstairs gradient).
 
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+    cotangent : ndarray, shape=[..., m, n]
+        Y, e.g. :math:`\nabla E(X)`.
+
+    Returns
+    -------
+    gradients : list of ndarray
+        ``[G_1, ..., G_N]``, ``G_p`` of the shape of ``W_p``.
+
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs.
+       (1.2)-(1.3) (the gradient flow of :math:`E\circ\phi` written out by the chain rule:
+       the partial products above and below each factor).
+    .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+
+    Examples
+    --------
+    The adjoint identity :math:`\langle D\phi(\dot W), Y\rangle = \sum_p\langle\dot W_p,
+    D\phi^*(Y)_p\rangle`:
+
+    >>> from geodln.factors import product_adjoint, tangent_product
+    >>> rng = np.random.default_rng(1)
+    >>> ws = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> vs = [rng.standard_normal((3, 2)), rng.standard_normal((4, 3))]
+    >>> y = rng.standard_normal((4, 2))
+    >>> lhs = np.sum(tangent_product(ws, vs) * y)
+    >>> rhs = sum(np.sum(v * g) for v, g in zip(vs, product_adjoint(ws, y)))
+    >>> bool(np.isclose(lhs, rhs))
+    True
     """
     pre, suf = prefix_products(factors), suffix_products(factors)
     return [_t(s) @ cotangent @ _t(q) for s, q in zip(suf, pre)]
 
 
 def balance_residuals(factors):
-    """Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``.
+    r"""Return ``[W_{p+1}^T W_{p+1} - W_p W_p^T for p = 1..N-1]``.
+
+    Parameters
+    ----------
+    factors : sequence of array-like
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]`` (leading batch axes
+        broadcast).
+
+    Returns
+    -------
+    residuals : list of ndarray
+        N - 1 arrays, entry p-1 of shape ``[..., d_p, d_p]`` (empty for N = 1).
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.4)
+       (the balancedness constraints, invariant under the gradient flow).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1 (approximate
+       balancedness: every residual at most δ in Frobenius norm).
+
+    Examples
+    --------
+    >>> from geodln.factors import balance_residuals
+    >>> balance_residuals([np.diag([1.0, 2.0]), np.diag([1.0, 3.0])])
+    [array([[0., 0.],
+           [0., 5.]])]
     """
     return [_t(b) @ b - a @ _t(a) for a, b in zip(factors[:-1], factors[1:])]
 
 
 def balance_defect(factors, relative=False):
-    """Largest Frobenius norm of the balance residuals (0 for N = 1).
+    r"""Largest Frobenius norm of the balance residuals (0 for N = 1).
 
     Parameters
     ----------
@@ -175,10 +342,21 @@ def balance_defect(factors, relative=False):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.4)
+       (the balancedness constraints, invariant under the gradient flow).
+    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1 (approximate
+       balancedness: every residual at most δ in Frobenius norm).
+
+    Examples
+    --------
+    The balanced lift has defect 0 to rounding; a rescaled factor does not:
+
+    >>> from geodln.factors import balance_defect, balanced_factors
+    >>> ws = balanced_factors(np.diag([3.0, 1.0]), 3, seed=0)
+    >>> bool(balance_defect(ws, relative=True) < 1e-14)
+    True
+    >>> float(balance_defect([np.eye(2), 2.0 * np.eye(2)]))  # ||4I - I||_F = 3 sqrt(2)
+    4.242640687119...
     """
     res = balance_residuals(factors)
     if not res:
@@ -191,14 +369,33 @@ def balance_defect(factors, relative=False):
 
 
 def random_stiefel(rows, cols, rng):
-    """Haar-random matrix with orthonormal columns, shape (rows, cols).
+    r"""Haar-random matrix with orthonormal columns, shape (rows, cols).
+
+    QR of a Gaussian matrix with the signs of R's diagonal moved into Q (so the law is Haar).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Shape, ``rows >= cols``.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    q : ndarray, shape=[rows, cols]
+        :math:`Q^\top Q = I`.
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
+       initialisation with random orthogonal frames).
+
+    Examples
+    --------
+    >>> from geodln.factors import random_stiefel
+    >>> q = random_stiefel(4, 2, np.random.default_rng(0))
+    >>> bool(np.allclose(q.T @ q, np.eye(2)))
+    True
     """
     g = rng.standard_normal((rows, cols))
     q, r = np.linalg.qr(g)
@@ -208,12 +405,37 @@ def random_stiefel(rows, cols, rng):
 def check_widths(widths, depth, rank, name="widths"):
     """Validate hidden widths ``(d_1, ..., d_{N-1})`` against depth and rank.
 
+    Parameters
+    ----------
+    widths : sequence of int
+        The N - 1 hidden widths.
+    depth : int
+        N.
+    rank : int
+        Each width must be at least this.
+    name : str
+        Argument name used in the error messages.
+
+    Returns
+    -------
+    widths : tuple of int
+
     Raises
     ------
     ValueError
         If ``…[…]`` is not an integer >= 1 (bools are refused); otherwise with the message ``…
         must list the … hidden widths d_1..d_(N-1) for depth=…, got …``; or ``…[…] = … is
         smaller than the rank …``.
+
+    Examples
+    --------
+    >>> from geodln.factors import check_widths
+    >>> check_widths([3, 2], 3, 2)
+    (3, 2)
+    >>> check_widths([3, 1], 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: widths[1] = 1 is smaller than the rank 2
     """
     if isinstance(widths, str) or not isinstance(widths, tuple | list | np.ndarray) \
             or np.ndim(widths) != 1:

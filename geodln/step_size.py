@@ -160,11 +160,6 @@ def cometric_norm(metric, point, n_iter=50, seed=0):
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}`: :math:`k_N(\sigma_i^2, \sigma_j^2)`, largest at :math:`i = j = 1`).
 
-    References
-    ----------
-    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
-       :math:`A_{N,X}`; the largest is :math:`N\sigma_1^{2-2/N}` for the plain sum).
-
     Examples
     --------
     >>> import numpy as np, geodln

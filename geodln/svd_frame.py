@@ -24,12 +24,14 @@ at most r up to the relative tolerance :data:`RANK_RTOL`); ``SVDFrame(X, rank, c
 is the documented unvalidated fast path for callers that validated once (the flows call it on
 every step). The kernel arithmetic is exact at any scale (:mod:`geodln.spectral`), and LAPACK's
 SVD scales internally, so every method is exact for singular values anywhere in the float
-range.
+range. 2×2 points use the closed-form :func:`geodln.small_svd.svd_2x2` (exactly scaled, LAPACK
+for the rare members it cannot serve), the hot path of the small-problem ensembles.
 """
 
 import numpy as np
 
 from geodln._checks import check_matrix, check_rank
+from geodln.small_svd import svd_2x2
 
 __all__ = ["SVDFrame", "RANK_RTOL"]
 
@@ -98,7 +100,10 @@ class SVDFrame:
         else:
             r = check_rank(rank, m, n) if check else int(rank)
         self.rank = r
-        u, s, vt = np.linalg.svd(x, full_matrices=False)
+        if (m, n) == (2, 2):  # the ensembles' hot path: closed form, no LAPACK call overhead
+            u, s, vt = svd_2x2(x)
+        else:
+            u, s, vt = np.linalg.svd(x, full_matrices=False)
         self._all_s = s
         if r < s.shape[-1]:
             u, vt, s = u[..., :r], vt[..., :r, :], s[..., :r]

@@ -53,7 +53,7 @@ def test_coupling_tiny(tmp_path):
 def test_coupling_reduced_rank1_iff_coupled(tmp_path):
     """SY26 at the reduced size (40 runs a configuration): the 95% intervals separate the
     coupled configuration (N = 3, Gaussian factors) from the decoupled ones."""
-    summary = run_experiment("coupling", str(tmp_path / "c"), size="reduced", n_jobs=2,
+    summary = run_experiment("coupling", str(tmp_path / "c"), size="reduced", n_jobs=1,
                              progress=False)
     fr = summary["claims"]["rank1_fraction"]
     assert fr["N=3 gaussian"][1] > fr["N=2 gaussian"][2]

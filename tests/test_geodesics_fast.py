@@ -15,7 +15,12 @@ from brute import brute_cometric_matrix, random_orthogonal
 from christoffel_reference import flat_space
 
 from geodln import DLNMetric, RankMatrices
-from geodln.geodesics import NewtonLogSolver, RootLogSolver, root_chart_velocity
+from geodln.geodesics import (
+    NewtonLogSolver,
+    RootLogSolver,
+    check_connected,
+    root_chart_velocity,
+)
 
 
 def dln_space(m, n, depth, rank=None):
@@ -63,6 +68,30 @@ def test_newton_log_round_trips_and_matches_root_finding(m, n, rank, depth):
     np.testing.assert_allclose(log[0], slow, atol=1e-6)
 
 
+@pytest.mark.parametrize("m,n,rank,depth", [(4, 3, 2, 2), (4, 3, 2, 3), (3, 5, 1, 3)])
+def test_rank_deficient_geodesics_have_constant_speed_and_symmetric_distance(m, n, rank, depth):
+    # a geodesic has constant speed |X'(t)|_g (checked by central differences of the path);
+    # a momentum left to drift off the turning tangent space of M_r breaks this at second order
+    space = dln_space(m, n, depth, rank)
+    rng = np.random.default_rng(5 + m + rank)
+    centre = np.zeros((m, n))
+    centre[np.arange(rank), np.arange(rank)] = 1.0
+    a, b = space.projection(centre + 0.3 * rng.standard_normal((2, m, n)) / 2)
+    metric = space.metric
+    v = metric.log(b, a)
+    path = metric.geodesic(initial_point=a, initial_tangent_vec=v)
+    h = 1e-4
+    speeds = []
+    for t in (0.25, 0.5, 0.75):
+        p0, p1 = path(np.array([t - h, t + h]))
+        mid = path(np.array([t]))[0]
+        vel = space.to_tangent((p1 - p0) / (2 * h), mid)
+        speeds.append(metric.squared_norm(vel, mid))
+    sq = metric.squared_norm(v, a)
+    np.testing.assert_allclose(speeds, sq, rtol=1e-6)
+    np.testing.assert_allclose(metric.squared_dist(b, a), metric.squared_dist(a, b), rtol=1e-8)
+
+
 def test_newton_log_batches_base_points_and_points():
     space = dln_space(2, 2, 2)
     rng = np.random.default_rng(3)
@@ -99,13 +128,20 @@ def test_opposite_determinants_are_infinitely_far_and_have_no_log():
         space.metric.log(y, x)
 
 
-@pytest.mark.slow
 def test_rectangular_spaces_have_no_determinant_rule():
-    # rectangular and rank-deficient spaces are connected: no determinant rule there
+    # full-rank 2 x 3 matrices form a connected set: the left 2 x 2 minor changes sign (1 to
+    # -0.5) along a geodesic that turns through the third column. (The symmetric pair with
+    # end point [[1, 0, 0], [0, -1, 0]] has two minimising geodesics, one per sign of the third
+    # column: a cut point, where Newton cannot choose.)
     wide = dln_space(2, 3, 2)
     a = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    b = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    b = np.array([[1.0, 0.0, 0.0], [0.0, -0.5, 1.0]])
+    assert check_connected(b, a, wide)
+    vec = wide.metric.log(b, a)
+    assert abs(vec[1, 2]) > 0.1  # the geodesic leaves the left 2 x 2 block
+    np.testing.assert_allclose(wide.metric.exp(vec, a), b, atol=1e-9)
     assert np.isfinite(wide.metric.dist(a, b))
+    assert wide.metric.log_solver.last_stats["fallbacks"] == 0
 
 
 def test_identical_points_return_zero_at_once():

@@ -22,22 +22,8 @@ FRONT_ENDS = {"geodln.cli", "geodln.__main__"}
 #: private names still imported across modules when this test was written; each owner removes
 #: theirs (the test fails on any import not listed here)
 KNOWN_PRIVATE = {
-    ("geodln.entropy", "geodln.spectral", "_log_ratio"),
-    ("geodln.matrix_power", "geodln.spectral", "_log_ratio"),
-    ("geodln.volume", "geodln.spectral", "_log_ratio"),
     ("geodln.experiments._common", "geodln.storage", "_atomic_write"),
     ("geodln.spaces.balanced", "geodln.spaces.rank_matrices", "_rng"),
-    ("geodln.lowrank.descent", "geodln.lowrank.flow", "_Recorder"),
-    ("geodln.lowrank.upstairs", "geodln.lowrank.flow", "_Recorder"),
-    ("geodln.lowrank.sensing", "geodln.lowrank.completion", "_LeastSquaresLoss"),
-    ("geodln.lowrank.sensing", "geodln.lowrank.completion", "_shape_arg"),
-    ("geodln.langevin.riemannian", "geodln.langevin.entries", "_entries_step"),
-    ("geodln.langevin.riemannian", "geodln.langevin.root_chart", "_from_root"),
-    ("geodln.langevin.riemannian", "geodln.langevin.root_chart", "_root_step"),
-} | {
-    (f"geodln.langevin.{m}", "geodln.langevin.path", n)
-    for m in ("balanced_chart", "factors", "riemannian", "singular_values")
-    for n in ("_gradient_fn", "_is_saved", "_save_schedule", "_chains")
 }
 
 

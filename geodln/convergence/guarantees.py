@@ -19,8 +19,16 @@ Theorem 1 of ACGH19, as implemented here: if the hidden widths are at least
 :math:`\eta \le c^{(4N-2)/N} / (6144\,N^3\,\|\Phi\|_F^{(6N-4)/N})`, then for every ε > 0 the loss
 after :math:`T \ge \log(\ell(0)/\varepsilon) / (\eta\,c^{2(N-1)/N})` steps is at most ε — i.e.
 :math:`\ell(T) \le \ell(0)\exp(-\eta\,c^{2(N-1)/N}\,T)` for every T (:func:`acgh_bound`).
-The constants 256 and 6144 are those of the published statement (ICLR 2019); they are
-conservative by design, so the bound is loose (see the ``acgh`` experiment).
+**Status of the constants.** The three conditions (hidden widths, approximate balancedness,
+deficiency margin) and the linear rate are those of ACGH19's abstract and Definitions 1-2.
+The numerical constants 256 (balancedness) and 6144 (step), and the exponents of c and
+:math:`\|\Phi\|_F` in both conditions, are written from our reading of Theorem 1 of the
+ICLR 2019 version; the theorem's text could not be retrieved to re-check them while this
+module was written, so treat them as unverified. They enter only
+:func:`acgh_balancedness_bound` and :func:`acgh_step_bound` (and hence
+:func:`acgh_conditions`); :func:`acgh_rate` and :func:`acgh_bound` do not depend on them.
+Empirically the bound is loose (see the ``acgh`` experiment): GD stayed below it even at
+:math:`10^4` times the step of :func:`acgh_step_bound`.
 
 The continuous-time counterpart (Bah, Rauhut, Terstiege, Westdickenberg, BRTW21) is the
 Riemannian gradient flow of :math:`g^N` (:func:`geodln.downstairs_flow`).
@@ -251,7 +259,7 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
 
 @dataclasses.dataclass(frozen=True)
 class ACGHConditions:
-    """The quantities of ACGH19 Theorem 1 at a start, and whether they hold.
+    r"""The quantities of ACGH19 Theorem 1 at a start, and whether they hold.
 
     Attributes
     ----------
@@ -269,6 +277,19 @@ class ACGHConditions:
         Hidden widths >= min(input, output) dimension.
     satisfied : bool
         c > 0, δ <= δ_max, widths ok (and the step, if one was given, <= step_max).
+
+    Examples
+    --------
+    Returned by :func:`acgh_conditions`; the margin of :math:`X = \mathrm{diag}(1.9, 1.1)`
+    for :math:`\Phi = \mathrm{diag}(2, 1)` is :math:`\sigma_{\min}(\Phi) - \|X - \Phi\|_F =
+    1 - \sqrt{0.02}`:
+
+    >>> from geodln.convergence import acgh_conditions
+    >>> from geodln.factors import balanced_factors
+    >>> start = balanced_factors(np.diag([1.9, 1.1]), 3, seed=0)
+    >>> cond = acgh_conditions(start, np.diag([2.0, 1.0]))
+    >>> bool(np.isclose(cond.margin, 1 - np.sqrt(0.02))), cond.widths_ok, bool(cond.delta < 1e-12)
+    (True, True, True)
     """
 
     margin: float

@@ -5,7 +5,7 @@ blocks; the rank-1 completions form the hyperbola :math:`x_{12}x_{21} = 1`), tra
 factor gradient flow (:func:`geodln.upstairs_flow`, RK45, rtol 1e-9, atol 1e-12) until the loss
 is :math:`10^{-14}`.
 
-1. **Rank 1 iff coupled** (SY26 Theorems 1-2): three ensembles of small starts,
+1. **Rank 1 iff coupled** (SY26 abstract, claims (a)-(b)): three ensembles of small starts,
    (a) depth 2 from Gaussian factors (always decoupled), (b) depth N >= 3 from Gaussian factors
    (coupled), (c) depth N >= 3 from diagonal factors (decoupled). A run "converges to rank 1"
    when :math:`\sigma_2/\sigma_1 < 10^{-2}` at the end (numerical threshold: ours).
@@ -13,7 +13,7 @@ is :math:`10^{-14}`.
    (:func:`scipy.stats.binomtest`), the coupling diagnostic
    (:func:`geodln.convergence.coupling_strength`) at each start, and along one trajectory
    per configuration (:func:`coupling_trace`: exactly 0 throughout when decoupled).
-2. **Loss of plasticity** (SY26 Section 5, after Kleinman et al. 2024): ground truth
+2. **Loss of plasticity** (SY26 abstract, after Kleinman et al. 2024): ground truth
    :math:`M = \begin{pmatrix}1 & 2\\ 1/2 & 1\end{pmatrix}` (rank 1). Pre-train on the
    diagonal only, then resume from the pre-trained factors with :math:`x_{12} = 2` also
    observed (the rank-1 completion is then unique, :math:`x_{21} = 1/2`); compare with
@@ -24,9 +24,12 @@ is :math:`10^{-14}`.
    cannot reach the truth without leaving rank 1: a failure mode that is not plasticity
    loss).
 
-Deviations: the init family (i.i.d. Gaussian factor entries of scale α = 0.05, 2×2 factors),
-the time horizon (loss 1e-14), the 2×2 size and the rank-1 threshold are our choices; the
-paper's exact initialisation family and figures could not be retrieved, so the comparison is
+Deviations: only SY26's abstract could be retrieved (not its text, figures or code), so
+every setting here is ours: the init family (i.i.d. Gaussian factor entries of scale
+α = 0.05, 2×2 factors), the 2×2 problem, the time horizon (loss 1e-14), the rank-1 threshold,
+the plasticity protocol (truth, pre-training and resumed observations, success threshold) and
+the ensemble sizes; the runs of one configuration are integrated as one batched flow
+(:func:`geodln.upstairs_flow` with a step size per member). The comparison is
 qualitative (SY26's statement: depth 2 and diagonal starts decoupled and not rank 1; depth >= 3
 generic starts coupled and rank 1; depth 2 pre-trained decoupled loses plasticity, deeper
 models do not).
@@ -43,10 +46,12 @@ SCALE = 0.05
 LOSS_TOL = 1e-14
 T_MAX = 1e6
 RANK1 = 1e-2
+STRICTER = (1e-4, 1e-6)  # the rank-1 fraction is also reported at these thresholds
+CHUNK = 50  # runs per batched flow (and per checkpointed ensemble member)
 SUCCESS = 0.05  # |x21 - 1/2| below this: the held-out entry is recovered
 TRUTH = np.array([[1.0, 2.0], [0.5, 1.0]])
 SETTINGS = {
-    "full": {"runs": 200, "depths": [2, 3, 4], "plasticity_runs": 50},
+    "full": {"runs": 200, "depths": [2, 3, 4], "plasticity_runs": 100},
     "reduced": {"runs": 40, "depths": [2, 3], "plasticity_runs": 10},
     "tiny": {"runs": 4, "depths": [2, 3], "plasticity_runs": 2},
 }
@@ -65,23 +70,38 @@ def _flow(loss, factors):
                          atol=1e-12)
 
 
-def _rank_run(rng, index, cases):
-    """One run of the rank-1 ensemble: ``cases[index] = (depth, "gaussian" | "diagonal")``."""
+def _starts(rng, depth, kind, n):
+    """``n`` small starts ``[W_1, ..., W_N]``, each ``[n, 2, 2]``: Gaussian or diagonal."""
+    if kind == "diagonal":
+        eye = np.eye(2)
+        return [SCALE * rng.standard_normal((n, 2, 1)) * eye for _ in range(depth)]
+    return [SCALE * rng.standard_normal((n, 2, 2)) for _ in range(depth)]
+
+
+def _chunks(configs, n_runs):
+    """Split ``n_runs`` runs of each configuration into batches of at most ``CHUNK``."""
+    out = []
+    for config in configs:
+        sizes = [CHUNK] * (n_runs // CHUNK) + ([n_runs % CHUNK] if n_runs % CHUNK else [])
+        out += [(*config, k) for k in sizes]
+    return out
+
+
+def _rank_run(rng, index, chunks):
+    """Run one batch of the rank-1 ensemble, ``chunks[index] = (depth, kind, n)``."""
     from geodln.convergence import block_masks, coupling_strength
     from geodln.factors import product
 
-    depth, kind = cases[index]
+    depth, kind, n = chunks[index]
     loss = _diag_loss()
-    if kind == "diagonal":
-        factors = [np.diag(SCALE * rng.standard_normal(2)) for _ in range(depth)]
-    else:
-        factors = [SCALE * rng.standard_normal((2, 2)) for _ in range(depth)]
+    factors = _starts(rng, depth, kind, n)
     masks = block_masks([1, 1], [1, 1])
-    c0 = float(coupling_strength(factors, loss.euclidean_gradient(product(factors)), masks))
+    c0 = coupling_strength(factors, loss.euclidean_gradient(product(factors)), masks)
     traj = _flow(loss, factors)
     s = np.linalg.svd(traj.final_X, compute_uv=False)
-    return {"X": traj.final_X, "ratio": s[1] / s[0], "coupling0": c0,
-            "loss": traj.final_loss, "status": traj.status}
+    return {"X": traj.final_X, "ratio": s[:, 1] / s[:, 0], "coupling0": np.ravel(c0),
+            "loss": np.ravel(traj.final_loss),
+            "converged": np.ravel(np.asarray(traj.status) == "loss_tol")}
 
 
 def coupling_trace(depth, kind, seed, windows=12):
@@ -91,9 +111,29 @@ def coupling_trace(depth, kind, seed, windows=12):
     factors) and :func:`geodln.convergence.coupling_strength` is evaluated at each window's
     end.
 
+    Parameters
+    ----------
+    depth : int
+        N.
+    kind : str
+        ``"diagonal"``: diagonal factors; anything else: dense Gaussian factors (both of
+        scale ``SCALE``).
+    seed : int
+    windows : int
+        Number of log-spaced windows.
+
     Returns
     -------
     times, strength : ndarray, shape=[windows + 1]
+
+    Examples
+    --------
+    A diagonal start stays decoupled (SY26's claim (a)):
+
+    >>> from geodln.experiments.coupling import coupling_trace
+    >>> times, strength = coupling_trace(3, "diagonal", 0, windows=1)
+    >>> float(np.max(np.abs(strength)))
+    0.0
     """
     from geodln import upstairs_flow
     from geodln.convergence import block_masks, coupling_strength
@@ -116,23 +156,27 @@ def coupling_trace(depth, kind, seed, windows=12):
     return edges, np.asarray(values, float)
 
 
-def _plasticity_run(rng, index, depths):
-    """Pre-train on the diagonal, resume with x12 observed; and from scratch on all three."""
+def _plasticity_run(rng, index, chunks):
+    """Pre-train on the diagonal, resume with x12 observed; and from scratch on all three.
+
+    ``chunks[index] = (depth, n)``: n runs integrated as one batch per phase.
+    """
     from geodln.losses import MatrixCompletion
 
-    depth = depths[index % len(depths)]
-    factors = [SCALE * rng.standard_normal((2, 2)) for _ in range(depth)]
+    depth, n = chunks[index]
+    factors = _starts(rng, depth, "gaussian", n)
     pre = _flow(_diag_loss(), factors)
     full = MatrixCompletion(indices=([0, 0, 1], [0, 1, 1]), values=TRUTH[[0, 0, 1], [0, 1, 1]],
                             shape=(2, 2))
     resumed = _flow(full, list(pre.factors))
     scratch = _flow(full, factors)
-    out = {"depth": depth}
+    out = {"depth": np.full(n, depth)}
     for name, traj in (("pretrained", pre), ("resumed", resumed), ("scratch", scratch)):
-        s = np.linalg.svd(traj.final_X, compute_uv=False)
-        out[f"{name}_X"] = traj.final_X
-        out[f"{name}_ratio"] = s[1] / s[0]
-        out[f"{name}_x21_error"] = abs(traj.final_X[1, 0] - TRUTH[1, 0])
+        x = np.asarray(traj.final_X)
+        s = np.linalg.svd(x, compute_uv=False)
+        out[f"{name}_X"] = x
+        out[f"{name}_ratio"] = s[:, 1] / s[:, 0]
+        out[f"{name}_x21_error"] = np.abs(x[:, 1, 0] - TRUTH[1, 0])
     return out
 
 
@@ -195,50 +239,59 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
     """
     started, size, seed, out_dir = start_run(out_dir, full, seed, size)
     cfg = SETTINGS[size]
-    cases = [(2, "gaussian")] * cfg["runs"]
+    cases = [(2, "gaussian")]
     for d in cfg["depths"][1:]:
-        cases += [(d, "gaussian")] * cfg["runs"] + [(d, "diagonal")] * cfg["runs"]
-    ens = ensemble(_rank_run, len(cases), out_dir, f"{size}-rank1", seed, {"cases": cases},
+        cases += [(d, "gaussian"), (d, "diagonal")]
+    chunks = _chunks(cases, cfg["runs"])
+    ens = ensemble(_rank_run, len(chunks), out_dir, f"{size}-rank1", seed, {"chunks": chunks},
                    n_jobs, progress)
     rows, ratios = [], {}
-    for key in dict.fromkeys(cases):
-        runs = [r for c, r in zip(cases, ens.runs) if c == key]
-        ratio = np.array([float(r["ratio"]) for r in runs])
+    for key in cases:
+        runs = [r for c, r in zip(chunks, ens.runs) if c[:2] == key]
+
+        def cat(name, runs=runs):
+            return np.concatenate([np.ravel(r[name]) for r in runs])
+
+        ratio = cat("ratio")
         k = int(np.sum(ratio < RANK1))
-        lo, hi = _ci(k, len(runs))
+        lo, hi = _ci(k, ratio.size)
         coupled = bool(key[0] >= 3 and key[1] == "gaussian")
         label = f"N={key[0]} {key[1]}"
         ratios[label] = ratio
         rows.append({"part": "rank1", "depth": key[0], "start": key[1], "coupled": coupled,
-                     "n_runs": len(runs), "rank1_fraction": k / len(runs), "ci_low": lo,
-                     "ci_high": hi, "ratio_median": float(np.median(ratio)),
-                     "coupling0_median": float(np.median([r["coupling0"] for r in runs])),
-                     "converged_fraction": float(np.mean([str(r["status"]) == "loss_tol"
-                                                          for r in runs]))})
-    plast = ensemble(_plasticity_run, cfg["plasticity_runs"] * 2, out_dir,
-                     f"{size}-plasticity", seed, {"depths": [2, 3]}, n_jobs, progress)
+                     "n_runs": int(ratio.size), "rank1_fraction": k / ratio.size,
+                     "ci_low": lo, "ci_high": hi, "ratio_median": float(np.median(ratio)),
+                     "coupling0_median": float(np.median(cat("coupling0"))),
+                     "coupling0_max": float(np.max(cat("coupling0"))),
+                     "converged_fraction": float(np.mean(cat("converged"))),
+                     **{f"rank1_fraction_{t:g}": float(np.mean(ratio < t))
+                        for t in STRICTER}})
+    plast_chunks = _chunks([(2,), (3,)], cfg["plasticity_runs"])
+    plast = ensemble(_plasticity_run, len(plast_chunks), out_dir, f"{size}-plasticity", seed,
+                     {"chunks": plast_chunks}, n_jobs, progress)
     plast_rows = []
     for depth in (2, 3):
-        runs = [r for r in plast.runs if int(r["depth"]) == depth]
+        runs = [r for c, r in zip(plast_chunks, plast.runs) if c[0] == depth]
+        pre_x = np.concatenate([np.reshape(r["pretrained_X"], (-1, 2, 2)) for r in runs])
         # sign of the pre-trained x12 against the truth's: a rank-1 pre-training outcome of
         # the wrong sign cannot be continued to the truth without leaving rank 1
-        agree = np.array([np.sign(r["pretrained_X"][0, 1]) == np.sign(TRUTH[0, 1])
-                          for r in runs])
+        agree = np.sign(pre_x[:, 0, 1]) == np.sign(TRUTH[0, 1])
         for phase in ("resumed", "scratch"):
-            err = np.array([float(r[f"{phase}_x21_error"]) for r in runs])
-            rat = np.array([float(r[f"{phase}_ratio"]) for r in runs])
+            err = np.concatenate([np.ravel(r[f"{phase}_x21_error"]) for r in runs])
+            rat = np.concatenate([np.ravel(r[f"{phase}_ratio"]) for r in runs])
             ok = err < SUCCESS
+            lo, hi = _ci(int(ok.sum()), ok.size)
             plast_rows.append({
-                "part": "plasticity", "depth": depth, "phase": phase, "n_runs": len(runs),
+                "part": "plasticity", "depth": depth, "phase": phase, "n_runs": int(ok.size),
                 "x21_error_median": float(np.median(err)),
-                "success_fraction": float(np.mean(ok)),
+                "success_fraction": float(np.mean(ok)), "ci_low": lo, "ci_high": hi,
                 "pretrained_sign_agrees_fraction": float(np.mean(agree)),
                 "success_fraction_sign_agrees": float(np.mean(ok[agree])) if agree.any()
                 else float("nan"),
                 "ratio_median": float(np.median(rat)),
                 "rank1_fraction": float(np.mean(rat < RANK1))})
     rows += plast_rows
-    traces = {f"N={d} {k}": coupling_trace(d, k, seed) for d, k in dict.fromkeys(cases)}
+    traces = {f"N={d} {k}": coupling_trace(d, k, seed) for d, k in cases}
     for label, (_, values) in traces.items():
         rows.append({"part": "trace", "config": label, "coupling_max": float(np.max(values)),
                      "coupling_final": float(values[-1])})
@@ -248,6 +301,9 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
         "rank1_fraction": {f"N={r['depth']} {r['start']}": [r["rank1_fraction"], r["ci_low"],
                                                            r["ci_high"]]
                            for r in rows if r["part"] == "rank1"},
+        "rank1_fraction_at_stricter_thresholds": {
+            f"N={r['depth']} {r['start']}": [r[f"rank1_fraction_{t:g}"] for t in STRICTER]
+            for r in rows if r["part"] == "rank1"},
         "coupling_max_along_trajectory": {r["config"]: r["coupling_max"] for r in rows
                                           if r["part"] == "trace"},
         "plasticity_x21_error_median": {f"N={r['depth']} {r['phase']}": r["x21_error_median"]

@@ -127,6 +127,13 @@ def completion_problem():
     Returns
     -------
     loss : geodln.losses.MatrixCompletion
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import completion_problem
+    >>> loss = completion_problem()
+    >>> loss.shape, int(loss.mask.sum())  # seven observed entries of a 3 × 3 matrix
+    ((3, 3), 7)
     """
     return task_problem("corners")
 
@@ -134,10 +141,25 @@ def completion_problem():
 def hyperbola_parameters():
     r"""Return ``(p0, q0, k)`` of the rank-2 set :math:`(p - p_0)(q - q_0) = k` (module doc).
 
+    Returns
+    -------
+    p0, q0, k : float
+        Centre and product of the hyperbola of rank-2 completions in the free entries
+        :math:`(p, q) = (x_{13}, x_{31})`.
+
     Raises
     ------
     ValueError
         With the message ``the chosen observed values give k <= 0 (no real hyperbola)``.
+
+    Examples
+    --------
+    Every point of the hyperbola completes to a rank-2 matrix:
+
+    >>> from geodln.experiments.diag3 import completion, hyperbola_parameters
+    >>> p0, q0, k = hyperbola_parameters()
+    >>> int(np.linalg.matrix_rank(completion(p0 + 1.0, q0 + k)))
+    2
     """
     x = {ij: v for ij, v in OBSERVED.items()}
     x11, x12, x21, x22 = x[0, 0], x[0, 1], x[1, 0], x[1, 1]
@@ -151,7 +173,26 @@ def hyperbola_parameters():
 
 
 def completion(p, q):
-    """Return the completions ``X(p, q)``, shape [..., 3, 3]."""
+    """Return the completions ``X(p, q)``, shape [..., 3, 3].
+
+    Parameters
+    ----------
+    p, q : float or array-like
+        The free entries :math:`x_{13}` and :math:`x_{31}` (broadcast together).
+
+    Returns
+    -------
+    X : ndarray, shape=[..., 3, 3]
+        The observed entries of the corners task with :math:`x_{13} = p`, :math:`x_{31} = q`.
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import completion
+    >>> completion(0.0, 0.0)
+    array([[ 1. ,  0.6,  0. ],
+           [-0.4,  1. ,  0.8],
+           [ 0. ,  0.3,  1. ]])
+    """
     p, q = np.broadcast_arrays(np.asarray(p, float), np.asarray(q, float))
     x = np.zeros(p.shape + (3, 3))
     for (i, j), v in OBSERVED.items():
@@ -172,6 +213,13 @@ def solution_curve(t, branch=1, delta=0.0):
     Returns
     -------
     X : ndarray, shape=[..., 3, 3]
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import solution_curve
+    >>> x = solution_curve(np.array([0.5, 1.0]), branch=1)
+    >>> bool(np.allclose(np.linalg.det(x), 0.0))
+    True
     """
     p0, q0, k = hyperbola_parameters()
     c = np.sqrt(k - delta / OBSERVED[1, 1])
@@ -180,7 +228,30 @@ def solution_curve(t, branch=1, delta=0.0):
 
 
 def curve_coordinates(outcomes):
-    """Return branch, parameter t and det of outcomes ``[R, 3, 3]`` (t NaN off the quadrants)."""
+    """Return branch, parameter t and det of outcomes ``[R, 3, 3]`` (t NaN off the quadrants).
+
+    Parameters
+    ----------
+    outcomes : array-like, shape=[R, 3, 3]
+        Final matrices of an ensemble of the corners task.
+
+    Returns
+    -------
+    branch : ndarray of int, shape=[R]
+        +1 or -1.
+    t : ndarray, shape=[R]
+        Parameter of :func:`solution_curve` (NaN off the quadrants).
+    det : ndarray, shape=[R]
+
+    Examples
+    --------
+    Inverts :func:`solution_curve`:
+
+    >>> from geodln.experiments.diag3 import curve_coordinates, solution_curve
+    >>> branch, t, det = curve_coordinates(solution_curve(np.array([0.5, 1.0]), 1))
+    >>> branch, t
+    (array([1, 1]), array([0.5, 1. ]))
+    """
     p0, q0, _ = hyperbola_parameters()
     dp, dq = outcomes[:, 0, 2] - p0, outcomes[:, 2, 0] - q0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,7 +260,27 @@ def curve_coordinates(outcomes):
 
 
 def volumes_on_curve(t, branch, depth):
-    """Return the three log volumes along the branch (see the module doc), each [len(t)]."""
+    """Return the three log volumes along the branch (see the module doc), each [len(t)].
+
+    Parameters
+    ----------
+    t : array-like, shape=[T]
+        Parameters of :func:`solution_curve`.
+    branch : {1, -1}
+    depth : int or numpy.inf
+        Depth N of the metric.
+
+    Returns
+    -------
+    volumes : dict of str to ndarray, shape=[T]
+        ``density_rank2``, ``density_det`` and ``entropy`` (log values).
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import volumes_on_curve
+    >>> sorted(volumes_on_curve(np.array([0.5, 1.0]), 1, 3))
+    ['density_det', 'density_rank2', 'entropy']
+    """
     from geodln.entropy import log_orbit_volume
     from geodln.volume import log_volume_density
 
@@ -217,6 +308,12 @@ def task_problem(task):
     ------
     ValueError
         If ``task`` is not one of :data:`TASKS`.
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import task_problem
+    >>> task_problem("cyclic")
+    MatrixCompletion(shape=(3, 3), n_observed=6)
     """
     from geodln.losses import MatrixCompletion
 
@@ -233,7 +330,26 @@ def _task(task):
 
 
 def task_completion(task, free):
-    """Return the completions with free entries ``free`` [..., k] (in :data:`TASKS` order)."""
+    """Return the completions with free entries ``free`` [..., k] (in :data:`TASKS` order).
+
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    free : array-like, shape=[..., k]
+        Values of the task's k free entries.
+
+    Returns
+    -------
+    X : ndarray, shape=[..., 3, 3]
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import task_completion
+    >>> task_completion("cyclic", np.array([0.1, 0.2, 0.3]))
+    array([[ 1. ,  0.1,  0.5],
+           [-0.8,  1. ,  0.3],
+           [ 0.2,  0.6,  1. ]])
+    """
     observed, entries = _task(task)
     free = np.asarray(free, float)
     x = np.zeros(free.shape[:-1] + (3, 3))
@@ -245,7 +361,25 @@ def task_completion(task, free):
 
 
 def free_entries(task, x):
-    """Return the free entries [..., k] of matrices ``x`` [..., 3, 3]."""
+    """Return the free entries [..., k] of matrices ``x`` [..., 3, 3].
+
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    x : array-like, shape=[..., 3, 3]
+
+    Returns
+    -------
+    free : ndarray, shape=[..., k]
+
+    Examples
+    --------
+    Inverts :func:`task_completion`:
+
+    >>> from geodln.experiments.diag3 import free_entries, task_completion
+    >>> free_entries("cyclic", task_completion("cyclic", np.array([0.1, 0.2, 0.3])))
+    array([0.1, 0.2, 0.3])
+    """
     _, entries = _task(task)
     return np.stack([x[..., i, j] for i, j in entries], axis=-1)
 
@@ -256,9 +390,24 @@ def surface_point(task, head, delta=0.0):
     :math:`\det X` is affine in the last free entry f: :math:`\det = a f + b`, so
     :math:`f = (\delta - b)/a`; NaN where :math:`|a| < 10^{-9}`.
 
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    head : array-like, shape=[..., k-1]
+        The first k - 1 free entries.
+    delta : float
+        The determinant asked for (0: a rank-2 completion).
+
     Returns
     -------
     X : ndarray, shape=[..., 3, 3]
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import surface_point
+    >>> x = surface_point("cyclic", np.array([0.1, 0.2]))
+    >>> bool(abs(np.linalg.det(x)) < 1e-12), int(np.linalg.matrix_rank(x))
+    (True, 2)
     """
     head = np.asarray(head, float)
     zero = task_completion(task, np.concatenate([head, np.zeros(head.shape[:-1] + (1,))], -1))
@@ -275,6 +424,19 @@ def cyclic_rank_one_obstruction():
 
     With every row and column holding a non-zero observed entry, a rank-1 completion
     :math:`uv^\top` forces both products to equal :math:`\prod u_i\prod v_j`.
+
+    Returns
+    -------
+    gap : float
+        Non-zero: the cyclic task has no rank-1 completion.
+
+    Examples
+    --------
+    :math:`1 \cdot 1 \cdot 1 - 0.5 \cdot (-0.8) \cdot 0.6 = 1.24`:
+
+    >>> from geodln.experiments.diag3 import cyclic_rank_one_obstruction
+    >>> round(cyclic_rank_one_obstruction(), 12)
+    1.24
     """
     o = CYCLIC_OBSERVED
     return o[0, 0] * o[1, 1] * o[2, 2] - o[0, 2] * o[1, 0] * o[2, 1]
@@ -293,7 +455,7 @@ def _integrate(task, x0, depth, method):
     metric = DLNMetric(RankMatrices(3, 3, equip=False), depth, normalized=True)
     return downstairs_flow(task_problem(task), x0, metric, (0.0, 1e8),
                            solver=Solver(method, rtol=1e-8, atol=1e-12),
-                           stop=StoppingRules(loss_tol=LOSS_TOL), record=Every(2**62))
+                           stop=StoppingRules(loss_tol=LOSS_TOL), record=Every(2**53))
 
 
 def _flow_batch(items, cases):
@@ -349,6 +511,14 @@ def _kde_mode(f):
 def surface_volumes(task, depth, n_grid):
     """Return the three log volumes on a grid of the task's solution set (see the module doc).
 
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    depth : int or numpy.inf
+        Depth N of the metric.
+    n_grid : int
+        Grid points per free coordinate.
+
     Returns
     -------
     free : ndarray, shape=[G, k]
@@ -356,6 +526,13 @@ def surface_volumes(task, depth, n_grid):
     volumes : dict of ndarray, shape=[G]
     interior : ndarray of bool, shape=[G]
         The grid point is not on the box's boundary.
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import surface_volumes
+    >>> free, volumes, interior = surface_volumes("cyclic", 3, 4)
+    >>> free.shape, sorted(volumes)
+    ((16, 3), ['density_det', 'density_rank2', 'entropy'])
     """
     from geodln.entropy import log_orbit_volume
     from geodln.volume import log_volume_density
@@ -428,7 +605,27 @@ def analyse_surface(task, outcomes, depth, n_boot, rng, n_grid):
 
 
 def surface_volumes_at(task, depth, head):
-    """Return the three log volumes at the solution-set point over ``head`` [k-1] (floats)."""
+    """Return the three log volumes at the solution-set point over ``head`` [k-1] (floats).
+
+    Parameters
+    ----------
+    task : {"corners", "cyclic"}
+    depth : int or numpy.inf
+        Depth N of the metric.
+    head : array-like, shape=[k-1]
+        The first k - 1 free entries (the last is solved for, :func:`surface_point`).
+
+    Returns
+    -------
+    volumes : dict of str to float
+        ``density_rank2``, ``density_det`` and ``entropy`` (log values).
+
+    Examples
+    --------
+    >>> from geodln.experiments.diag3 import surface_volumes_at
+    >>> sorted(surface_volumes_at("cyclic", 3, np.array([0.1, 0.2])))
+    ['density_det', 'density_rank2', 'entropy']
+    """
     from geodln.entropy import log_orbit_volume
     from geodln.volume import log_volume_density
 
@@ -450,9 +647,21 @@ def _mode(t, grid):
 def analyse(outcomes, depth, n_boot, rng):
     """Cluster location, bootstrap interval and volume maximisers on the dominant branch.
 
+    Parameters
+    ----------
+    outcomes : ndarray, shape=[R, 3, 3]
+        Final matrices of an ensemble of the corners task.
+    depth : int or numpy.inf
+        Depth N of the volumes.
+    n_boot : int
+        Bootstrap resamples of the cluster location.
+    rng : numpy.random.Generator
+        Randomness of the bootstrap.
+
     Returns
     -------
     row : dict
+        Cluster location and its interval, the volume maximisers and the verdict numbers.
     """
     from geodln.measures import effective_rank
 

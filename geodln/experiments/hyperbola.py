@@ -113,7 +113,7 @@ def _integrate(x0, depth, method):
     return downstairs_flow(
         hyperbola_completion(), x0, _cmv_metric(depth), (0.0, 1e8),
         solver=Solver(method, rtol=1e-8, atol=1e-12), stop=StoppingRules(loss_tol=LOSS_TOL),
-        record=Every(2**62),
+        record=Every(2**53),
     )
 
 
@@ -151,6 +151,13 @@ def curve_points(u, delta=DELTA):
     Returns
     -------
     X : ndarray, shape=[k, 2, 2]
+
+    Examples
+    --------
+    >>> from geodln.experiments.hyperbola import DELTA, curve_points
+    >>> x = curve_points(np.array([0.0, 1.0]))
+    >>> bool(np.allclose(np.linalg.det(x), DELTA)), bool(np.allclose(x[..., 0, 0], 1.0))
+    (True, True)
     """
     u = np.asarray(u, float)
     r = np.sqrt(1.0 - delta)
@@ -161,7 +168,26 @@ def curve_points(u, delta=DELTA):
 
 
 def position(outcomes):
-    r"""Return the position :math:`u = \tfrac12\log(x_{12}/x_{21})` (NaN off the hyperbola)."""
+    r"""Return the position :math:`u = \tfrac12\log(x_{12}/x_{21})` (NaN off the hyperbola).
+
+    Parameters
+    ----------
+    outcomes : array-like, shape=[..., 2, 2]
+        Final matrices of the hyperbola experiment.
+
+    Returns
+    -------
+    u : ndarray, shape=[...]
+        The position along :math:`x_{12}x_{21} \approx 1` (NaN where :math:`x_{12}x_{21} \le 0`).
+
+    Examples
+    --------
+    Inverts :func:`curve_points`:
+
+    >>> from geodln.experiments.hyperbola import curve_points, position
+    >>> position(curve_points(np.array([0.0, 1.0])))
+    array([0., 1.])
+    """
     a, b = outcomes[:, 0, 1], outcomes[:, 1, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(a * b > 0, 0.5 * np.log(a / b), np.nan)
@@ -169,6 +195,13 @@ def position(outcomes):
 
 def volume_correlations(outcomes, depth):
     """Spearman correlations between log volume and outcome density (curve and plane).
+
+    Parameters
+    ----------
+    outcomes : ndarray, shape=[R, 2, 2]
+        Final matrices of an ensemble.
+    depth : int or numpy.inf
+        Depth N of the volume (CMV normalisation).
 
     Returns
     -------
@@ -213,6 +246,13 @@ def binomial_interval(successes, trials, confidence=0.95):
     Returns
     -------
     low, high : float
+
+    Examples
+    --------
+    >>> from geodln.experiments.hyperbola import binomial_interval
+    >>> low, high = binomial_interval(7, 10)
+    >>> round(low, 4), round(high, 4)
+    (0.3475, 0.9333)
     """
     from scipy.stats import binomtest
 
@@ -235,6 +275,14 @@ def quantile_interval(values, q, confidence=0.95):
     Returns
     -------
     low, high : float
+
+    Examples
+    --------
+    The median of 0, 1, ..., 99 lies between the 40th and 61st order statistics:
+
+    >>> from geodln.experiments.hyperbola import quantile_interval
+    >>> quantile_interval(np.arange(100.0), 0.5)
+    (39.0, 60.0)
     """
     from scipy.stats import binom
 

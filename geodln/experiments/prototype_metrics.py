@@ -45,7 +45,7 @@ RADIUS = 0.25
 
 
 def hyperbola_completion():
-    """CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
+    r"""CMV's 2×2 diagonal completion, observed :math:`x_{11} = x_{22} = 1` (CMV23, Fig. 4).
 
     Returns
     -------

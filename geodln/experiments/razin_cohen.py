@@ -129,14 +129,54 @@ MAX_RECORDS = 20_000
 
 
 def rc_problem():
-    """Return ``(mask, target)`` of RC's 2×2 completion, each [2, 2]."""
+    r"""Return ``(mask, target)`` of RC's 2×2 completion, each [2, 2].
+
+    Returns
+    -------
+    mask : ndarray, shape=[2, 2]
+        1 on the observed entries (1, 2), (2, 1), (2, 2) (1-based), 0 on the free (1, 1).
+    target : ndarray, shape=[2, 2]
+        The observed values :math:`b_{12} = b_{21} = 1`, :math:`b_{22} = 0` (0 elsewhere).
+
+    Examples
+    --------
+    >>> from geodln.experiments.razin_cohen import rc_problem
+    >>> mask, target = rc_problem()
+    >>> mask
+    array([[0., 1.],
+           [1., 1.]])
+    >>> target
+    array([[0., 1.],
+           [1., 0.]])
+    """
     mask = np.array([[0.0, 1.0], [1.0, 1.0]])
     target = np.array([[0.0, 1.0], [1.0, 0.0]])
     return mask, target
 
 
 def rc_loss(x):
-    r"""RC's loss :math:`\tfrac12\sum_\Omega r^2` (``sse_loss_div_2``) of X [..., 2, 2]."""
+    r"""RC's loss :math:`\tfrac12\sum_\Omega r^2` (``sse_loss_div_2``) of X [..., 2, 2].
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., 2, 2]
+        End-to-end matrices.
+
+    Returns
+    -------
+    loss : ndarray, shape=[...]
+        Half the sum of squared residuals on the three observed entries.
+
+    Examples
+    --------
+    At the identity the residuals are -1, -1 and 1:
+
+    >>> from geodln.experiments.razin_cohen import rc_loss
+    >>> float(rc_loss(np.eye(2)))
+    1.5
+    >>> float(rc_loss(np.array([[7.0, 1.0], [1.0, 0.0]])))  # any x11: a zero of the loss
+    0.0
+    """
     mask, target = rc_problem()
     return 0.5 * np.sum((mask * (np.asarray(x) - target)) ** 2, axis=(-2, -1))
 
@@ -157,6 +197,16 @@ def rc_gd_step(factors, lr, trained=None):
     Returns
     -------
     factors : ndarray, shape=[B, N, 2, 2]
+
+    Examples
+    --------
+    One step of depth 2 from :math:`W_1 = W_2 = I/2` lowers the loss:
+
+    >>> from geodln.experiments.razin_cohen import rc_gd_step, rc_loss
+    >>> factors = np.broadcast_to(0.5 * np.eye(2), (1, 2, 2, 2)).copy()
+    >>> after = rc_gd_step(factors, np.array([0.1]))
+    >>> bool(rc_loss(after[0, 1] @ after[0, 0]) < rc_loss(factors[0, 1] @ factors[0, 0]))
+    True
     """
     mask, target = rc_problem()
     w = np.asarray(factors, float)

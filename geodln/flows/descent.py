@@ -25,9 +25,8 @@ from geodln._checks import check_choice, check_positive_int, check_positive_real
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.legacy import translate
-from geodln.flows.recording import RecordBuffer, as_record, evaluate_metrics
+from geodln.flows.recording import RecordBuffer, as_record
 from geodln.flows.stopping import StoppingRules, describe
-from geodln.flows.trajectory import Trajectory
 from geodln.losses import as_loss
 from geodln.step_size import default_step_size
 
@@ -65,6 +64,19 @@ def descend(field, y0, step_size, n_steps, rules, record):
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the end-to-end update).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows import StoppingRules
+    >>> from geodln.flows.descent import descend
+    >>> from geodln.flows.recording import Every
+    >>> traj = descend(field, y0, 0.1, 10, StoppingRules(), Every(5))
+    >>> traj.times[0]  # steps 0, 5, 10 times the step size
+    array([0. , 0.5, 1. ])
     """
     b = y0.shape[0]
     eta = float(step_size)
@@ -78,10 +90,11 @@ def descend(field, y0, step_size, n_steps, rules, record):
         raise ValueError(f"loss is not finite at the start of member(s) {bad[:5].tolist()} "
                          f"(E(X0) = {loss[bad[0]]})")
     steps = np.zeros(b, dtype=np.int64)
-    status = rules.check(steps * eta, field.point(y), loss, field.velocity_norm(v), steps)
+    status = rules.check(steps * eta, field.point(y), loss, field.velocity_norm(v), steps,
+                         norm=field.point_norm(y))
     status = status.astype("<U9")
     records = RecordBuffer()
-    records.add(np.arange(b), steps, y)
+    records.add(np.arange(b), steps, field.record_row(y))
     running = status == "running"
     every = record.every
     bar = tqdm(total=n_steps, disable=not getattr(record, "progress", False),
@@ -96,7 +109,8 @@ def descend(field, y0, step_size, n_steps, rules, record):
             loss_new, v_new = field.value_and_velocity(y_new)
             new_steps = steps[idx] + 1
             new_status = rules.check(new_steps * eta, field.point(y_new), loss_new,
-                                     field.velocity_norm(v_new), new_steps)
+                                     field.velocity_norm(v_new), new_steps,
+                                     norm=field.point_norm(y_new))
             done_steps += 1
             bar.update()
             members = np.arange(b) if all_running else idx
@@ -105,7 +119,7 @@ def descend(field, y0, step_size, n_steps, rules, record):
                 gone = members[diverged]
                 status[gone], running[gone] = "diverged", False
                 last = ~np.isin(gone, [])
-                records.add(gone[last], steps[gone[last]], y[gone[last]])
+                records.add(gone[last], steps[gone[last]], field.record_row(y[gone[last]]))
                 keep = ~diverged
                 members, y_new, v_new = members[keep], y_new[keep], v_new[keep]
                 new_status, new_steps = new_status[keep], new_steps[keep]
@@ -118,27 +132,19 @@ def descend(field, y0, step_size, n_steps, rules, record):
             running[members[finished]] = False
             rec = finished | (new_steps % every == 0)
             if rec.any():
-                records.add(members[rec], new_steps[rec], y_new[rec])
+                records.add(members[rec], new_steps[rec], field.record_row(y_new[rec]))
     bar.close()
+    status[running] = "completed"  # n_steps = 0, or the last step finished nobody
     wall = time.perf_counter() - clock
-    ss, yy, counts = records.assemble(b)
+    ss, rows, counts = records.assemble(b)
     # a diverged member recorded its last finite state twice when it fell on the grid: drop it
-    yy, ss, counts = _dedupe(ss, yy, counts)
-    valid = np.arange(ss.shape[1])[None, :] < counts[:, None]
-    xs = field.point(yy)
-    xs = np.where(valid[..., None, None], xs, np.nan)
-    losses = np.full(ss.shape, np.nan)
-    losses[valid] = field.loss_value(yy[valid])
-    recs = {"n_records": counts, "steps": np.where(valid, ss, -1).astype(np.int64),
-            "metrics": evaluate_metrics(record.metrics, xs)}
-    recs.update(field.record_extras(np.where(valid[..., None], yy, np.nan)))
-    recs.update(field.final_extras(y))
+    rows, ss, counts = _dedupe(ss, rows, counts)
     messages = [describe(s, k * eta) + f" after {k} steps" for s, k in zip(status, steps)]
     meta = {"step_size": eta, "n_steps": int(n_steps), "every": every,
             "integrator": "gradient_descent"}
     meta.update(field.metadata())
-    return Trajectory(ss * eta, xs, losses, mode=field.mode, status=status, message=messages,
-                      n_rhs=steps, wall_time=wall, records=recs, metadata=meta)
+    return field.trajectory(ss * eta, rows, counts, y, record=record, steps=ss, status=status,
+                            message=messages, n_rhs=steps, wall_time=wall, metadata=meta)
 
 
 def _dedupe(ss, yy, counts):

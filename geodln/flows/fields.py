@@ -21,8 +21,15 @@ of :mod:`geodln.lowrank` overrides the state methods):
   velocities);
 - ``field.velocity_norm(K) -> [B]`` — Frobenius norm of a velocity (gradient-norm stopping);
 - ``field.loss_value(Y) -> [B]`` and ``field.value_and_velocity(Y) -> ([B], K)``;
-- ``field.record_extras(Ys)`` / ``field.final_extras(Y)`` — extra records (balance defect,
-  final factors) for the :class:`~geodln.flows.trajectory.Trajectory`.
+- ``field.point_norm(Y) -> [B]`` — Frobenius norms of the end-to-end points (stopping rules);
+- ``field.initial_step(Y, K, t_left, order, rtol, atol, max_step) -> ([B], n_rhs)`` — the
+  first step of the adaptive methods (scipy's heuristic for flat arrays);
+- ``field.record_row(Y)`` — what a record stores (the state itself for flat arrays; the
+  factored fields keep σ, loss and metrics, never an m×n array);
+- ``field.trajectory(times, rows, counts, Y_final, record=..., **run_info)`` — the result
+  (a :class:`~geodln.flows.trajectory.Trajectory` for flat arrays; it calls
+  ``field.record_extras(rows)`` / ``field.final_extras(Y)`` for extra records such as the
+  balance defect and the final factors).
 
 Two fields act on flat arrays:
 
@@ -46,6 +53,8 @@ from geomstats.geometry.scalar_product_metric import ScalarProductMetric
 
 from geodln._checks import check_depth, check_matrix
 from geodln.factors import balance_defect, check_factors, product, product_adjoint, widths_of
+from geodln.flows.recording import evaluate_metrics
+from geodln.flows.trajectory import Trajectory
 from geodln.metric import DLNMetric, SpectralMetric
 from geodln.spaces import RankMatrices
 from geodln.spectral import SpectralKernel
@@ -133,6 +142,27 @@ class VectorField:
         ``"downstairs"`` or ``"upstairs"``.
     shape : tuple of int
         End-to-end shape ``(m, n)``.
+
+    Examples
+    --------
+    A subclass on the flat entries of X (the Euclidean flow, velocity ``-grad E(X)``):
+
+    >>> from geodln.flows.fields import VectorField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> class Euclidean(VectorField):
+    ...     mode, shape = "downstairs", (2, 2)
+    ...     loss = razin_cohen_completion()
+    ...     def pack(self, start):
+    ...         return np.reshape(start, (-1, 4)).astype(float)
+    ...     def point(self, y):
+    ...         return y.reshape(-1, 2, 2)
+    ...     def velocity(self, y):
+    ...         return -self.loss.euclidean_gradient(self.point(y)).reshape(-1, 4)
+    >>> field = Euclidean()
+    >>> y = field.pack(np.eye(2))
+    >>> field.combine(y, np.array([0.5]), np.ones(1), field.velocity(y)[None]).reshape(2, 2)
+    array([[1. , 0.5],
+           [0.5, 0.5]])
     """
 
     mode = None
@@ -236,6 +266,86 @@ class VectorField:
         if np.any(finite):
             out[finite] = self.loss.value(x[finite] if not finite.all() else x)
         return out
+
+    def point_norm(self, y):
+        """Frobenius norm of each member's end-to-end point, ``[B]``."""
+        x = self.point(y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.sqrt(np.sum(x * x, axis=(-2, -1)))
+
+    def initial_step(self, y0, f0, t_left, order, rtol, atol, max_step):
+        """First step of each member (scipy's ``select_initial_step``); ``(h [B], n_rhs)``.
+
+        Parameters
+        ----------
+        y0, f0 : ndarray, shape=[B, d]
+            States and their velocities.
+        t_left : float
+            Length of the time span.
+        order : int
+            Order of the error estimator.
+        rtol, atol, max_step : float
+            Tolerances and the largest step.
+
+        References
+        ----------
+        .. [1] HW96: Hairer, Wanner, Solving ODEs II (1996); scipy's ``select_initial_step``.
+        """
+        def rms(v):
+            return np.sqrt(np.mean(v * v, axis=-1))
+
+        scale = atol + np.abs(y0) * rtol
+        d0, d1 = rms(y0 / scale), rms(f0 / scale)
+        h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.where(d1 > 0, d1, 1.0))
+        h0 = np.minimum(h0, t_left)
+        f1 = self.velocity(self.combine(y0, h0, np.ones(1), f0[None]))
+        d2 = rms((f1 - f0) / scale) / h0
+        small = (d1 <= 1e-15) & (d2 <= 1e-15)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            h1 = np.where(small, np.maximum(1e-6, h0 * 1e-3),
+                          (0.01 / np.maximum(d1, d2)) ** (1.0 / (order + 1)))
+        h1 = np.where(np.isfinite(h1), h1, 1e-6)
+        return np.minimum(np.minimum(100 * h0, h1), min(t_left, max_step)), 1
+
+    def record_row(self, y):
+        """Return what a record keeps of states ``[b, d]`` (here: the states)."""
+        return y
+
+    def trajectory(self, times, rows, counts, final, *, record, steps=None, **run_info):
+        """Build the :class:`Trajectory` of a batch from its records.
+
+        Parameters
+        ----------
+        times : ndarray, shape=[B, T]
+            Record times (NaN-padded).
+        rows : ndarray, shape=[B, T, d]
+            Recorded rows (:meth:`record_row`), NaN-padded.
+        counts : ndarray of int, shape=[B]
+            Records per member.
+        final : ndarray, shape=[B, d]
+            Final states.
+        record : Every or At
+            The recording options (user metrics).
+        steps : ndarray of int, shape=[B, T], optional
+            Step of each record (gradient descent).
+        **run_info
+            ``status``, ``message``, ``n_rhs``, ``wall_time``, ``metadata``.
+
+        Returns
+        -------
+        trajectory : Trajectory
+        """
+        valid = np.arange(times.shape[1])[None, :] < counts[:, None]
+        xs = np.where(valid[..., None, None], self.point(rows), np.nan)
+        losses = np.full(times.shape, np.nan)
+        losses[valid] = self.loss_value(rows[valid])
+        recs = {"n_records": counts}
+        if steps is not None:
+            recs["steps"] = np.where(valid, steps, -1).astype(np.int64)
+        recs["metrics"] = evaluate_metrics(record.metrics, xs)
+        recs.update(self.record_extras(np.where(valid[..., None], rows, np.nan)))
+        recs.update(self.final_extras(final))
+        return Trajectory(times, xs, losses, mode=self.mode, records=recs, **run_info)
 
     def record_extras(self, ys):
         """Extra per-record arrays (``[..., T]``) for the Trajectory."""

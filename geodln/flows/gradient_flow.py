@@ -60,8 +60,19 @@ def run_flow(field, y0, batched, t_span, solver=None, stop=None, record=None):
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (Riemannian gradient
-       flow on rank-r matrices).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Abstract and
+       Section 1 (the factor flow is a Riemannian gradient flow on rank-r matrices).
+
+    Examples
+    --------
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)  # depth 2
+    >>> y0 = field.pack(np.stack([0.5 * np.eye(2), 0.3 * np.eye(2)]))  # two members
+    >>> from geodln.flows.gradient_flow import run_flow
+    >>> traj = run_flow(field, y0, True, (0.0, 1.0))
+    >>> traj.status
+    array(['completed', 'completed'], dtype='<U9')
     """
     t_span = check_t_span(t_span)
     solver = Solver.coerce(solver)

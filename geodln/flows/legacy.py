@@ -22,10 +22,33 @@ KNOWN = set(SOLVER_KEYS + STOP_KEYS + ("t_eval", "log_every", "depth", "normaliz
 def translate(function, shape, metric, solver, stop, record, legacy):
     """Return ``(metric, solver, stop, record)`` with the legacy keywords folded in.
 
+    Parameters
+    ----------
+    function : str
+        Name of the calling flow (for the error messages).
+    shape : tuple of int or None
+        End-to-end shape ``(m, n)``, needed to build a metric from ``normalized``/``rank``.
+    metric, solver, stop, record
+        The options the caller received (None when not given).
+    legacy : dict
+        The former keywords (``depth``, ``normalized``, ``rank``, ``rtol``, ``atol``,
+        ``method``, ``max_step``, ``loss_tol``, ``t_eval``, ``log_every``, ...).
+
+    Returns
+    -------
+    metric, solver, stop, record
+        The options with the legacy keywords applied.
+
     Raises
     ------
     ValueError
         For an unknown keyword, or a legacy keyword given together with its options object.
+
+    Examples
+    --------
+    >>> from geodln.flows.legacy import translate
+    >>> translate("downstairs_flow", (2, 2), None, None, None, None, {"rtol": 1e-9, "depth": 3})
+    (3, Solver('auto', rtol=1e-09, atol=1e-10), None, None)
     """
     unknown = set(legacy) - KNOWN
     if unknown:

@@ -238,6 +238,19 @@ def integrate(field, y0, t_span, rules, solver, record):
     ValueError
         If the loss is not finite at the start (naming ``loss``) or the record times leave
         ``t_span``.
+
+    Examples
+    --------
+    >>> from geodln.flows import Solver, StoppingRules
+    >>> from geodln.flows.fields import DownstairsField
+    >>> from geodln.flows.ode import integrate
+    >>> from geodln.flows.recording import At
+    >>> from geodln.losses import razin_cohen_completion
+    >>> field = DownstairsField(razin_cohen_completion(), 2)
+    >>> traj = integrate(field, field.pack(0.5 * np.eye(2)), (0.0, 1.0), StoppingRules(),
+    ...                  Solver(), At([0.0, 0.5, 1.0]))
+    >>> traj.status, traj.times
+    ('completed', array([0. , 0.5, 1. ]))
     """
     t0, t1 = t_span
     y_start = y0[0]

@@ -101,10 +101,25 @@ class At:
 def as_record(record):
     """Return ``record`` as :class:`Every`/:class:`At` (None: every step; int k: ``Every(k)``).
 
+    Parameters
+    ----------
+    record : Every, At, int or None
+        What the caller passed as ``record=``.
+
+    Returns
+    -------
+    record : Every or At
+
     Raises
     ------
     ValueError
         If ``record`` is none of these.
+
+    Examples
+    --------
+    >>> from geodln.flows.recording import as_record
+    >>> as_record(None), as_record(3)
+    (Every(1, metrics=[]), Every(3, metrics=[]))
     """
     if record is None:
         return Every(1)
@@ -118,6 +133,14 @@ def as_record(record):
 def evaluate_metrics(metrics, x):
     """Evaluate user metrics on recorded matrices ``x`` ``[..., T, m, n]`` (NaN rows skipped).
 
+    Parameters
+    ----------
+    metrics : dict of str to callable
+        ``name -> fn``; ``fn`` maps a stack of matrices ``[K, m, n]`` to one value (or one
+        array) per matrix, ``[K, ...]``.
+    x : ndarray, shape=[..., T, m, n]
+        Recorded end-to-end matrices (rows with a non-finite entry give NaN).
+
     Returns
     -------
     values : dict of str to ndarray, shape=[..., T, ...]
@@ -127,6 +150,13 @@ def evaluate_metrics(metrics, x):
     ValueError
         With the message ``record metric … must return one value per recorded matrix (leading
         length …), got shape …``.
+
+    Examples
+    --------
+    >>> from geodln.flows.recording import evaluate_metrics
+    >>> x = np.stack([np.eye(2), 2.0 * np.eye(2), np.full((2, 2), np.nan)])
+    >>> evaluate_metrics({"trace": lambda X: np.trace(X, axis1=-2, axis2=-1)}, x)
+    {'trace': array([ 2.,  4., nan])}
     """
     out = {}
     if not metrics:

@@ -129,7 +129,7 @@ class StoppingRules:
         """Seconds since :meth:`start_clock`."""
         return time.perf_counter() - self._t0
 
-    def check(self, t, x, loss, velocity_norm=None, steps=None, batched=True):
+    def check(self, t, x, loss, velocity_norm=None, steps=None, batched=True, norm=None):
         """Status of each member after a step: a rule's name, or ``"running"``.
 
         Parameters
@@ -142,6 +142,9 @@ class StoppingRules:
             Accepted steps so far.
         batched : bool
             Call the user rule with arrays (True) or, for ``b = 1``, with scalars.
+        norm : ndarray, shape=[b], optional
+            Frobenius norms of the points (default: from ``x``; a factored state passes them
+            and gives ``x`` in its own form, seen only by the user rule).
 
         Returns
         -------
@@ -150,8 +153,10 @@ class StoppingRules:
         t = np.asarray(t, float)
         loss = np.asarray(loss, float)
         out = np.full(t.shape, "running", dtype="<U9")
-        with np.errstate(over="ignore", invalid="ignore"):
-            norm = np.sqrt(np.sum(x * x, axis=(-2, -1)))
+        if norm is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                norm = np.sqrt(np.sum(x * x, axis=(-2, -1)))
+        norm = np.asarray(norm, float)
         bad = ~np.isfinite(norm) | (norm > OVERFLOW_NORM) | ~np.isfinite(loss)
         out[bad] = "diverged"
         free = ~bad

@@ -49,6 +49,19 @@ class RunRecord:
     n_rhs : int
     wall_time : float
     metadata : dict
+
+    Examples
+    --------
+    A record class gets its run fields and the ``final_*`` properties from this base:
+
+    >>> from geodln.flows.trajectory import RunRecord
+    >>> class Record(RunRecord):
+    ...     def __init__(self):
+    ...         self.times, self.loss = np.array([0.0, 1.0]), np.array([2.0, 0.5])
+    ...         self._set_run_info("downstairs", "completed", "", 12, 0.1)
+    >>> rec = Record()
+    >>> len(rec), rec.final_time, rec.final_loss, rec.status
+    (2, 1.0, 0.5, 'completed')
     """
 
     def _set_run_info(self, mode, status, message, n_rhs, wall_time):

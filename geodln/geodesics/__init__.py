@@ -10,8 +10,12 @@ geomstats geometry from here:
   singular frame, in closed form (the Hamiltonian vector field and the Christoffel bilinear
   form; Daleckii–Krein divided differences, exact at repeated singular values);
 - :class:`NewtonLogSolver` — ``log`` (hence ``dist``, ``squared_dist``, ladder transport) by a
-  batched Newton iteration from the root-chart guess (:func:`root_chart_velocity`), with
+  batched quasi-Newton iteration (closed-form Jacobian :math:`I - \Gamma_X(V, \cdot)`,
+  Broyden updates, exact Jacobians from the variational equations when needed) from the best
+  of a second-order guess and the root-chart guess (:func:`root_chart_velocity`), with
   :class:`RootLogSolver` (root finding, Levenberg–Marquardt) as its fallback;
+- :class:`TangentCoordinates` — Riemannian-orthonormal tangent coordinates (batched), the
+  unknowns of both log solvers;
 - :class:`LeviCivitaMixin` — ``christoffels``, ``curvature``, ``riemann_tensor`` (hence
   geomstats' ``sectional_curvature``, ``ricci_tensor``, ``scalar_curvature``) in entry
   coordinates, and the distance between the components of :math:`GL_d`
@@ -35,7 +39,8 @@ from geodln.geodesics.operators import (
 )
 from geodln.geodesics.power_family import sym_power_family
 from geodln.geodesics.power_sum_field import PowerSumField
-from geodln.geodesics.root_log import RootLogSolver, TangentCoordinates
+from geodln.geodesics.root_log import RootLogSolver
+from geodln.geodesics.tangent_coordinates import TangentCoordinates
 
 __all__ = [
     "HamiltonianExpSolver",

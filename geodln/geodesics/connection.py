@@ -51,6 +51,20 @@ class LeviCivitaMixin:
     """Christoffel symbols, curvature and component-aware distance (see module docstring).
 
     Mixed into :class:`~geodln.SpectralMetric`; uses its ``exp_solver.frame_field``.
+
+    Examples
+    --------
+    Depth 1 is the Euclidean metric: no Christoffel symbols, no curvature.
+
+    >>> import geodln
+    >>> space = geodln.RankMatrices(2, 2)
+    >>> x = np.diag([2.0, 1.0])
+    >>> e1, e2 = np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> euclid = geodln.DLNMetric(space, depth=1)
+    >>> float(np.max(np.abs(euclid.christoffels(x)))), float(euclid.sectional_curvature(e1, e2, x))
+    (0.0, 0.0)
+    >>> geodln.DLNMetric(space, depth=2).christoffels(x).shape  # 4 coordinates of M_2
+    (4, 4, 4)
     """
 
     # -- helpers -------------------------------------------------------------------------

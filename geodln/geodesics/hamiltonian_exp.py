@@ -12,11 +12,13 @@ form of :mod:`geodln.geodesics.operators` (Daleckii–Krein derivatives: exact a
 singular values, so X = I is a normal starting point; HIG08, Chapter 3).
 
 **Rank-r points.** For r < min(m, n) the operator annihilates the normal block, so H is invariant
-under :math:`P \mapsto P + N` with N normal: the ambient flow started on :math:`M_r` projects to
-the geodesic flow of :math:`M_r` (coisotropic reduction). Numerically
-it drifts off :math:`M_r`; here the right-hand side is evaluated at the truncated SVD of X and
-the tangent part of P (a gauge choice along the null directions, which does not change the
-X-trajectory), and the result is projected back onto :math:`M_r`.
+under :math:`P \mapsto P + N` with N normal (coisotropic reduction): the momentum is a class
+modulo the normal space, represented here by its tangent part Q. The right-hand side is
+evaluated at the truncated SVD of X and Q, and Q is kept tangent while the tangent space turns:
+:math:`\dot Q = -P_{T_X}(\partial_X H) + DP_{T_X}[\dot X](Q)`, the last term normal
+(:meth:`~geodln.geodesics.PowerSumField.hamiltonian_field`; without it the speed of the curve
+drifts at second order and it is not a geodesic). The end point is projected back onto
+:math:`M_r`.
 
 **Integration.** Adaptive Dormand–Prince 8(5,3) (``scipy.integrate.solve_ivp``, ``DOP853``) on
 the whole batch as one system, with relative tolerance ``rtol`` and absolute tolerances scaled by
@@ -50,6 +52,17 @@ RANK_TOL = 1e-8  # sigma_(r+1)/sigma_1 above this: not a rank-r point
 def broadcast_flat(vec, vec_name, base_point, shape):
     """Check ``vec`` and ``base_point`` ([..., m, n]) and flatten their broadcast batch.
 
+    Parameters
+    ----------
+    vec : array-like, shape=[..., m, n]
+        Tangent vectors (or points).
+    vec_name : str
+        Public name of ``vec`` for the error messages.
+    base_point : array-like, shape=[..., m, n]
+        Base points.
+    shape : tuple of int
+        ``(m, n)``.
+
     Returns
     -------
     batch : tuple of int
@@ -61,6 +74,13 @@ def broadcast_flat(vec, vec_name, base_point, shape):
     ValueError
         If ``vec`` (named ``vec_name``) or ``base_point`` is not a finite real array of trailing
         shape ``shape``, or their batch shapes do not broadcast.
+
+    Examples
+    --------
+    >>> from geodln.geodesics.hamiltonian_exp import broadcast_flat
+    >>> batch, vecs, points = broadcast_flat(np.ones((3, 2, 2)), "tangent_vec", np.eye(2), (2, 2))
+    >>> batch, vecs.shape, points.shape
+    ((3,), (3, 2, 2), (3, 2, 2))
     """
     v = check_matrix(vec, vec_name, shape=shape)
     x = check_matrix(base_point, "base_point", shape=shape)
@@ -115,8 +135,24 @@ class HamiltonianExpSolver(ExpSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
+
+    Examples
+    --------
+    Depth 2, commuting endpoints: the geodesic is
+    :math:`X(t) = ((1-t)X_0^{1/2} + tX_1^{1/2})^2` (GEO25), so the initial velocity
+    :math:`2X_0^{1/2}(X_1^{1/2} - X_0^{1/2})` reaches :math:`X_1` at t = 1:
+
+    >>> import geodln
+    >>> from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+    >>> from geodln.spectral import DLNKernel
+    >>> solver = HamiltonianExpSolver(geodln.RankMatrices(2, 2), DLNKernel(2))
+    >>> x0, x1 = np.diag([1.0, 4.0]), np.diag([4.0, 9.0])
+    >>> v = 2 * np.sqrt(x0) @ (np.sqrt(x1) - np.sqrt(x0))
+    >>> bool(np.allclose(solver.exp(v, x0), x1, rtol=1e-7))
+    True
     """
 
     def __init__(self, space, kernel, rtol=DEFAULT_RTOL, method="DOP853",
@@ -206,7 +242,7 @@ class HamiltonianExpSolver(ExpSolver):
         d_x, x_dot = self._grad((x, p))
         p_dot = -d_x
         if not self.full_rank:
-            p_dot = frame.to_tangent(p_dot)
+            p_dot = frame.to_tangent(p_dot) + _normal_turn(x, x_dot, p, self._space.rank)
         return x_dot, p_dot
 
     # -- input handling ------------------------------------------------------------------
@@ -315,8 +351,11 @@ class HamiltonianExpSolver(ExpSolver):
         singular.terminal = True
         singular.direction = -1
         y0 = np.concatenate(y0)
+        # only the end point wanted: no dense output (it costs three more evaluations)
+        end_only = len(t_eval) == 1 and float(t_eval[0]) == t_end
         try:
-            sol = solve_ivp(rhs, (0.0, t_end), y0, method=self.method, t_eval=t_eval,
+            sol = solve_ivp(rhs, (0.0, t_end), y0, method=self.method,
+                            t_eval=None if end_only else t_eval,
                             rtol=rtol, atol=atol, events=singular)
         except _Singular as err:
             raise _incomplete(err.t, err.budget) from None
@@ -328,12 +367,13 @@ class HamiltonianExpSolver(ExpSolver):
                 "the geodesic probably approaches a singular matrix (g^N is geodesically "
                 "incomplete): use a shorter tangent_vec"
             )
-        out = np.moveaxis(sol.y[:size], -1, 0).reshape((len(t_eval),) + shape)
+        ys = sol.y[:, -1:] if end_only else sol.y
+        out = np.moveaxis(ys[:size], -1, 0).reshape((len(t_eval),) + shape)
         if not self.full_rank:
             out = SVDFrame(out, self._space.rank, check=False).matrix()
         if variations is None:
             return out
-        d_out = sol.y[2 * size:2 * size + variations.size, -1].reshape(vshape)
+        d_out = ys[2 * size:2 * size + variations.size, -1].reshape(vshape)
         return out, d_out
 
     def _path(self, batch, x, p, scale, t):
@@ -467,6 +507,24 @@ class HamiltonianExpSolver(ExpSolver):
         """
         batch, x, p, scale = self._prepare(tangent_vec, base_point)
         return lambda t: self._path(batch, x, p, scale, t)
+
+
+def _normal_turn(x, x_dot, p, rank):
+    r"""Return the normal term :math:`DP_{T_X}[\dot X](P)` keeping a tangent momentum tangent.
+
+    In the full singular frame of X (rank r, tangent blocks ``[:r, :r], [:r, r:], [r:, :r]``)
+    it is :math:`\hat{\dot X}_{21}S^{-1}\hat P_{12} + \hat P_{21}S^{-1}\hat{\dot X}_{12}` on
+    the normal block (see :meth:`PowerSumField.hamiltonian_field`).
+    """
+    u, s, vt = np.linalg.svd(x, full_matrices=True)
+    v = np.swapaxes(vt, -1, -2)
+    xd = np.swapaxes(u, -1, -2) @ x_dot @ v
+    ph = np.swapaxes(u, -1, -2) @ p @ v
+    inv_s = 1.0 / s[..., :rank, None]
+    out = np.zeros_like(xd)
+    out[..., rank:, rank:] = (xd[..., rank:, :rank] @ (inv_s * ph[..., :rank, rank:])
+                              + ph[..., rank:, :rank] @ (inv_s * xd[..., :rank, rank:]))
+    return u @ out @ vt
 
 
 class _Singular(Exception):

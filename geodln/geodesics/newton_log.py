@@ -1,4 +1,4 @@
-r"""Logarithm map of a spectral metric by Newton's method on :math:`\exp_X(V) = Y`, batched.
+r"""Logarithm map of a spectral metric by a quasi-Newton method on :math:`\exp_X(V) = Y`, batched.
 
 Unknowns and residuals are Riemannian-orthonormal tangent coordinates at X (full SVD
 :math:`X = U\Sigma V^\top`, co-metric eigenvalues :math:`\lambda_{kl}`,
@@ -7,21 +7,28 @@ Unknowns and residuals are Riemannian-orthonormal tangent coordinates at X (full
 c = 0. The deep-linear-network (DLN) metric :math:`g^N` is the quotient of the Frobenius metric
 on balanced factors (Menon–Yu, MY25; Menon, GM24).
 
-- **Initial guess** (DLN kernel, finite depth): the geodesic of the *root chart*
-  :math:`\rho(X) = U\Sigma^{1/N}V^\top`. For endpoints with common singular vectors the
-  geodesic is :math:`X(t) = U((1-t)\Sigma_0^{1/N} + t\Sigma_1^{1/N})^N V^\top` (GEO25), a
-  straight line in this chart; for general endpoints the guess is the initial velocity of
-  :math:`t \mapsto \rho^{-1}((1-t)\rho(X) + t\rho(Y))`, exact for commuting endpoints. Other
-  kernels start from :math:`P_{T_X}(Y - X)`.
-- **Newton steps** with the derivative of exp from the variational equations integrated with
-  the Hamiltonian system
-  (:meth:`~geodln.geodesics.HamiltonianExpSolver.exp_with_derivative`), at a looser
-  tolerance; between Jacobians, Broyden rank-one updates; a new Jacobian when the residual
-  contracts by less than ``refresh``; backtracking (halved steps) when a trial shot reaches a
-  singular matrix or does not decrease the residual.
-- **Batch.** All targets (and base points) are solved together: one batched exp per Newton
+- **Initial guess**: the second-order correction of Y − X,
+  :math:`V_0 = Y - X + \int_0^1 (1-t)\,\Gamma_{X + t(Y-X)}(Y-X, Y-X)\,dt` (three Gauss
+  nodes, the closed-form Christoffel form of :class:`~geodln.geodesics.PowerSumField`),
+  which inverts the Taylor expansion of exp to third order along the straight line. Where
+  its shot misses by more than 5 % (long geodesics, ill-conditioned X) the *root chart*
+  guess is tried too (DLN kernel, finite depth): with
+  :math:`\rho(X) = U\Sigma^{1/N}V^\top`, the geodesic of endpoints with common singular
+  vectors is :math:`X(t) = U((1-t)\Sigma_0^{1/N} + t\Sigma_1^{1/N})^N V^\top` (GEO25), a
+  straight line in this chart, and the guess is the initial velocity of
+  :math:`t \mapsto \rho^{-1}((1-t)\rho(X) + t\rho(Y))`.
+- **Quasi-Newton steps** with the closed-form Jacobian of the third-order Taylor expansion of
+  :math:`V \mapsto \exp_X(V)` (:math:`W - \Gamma(V, W) + \dots`, no integration; its error
+  is :math:`O(|V|^3)`, so each step gains about three digits on typical geodesics), Broyden
+  rank-one updates between shots, a fresh closed form when the error contracts by less than
+  0.3, then exact Jacobians from the variational equations integrated with the Hamiltonian
+  system (:meth:`~geodln.geodesics.HamiltonianExpSolver.exp_with_derivative`); exact
+  Jacobians from the start when the first shot misses by more than 5 %. Steps are halved
+  while a trial shot reaches a singular matrix or does not decrease the error. Shots run
+  at a looser tolerance while the relative error exceeds 1e-5.
+- **Batch.** All targets (and base points) are solved together: one batched exp per
   iteration over the members not yet converged; converged members leave the batch.
-- **Budget.** At most ``max_iter`` Newton iterations per member; members that fail are handed
+- **Budget.** At most ``max_iter`` iterations per member; members that fail are handed
   to :class:`~geodln.geodesics.RootLogSolver` (Levenberg–Marquardt with a homotopy on the
   end point) when ``fallback`` is true, else ``ValueError``.
 
@@ -32,9 +39,10 @@ is 0 without any integration.
 
 References
 ----------
-.. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324 (explicit geodesics of commuting
-   endpoints).
-.. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 2 (g^N as a quotient metric).
+.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+   Section 1 (explicit geodesics in a special case: endpoints whose singular vectors agree).
+.. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: g^N as the quotient metric of
+   the balanced manifold).
 .. [3] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds (2008),
    Section 6.1 (Newton's method).
 """
@@ -44,12 +52,21 @@ from geomstats.numerics.geodesic import LogSolver
 
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
 from geodln.geodesics.root_log import RootLogSolver
+from geodln.geodesics.tangent_coordinates import TangentCoordinates
 from geodln.spectral import DLNKernel
 from geodln.svd_frame import SVDFrame
 
 __all__ = ["NewtonLogSolver", "root_chart_velocity", "check_connected"]
 
-DEFAULT_TOL = 1e-11
+DEFAULT_TOL = 2e-11
+FAR = 0.05  # relative error above which exact Jacobians are used from the start
+NEAR = 1e-5  # relative error below which shots run at the exp solver's own tolerance
+THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
+SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
+POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
+# Gauss-Legendre nodes on [0, 1] for the second-order guess
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(3)
+_NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
 
 
 def _t(a):
@@ -80,7 +97,9 @@ def root_chart_velocity(point, base_point, depth, rank=None):
 
     References
     ----------
-    .. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324.
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
 
     Examples
     --------
@@ -101,7 +120,7 @@ def root_chart_velocity(point, base_point, depth, rank=None):
 
 
 def check_connected(point, base_point, space):
-    """Mask of pairs in the same connected component of a square full-rank space.
+    r"""Mask of pairs in the same connected component of a square full-rank space.
 
     Parameters
     ----------
@@ -112,6 +131,16 @@ def check_connected(point, base_point, space):
     -------
     connected : ndarray of bool, shape=[...]
         ``sign(det Y) == sign(det X)`` for square full-rank spaces, else all True.
+
+    Examples
+    --------
+    Full-rank 2 × 2 matrices form two components, :math:`\det > 0` and :math:`\det < 0`:
+
+    >>> import geodln
+    >>> from geodln.geodesics.newton_log import check_connected
+    >>> points = np.stack([np.diag([2.0, 1.0]), np.diag([2.0, -1.0])])
+    >>> check_connected(points, np.eye(2), geodln.RankMatrices(2, 2))
+    array([ True, False])
     """
     batch = np.broadcast_shapes(np.shape(point)[:-2], np.shape(base_point)[:-2])
     if not (space.full_rank and space.m == space.n):
@@ -121,89 +150,42 @@ def check_connected(point, base_point, space):
     return np.broadcast_to(sy == sx, batch)
 
 
-class _Coordinates:
-    """Batched orthonormal tangent coordinates at base points ``[B, m, n]``."""
-
-    def __init__(self, base_point, rank, kernel):
-        m, n = base_point.shape[-2:]
-        u, s, vt = np.linalg.svd(base_point, full_matrices=True)
-        sig = np.zeros(base_point.shape[:-2] + (max(m, n),))
-        sig[..., :rank] = s[..., :rank]
-        s2 = sig**2
-        lam = np.asarray(kernel(s2[..., :m, None], s2[..., None, :n]), dtype=float)
-        self.mask = (np.arange(m)[:, None] < rank) | (np.arange(n)[None, :] < rank)
-        lam = lam[..., self.mask]
-        if np.any(~(lam > 0)):
-            raise ValueError("the metric is not defined at base_point (a co-metric eigenvalue "
-                             "is 0)")
-        self.u, self.v, self.sqrt_lam = u, _t(vt), np.sqrt(lam)
-        self.dim = int(self.mask.sum())
-
-    def take(self, idx):
-        out = _Coordinates.__new__(_Coordinates)
-        out.u, out.v, out.sqrt_lam = self.u[idx], self.v[idx], self.sqrt_lam[idx]
-        out.mask, out.dim = self.mask, self.dim
-        return out
-
-    def to_coords(self, vector):
-        """[B, ..., m, n] -> [B, ..., dim] (tangent part)."""
-        extra = vector.ndim - 3
-        u = self.u.reshape(self.u.shape[:1] + (1,) * extra + self.u.shape[1:])
-        v = self.v.reshape(self.v.shape[:1] + (1,) * extra + self.v.shape[1:])
-        sl = self.sqrt_lam.reshape(self.sqrt_lam.shape[:1] + (1,) * extra + (self.dim,))
-        return (_t(u) @ vector @ v)[..., self.mask] / sl
-
-    def to_vector(self, coords):
-        """[B, ..., dim] -> [B, ..., m, n]."""
-        extra = coords.ndim - 2
-        u = self.u.reshape(self.u.shape[:1] + (1,) * extra + self.u.shape[1:])
-        v = self.v.reshape(self.v.shape[:1] + (1,) * extra + self.v.shape[1:])
-        sl = self.sqrt_lam.reshape(self.sqrt_lam.shape[:1] + (1,) * extra + (self.dim,))
-        hat = np.zeros(coords.shape[:-1] + self.mask.shape)
-        hat[..., self.mask] = coords * sl
-        return u @ hat @ _t(v)
-
-
 class NewtonLogSolver(LogSolver):
-    r"""geomstats ``LogSolver``: batched Newton iteration on :math:`\exp_X(V) = Y`.
+    r"""geomstats ``LogSolver``: batched quasi-Newton iteration on :math:`\exp_X(V) = Y`.
 
     Parameters
     ----------
     space : RankMatrices
         The manifold.
     exp_solver : HamiltonianExpSolver
-        The exp solver (its ``exp_batch`` and ``exp_with_derivative`` are used).
+        The exp solver (its ``exp_batch``, ``exp_with_derivative`` and ``frame_field`` are
+        used).
     tol : float
-        Accepted residual :math:`\max|\exp_X(V) - Y| \le` ``tol`` :math:`\cdot\max|Y|`.
+        Accepted residual :math:`\max|\exp_X(V) - Y| \le` ``tol`` :math:`\cdot\max(|X|, |Y|)`
+        (entrywise maxima), measured with the exp solver's own tolerance.
     max_iter : int
-        Newton iterations per member (the evaluation budget; each costs one batched exp,
-        plus a Jacobian integration when the contraction is poor).
-    jac_rtol : float
-        Integrator tolerance of the Jacobian (variational) integrations.
-    refresh : float
-        A new Jacobian is integrated when the residual contracts by less than this factor
-        (otherwise a Broyden update is used).
+        Iterations per member (the evaluation budget; each costs one batched exp, plus an
+        integration of the variational equations when the cheap Jacobians stall).
     fallback : bool
-        Hand members that fail to :class:`~geodln.geodesics.RootLogSolver`.
+        Hand members that fail to :class:`~geodln.geodesics.RootLogSolver`; otherwise raise.
+    jac_rtol : float
+        Integrator tolerance of the variational equations (exact Jacobians).
     far_rtol : float
-        Integrator tolerance of the shots while the error exceeds ``near`` (relative).
-    near : float
-        Relative error below which shots are plain exps at the exp solver's tolerance.
-    dense_dim : int
-        Up to this manifold dimension every far shot also integrates the Jacobian (exact
-        Newton); above it Jacobians are integrated only when Broyden's updates contract
-        poorly (each costs about ``dim`` exps of work).
-
-    References
-    ----------
-    .. [1] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds
-       (2008), Section 6.1.
-    .. [2] GEO25: "Geodesics in the DLN", arXiv:2510.07324.
+        Integrator tolerance of the shots while the relative error exceeds 1e-5.
 
     Raises
     ------
     ValueError
-        If ``tol`` is not in (0, 1) or another option is out of range.
+        If ``tol``, ``jac_rtol`` or ``far_rtol`` is not in (0, 1) or ``max_iter`` is not an
+        integer >= 0.
+
+    References
+    ----------
+    .. [1] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds
+       (2008), Section 6.1 (Newton's method).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
 
     Examples
     --------
@@ -217,21 +199,22 @@ class NewtonLogSolver(LogSolver):
     True
     """
 
-    def __init__(self, space, exp_solver, tol=DEFAULT_TOL, max_iter=25, jac_rtol=1e-6,
-                 refresh=0.1, fallback=True, far_rtol=1e-7, near=1e-5, dense_dim=30):
+    def __init__(self, space, exp_solver, tol=DEFAULT_TOL, max_iter=30, fallback=True,
+                 jac_rtol=1e-5, far_rtol=1e-7):
         super().__init__(solves_bvp=False)
         self._space = space
         self.exp_solver = exp_solver
-        if not (0 < tol < 1):
-            raise ValueError(f"tol must be in (0, 1), got {tol!r}")
+        for name, val in (("tol", tol), ("jac_rtol", jac_rtol), ("far_rtol", far_rtol)):
+            if isinstance(val, bool) or not (0 < val < 1):
+                raise ValueError(f"{name} must be in (0, 1), got {val!r}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+                or max_iter < 0:
+            raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
         self.tol = float(tol)
         self.max_iter = int(max_iter)
         self.jac_rtol = float(jac_rtol)
-        self.refresh = float(refresh)
         self.fallback = bool(fallback)
         self.far_rtol = float(far_rtol)
-        self.near = float(near)
-        self.dense_dim = int(dense_dim)
         self.last_stats = {}
 
     # -- validation ----------------------------------------------------------------------
@@ -307,19 +290,85 @@ class NewtonLogSolver(LogSolver):
                 out[failed] = slow.log(ys[failed], xs[failed])
         return out.reshape(batch + self._space.shape)
 
-    # -- Newton --------------------------------------------------------------------------
-    def _initial(self, ys, xs):
+    # -- pieces --------------------------------------------------------------------------
+    def _field(self, points):
+        try:
+            return self.exp_solver.frame_field(points)
+        except NotImplementedError:
+            return None
+
+    def _candidates(self, ys, xs):
+        """Return the initial guesses ``[C, B, m, n]`` (second-order guess, root chart).
+
+        The second-order guess inverts :math:`Y - X = V - \\int_0^1 (1 - t)\\,
+        \\Gamma_{X(t)}(\\dot X, \\dot X)\\,dt` along the straight line (three Gauss
+        nodes); the root-chart guess (:func:`root_chart_velocity`) is exact for commuting
+        endpoints.
+        """
+        delta = ys - xs
+        field = self._field(xs[None] + _NODES[:, None, None, None] * delta[None])
+        if field is None:
+            out = [delta]
+        else:
+            with np.errstate(all="ignore"):
+                gam = field.christoffel(delta[None], delta[None])
+                out = [delta + np.tensordot(_WEIGHTS * (1.0 - _NODES), gam, axes=1)]
         kernel = self.exp_solver.kernel
         if isinstance(kernel, DLNKernel) and kernel.depth != np.inf and kernel.depth > 1:
-            rank = self._space.rank
-            return root_chart_velocity(ys, xs, kernel.depth, rank)
-        return ys - xs
+            with np.errstate(all="ignore"):
+                out.append(root_chart_velocity(ys, xs, kernel.depth, self._space.rank))
+        return np.stack(out)
 
-    def _shoot(self, coords, c, xs, ys, rtol=None, derivative=False):
+    def _approx_jacobian(self, coords, xs, c):
+        r"""Closed-form Jacobian of :math:`V \mapsto \exp_X(V)` from its Taylor expansion.
+
+        :math:`\exp_X(V) = X + V - \tfrac12\Gamma(V, V) + \tfrac16(2\Gamma(V, \Gamma(V, V))
+        - D\Gamma[V](V, V)) + O(|V|^4)` (Christoffel form at X), differentiated along W:
+        :math:`W - \Gamma(V, W) + \tfrac16(2\Gamma(W, \Gamma(V, V)) + 4\Gamma(V, \Gamma(V, W))
+        - D\Gamma[W](V, V) - 2D\Gamma[V](V, W))`, the derivatives of :math:`\Gamma` by
+        central differences. Third order for small systems (``dim`` <= ``THIRD_ORDER_DIM``),
+        second order otherwise; ``[B, dim, dim]``, the identity where no closed-form field
+        exists or the result is not finite.
+        """
+        n, dim = len(xs), coords.dim
+        eye = np.broadcast_to(np.eye(dim), (n, dim, dim)).copy()
+        field = self._field(xs)
+        if field is None:
+            return eye
+        basis = np.moveaxis(coords.basis(), 1, 0)  # [dim, B, m, n]
+        v = coords.to_vector(c)
+        with np.errstate(all="ignore"):
+            g_vw = field.christoffel(v[None], basis)
+            total = basis - g_vw
+            if dim <= THIRD_ORDER_DIM:
+                g_vv = field.christoffel(v, v)
+                total = total + (2.0 * field.christoffel(basis, g_vv[None])
+                                 + 4.0 * field.christoffel(v[None], g_vw)) / 6.0
+                smin = field.singular_values[..., -1]
+                size_w = np.max(np.abs(basis), axis=(-2, -1))  # [dim, B]
+                h_w = (1e-3 * smin / size_w)[..., None, None]
+                shifted = self._field(xs[None, None] + np.array([1.0, -1.0])[:, None, None,
+                                                                            None, None]
+                                      * (h_w * basis)[None])
+                d_w = shifted.christoffel(v[None, None], v[None, None])
+                total = total - (d_w[0] - d_w[1]) / (2.0 * h_w) / 6.0
+                size_v = np.max(np.abs(v), axis=(-2, -1))
+                h_v = np.where(size_v > 0, 1e-3 * smin / np.where(size_v > 0, size_v, 1.0),
+                               0.0)[..., None, None]
+                shifted = self._field(xs[None] + np.array([1.0, -1.0])[:, None, None, None]
+                                      * (h_v * v)[None])
+                d_v = shifted.christoffel(v[None, None], basis[:, None])  # [dim, 2, B, ...]
+                safe = np.where(h_v > 0, h_v, 1.0)
+                total = total - 2.0 * (d_v[:, 0] - d_v[:, 1]) / (2.0 * safe) / 6.0
+            jac = np.swapaxes(coords.to_coords(np.moveaxis(total, 0, 1)), -1, -2)
+        ok = np.all(np.isfinite(jac), axis=(1, 2))
+        return np.where(ok[:, None, None], jac, eye)
+
+    def _shoot(self, coords, c, xs, ys, rtol=None, derivative=False, derivative_rtol=None):
         """Shoot ``c`` [B, dim]; return residual coordinates, errors and Jacobians.
 
         Residual coordinates [B, dim], max abs error [B] (inf where the shot is singular), and
-        with ``derivative`` the Jacobians [B, dim, dim] (NaN rows where singular).
+        with ``derivative`` the Jacobians [B, dim, dim] (NaN where singular).
         """
         exp = self.exp_solver
         vec = coords.to_vector(c)
@@ -329,111 +378,181 @@ class NewtonLogSolver(LogSolver):
         def run(sl):
             if derivative:
                 self.last_stats["jacobians"] += 1
-                basis = coords.take(sl).to_vector(
-                    np.broadcast_to(np.eye(coords.dim), (len(xs[sl]),) + (coords.dim,) * 2))
-                end, d_end = exp.exp_with_derivative(vec[sl], xs[sl], basis, rtol=rtol,
-                                                     derivative_rtol=self.jac_rtol)
+                basis = coords.take(sl).basis()
+                end, d_end = exp.exp_with_derivative(
+                    vec[sl], xs[sl], basis, rtol=rtol,
+                    derivative_rtol=self.jac_rtol if derivative_rtol is None else derivative_rtol)
                 jac[sl] = np.swapaxes(coords.take(sl).to_coords(d_end), -1, -2)
                 return end
             self.last_stats["exps"] += 1
-            return exp.exp_batch(vec[sl], xs[sl], rtol=rtol)
+            return exp.exp_batch(vec[sl], xs[sl], rtol=rtol, max_evals=SHOT_EVALS)
 
-        try:
-            ends = run(np.arange(n))
-        except ValueError:
-            ends = np.full_like(xs, np.nan)
-            for i in range(n):  # find the members whose shot is singular
-                try:
-                    ends[i] = run(np.array([i]))[0]
-                except ValueError:
-                    pass
+        finite = np.all(np.isfinite(vec), axis=(-2, -1))
+        ends = np.full_like(xs, np.nan)
+        idx = np.flatnonzero(finite)
+        if len(idx):
+            try:
+                ends[idx] = run(idx)
+            except ValueError:
+                for i in idx:  # find the members whose shot is singular
+                    try:
+                        ends[i] = run(np.array([i]))[0]
+                    except ValueError:
+                        pass
         diff = ends - ys
         err = np.max(np.abs(diff), axis=(-2, -1))
         err = np.where(np.isfinite(err), err, np.inf)
         res = coords.to_coords(np.where(np.isfinite(diff), diff, 0.0))
         return res, err, jac
 
-    def _newton(self, ys, xs):
-        r"""Damped Newton iteration; returns (tangent vectors [B, m, n], converged [B]).
+    def _shoot_groups(self, coords, c, xs, ys, precise, derivative=False):
+        """Shoot with the solver's rtol where ``precise``, else ``far_rtol``."""
+        n = len(xs)
+        res = np.zeros((n, coords.dim))
+        err = np.full(n, np.inf)
+        jac = np.full((n, coords.dim, coords.dim), np.nan) if derivative else None
+        for mask, rtol in ((precise, None), (~precise, self.far_rtol)):
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                r, e, j = self._shoot(coords.take(idx), c[idx], xs[idx], ys[idx], rtol=rtol,
+                                      derivative=derivative)
+                res[idx], err[idx] = r, e
+                if derivative:
+                    jac[idx] = j
+        return res, err, jac
 
-        Far from the solution (error above ``near`` times the scale) every shot integrates
-        the variational equations too (exact Newton at a looser tolerance, with halved steps
-        when the error does not decrease); near it, shots are plain exps at the solver's
-        tolerance with Broyden updates of the last Jacobian, and a new Jacobian when the
-        error contracts by less than ``refresh``.
+    # -- the iteration -------------------------------------------------------------------
+    def _newton(self, ys, xs):
+        r"""Quasi-Newton iteration; returns (tangent vectors [B, m, n], converged [B]).
+
+        Start: the best of the candidate guesses (one batched shot). Jacobian: the closed
+        form :math:`I - \Gamma_X(V, \cdot)` with Broyden updates; when the error contracts
+        by less than ``POOR``, first a fresh closed form, then exact Jacobians (variational
+        equations). Steps are halved while a trial shot is singular or does not decrease the
+        error. Shots run at ``far_rtol`` while the error is above ``NEAR`` (relative), then
+        at the exp solver's tolerance.
         """
-        exp = self.exp_solver
-        coords = _Coordinates(xs, self._space.rank, exp.kernel)
+        rank = self._space.rank
+        kernel = self.exp_solver.kernel
+        coords = TangentCoordinates(xs, rank, kernel)
+        n = len(xs)
         scale = np.maximum(np.max(np.abs(ys), axis=(-2, -1)), np.max(np.abs(xs), axis=(-2, -1)))
         accept = self.tol * scale
-        near = self.near * scale
-        n = len(xs)
-        c = coords.to_coords(self._initial(ys, xs))
-        res, err, jac = self._shoot(coords, c, xs, ys, rtol=self.far_rtol, derivative=True)
-        bad = ~np.isfinite(err) | np.any(~np.isfinite(jac), axis=(1, 2))
-        if np.any(bad):  # the guess is beyond the domain of exp: start from c = 0 (J = I)
-            idx = np.flatnonzero(bad)
-            c[idx] = 0.0
-            res[idx] = -coords.take(idx).to_coords(ys[idx] - xs[idx])
-            err[idx] = np.max(np.abs(ys[idx] - xs[idx]), axis=(-2, -1))
-            jac[idx] = np.eye(coords.dim)
-        precise = np.zeros(n, dtype=bool)  # err was measured at the solver's rtol
+        near = NEAR * scale
+        # -- start: the second-order guess; the other candidates only where it is far off
+        cands = self._candidates(ys, xs)
+        c = coords.to_coords(cands[0])
+        res, err, _ = self._shoot(coords, c, xs, ys, rtol=self.far_rtol)
+        for cand in cands[1:]:
+            idx = np.flatnonzero(~(err <= FAR * scale))
+            if not len(idx):
+                break
+            sub = coords.take(idx)
+            c_try = sub.to_coords(cand[idx])
+            r_try, e_try, _ = self._shoot(sub, c_try, xs[idx], ys[idx], rtol=self.far_rtol)
+            better = e_try < err[idx]
+            take = idx[better]
+            c[take], res[take], err[take] = c_try[better], r_try[better], e_try[better]
+        bad = ~np.isfinite(err)
+        if np.any(bad):  # every guess is beyond the domain of exp: start from V = 0
+            c[bad] = 0.0
+            res[bad] = -coords.take(np.flatnonzero(bad)).to_coords(ys[bad] - xs[bad])
+            err[bad] = np.max(np.abs(ys[bad] - xs[bad]), axis=(-2, -1))
+        precise = np.zeros(n, dtype=bool)
+        jac = self._approx_jacobian(coords, xs, c)
+        level = np.zeros(n, dtype=int)  # 0 closed form + Broyden, 1 fresh closed form, 2+ exact
         done = np.zeros(n, dtype=bool)
         failed = np.zeros(n, dtype=bool)
-        keep = np.ones(n, dtype=bool)  # the Jacobian is good enough for the next step
+        # far from the solution the second-order Jacobian is useless: exact Jacobians at once
+        far = np.flatnonzero(err > FAR * scale)
+        if len(far):
+            level[far] = 2
+            self._exact_jacobian(coords, c, xs, ys, far, jac, res, err, failed,
+                                 far=np.ones(len(far), bool))
         for _ in range(self.max_iter):
             active = np.flatnonzero(~done & ~failed)
             if not len(active):
                 break
             self.last_stats["iterations"] += 1
-            step = -np.linalg.solve(jac[active], res[active][..., None])[..., 0]
+            with np.errstate(all="ignore"):
+                step = -np.linalg.solve(jac[active], res[active][..., None])[..., 0]
+            step = np.where(np.isfinite(step), step, 0.0)
             factor = np.ones(len(active))
             accepted = np.zeros(len(active), dtype=bool)
-            new = {"res": res[active].copy(), "err": err[active].copy(),
-                   "jac": np.full((len(active), coords.dim, coords.dim), np.nan)}
-            is_near = err[active] <= near[active]
-            # exact Newton while far (for small systems: the variational equations cost
-            # little more than the shot); otherwise only where the Jacobian is stale
-            far = ~is_near if coords.dim <= self.dense_dim else np.zeros(len(active), bool)
+            shot_precise = err[active] <= near[active]
+            new_res, new_err = res[active].copy(), err[active].copy()
             for _halving in range(6):
-                for group, derivative in ((far | ~keep[active], True),
-                                          (~far & keep[active], False)):
-                    trial = np.flatnonzero(~accepted & group)
-                    if not len(trial):
-                        continue
-                    idx = active[trial]
-                    rtol = None if not derivative or np.all(is_near[trial]) else self.far_rtol
-                    r_try, e_try, j_try = self._shoot(
-                        coords.take(idx), c[idx] + factor[trial, None] * step[trial],
-                        xs[idx], ys[idx], rtol=rtol, derivative=derivative)
-                    good = e_try < err[idx]
-                    if derivative:
-                        good &= np.all(np.isfinite(j_try), axis=(1, 2))
-                        new["jac"][trial[good]] = j_try[good]
-                    accepted[trial[good]] = True
-                    new["res"][trial[good]], new["err"][trial[good]] = r_try[good], e_try[good]
-                    factor[trial[~good]] *= 0.5
-                if np.all(accepted):
+                trial = np.flatnonzero(~accepted)
+                if not len(trial):
                     break
-            stalled = active[~accepted]
-            # no decrease: converged at the noise floor, retry with a new Jacobian, or fail
-            floor = (err[stalled] <= accept[stalled]) & precise[stalled]
-            done[stalled[floor]] = True
-            retry = stalled[~floor]
-            failed[retry[~keep[retry]]] = True
-            keep[retry] = False
+                idx = active[trial]
+                r_try, e_try, _ = self._shoot_groups(
+                    coords.take(idx), c[idx] + factor[trial, None] * step[trial], xs[idx],
+                    ys[idx], shot_precise[trial])
+                good = e_try < err[idx]
+                accepted[trial[good]] = True
+                new_res[trial[good]], new_err[trial[good]] = r_try[good], e_try[good]
+                factor[trial[~good]] *= 0.5
+            # accepted steps: Broyden (good) update, or a fresh Jacobian if the contraction
+            # is poor
             moved = active[accepted]
             ds = factor[accepted, None] * step[accepted]
-            got = np.all(np.isfinite(new["jac"][accepted]), axis=(1, 2))
-            # Broyden (good) update where no new Jacobian was integrated
-            dr = new["res"][accepted] - res[moved]
-            upd = jac[moved] + np.einsum(
-                "bi,bj->bij", dr - np.einsum("bij,bj->bi", jac[moved], ds), ds
-            ) / np.sum(ds * ds, axis=1)[:, None, None]
-            jac[moved] = np.where(got[:, None, None], new["jac"][accepted], upd)
-            keep[moved] = got | (new["err"][accepted] <= self.refresh * err[moved])
+            dr = new_res[accepted] - res[moved]
+            with np.errstate(all="ignore"):
+                upd = jac[moved] + np.einsum(
+                    "bi,bj->bij", dr - np.einsum("bij,bj->bi", jac[moved], ds), ds
+                ) / np.sum(ds * ds, axis=1)[:, None, None]
+            ok_upd = np.all(np.isfinite(upd), axis=(1, 2))
+            jac[moved[ok_upd]] = upd[ok_upd]
+            poor = new_err[accepted] > POOR * err[moved]
             c[moved] += ds
-            res[moved], err[moved] = new["res"][accepted], new["err"][accepted]
-            precise[moved] = is_near[accepted]
+            res[moved], err[moved] = new_res[accepted], new_err[accepted]
+            precise[moved] = shot_precise[accepted]
             done[moved] = (err[moved] <= accept[moved]) & precise[moved]
+            # members to refresh: poor contraction (fresh closed form, then exact Jacobians),
+            # or no decrease at all (exact Jacobian; if it was exact already: fail)
+            stalled = active[~accepted]
+            floor = precise[stalled] & (err[stalled] <= 10.0 * accept[stalled])
+            done[stalled[floor]] = True
+            stalled = stalled[~floor]
+            failed[stalled[level[stalled] >= 2]] = True
+            stalled = stalled[level[stalled] < 2]
+            level[stalled] = 2
+            slow = moved[poor & ~done[moved]]
+            level[slow] = np.minimum(level[slow] + 1, 2)
+            refresh = np.concatenate([slow, stalled])
+            cheap = refresh[level[refresh] == 1]
+            if len(cheap):
+                jac[cheap] = self._approx_jacobian(coords.take(cheap), xs[cheap], c[cheap])
+            exact = refresh[level[refresh] >= 2]
+            if len(exact):
+                self._exact_jacobian(coords, c, xs, ys, exact, jac, res, err, failed,
+                                     precise[exact], err[exact] > FAR * scale[exact])
         return coords.to_vector(c), done
+
+    def _exact_jacobian(self, coords, c, xs, ys, idx, jac, res, err, failed, precise=None,
+                        far=None):
+        """Integrate the variational equations at ``c[idx]``; update the arrays in place.
+
+        While the error is large (not ``precise``) the shot runs at ``jac_rtol`` too; where it
+        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3.
+        """
+        precise = np.zeros(len(idx), bool) if precise is None else precise
+        far = np.zeros(len(idx), bool) if far is None else far & ~precise
+        r_j = np.zeros((len(idx), coords.dim))
+        e_j = np.full(len(idx), np.inf)
+        j_j = np.full((len(idx), coords.dim, coords.dim), np.nan)
+        loose = max(self.far_rtol, self.jac_rtol)
+        for mask, rtol, d_rtol in ((precise, None, self.jac_rtol),
+                                   (~precise & ~far, loose, self.jac_rtol),
+                                   (far, max(loose, 1e-4), max(self.jac_rtol, 1e-3))):
+            sel = np.flatnonzero(mask)
+            if len(sel):
+                sub = idx[sel]
+                r_j[sel], e_j[sel], j_j[sel] = self._shoot(
+                    coords.take(sub), c[sub], xs[sub], ys[sub], rtol=rtol, derivative=True,
+                    derivative_rtol=d_rtol)
+        ok = np.all(np.isfinite(j_j), axis=(1, 2)) & np.isfinite(e_j)
+        jac[idx[ok]] = j_j[ok]
+        res[idx[ok]], err[idx[ok]] = r_j[ok], e_j[ok]
+        failed[idx[~ok]] = True

@@ -81,6 +81,18 @@ class PowerSumCometric:
        :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    :math:`L^{1/2}Z + ZR^{1/2}` (depth 2) multiplies :math:`u_1v_2^\top` by
+    :math:`\sigma_1 + \sigma_2 = 3`:
+
+    >>> from geodln.geodesics.operators import PowerSumCometric
+    >>> x = np.diag([2.0, 1.0])
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])  # u_1 v_2^T
+    >>> PowerSumCometric([0.5, 0.0], [0.0, 0.5])(x, z)
+    array([[0., 3.],
+           [0., 0.]])
     """
 
     def __init__(self, left_exponents, right_exponents, coefficients=None, rank=None):
@@ -142,6 +154,18 @@ class DLNCometric(PowerSumCometric):
        :math:`\dot X = -A_{N,X}(\nabla E)` of balanced factors).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    >>> from geodln.geodesics.operators import DLNCometric
+    >>> x = np.diag([2.0, 1.0])
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])  # u_1 v_2^T
+    >>> DLNCometric(2)(x, z)
+    array([[0., 3.],
+           [0., 0.]])
+    >>> DLNCometric(2, normalized=True)(x, z)
+    array([[0. , 1.5],
+           [0. , 0. ]])
     """
 
     def __init__(self, depth, normalized=False, rank=None):
@@ -167,8 +191,21 @@ class InfiniteDepthCometric(PowerSumCometric):
 
     References
     ----------
-    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497 (infinite-depth limit of
-       :math:`A_{N,X}/N`, logarithmic-mean eigenvalues).
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
+       :math:`A_{N,X}/N`; their N → ∞ limit is the logarithmic mean of
+       :math:`\sigma_k^2, \sigma_l^2`).
+
+    Examples
+    --------
+    The eigenvalue on :math:`u_1v_2^\top` is the logarithmic mean
+    :math:`(\sigma_1^2 - \sigma_2^2)/\log(\sigma_1^2/\sigma_2^2) = 3/\log 4`:
+
+    >>> from geodln.geodesics.operators import InfiniteDepthCometric
+    >>> x = np.diag([2.0, 1.0])
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])  # u_1 v_2^T
+    >>> out = InfiniteDepthCometric()(x, z)
+    >>> bool(np.isclose(out[0, 1], 3 / np.log(4), rtol=1e-12))
+    True
     """
 
     def __init__(self, n_nodes=16):
@@ -210,7 +247,10 @@ def cometric_operator(kernel, rank=None, full_rank=True):
 
     References
     ----------
-    .. [1] GEO25: "Geodesics in the DLN", arXiv:2510.07324 (co-metric Hamiltonian).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices, from the co-metric
+       Hamiltonian; explicit solutions in a special case).
 
     Examples
     --------
@@ -244,7 +284,19 @@ def hamiltonian(operator, base_point, cotangent_vec):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
+
+    Examples
+    --------
+    :math:`\tfrac12\langle P, A_X(P)\rangle = \tfrac12 \cdot 3` for the example of
+    :class:`DLNCometric`:
+
+    >>> from geodln.geodesics.operators import DLNCometric, hamiltonian
+    >>> x = np.diag([2.0, 1.0])
+    >>> z = np.array([[0.0, 1.0], [0.0, 0.0]])  # u_1 v_2^T
+    >>> float(hamiltonian(DLNCometric(2), x, z))
+    1.5
     """
     return 0.5 * anp.sum(cotangent_vec * operator(base_point, cotangent_vec), axis=(-2, -1))

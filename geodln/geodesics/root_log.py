@@ -24,62 +24,10 @@ from geomstats.numerics.geodesic import LogSolver
 from geomstats.numerics.optimization import ScipyRoot
 
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
+from geodln.geodesics.tangent_coordinates import TangentCoordinates
 from geodln.svd_frame import SVDFrame
 
 DEFAULT_TOL = 1e-7
-
-
-class TangentCoordinates:
-    r"""Riemannian-orthonormal coordinates on :math:`T_X M_r` from a full SVD (module docstring).
-
-    Parameters
-    ----------
-    base_point : ndarray, shape=[m, n]
-    rank : int
-    kernel : SpectralKernel
-
-    Raises
-    ------
-    ValueError
-        With the message ``the metric is not defined at base_point (a co-metric eigenvalue is
-        0)``.
-
-    References
-    ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
-    .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
-       :math:`A_{N,X}` in the singular basis).
-    """
-
-    def __init__(self, base_point, rank, kernel):
-        m, n = base_point.shape
-        u, s, vt = np.linalg.svd(base_point, full_matrices=True)
-        sig = np.zeros(max(m, n))
-        sig[:rank] = s[:rank]
-        s2 = sig**2
-        lam = np.asarray(kernel(s2[:m, None], s2[None, :n]), dtype=float)
-        self.mask = (np.arange(m)[:, None] < rank) | (np.arange(n)[None, :] < rank)
-        lam = lam[self.mask]
-        if np.any(~(lam > 0)):
-            raise ValueError(
-                "the metric is not defined at base_point (a co-metric eigenvalue is 0)"
-            )
-        self.u, self.v = u, vt.T
-        self.sqrt_lam = np.sqrt(lam)
-        self.dim = int(self.mask.sum())
-
-    def to_coords(self, vector):
-        """Coordinates ``[..., dim]`` of the tangent part of ``vector`` ``[..., m, n]``."""
-        hat = np.swapaxes(self.u, -1, -2) @ vector @ self.v
-        return hat[..., self.mask] / self.sqrt_lam
-
-    def to_vector(self, coords):
-        """Tangent vectors ``[..., m, n]`` with coordinates ``coords`` ``[..., dim]``."""
-        coords = np.asarray(coords, dtype=float)
-        hat = np.zeros(coords.shape[:-1] + self.mask.shape)
-        hat[..., self.mask] = coords * self.sqrt_lam
-        return self.u @ hat @ self.v.T
 
 
 class RootLogSolver(LogSolver):
@@ -124,10 +72,26 @@ class RootLogSolver(LogSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324 (geodesic
-       equations of :math:`g^N`).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
+       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+       matrices; explicit solutions in a special case).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).
+
+    Examples
+    --------
+    Inverts the exp solver:
+
+    >>> import geodln
+    >>> from geodln.geodesics.hamiltonian_exp import HamiltonianExpSolver
+    >>> from geodln.geodesics.root_log import RootLogSolver
+    >>> from geodln.spectral import DLNKernel
+    >>> space = geodln.RankMatrices(2, 2)
+    >>> exp_solver = HamiltonianExpSolver(space, DLNKernel(2))
+    >>> x, v = np.diag([2.0, 1.0]), np.array([[0.0, 0.1], [0.0, 0.0]])
+    >>> y = exp_solver.exp(v, x)
+    >>> bool(np.allclose(RootLogSolver(space, exp_solver).log(y, x), v, atol=1e-8))
+    True
     """
 
     def __init__(self, space, exp_solver, method="lm", tol=DEFAULT_TOL, jac_rtol=1e-6,
@@ -191,7 +155,7 @@ class RootLogSolver(LogSolver):
                     f"point must have rank {space.rank}, got sigma_(r+1)/sigma_1 = "
                     f"{s[space.rank] / s[0]:.3g}"
                 )
-        coords = TangentCoordinates(base_point, space.rank, exp.kernel)
+        coords = _SingleCoordinates(TangentCoordinates(base_point[None], space.rank, exp.kernel))
         init = coords.to_coords(point - base_point)
         vec, err, message = self._attempt(coords, point, base_point, init)
         if err is None and self.max_continuation > 0:
@@ -283,3 +247,16 @@ class RootLogSolver(LogSolver):
 
 class _ShotFailed(Exception):
     pass
+
+
+class _SingleCoordinates:
+    """:class:`TangentCoordinates` at one base point, vectors ``[..., m, n]``."""
+
+    def __init__(self, coords):
+        self.coords, self.dim = coords, coords.dim
+
+    def to_coords(self, vector):
+        return self.coords.to_coords(np.asarray(vector, dtype=float)[None])[0]
+
+    def to_vector(self, coords):
+        return self.coords.to_vector(np.asarray(coords, dtype=float)[None])[0]

@@ -59,6 +59,22 @@ class FactoredSpectralMetric:
        :math:`A_{N,X}` in the singular basis).
     .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
        matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    Depth 2 at :math:`X = \mathrm{diag}(2, 1)` in :math:`\mathbb{R}^{3\times 2}`: the kernel
+    :math:`\sigma_k + \sigma_l` on the range block, :math:`\sigma_l` on the normal row:
+
+    >>> from geodln.lowrank import project_to_tangent
+    >>> from geodln.lowrank.cometric import FactoredSpectralMetric
+    >>> from geodln.spectral import DLNKernel
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = project_to_tangent(np.ones((3, 2)), x)
+    >>> FactoredSpectralMetric(DLNKernel(2)).sharp(z, x).to_dense(x)
+    array([[4., 3.],
+           [3., 2.],
+           [2., 1.]])
     """
 
     def __init__(self, kernel):
@@ -208,6 +224,19 @@ class FactoredDLNMetric(FactoredSpectralMetric):
        :math:`A_{N,X}` in the singular basis).
     .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
        matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    :math:`g(Z, Z) = \sum Z_{kl}^2 / K_{kl} = 1/4 + 2/3 + 1/2 + 1/2 + 1` for the matrix of ones
+    (kernel values of :class:`FactoredSpectralMetric`'s example):
+
+    >>> from geodln.lowrank import project_to_tangent
+    >>> from geodln.lowrank.cometric import FactoredDLNMetric
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = project_to_tangent(np.ones((3, 2)), x)
+    >>> bool(np.isclose(FactoredDLNMetric(2).inner_product(z, z, x), 35 / 12))
+    True
     """
 
     def __init__(self, depth, normalized=False):

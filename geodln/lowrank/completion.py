@@ -71,10 +71,19 @@ class SparseCompletion(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.completion import SparseCompletion
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> loss = SparseCompletion(([0, 1], [0, 1]), [1.0, 2.0], (3, 2))
+    >>> float(loss.value_and_gradient(x)[0])  # (2 - 1)^2 / 2 + (1 - 2)^2 / 2
+    1.0
     """
 
     name = "completion"
@@ -229,6 +238,15 @@ class SparseCompletion(FactoredLeastSquares):
 def sample_distinct_indices(shape, n_observed, rng):
     """``n_observed`` distinct uniformly random entries of an m×n matrix, memory O(n_observed).
 
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    n_observed : int
+        Number of distinct entries, at most ``m * n``.
+    rng : numpy.random.Generator
+        Source of randomness.
+
     Returns
     -------
     rows, cols : ndarray of int64, shape=[n_observed]
@@ -237,6 +255,13 @@ def sample_distinct_indices(shape, n_observed, rng):
     ------
     ValueError
         With the message ``n_observed must be <= m*n = …, got …``.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.completion import sample_distinct_indices
+    >>> rows, cols = sample_distinct_indices((3, 4), 5, np.random.default_rng(0))
+    >>> len(set(zip(rows.tolist(), cols.tolist()))), int(rows.max()) < 3, int(cols.max()) < 4
+    (5, True, True)
     """
     m, n = shape
     total = m * n
@@ -291,10 +316,19 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.completion import random_sparse_completion
+    >>> loss, truth = random_sparse_completion((6, 5), 2, fraction=0.5, seed=0)
+    >>> loss, truth
+    (SparseCompletion(shape=(6, 5), n_observed=15), FactoredPoint(shape=(6, 5), rank=2))
+    >>> bool(loss.value_and_gradient(truth)[0] < 1e-25)  # the truth fits (up to rounding)
+    True
     """
     shape = check_shape(shape)
     m, n = shape

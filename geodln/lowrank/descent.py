@@ -7,8 +7,9 @@ downstairs step :math:`X \leftarrow P_{M_r}(X - \eta A_{N,X}(\nabla E))` of
 :func:`geodln.gradient_descent` (the discrete end-to-end update of ACH18, Arora, Cohen, Hazan,
 arXiv:1802.06509, Section 5), and agrees with it to rounding. One step costs
 O(|Ω| r + (m + n) r² + r³) per member for completion: no m×n array, independent of the depth.
-A batch of B starts runs as one vectorised computation with per-member stopping
-(:mod:`geodln.lowrank.driver`).
+A batch of B starts runs as one vectorised computation with per-member stopping: the engine's
+fixed-step descent (:func:`geodln.flows.descend`) on the factored field
+(:class:`geodln.lowrank.field.FactoredField`).
 """
 
 import numpy as np
@@ -16,73 +17,19 @@ import numpy as np
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.driver import (
     as_batch,
+    check_loss,
     check_n_steps,
     check_step_size,
-    factored_velocity,
-    fixed_step_descent,
     legacy_arguments,
+    run_fixed_steps,
 )
+from geodln.lowrank.field import FactoredField
 from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.retraction import finite_members, retract_or_nan
-from geodln.lowrank.tangent import FactoredTangent
+from geodln.lowrank.retraction import finite_members
+from geodln.lowrank.trajectory import Record
 from geodln.step_size import default_step_size
 
-__all__ = ["lowrank_gradient_descent", "FactoredDescent"]
-
-
-class FactoredDescent:
-    """The downstairs factored problem for :func:`geodln.lowrank.driver.fixed_step_descent`.
-
-    Parameters
-    ----------
-    loss : factored loss
-        ``value_and_gradient(point)`` on batched factored points.
-    metric : FactoredSpectralMetric
-
-    References
-    ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
-       end-to-end matrix, first-order agreement with factor descent).
-    .. [2] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
-    """
-
-    def __init__(self, loss, metric):
-        self.loss, self.metric = loss, metric
-
-    def evaluate(self, state):
-        """``(values [B], velocity)`` at the batch ``state``."""
-        return factored_velocity(self.loss, self.metric, state)
-
-    def advance(self, state, direction, eta):
-        """Retracted step; NaN members where it is not finite."""
-        return retract_or_nan(state, direction, eta)
-
-    @staticmethod
-    def finite(state):
-        """Members with finite factors."""
-        return state.is_finite()
-
-    @staticmethod
-    def select(mask, new, old):
-        """Member-wise choice (points or tangents); ``old=None`` means zero."""
-        if isinstance(new, FactoredPoint):
-            return new.where(mask, old)
-        m = np.asarray(mask, bool)[:, None, None]
-        if old is None:
-            return FactoredTangent(*(np.where(m, a, 0.0) for a in (new.m_core, new.up, new.vp)))
-        return FactoredTangent(np.where(m, new.m_core, old.m_core), np.where(m, new.up, old.up),
-                               np.where(m, new.vp, old.vp))
-
-    @staticmethod
-    def point(state):
-        """Return the state (it is the point)."""
-        return state
-
-    @staticmethod
-    def n_members(state):
-        """Batch size B."""
-        return state.batch_shape[0]
+__all__ = ["lowrank_gradient_descent"]
 
 
 def check_start(X0):
@@ -168,10 +115,6 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
         step_size = default_step_size(loss, x0, int(metric))
     metric = as_factored_metric(metric)
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
-    out = fixed_step_descent(FactoredDescent(loss, metric), x0, eta, n_steps, stop=stop,
-                             record=record, single=single)
-    meta = {"step_size": eta, "rank": x0.rank, "kernel": repr(metric.kernel),
-            "retraction": "metric projection (truncated SVD of a 2r x 2r core)"}
-    return out["recorder"].result(
-        out["point"], out["statuses"], mode="downstairs", n_rhs=(out["n_steps"] + 1).tolist(),
-        wall_time=out["wall_time"], metadata=meta)
+    check_loss(loss)
+    field = FactoredField(loss, metric, x0.shape, x0.rank)
+    return run_fixed_steps(field, field.pack(x0), eta, n_steps, stop, Record.of(record), single)

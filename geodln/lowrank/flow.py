@@ -10,10 +10,14 @@ point is the metric projection (truncated SVD) of
 factored form at the stage point :math:`Y_j`; the step is
 :math:`X_{n+1} = P_{M_r}(X_n + h\sum_j b_j K_j)`. Each sum is a matrix of rank ≤ r + 2r·s held
 as ``(L, R)``, truncated by two thin QRs and a small SVD
-(:mod:`geodln.lowrank.retraction`). The step size is controlled by the embedded pair
-(Dormand–Prince 5(4) ``"RK45"`` or Bogacki–Shampine 3(2) ``"RK23"``, the tableaux and the
-controller of :func:`scipy.integrate.solve_ivp`), with the error measured in the Frobenius
-norm: accept when :math:`\|h\sum_j e_j K_j\|_F \le atol + rtol\,\|X\|_F`.
+(:mod:`geodln.lowrank.retraction`). The integrator is the engine's
+per-member embedded Runge–Kutta method (:func:`geodln.flows.integrate_batch`: Dormand–Prince
+5(4) ``"RK45"`` or Bogacki–Shampine 3(2) ``"RK23"``, tableaux read from scipy, scipy's
+step-size controller, event location of the stopping rules on the dense output) on the
+factored field :class:`geodln.lowrank.field.FactoredField`, whose retraction is applied after
+every stage, with the error measured in the Frobenius norm: accept when
+:math:`\|h\sum_j e_j K_j\|_F \le atol + rtol\,\max(\|X\|_F, \|X_{new}\|_F)`. A batch of
+starts is integrated together, a step size per member.
 
 Why this scheme rather than projector splitting (KSL, Lubich–Oseledets 2014) or BUG
 (Ceruti–Lubich 2022): those are robust to small singular values for *any* field but are first
@@ -39,57 +43,26 @@ kernel on r×r eigenvalues, and a QR of an m×k and an n×k matrix (k ≤ 13r fo
 array, cost independent of the depth.
 """
 
-import time
-
 import numpy as np
 
+<<<<<<< HEAD
 from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
+=======
+from geodln._checks import check_finite, check_positive_int
+from geodln.flows.ode import Solver
+from geodln.flows.recording import At, Every
+from geodln.flows.runge_kutta import integrate_batch
+>>>>>>> origin/main
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
-from geodln.lowrank.driver import (
-    check_loss,
-    check_rules,
-    factored_velocity,
-    legacy_arguments,
-    stopping_of,
-)
-from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.retraction import (
-    combine,
-    frobenius_norm_of_product,
-    truncated_svd_of_dense,
-    truncated_svd_or_nan,
-)
-from geodln.lowrank.trajectory import FactoredRecorder, LowRankBatch, Record
+from geodln.lowrank.driver import as_batch, check_loss, engine_rules, legacy_arguments
+from geodln.lowrank.field import FactoredField
+from geodln.lowrank.trajectory import Record
 
-__all__ = ["lowrank_flow", "FlowOptions", "TABLEAUX"]
+__all__ = ["lowrank_flow", "FlowOptions", "METHODS"]
 
-#: Butcher tableaux (c, a, b, e, order of the error estimator) as in scipy's RK45 / RK23.
-TABLEAUX = {
-    "RK45": (
-        np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1]),
-        [
-            [],
-            [1 / 5],
-            [3 / 40, 9 / 40],
-            [44 / 45, -56 / 15, 32 / 9],
-            [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
-            [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
-        ],
-        np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]),
-        np.array([-71 / 57600, 0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40]),
-        4,
-    ),
-    "RK23": (
-        np.array([0, 1 / 2, 3 / 4]),
-        [[], [1 / 2], [0, 3 / 4]],
-        np.array([2 / 9, 1 / 3, 4 / 9]),
-        np.array([5 / 72, -1 / 12, -1 / 9, 1 / 8]),
-        2,
-    ),
-}
-
-SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+#: The embedded pairs of the factored flow (a single error estimator each).
+METHODS = ("RK45", "RK23")
 
 
 class FlowOptions:
@@ -106,7 +79,7 @@ class FlowOptions:
     max_step : float
         Largest step.
     max_steps : int
-        Abort (status ``"failed"``) after this many attempted steps.
+        Stop a member (status ``"failed"``) after this many accepted steps.
 
     Raises
     ------
@@ -128,8 +101,13 @@ class FlowOptions:
 
     def __init__(self, method="RK45", rtol=1e-6, atol=1e-9, first_step=None, max_step=np.inf,
                  max_steps=100000):
+<<<<<<< HEAD
         if not isinstance(method, str) or method not in TABLEAUX:
             raise ValueError(f"method must be one of {sorted(TABLEAUX)}, got {method!r}")
+=======
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+>>>>>>> origin/main
         for name, val in (("rtol", rtol), ("atol", atol)):
             if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
                                                 and real_scalar(val) >= 0):
@@ -159,8 +137,8 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
         Anything with ``value_and_gradient(point) -> (float, G)`` where ``G`` supports
         ``G @ V`` and ``G.T @ U`` (sparse matrix, :class:`LowRankOperator`, array).
     X0 : FactoredPoint
-        Start: one point, or a batch ``[B, ...]`` (each member is integrated with its own
-        step size and stopping; members run one after another).
+        Start: one point, or a batch ``[B, ...]`` (integrated together, each member with its
+        own step size and stopping).
     metric : int, numpy.inf, FactoredSpectralMetric, geodln.SpectralMetric or SpectralKernel
         An int is the depth N of :math:`g^N` (plain sum :math:`A_{N,X}`).
     t_span : tuple of float
@@ -169,11 +147,12 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
         Method, tolerances and step bounds.
     stop : None, StoppingRules or callable, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent`, checked after each accepted
-        step (no root finding: the run ends at the first step end where a rule holds).
+        step; the loss and norm rules are located inside the step on the dense output.
     record : None, int or Record, optional
         Every accepted step (None), every k accepted steps, or a :class:`Record`.
     t_eval : array-like, optional
-        Record only at these times (the steps are shortened to land on them).
+        Record only at these times (the dense output, retracted to :math:`M_r`), plus the
+        stopping point.
     **legacy
         The keywords of earlier versions (``depth``, ``normalized``, ``method``, ``rtol``,
         ``atol``, ``first_step``, ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``,
@@ -194,7 +173,9 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the end-to-end flow).
-    .. [2] DP80: Dormand, Prince, J. Comput. Appl. Math. 6 (1980) (the RK45 pair).
+    .. [2] HNW93: Hairer, Nørsett, Wanner, Solving ODEs I (2nd ed., 1993), Section II.4 (error
+       estimate of an embedded pair and step-size control, as :mod:`scipy.integrate` applies
+       them to the Dormand–Prince 5(4) pair of DP80).
 
     Examples
     --------
@@ -208,27 +189,39 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
     metric = as_factored_metric(metric)
     check_loss(loss)
+<<<<<<< HEAD
     x0 = check_start(X0)
     t_span = check_finite(t_span, "t_span")
     if t_span.shape != (2,):
         raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")
     t0, t1 = (float(v) for v in t_span)
+=======
+    x0, single = as_batch(check_start(X0))
+    t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
+>>>>>>> origin/main
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
-    targets = None
+    record = Record.of(record)
+    every = Every(record.every)
     if t_eval is not None:
         targets = np.sort(check_finite(t_eval, "t_eval").reshape(-1))
         if targets.size == 0 or targets[0] < t0 or targets[-1] > t1:
             raise ValueError(f"t_eval must be non-empty and inside t_span {(t0, t1)}")
-    record = Record.of(record)
-    stopping_of(stop)  # validate
-    if len(x0.batch_shape) > 1:
-        raise ValueError(f"X0 may have one batch axis, got batch shape {x0.batch_shape}")
-    if x0.batch_shape:
-        runs = [_integrate(loss, metric, x0[b], (t0, t1), options, stop, record, targets)
-                for b in range(x0.batch_shape[0])]
-        return LowRankBatch(runs, FactoredPoint.stack([r.final for r in runs]))
-    return _integrate(loss, metric, x0, (t0, t1), options, stop, record, targets)
+        every = At(np.unique(targets))
+    rules = engine_rules(stop)
+    budget = rules.max_steps is None
+    if budget:  # the options' step budget: a member that exhausts it has "failed"
+        rules.max_steps = options.max_steps
+    field = FactoredField(loss, metric, x0.shape, x0.rank, record)
+    solver = Solver(options.method, rtol=options.rtol, atol=options.atol,
+                    max_step=options.max_step, first_step=options.first_step)
+    out = integrate_batch(field, field.pack(x0), (t0, t1), rules, solver, every)
+    for member in out if budget else ():
+        if member.status == "max_steps":
+            member.status = "failed"
+            member.message = (f"max_steps={options.max_steps} exceeded at "
+                              f"t={member.final_time:.6g}")
+    return out[0] if single else out
 
 
 def _legacy(options, metric, stop, record, legacy):
@@ -244,6 +237,7 @@ def _legacy(options, metric, stop, record, legacy):
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
     return options, metric, stop, record
+<<<<<<< HEAD
 
 
 class StageSums:
@@ -399,3 +393,5 @@ def _integrate(loss, metric, x, span, options, stop, record, targets):
             "integrator": "projected Runge-Kutta (Kieri-Vandereycken 2019)"}
     return rec.result(x, [(status, message)], mode="downstairs", n_rhs=[n_rhs],
                       wall_time=time.perf_counter() - clock, metadata=meta)
+=======
+>>>>>>> origin/main

@@ -21,10 +21,27 @@ __all__ = ["FactoredLeastSquares", "factors_of", "check_shape", "sparse_gradient
 def check_shape(shape, name="shape"):
     """Return ``shape`` as a pair of positive ints ``(m, n)``.
 
+    Parameters
+    ----------
+    shape : tuple or list
+        The shape the caller gave.
+    name : str
+        Argument name for the error messages.
+
+    Returns
+    -------
+    shape : tuple of int
+
     Raises
     ------
     ValueError
         If ``shape`` is not a pair of positive integers.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.least_squares import check_shape
+    >>> check_shape([3, 2])
+    (3, 2)
     """
     if not isinstance(shape, tuple | list) or len(shape) != 2:
         raise ValueError(f"{name} must be a pair (m, n), got {shape!r}")
@@ -35,10 +52,31 @@ def check_shape(shape, name="shape"):
 def factors_of(point):
     """Return ``(L, R)`` with ``X = L Rᵀ`` for a FactoredPoint or a ``(L, R)`` pair.
 
+    Parameters
+    ----------
+    point : FactoredPoint or tuple of array-like
+        :math:`X = U\\,\\mathrm{diag}(s)\\,V^\\top` or a pair ``(L, R)``.
+
+    Returns
+    -------
+    left : ndarray, shape=[..., m, r]
+    right : ndarray, shape=[..., n, r]
+
     Raises
     ------
     ValueError
         If ``point`` is neither.
+
+    Examples
+    --------
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> from geodln.lowrank.least_squares import factors_of
+    >>> left, right = factors_of(x)
+    >>> left @ right.T
+    array([[2., 0.],
+           [0., 1.],
+           [0., 0.]])
     """
     if isinstance(point, FactoredPoint):
         return point.left(), point.v
@@ -65,6 +103,14 @@ def sparse_gradient(data, indices, indptr, shape):
     Returns
     -------
     gradient : scipy.sparse.csr_matrix or BatchedSparse
+
+    Examples
+    --------
+    >>> from geodln.lowrank.least_squares import sparse_gradient
+    >>> g = sparse_gradient(np.array([1.0, 2.0]), np.array([0, 1]), np.array([0, 1, 2]), (2, 2))
+    >>> g.toarray()
+    array([[1., 0.],
+           [0., 2.]])
     """
     if data.ndim == 1:
         return sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
@@ -85,6 +131,18 @@ class FactoredLeastSquares:
     r"""Base of the factored losses :math:`E = \tfrac12 \|r\|^2`.
 
     Subclasses define ``residuals(point)`` [..., k] and ``gradient_from_residuals(res)``.
+
+    Examples
+    --------
+    The completion loss is one; its value is half the squared residual norm:
+
+    >>> from geodln.lowrank import SparseCompletion
+    >>> from geodln.lowrank.least_squares import FactoredLeastSquares
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> loss = SparseCompletion(([0, 1], [0, 1]), [1.0, 2.0], (3, 2))
+    >>> isinstance(loss, FactoredLeastSquares), loss.residuals(x), loss.value(x)
+    (True, array([ 1., -1.]), 1.0)
     """
 
     def value(self, point):

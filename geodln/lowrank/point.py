@@ -39,6 +39,16 @@ class NonFiniteError(ValueError):
     ----------
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
        matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.point import NonFiniteError
+    >>> from geodln.lowrank.retraction import truncated_svd_of_product
+    >>> try:
+    ...     truncated_svd_of_product(np.full((3, 1), np.nan), np.ones((2, 1)), 1)
+    ... except NonFiniteError as exc:
+    ...     print(exc)
+    left contains NaN or inf entries (a diverged state?)
     """
 
 
@@ -321,6 +331,16 @@ def entries_of_product(left, right, rows, cols, chunk=1 << 16):
     ----------
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
        matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    :math:`L = (1, 1, 1)^\top`, :math:`R = (0, 1)^\top`: entry (i, j) of :math:`LR^\top` is
+    :math:`R_j`.
+
+    >>> from geodln.lowrank.point import entries_of_product
+    >>> entries_of_product(np.ones((3, 1)), np.array([[0.0], [1.0]]), np.array([0, 2]),
+    ...                    np.array([1, 0]))
+    array([1., 0.])
     """
     k = rows.shape[0]
     out = np.empty(left.shape[:-2] + (k,))

@@ -104,10 +104,21 @@ def truncated_svd_or_nan(left, right, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
+
+    Examples
+    --------
+    The second member diverged: it gets NaN, the first its exact singular value
+    :math:`\\|L\\|\\|R\\| = \\sqrt 6`.
+
+    >>> from geodln.lowrank.retraction import truncated_svd_or_nan
+    >>> left = np.stack([np.ones((3, 1)), np.full((3, 1), np.nan)])
+    >>> p = truncated_svd_or_nan(left, np.ones((2, 2, 1)), 1)
+    >>> bool(np.isclose(p.s[0, 0], np.sqrt(6))), bool(np.isnan(p.s[1, 0]))
+    (True, True)
     """
     ok = finite_members(left) & finite_members(right)
     if np.all(ok):
@@ -134,10 +145,16 @@ def truncated_svd_of_dense(x, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.retraction import truncated_svd_of_dense
+    >>> truncated_svd_of_dense(np.diag([3.0, 2.0, 1.0]), 2).s
+    array([3., 2.])
     """
     ok = finite_members(x)
     if not np.all(ok):
@@ -151,12 +168,29 @@ def truncated_svd_of_dense(x, rank):
 def finite_members(a, core_ndim=2):
     """Boolean [batch]: whether every entry of each member of ``a`` is finite.
 
+    Parameters
+    ----------
+    a : array-like, shape=[..., core]
+        Members with a core of ``core_ndim`` trailing axes.
+    core_ndim : int
+        Number of trailing axes of one member (2 for matrices).
+
+    Returns
+    -------
+    finite : ndarray of bool, shape=[...]
+
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.retraction import finite_members
+    >>> finite_members(np.stack([np.ones((2, 2)), np.full((2, 2), np.nan)]))
+    array([ True, False])
     """
     a = np.asarray(a)
     return np.all(np.isfinite(a), axis=tuple(range(a.ndim - core_ndim, a.ndim)))
@@ -221,10 +255,25 @@ def combine(point, terms):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
+
+    Examples
+    --------
+    For a full-rank point the tangent space is everything: :math:`X + Z/2` exactly.
+
+    >>> from geodln.lowrank import project_to_tangent
+    >>> from geodln.lowrank.retraction import combine
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = project_to_tangent(np.ones((3, 2)), x)
+    >>> left, right = combine(x, [(0.5, z, x)])
+    >>> left @ right.T
+    array([[2.5, 0.5],
+           [0.5, 1.5],
+           [0.5, 0.5]])
     """
     lefts, rights = [], []
     if point is not None:
@@ -325,10 +374,20 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834 (metric projection by truncated SVD as a
-       retraction on fixed-rank matrices).
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+       truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import project_to_tangent
+    >>> from geodln.lowrank.retraction import retract_or_nan
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = project_to_tangent(np.ones((3, 2)), x)
+    >>> bool(np.allclose(retract_or_nan(x, z, 0.1).to_dense(), x.to_dense() + 0.1))
+    True
     """
     r = base_point.rank
     rank = r if rank is None else rank
@@ -389,6 +448,12 @@ def frobenius_norm_of_product(left, right):
     Returns
     -------
     norm : float or ndarray, shape=[...]
+
+    Examples
+    --------
+    >>> from geodln.lowrank.retraction import frobenius_norm_of_product
+    >>> bool(np.isclose(frobenius_norm_of_product(np.ones((3, 1)), np.ones((2, 1))), np.sqrt(6)))
+    True
     """
     if left.shape[-1] == 0:
         out = np.zeros(left.shape[:-2])

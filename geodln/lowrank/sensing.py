@@ -47,8 +47,20 @@ class SparseSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
+
+    Examples
+    --------
+    One measurement :math:`\langle A, X\rangle = X_{11} + X_{22} = 3`, fitted exactly:
+
+    >>> import scipy.sparse
+    >>> from geodln.lowrank.sensing import SparseSensing
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> loss = SparseSensing([scipy.sparse.csr_matrix(np.eye(3, 2))], [3.0], (3, 2))
+    >>> float(loss.value(x))
+    0.0
     """
 
     name = "sensing"
@@ -164,8 +176,18 @@ class RankOneSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655 (deep matrix factorisation for matrix
-       completion and sensing).
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+       factorisation for matrix completion and sensing).
+
+    Examples
+    --------
+    :math:`A = e_1 e_1^\top` reads :math:`X_{11} = 2`; against y = 3 the loss is 1/2:
+
+    >>> from geodln.lowrank.sensing import RankOneSensing
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> RankOneSensing(np.array([[1.0, 0.0, 0.0]]), np.array([[1.0, 0.0]]), [3.0]).value(x)
+    0.5
     """
 
     name = "rank-one sensing"

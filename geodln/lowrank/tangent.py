@@ -64,6 +64,17 @@ class FactoredTangent:
     ----------
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2 (geometry of the manifold of fixed-rank
        matrices: factored points, tangent vectors, projection).
+
+    Examples
+    --------
+    >>> from geodln.lowrank.tangent import FactoredTangent
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = FactoredTangent(np.eye(2), np.zeros((3, 2)), np.zeros((2, 2)))  # Z = U I V^T
+    >>> z.to_dense(x)
+    array([[1., 0.],
+           [0., 1.],
+           [0., 0.]])
     """
 
     def __init__(self, m_core, up, vp):

@@ -19,7 +19,7 @@ from geodln.measures import (
 )
 from geodln.storage import load_arrays, save_arrays
 
-__all__ = ["LowRankTrajectory", "LowRankBatch", "Record", "FactoredRecorder"]
+__all__ = ["LowRankTrajectory", "LowRankBatch", "Record"]
 
 KIND = "lowrank_trajectory"
 
@@ -67,6 +67,15 @@ class LowRankTrajectory(RunRecord):
         have shape […, r], got …``; or ``loss must have shape (…,), got …``; or ``final must be
         a FactoredPoint, got …``; or ``give both u and v or neither``; or ``u and v must have …
         records, got …, …``; or ``metrics[…] must have shape (…,), got …``.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import (lowrank_gradient_descent, random_factored_point,
+    ...                             random_sparse_completion)
+    >>> loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    >>> traj = lowrank_gradient_descent(loss, random_factored_point(8, 6, 2, seed=1), 3, 0.02, 5)
+    >>> type(traj).__name__, traj.sigma.shape, traj.status  # 6 records of 2 singular values
+    ('LowRankTrajectory', (6, 2), 'completed')
     """
 
     def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",
@@ -254,74 +263,6 @@ class Record:
         if isinstance(record, Record):
             return record
         return cls(every=check_positive_int(record, "record"))
-
-
-class FactoredRecorder:
-    """Per-member records of a (batched) factored run; builds the result.
-
-    Parameters
-    ----------
-    record : Record
-    batch_shape : tuple
-        ``()`` for one run, ``(B,)`` for a batch.
-    """
-
-    def __init__(self, record, batch_shape):
-        self.record = record
-        self.batch_shape = tuple(batch_shape)
-        size = int(np.prod(self.batch_shape)) if self.batch_shape else 1
-        self.rows = [{"t": [], "s": [], "loss": [], "u": [], "v": [], "steps": [],
-                      "metrics": {k: [] for k in record.metrics}} for _ in range(size)]
-
-    def add(self, member, t, point, loss, step=None):
-        """Record member ``member`` (index into the batch) at time ``t``.
-
-        ``point`` is that member's single :class:`FactoredPoint`.
-        """
-        row = self.rows[member]
-        if row["t"] and row["t"][-1] == t and (step is None or row["steps"][-1] == step):
-            return  # already recorded
-        row["t"].append(float(t))
-        row["s"].append(np.array(point.s, float))
-        row["loss"].append(float(loss))
-        if step is not None:
-            row["steps"].append(int(step))
-        if self.record.factors:
-            row["u"].append(point.u.copy())
-            row["v"].append(point.v.copy())
-        for name, fn in self.record.metrics.items():
-            row["metrics"][name].append(float(fn(point)))
-
-    def result(self, final, statuses, *, mode, n_rhs, wall_time, metadata):
-        """Return a :class:`LowRankTrajectory` (one run) or a :class:`LowRankBatch`.
-
-        Parameters
-        ----------
-        final : FactoredPoint
-            Final points (batched like the run).
-        statuses : list of (str, str)
-            ``(status, message)`` per member.
-        mode : str
-        n_rhs : list of int
-            Per member.
-        wall_time : float
-        metadata : dict
-        """
-        members = []
-        for k, row in enumerate(self.rows):
-            extra = {}
-            if self.record.factors:
-                extra = {"u": np.array(row["u"]), "v": np.array(row["v"])}
-            members.append(LowRankTrajectory(
-                np.array(row["t"]), np.array(row["s"]), np.array(row["loss"]),
-                final if not self.batch_shape else final[k], mode=mode,
-                status=statuses[k][0], message=statuses[k][1], n_rhs=n_rhs[k],
-                wall_time=wall_time, steps=np.array(row["steps"]) if row["steps"] else None,
-                metadata=metadata, metrics={n: np.array(a) for n, a in row["metrics"].items()},
-                **extra))
-        if not self.batch_shape:
-            return members[0]
-        return LowRankBatch(members, final)
 
 
 class LowRankBatch:

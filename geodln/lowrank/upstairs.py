@@ -20,7 +20,8 @@ equal to r (:math:`W_1 = \Lambda V^\top`, :math:`W_p = \Lambda`, :math:`W_N = U\
 
 Factors are packed one way, as the engine's factor-tuple state: a list ``[W_1, ..., W_N]``
 with ``W_p`` of shape ``[d_p, d_{p-1}]`` or, for a batch of B runs, ``[B, d_p, d_{p-1}]``.
-Gradient descent on them is the shared batched loop of :mod:`geodln.lowrank.driver`.
+Gradient descent on them is the engine's batched fixed-step descent
+(:func:`geodln.flows.descend`) on :class:`ThinFactorField`.
 
 References: ACH18 (Arora, Cohen, Hazan, arXiv:1802.06509, Section 3: the factor gradient);
 ACHL19 (Arora, Cohen, Hu, Luo, arXiv:1905.13655: deep matrix completion trained this way).
@@ -34,15 +35,17 @@ from geodln.lowrank.driver import (
     check_loss,
     check_n_steps,
     check_step_size,
-    fixed_step_descent,
     legacy_arguments,
+    run_fixed_steps,
 )
+from geodln.lowrank.field import FactoredRecords
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, truncated_svd_or_nan
+from geodln.lowrank.trajectory import Record
 from geodln.step_size import default_step_size
 
 __all__ = ["bottleneck_factors", "end_to_end_factors", "upstairs_gradient",
-           "upstairs_gradient_descent", "ThinFactorDescent"]
+           "upstairs_gradient_descent", "ThinFactorField"]
 
 
 def _swap(a):
@@ -97,6 +100,16 @@ def bottleneck_factors(point, depth):
 def end_to_end_factors(factors):
     """``(L, R)`` with ``X = L Rᵀ``: ``L = W_N ⋯ W_2``, ``R = W_1ᵀ`` (batched).
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_p`` of shape ``[..., d_p, d_{p-1}]``.
+
+    Returns
+    -------
+    left : ndarray, shape=[..., m, d_1]
+    right : ndarray, shape=[..., n, d_1]
+
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
@@ -108,6 +121,15 @@ def end_to_end_factors(factors):
     ------
     ValueError
         If ``factors`` is not a chained list of at least 2 finite real matrices.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import random_factored_point
+    >>> from geodln.lowrank.upstairs import bottleneck_factors, end_to_end_factors
+    >>> ws = bottleneck_factors(random_factored_point(5, 4, 2, seed=0), 3)
+    >>> left, right = end_to_end_factors(ws)
+    >>> bool(np.allclose(left @ right.T, ws[2] @ ws[1] @ ws[0]))
+    True
     """
     factors = _check_factor_list(factors, "factors")
     left = factors[-1]
@@ -189,62 +211,97 @@ def _transpose_matmul(g, other):
     return _swap(g) @ other if isinstance(g, np.ndarray) else g.T @ other
 
 
-class ThinFactorDescent:
-    """Upstairs GD on thin factors for :func:`geodln.lowrank.driver.fixed_step_descent`.
+class ThinFactorField(FactoredRecords):
+    r"""Upstairs gradient field on thin factors with a sparse gradient, batched.
 
     Parameters
     ----------
     loss : factored loss
+        ``value_and_gradient((L, R))`` on end-to-end factor pairs.
+    widths : sequence of int
+        ``(d_0 = n, d_1, ..., d_N = m)``.
     shared : bool
-        See :func:`upstairs_gradient`.
-    rank : int
-        Rank of the recorded end-to-end points (the bottleneck width).
+        See :func:`geodln.lowrank.upstairs.upstairs_gradient`.
+    record : Record, optional
+        What each record keeps.
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
-       :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
-       initialisation).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the factor gradient).
+    .. [2] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Section 2.
+
+    Examples
+    --------
+    >>> from geodln.lowrank import bottleneck_factors, random_factored_point
+    >>> from geodln.lowrank import random_sparse_completion
+    >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
+    >>> ws = bottleneck_factors(random_factored_point(6, 5, 2, seed=1, batch=3), 3)
+    >>> field = ThinFactorField(loss, (5, 2, 2, 6))
+    >>> field.velocity(field.pack(ws)).shape
+    (3, 26)
     """
 
-    def __init__(self, loss, shared, rank):
-        self.loss, self.shared, self.rank = loss, shared, rank
+    mode = "upstairs"
 
-    def evaluate(self, state):
-        """``(values [B], -gradients)``."""
-        value, grads = upstairs_gradient(self.loss, state, self.shared)
-        return value, [-g for g in grads]
+    def __init__(self, loss, widths, shared=True, record=None):
+        self.loss, self.shared = loss, bool(shared)
+        self.widths = tuple(int(w) for w in widths)
+        self.shape = (self.widths[-1], self.widths[0])
+        self.rank = min(self.widths)
+        self.record = Record() if record is None else record
+        self._shapes = [(self.widths[p + 1], self.widths[p]) for p in range(len(widths) - 1)]
+        self._offsets = np.cumsum([a * b for a, b in self._shapes])[:-1]
 
-    @staticmethod
-    def advance(state, direction, eta):
-        """``W_p + eta * direction_p``."""
-        return [w + eta * d for w, d in zip(state, direction)]
+    def pack(self, factors):
+        """Flat states ``[B, D]`` of batched factors ``[W_1, ..., W_N]``."""
+        b = factors[0].shape[0]
+        return np.concatenate([w.reshape(b, -1) for w in factors], axis=-1)
 
-    @staticmethod
-    def finite(state):
-        """Members whose factors and end-to-end factors are finite."""
-        ok = np.ones(state[0].shape[0], bool)
-        for w in state + list(end_to_end_factors(state)):
-            ok &= finite_members(w)
-        return ok
+    def factors(self, y):
+        """Split states ``[..., D]`` into ``[W_1, ..., W_N]``."""
+        lead = y.shape[:-1]
+        return [a.reshape(lead + s) for a, s in zip(np.split(y, self._offsets, axis=-1),
+                                                     self._shapes)]
 
-    @staticmethod
-    def select(mask, new, old):
-        """Member-wise choice of factor lists; ``old=None`` means zero."""
-        m = np.asarray(mask, bool)[:, None, None]
-        if old is None:
-            return [np.where(m, a, 0.0) for a in new]
-        return [np.where(m, a, b) for a, b in zip(new, old)]
-
-    def point(self, state):
+    def point(self, y):
         """Factored end-to-end points (thin QRs and a small SVD; NaN for non-finite members)."""
-        return truncated_svd_or_nan(*end_to_end_factors(state), self.rank)
+        return truncated_svd_or_nan(*end_to_end_factors(self.factors(y)), self.rank)
 
-    @staticmethod
-    def n_members(state):
-        """Batch size B."""
-        return state[0].shape[0]
+    def loss_value(self, y):
+        """Loss of each member from the end-to-end factors ``(L, R)``."""
+        out = np.full(y.shape[0], np.nan)
+        ok = np.all(np.isfinite(y), axis=-1)
+        if ok.any():
+            lr = end_to_end_factors(self.factors(y[ok]))
+            ok_lr = finite_members(lr[0]) & finite_members(lr[1])
+            vals = np.full(int(ok.sum()), np.nan)
+            if ok_lr.any():
+                vals[ok_lr] = np.atleast_1d(self.loss.value((lr[0][ok_lr], lr[1][ok_lr])))
+            out[ok] = vals
+        return out
+
+    def value_and_velocity(self, y):
+        """Loss ``[B]`` and :math:`-\\nabla_{W_p}(E\\circ\\phi)` (flat) of each member."""
+        value = np.full(y.shape[0], np.nan)
+        out = np.full(y.shape, np.nan)
+        ok = np.all(np.isfinite(y), axis=-1)
+        if ok.any():
+            val, grads = upstairs_gradient(self.loss, self.factors(y[ok]), self.shared)
+            value[ok] = np.atleast_1d(val)
+            out[ok] = -np.concatenate([g.reshape(int(ok.sum()), -1) for g in grads], axis=-1)
+        return value, out
+
+    def velocity(self, y):
+        """Flat :math:`-\\nabla_{W_p}(E\\circ\\phi)`, ``[B, D]``."""
+        return self.value_and_velocity(y)[1]
+
+    def final_extras(self, y):
+        """Return the final factors ``[W_1, ..., W_N]``."""
+        return {"factors": [w.copy() for w in self.factors(y)]}
+
+    def metadata(self):
+        """Widths and the gradient scheme."""
+        return {"widths": list(self.widths), "shared": self.shared}
 
 
 def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, shared=True,
@@ -315,17 +372,15 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
         step_size = default_step_size(loss, FactoredPoint.from_product(
             *end_to_end_factors(state)), len(factors))
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
-    rank = min([w.shape[-2] for w in factors[:-1]] + [factors[-1].shape[-2],
-                                                      factors[0].shape[-1]])
-    out = fixed_step_descent(ThinFactorDescent(loss, bool(shared), rank), state, eta, n_steps,
-                             stop=stop, record=record, single=single)
-    final = [w[0] for w in out["state"]] if single else out["state"]
-    defect = balance_defect(final)
-    meta = {"step_size": eta, "widths": [int(w.shape[-1]) for w in final]
-            + [int(final[-1].shape[-2])], "shared": bool(shared),
-            "balance_defect": np.asarray(defect, float).tolist()}
-    traj = out["recorder"].result(
-        out["point"], out["statuses"], mode="upstairs", n_rhs=(out["n_steps"] + 1).tolist(),
-        wall_time=out["wall_time"], metadata=meta)
-    traj.factors = final
-    return traj
+    field = ThinFactorField(loss, [factors[0].shape[-1]] + [w.shape[-2] for w in factors],
+                            shared)
+    check_loss(loss)
+    out = run_fixed_steps(field, field.pack(state), eta, n_steps, stop, Record.of(record), False)
+    final = [w[0] for w in out.factors] if single else out.factors
+    defect = np.asarray(balance_defect(final), float).tolist()
+    for member in out:
+        member.metadata = {**member.metadata, "balance_defect": defect}
+    if single:
+        out = out[0]
+    out.factors = final
+    return out
