@@ -45,14 +45,10 @@ array, cost independent of the depth.
 
 import numpy as np
 
-<<<<<<< HEAD
 from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
-=======
-from geodln._checks import check_finite, check_positive_int
 from geodln.flows.ode import Solver
 from geodln.flows.recording import At, Every
 from geodln.flows.runge_kutta import integrate_batch
->>>>>>> origin/main
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
 from geodln.lowrank.driver import as_batch, check_loss, engine_rules, legacy_arguments
@@ -101,13 +97,8 @@ class FlowOptions:
 
     def __init__(self, method="RK45", rtol=1e-6, atol=1e-9, first_step=None, max_step=np.inf,
                  max_steps=100000):
-<<<<<<< HEAD
-        if not isinstance(method, str) or method not in TABLEAUX:
-            raise ValueError(f"method must be one of {sorted(TABLEAUX)}, got {method!r}")
-=======
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
->>>>>>> origin/main
         for name, val in (("rtol", rtol), ("atol", atol)):
             if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
                                                 and real_scalar(val) >= 0):
@@ -189,16 +180,11 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
     metric = as_factored_metric(metric)
     check_loss(loss)
-<<<<<<< HEAD
-    x0 = check_start(X0)
+    x0, single = as_batch(check_start(X0))
     t_span = check_finite(t_span, "t_span")
     if t_span.shape != (2,):
         raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")
     t0, t1 = (float(v) for v in t_span)
-=======
-    x0, single = as_batch(check_start(X0))
-    t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
->>>>>>> origin/main
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
     record = Record.of(record)
@@ -237,161 +223,3 @@ def _legacy(options, metric, stop, record, legacy):
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
     return options, metric, stop, record
-<<<<<<< HEAD
-
-
-class StageSums:
-    r"""Sums :math:`X + \sum_j c_j K_j` of tangent vectors at the stage points of one step.
-
-    Factored (thin QRs of the stacked factors, :func:`combine`) while the factor count is
-    small next to ``min(m, n)``; otherwise the stage vectors are densified once each and every
-    sum costs one dense SVD — the dense path's cost, never more.
-
-    Parameters
-    ----------
-    x : FactoredPoint
-        The point at the start of the step.
-    dense : bool
-        Use dense sums.
-    """
-
-    def __init__(self, x, dense):
-        self.x, self.dense = x, dense
-        self.x_dense = x.to_dense() if dense else None
-        self.k_dense = []
-
-    def _dense_sum(self, coefs, ks, pts, base):
-        while len(self.k_dense) < len(coefs):
-            j = len(self.k_dense)
-            self.k_dense.append(ks[j].to_dense(pts[j]))
-        out = np.zeros(self.x.shape) if base is None else base.copy()
-        for cj, kj in zip(coefs, self.k_dense):
-            if cj != 0:
-                out += cj * kj
-        return out
-
-    def point(self, coefs, ks, pts, rank):
-        """Return the truncated SVD of ``X + sum_j coefs[j] ks[j]`` (NaN if not finite)."""
-        if self.dense:
-            return truncated_svd_of_dense(self._dense_sum(coefs, ks, pts, self.x_dense), rank)
-        return truncated_svd_or_nan(*combine(self.x, list(zip(coefs, ks, pts))), rank)
-
-    def norm(self, coefs, ks, pts):
-        """Frobenius norm of ``sum_j coefs[j] ks[j]``."""
-        if self.dense:
-            return float(np.linalg.norm(self._dense_sum(coefs, ks, pts, None)))
-        return frobenius_norm_of_product(*combine(None, list(zip(coefs, ks, pts))))
-
-
-def _integrate(loss, metric, x, span, options, stop, record, targets):
-    """Projected embedded RK for one member (see the module docstring)."""
-    clock = time.perf_counter()
-    rules, user = stopping_of(stop)
-    t0, t1 = span
-    c, a, b, e, err_order = TABLEAUX[options.method]
-    rtol, atol, max_step = options.rtol, options.atol, options.max_step
-    r = x.rank
-    # dense stage sums when the stage factors (r + 2r per stage) reach min(m, n)
-    dense = r + 2 * r * len(c) >= min(x.shape)
-    rec = FactoredRecorder(record, ())
-    with np.errstate(all="ignore"):
-        value, k_first = factored_velocity(loss, metric, x)
-        if not np.isfinite(value):
-            raise ValueError("loss is not finite at the start point X0")
-        n_rhs = 1
-        t = t0
-        tpos = 0
-        if targets is None or targets[0] == t0:
-            rec.add(0, t, x, value)
-            tpos = 0 if targets is None else 1
-        status, message = "completed", f"reached t1={t1:g}"
-        hit = check_rules(rules, user, t, x, value)
-        if hit is not None:
-            status, message = hit
-        if options.first_step is None:  # Hairer–Wanner heuristic, Frobenius norms
-            scale = atol + rtol * x.frobenius_norm()
-            d0 = x.frobenius_norm() / scale
-            d1 = k_first.frobenius_norm() / scale
-            h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 or not np.isfinite(d1) else 0.01 * d0 / d1
-        else:
-            h = float(options.first_step)
-        h = min(h, max_step, t1 - t0)
-        n_attempts = n_accepted = 0
-        rejected = nonfinite = False
-        while hit is None and t < t1:
-            n_attempts += 1
-            if n_attempts > options.max_steps:
-                status, message = "failed", f"max_steps={options.max_steps} exceeded at t={t:.6g}"
-                break
-            h = min(h, max_step, t1 - t)
-            landing = None
-            if targets is not None and tpos < targets.size and t + h >= targets[tpos]:
-                h, landing = targets[tpos] - t, targets[tpos]
-            if landing is not None and h <= 1e-14 * max(1.0, abs(t)):
-                rec.add(0, landing, x, value)  # a target within rounding of t: X is there
-                t, tpos = landing, tpos + 1
-                continue
-            if h <= 1e-14 * max(1.0, abs(t)):
-                status, message = ("diverged", f"the state becomes non-finite for every step "
-                                   f"size at t={t:.6g}; last finite state kept") if nonfinite \
-                    else ("failed", f"step size underflow at t={t:.6g}")
-                break
-            sums = StageSums(x, dense)
-            ks, pts = [k_first], [x]
-            ok = True
-            for i in range(1, len(c)):
-                y = sums.point([h * a[i][j] for j in range(i)], ks, pts, r)
-                if not np.all(np.isfinite(y.s)):
-                    ok = False
-                    break
-                ks.append(factored_velocity(loss, metric, y)[1])
-                pts.append(y)
-            n_rhs += len(ks) - 1
-            if ok:
-                x_new = sums.point([h * bj for bj in b], ks, pts, r)
-                ok = bool(np.all(np.isfinite(x_new.s)))
-            if ok:
-                value_new, k_new = factored_velocity(loss, metric, x_new)
-                n_rhs += 1
-                ks.append(k_new)
-                pts.append(x_new)
-                err = sums.norm([h * ej for ej in e], ks, pts)
-                tol = atol + rtol * max(x.frobenius_norm(), x_new.frobenius_norm())
-                err_norm = err / tol
-                ok = bool(np.isfinite(value_new) and np.isfinite(err_norm))
-            nonfinite = not ok
-            if ok and err_norm <= 1.0:
-                factor = MAX_FACTOR if err_norm == 0 else min(
-                    MAX_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
-                )
-                if rejected:
-                    factor = min(1.0, factor)
-                t = landing if landing is not None else t + h
-                x, k_first, value = x_new, k_new, value_new
-                n_accepted += 1
-                hit = check_rules(rules, user, t, x, value)
-                if targets is None:
-                    if n_accepted % record.every == 0 or hit is not None or t >= t1:
-                        rec.add(0, t, x, value)
-                elif landing is not None or hit is not None:
-                    rec.add(0, t, x, value)
-                    tpos += landing is not None
-                if hit is not None:
-                    status, message = hit
-                h = h * factor
-                rejected = False
-            else:
-                factor = MIN_FACTOR if not ok else max(
-                    MIN_FACTOR, SAFETY * err_norm ** (-1.0 / (err_order + 1))
-                )
-                h = h * factor
-                rejected = True
-        if targets is None or (tpos == 0 and targets[0] != t0):
-            rec.add(0, t, x, value)  # (with t_eval: a run that stopped before the first target)
-    meta = {"method": options.method, "rtol": rtol, "atol": atol, "rank": r,
-            "kernel": repr(metric.kernel), "n_steps": n_attempts,
-            "integrator": "projected Runge-Kutta (Kieri-Vandereycken 2019)"}
-    return rec.result(x, [(status, message)], mode="downstairs", n_rhs=[n_rhs],
-                      wall_time=time.perf_counter() - clock, metadata=meta)
-=======
->>>>>>> origin/main
