@@ -71,7 +71,11 @@ def _single(x):
         vt, sv = vt[::-1], sv[::-1]
     if 0.0 < sv[1] < FALLBACK_RATIO * sv[0]:
         return None
-    return np.array(u), np.array([math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)]), np.array(vt)
+    try:
+        s = np.array([math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)])
+    except OverflowError:  # a singular value beyond the float range: LAPACK's answer (inf)
+        return None
+    return np.array(u), s, np.array(vt)
 
 
 def svd_2x2(x):

@@ -36,7 +36,6 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 import autograd.numpy as anp
 import numpy as np
 
-from geodln._checks import check_bool
 from geodln.geodesics.power_family import sym_power_family
 
 __all__ = [
@@ -178,7 +177,7 @@ class DLNCometric(PowerSumCometric):
             rank,
         )
         self.depth = N
-        self.normalized = check_bool(normalized, "normalized")
+        self.normalized = bool(normalized)
 
 
 class InfiniteDepthCometric(PowerSumCometric):

@@ -163,6 +163,12 @@ def upstairs_gradient(loss, factors, shared=True):
     value : float or ndarray, shape=[B]
     grads : list of ndarray
 
+    Raises
+    ------
+    ValueError
+        If ``loss`` has no ``value_and_gradient``, ``factors`` is not a chained list of at
+        least 2 finite real matrices, or ``shared`` is not a bool.
+
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
