@@ -48,7 +48,10 @@ def _sparse():
     return lowrank.SparseCompletion(([0, 1, 2, 3], [0, 1, 2, 0]), [1.0, -1.0, 0.5, 2.0], (4, 3))
 
 
-def _draw(rng, index):
+def _draw(rng, index=None):
+    """An ensemble run function; called with one list of (index, rng) pairs, a batch one."""
+    if index is None:
+        return [{"x": g.standard_normal(2)} for _, g in rng]
     return {"x": rng.standard_normal(2)}
 
 
