@@ -15,7 +15,12 @@ from brute import brute_cometric_matrix, random_orthogonal
 from christoffel_reference import flat_space
 
 from geodln import DLNMetric, RankMatrices
-from geodln.geodesics import NewtonLogSolver, RootLogSolver, root_chart_velocity
+from geodln.geodesics import (
+    NewtonLogSolver,
+    RootLogSolver,
+    check_connected,
+    root_chart_velocity,
+)
 
 
 def dln_space(m, n, depth, rank=None):
@@ -123,13 +128,20 @@ def test_opposite_determinants_are_infinitely_far_and_have_no_log():
         space.metric.log(y, x)
 
 
-@pytest.mark.slow
 def test_rectangular_spaces_have_no_determinant_rule():
-    # rectangular and rank-deficient spaces are connected: no determinant rule there
+    # full-rank 2 x 3 matrices form a connected set: the left 2 x 2 minor changes sign (1 to
+    # -0.5) along a geodesic that turns through the third column. (The symmetric pair with
+    # end point [[1, 0, 0], [0, -1, 0]] has two minimising geodesics, one per sign of the third
+    # column: a cut point, where Newton cannot choose.)
     wide = dln_space(2, 3, 2)
     a = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    b = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    b = np.array([[1.0, 0.0, 0.0], [0.0, -0.5, 1.0]])
+    assert check_connected(b, a, wide)
+    vec = wide.metric.log(b, a)
+    assert abs(vec[1, 2]) > 0.1  # the geodesic leaves the left 2 x 2 block
+    np.testing.assert_allclose(wide.metric.exp(vec, a), b, atol=1e-9)
     assert np.isfinite(wide.metric.dist(a, b))
+    assert wide.metric.log_solver.last_stats["fallbacks"] == 0
 
 
 def test_identical_points_return_zero_at_once():

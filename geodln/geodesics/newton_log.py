@@ -62,6 +62,7 @@ DEFAULT_TOL = 2e-11
 FAR = 0.05  # relative error above which exact Jacobians are used from the start
 NEAR = 1e-5  # relative error below which shots run at the exp solver's own tolerance
 THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
+SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
 POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
 # Gauss-Legendre nodes on [0, 1] for the second-order guess
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(3)
@@ -363,7 +364,7 @@ class NewtonLogSolver(LogSolver):
         ok = np.all(np.isfinite(jac), axis=(1, 2))
         return np.where(ok[:, None, None], jac, eye)
 
-    def _shoot(self, coords, c, xs, ys, rtol=None, derivative=False):
+    def _shoot(self, coords, c, xs, ys, rtol=None, derivative=False, derivative_rtol=None):
         """Shoot ``c`` [B, dim]; return residual coordinates, errors and Jacobians.
 
         Residual coordinates [B, dim], max abs error [B] (inf where the shot is singular), and
@@ -378,12 +379,13 @@ class NewtonLogSolver(LogSolver):
             if derivative:
                 self.last_stats["jacobians"] += 1
                 basis = coords.take(sl).basis()
-                end, d_end = exp.exp_with_derivative(vec[sl], xs[sl], basis, rtol=rtol,
-                                                     derivative_rtol=self.jac_rtol)
+                end, d_end = exp.exp_with_derivative(
+                    vec[sl], xs[sl], basis, rtol=rtol,
+                    derivative_rtol=self.jac_rtol if derivative_rtol is None else derivative_rtol)
                 jac[sl] = np.swapaxes(coords.take(sl).to_coords(d_end), -1, -2)
                 return end
             self.last_stats["exps"] += 1
-            return exp.exp_batch(vec[sl], xs[sl], rtol=rtol)
+            return exp.exp_batch(vec[sl], xs[sl], rtol=rtol, max_evals=SHOT_EVALS)
 
         finite = np.all(np.isfinite(vec), axis=(-2, -1))
         ends = np.full_like(xs, np.nan)
@@ -465,7 +467,8 @@ class NewtonLogSolver(LogSolver):
         far = np.flatnonzero(err > FAR * scale)
         if len(far):
             level[far] = 2
-            self._exact_jacobian(coords, c, xs, ys, far, jac, res, err, failed)
+            self._exact_jacobian(coords, c, xs, ys, far, jac, res, err, failed,
+                                 far=np.ones(len(far), bool))
         for _ in range(self.max_iter):
             active = np.flatnonzero(~done & ~failed)
             if not len(active):
@@ -524,24 +527,31 @@ class NewtonLogSolver(LogSolver):
             exact = refresh[level[refresh] >= 2]
             if len(exact):
                 self._exact_jacobian(coords, c, xs, ys, exact, jac, res, err, failed,
-                                     precise[exact])
+                                     precise[exact], err[exact] > FAR * scale[exact])
         return coords.to_vector(c), done
 
-    def _exact_jacobian(self, coords, c, xs, ys, idx, jac, res, err, failed, precise=None):
+    def _exact_jacobian(self, coords, c, xs, ys, idx, jac, res, err, failed, precise=None,
+                        far=None):
         """Integrate the variational equations at ``c[idx]``; update the arrays in place.
 
-        While the error is large (not ``precise``) the shot runs at ``jac_rtol`` too.
+        While the error is large (not ``precise``) the shot runs at ``jac_rtol`` too; where it
+        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3.
         """
         precise = np.zeros(len(idx), bool) if precise is None else precise
+        far = np.zeros(len(idx), bool) if far is None else far & ~precise
         r_j = np.zeros((len(idx), coords.dim))
         e_j = np.full(len(idx), np.inf)
         j_j = np.full((len(idx), coords.dim, coords.dim), np.nan)
-        for mask, rtol in ((precise, None), (~precise, max(self.far_rtol, self.jac_rtol))):
+        loose = max(self.far_rtol, self.jac_rtol)
+        for mask, rtol, d_rtol in ((precise, None, self.jac_rtol),
+                                   (~precise & ~far, loose, self.jac_rtol),
+                                   (far, max(loose, 1e-4), max(self.jac_rtol, 1e-3))):
             sel = np.flatnonzero(mask)
             if len(sel):
                 sub = idx[sel]
                 r_j[sel], e_j[sel], j_j[sel] = self._shoot(
-                    coords.take(sub), c[sub], xs[sub], ys[sub], rtol=rtol, derivative=True)
+                    coords.take(sub), c[sub], xs[sub], ys[sub], rtol=rtol, derivative=True,
+                    derivative_rtol=d_rtol)
         ok = np.all(np.isfinite(j_j), axis=(1, 2)) & np.isfinite(e_j)
         jac[idx[ok]] = j_j[ok]
         res[idx[ok]], err[idx[ok]] = r_j[ok], e_j[ok]
