@@ -229,21 +229,7 @@ FORBIDDEN = [
 
 #: (rule, module) -> why it is not met yet. Keep this explicit; never widen a rule instead.
 #: Remove an entry as soon as its module is fixed (the test passes either way).
-KNOWN_GAPS = {
-    ("examples", "geodln.experiments.acgh"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.ach_lp"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.achl"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.achl_at_scale"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.coupling"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.depth_study"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.inpainting"): "being filled (issue 17)",
-    ("examples", "geodln.experiments.saxe"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.acgh"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.ach_lp"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.achl"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.coupling"): "being filled (issue 17)",
-    ("parameters", "geodln.experiments.saxe"): "being filled (issue 17)",
-}
+KNOWN_GAPS = {}
 
 
 def _report(rule, module, bad):

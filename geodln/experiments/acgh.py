@@ -99,7 +99,30 @@ def _bound_run(rng, index, depths, steps, n_starts):
 
 
 def negative_margin(steps=2000):
-    """Depths 2, 3 from det X0 < 0 (no convergence) and det X0 > 0 (convergence), batched."""
+    """Depths 2, 3 from det X0 < 0 (no convergence) and det X0 > 0 (convergence), batched.
+
+    Parameters
+    ----------
+    steps : int
+        Gradient-descent steps of each run.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per (start, depth): ``margin``, ``final_loss``, ``min_loss``,
+        ``det_sign_kept``.
+    curves : dict
+        ``(start, depth) -> (steps, losses)`` of the runs, for the figure.
+
+    Examples
+    --------
+    The sign of det X never changes, so the det < 0 start stays away from the target:
+
+    >>> from geodln.experiments.acgh import negative_margin
+    >>> rows, curves = negative_margin(steps=50)
+    >>> [(r["start"], r["depth"], r["det_sign_kept"]) for r in rows]
+    [('det<0', 2, True), ('det>0', 2, True), ('det<0', 3, True), ('det>0', 3, True)]
+    """
     from geodln import gradient_descent
     from geodln.convergence import deficiency_margin
     from geodln.factors import balanced_factors

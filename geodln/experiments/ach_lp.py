@@ -36,7 +36,21 @@ LEVELS = (1e-2, 1e-4, 1e-6)
 
 
 def diabetes_problem():
-    """Standardised ``load_diabetes`` as (inputs [10, 442], targets [1, 442])."""
+    """Standardised ``load_diabetes`` as (inputs [10, 442], targets [1, 442]).
+
+    Returns
+    -------
+    inputs : ndarray, shape=[10, 442]
+        Features, each with mean 0 and standard deviation 1 (one column per example).
+    targets : ndarray, shape=[1, 442]
+
+    Examples
+    --------
+    >>> from geodln.experiments.ach_lp import diabetes_problem
+    >>> inputs, targets = diabetes_problem()
+    >>> inputs.shape, targets.shape, bool(np.allclose(inputs.std(axis=1), 1.0))
+    ((10, 442), (1, 442), True)
+    """
     from sklearn.datasets import load_diabetes
 
     data = load_diabetes()
