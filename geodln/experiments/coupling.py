@@ -209,7 +209,7 @@ def _fig(rank_rows, ratios, plast_rows, traces):
     labels = [f"N={r['depth']} {r['phase']}" for r in plast_rows]
     ax.bar(range(len(plast_rows)), [r["x21_error_median"] for r in plast_rows], color="C1")
     ax.set(xticks=range(len(plast_rows)), ylabel=r"median $|x_{21} - 1/2|$",
-           title="loss of plasticity (SY26 Sec. 5)")
+           title="loss of plasticity (SY26)")
     ax.set_xticklabels(labels, rotation=30, fontsize=8)
     return fig
 
