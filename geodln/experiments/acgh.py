@@ -14,11 +14,11 @@ r"""ACGH19 (Arora, Cohen, Golowich, Hu, arXiv:1810.02281): the linear-rate guara
    1 at the theorem's step), and
    the looseness: the measured decay exponent :math:`-\log(\ell(T)/\ell(0))/(\eta T)` over
    the guaranteed :math:`c^{2(N-1)/N}`.
-2. **Negative deficiency margin** (the abstract's "violating [the conditions] may lead to
-   convergence failure"): :math:`\Phi = I_2` (det > 0), start
-   :math:`X_0 = \mathrm{diag}(0.5, -0.01)` (det < 0, margin < 0), balanced, depths 2 and 3,
-   GD with η = 0.05: det X keeps its sign, so the loss stays above
-   :math:`\tfrac12\sigma_{\min}(\Phi)^2 = 1/2` (the best rank-deficient loss) — no
+2. **Negative deficiency margin** (ACGH19 Appendix C, Claim 5: perfectly balanced starts
+   without a margin that fail under any step, for even depth; our example, also at depth 3):
+   :math:`\Phi = I_2` (det > 0), start :math:`X_0 = \mathrm{diag}(0.5, -0.01)` (det < 0,
+   margin < 0), balanced, depths 2 and 3, GD with η = 0.05: det X keeps its sign, so the
+   loss stays above :math:`\tfrac12\sigma_{\min}(\Phi)^2 = 1/2` (the best rank-deficient loss) — no
    convergence; the same start with det > 0 converges.
 
 Deviations and our choices: ACGH19's own experiments (on UCI data, comparing balanced and
