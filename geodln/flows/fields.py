@@ -240,6 +240,15 @@ class VectorField:
             out = np.abs(h) * n5 / np.sqrt((n5 + 0.01 * n3) * y.shape[-1])
         return np.where((n5 == 0) & (n3 == 0), 0.0, out)
 
+    @staticmethod
+    def _finite_only(fn, y):
+        """``fn`` on the members of ``y`` with finite entries; NaN rows for the others."""
+        finite = np.all(np.isfinite(y), axis=-1)
+        out = np.full(y.shape, np.nan)
+        if finite.any():
+            out[finite] = fn(y[finite])
+        return out
+
     def take(self, obj, index):
         """Members ``index`` of a state or velocity."""
         return obj[index]
@@ -434,12 +443,8 @@ class DownstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-A_X(\\nabla E(X))/c` for every member, ``[B, m*n]``."""
-        finite = np.all(np.isfinite(y), axis=-1)
-        if not finite.all():
-            out = np.full(y.shape, np.nan)
-            if finite.any():
-                out[finite] = self.velocity(y[finite])
-            return out
+        if not np.all(np.isfinite(y)):
+            return self._finite_only(self.velocity, y)
         x = self.point(y)
         return self._velocity_at(x, self.loss.euclidean_gradient(x))
 
@@ -571,12 +576,8 @@ class UpstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-(W_{N:p+1}^\\top \\nabla E(X) W_{p-1:1}^\\top)_p`, ``[B, D]``."""
-        finite = np.all(np.isfinite(y), axis=-1)
-        if not finite.all():
-            out = np.full(y.shape, np.nan)
-            if finite.any():
-                out[finite] = self.velocity(y[finite])
-            return out
+        if not np.all(np.isfinite(y)):
+            return self._finite_only(self.velocity, y)
         fs = self.factors(y)
         with np.errstate(over="ignore", invalid="ignore"):
             x = product(fs)

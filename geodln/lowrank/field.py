@@ -66,12 +66,9 @@ class FactoredRecords(VectorField):
 
     Examples
     --------
-    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
-    >>> from geodln.lowrank.cometric import as_factored_metric
-    >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
-    >>> field = FactoredField(loss, as_factored_metric(3), (6, 5), 2)
-    >>> field.record_row(field.pack(random_factored_point(6, 5, 2, seed=1, batch=4))).shape
-    (4, 3)
+    >>> from geodln.lowrank.upstairs import ThinFactorField
+    >>> issubclass(FactoredField, FactoredRecords), issubclass(ThinFactorField, FactoredRecords)
+    (True, True)
     """
 
     record = None
