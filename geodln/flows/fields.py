@@ -276,9 +276,9 @@ class VectorField:
             out[finite] = self.loss.value(x[finite] if not finite.all() else x)
         return out
 
-    def point_norm(self, y):
-        """Frobenius norm of each member's end-to-end point, ``[B]``."""
-        x = self.point(y)
+    def point_norm(self, y, x=None):
+        """Frobenius norm of each member's end-to-end point, ``[B]`` (``x``: ``point(y)``)."""
+        x = self.point(y) if x is None else x
         with np.errstate(over="ignore", invalid="ignore"):
             return np.sqrt(np.sum(x * x, axis=(-2, -1)))
 
@@ -592,6 +592,20 @@ class UpstairsField(VectorField):
                 [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
             )
         return out
+
+    def value_and_velocity(self, y):
+        """Loss ``[B]`` and velocity with one product and one ``value_and_gradient`` call."""
+        fs = self.factors(y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = product(fs)
+        if not (np.all(np.isfinite(x)) and hasattr(self.loss, "value_and_gradient")):
+            return super().value_and_velocity(y)
+        value, grad = self.loss.value_and_gradient(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = -np.concatenate(
+                [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
+            )
+        return np.asarray(value, float).reshape(-1), out
 
     def record_extras(self, ys):
         """Balance defect at each record ``[..., T]`` and the final factors."""

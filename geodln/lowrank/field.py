@@ -73,10 +73,11 @@ class FactoredRecords(VectorField):
 
     record = None
 
-    def point_norm(self, y):
-        """:math:`\\|X\\|_F = \\|\\sigma\\|_2` of each member (scaled, no overflow)."""
+    def point_norm(self, y, x=None):
+        """:math:`\\|X\\|_F = \\|\\sigma\\|_2` of each member (``x``: ``point(y)``)."""
+        x = self.point(y) if x is None else x
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(frobenius_norm_from_singular_values(self.point(y).s), float)
+            return np.asarray(frobenius_norm_from_singular_values(x.s), float)
 
     def loss_value(self, y):
         """Loss of each member ``[B]`` (NaN for a non-finite member)."""
