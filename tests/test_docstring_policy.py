@@ -168,6 +168,7 @@ EXAMPLES_EXEMPT_OBJECTS = {
     "geodln.experiments.prototype_metrics.run_metric": _TRAIN,
     "geodln.experiments.saxe.aligned_part": _TRAIN,
     "geodln.experiments.saxe.digits_part": _TRAIN,
+    "geodln.experiments.coupling.scale_sweep": _TRAIN,
 }
 
 #: Public objects of math modules that implement no formula of a paper (validators, containers,

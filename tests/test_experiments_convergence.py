@@ -39,7 +39,8 @@ def test_acgh_tiny(tmp_path):
 def test_ach_lp_tiny(tmp_path):
     summary = _run("ach-lp", tmp_path)
     assert set(summary["claims"]["final_loss"]) == {
-        "depth 1 GD", "depth 1 momentum", "depth 1 AdaGrad", "depth 2 GD", "depth 3 GD"}
+        "depth 1 GD", "depth 1 momentum", "depth 1 AdaGrad", "depth 1 AdaDelta", "depth 2 GD",
+        "depth 3 GD"}
     assert "ach_lp.png" in summary["files"]
 
 

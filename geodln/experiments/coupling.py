@@ -188,6 +188,15 @@ def scale_sweep(n_runs, seed, scales=(0.05, 0.005, 0.0005)):
     the shape of the start, not on α: the rank-1 fraction of the depth-2 ensemble is not an
     artefact of a finite α.
 
+    Parameters
+    ----------
+    n_runs : int
+        Ensemble size per scale.
+    seed : int
+        Seed of the start shapes (the same shapes at every scale).
+    scales : sequence of float
+        The scales α of the starts.
+
     Returns
     -------
     rows : list of dict
