@@ -99,6 +99,13 @@ def ground_truth(side, rank, rng):
     Returns
     -------
     w : ndarray, shape=[n, n]
+
+    Examples
+    --------
+    >>> from geodln.experiments.achl import ground_truth
+    >>> w = ground_truth(10, 2, np.random.default_rng(0))
+    >>> round(float(np.linalg.norm(w)), 12), int(np.linalg.matrix_rank(w))
+    (10.0, 2)
     """
     u = rng.standard_normal((side, rank))
     v = rng.standard_normal((side, rank))
@@ -109,10 +116,27 @@ def ground_truth(side, rank, rng):
 def observe(w, n_observed, rng):
     """Draw |Ω| = ``n_observed`` entries uniformly without replacement (ACHL's ``gen_obs``).
 
+    Parameters
+    ----------
+    w : ndarray, shape=[n, n]
+        The ground truth.
+    n_observed : int
+        |Ω|.
+    rng : numpy.random.Generator
+
     Returns
     -------
     rows, cols : ndarray of int, shape=[|Ω|]
     values : ndarray, shape=[|Ω|]
+
+    Examples
+    --------
+    >>> from geodln.experiments.achl import ground_truth, observe
+    >>> rng = np.random.default_rng(0)
+    >>> w = ground_truth(10, 2, rng)
+    >>> rows, cols, values = observe(w, 20, rng)
+    >>> len(set(zip(rows.tolist(), cols.tolist()))), bool(np.allclose(w[rows, cols], values))
+    (20, True)
     """
     n = w.shape[1]
     flat = rng.choice(w.size, size=n_observed, replace=False)
@@ -125,10 +149,26 @@ def achl_init(side, depth, init_scale, rng):
 
     :math:`s = \mathrm{init\_scale}^{1/N} n^{-1/2}`.
 
+    Parameters
+    ----------
+    side : int
+        n.
+    depth : int
+        N.
+    init_scale : float
+        ACHL's ``init_scale`` (the scale of the end-to-end matrix).
+    rng : numpy.random.Generator
+
     Returns
     -------
     factors : list of ndarray, shape=[n, n] each
         ``[W_1, ..., W_N]``.
+
+    Examples
+    --------
+    >>> from geodln.experiments.achl import achl_init
+    >>> [w.shape for w in achl_init(4, 3, 1e-3, np.random.default_rng(0))]
+    [(4, 4), (4, 4), (4, 4)]
     """
     s = init_scale ** (1.0 / depth) / np.sqrt(side)
     return [s * rng.standard_normal((side, side)) for _ in range(depth)]

@@ -115,6 +115,13 @@ def make_problem(side, true_rank, n_observed, rng):
     loss : SparseCompletion
         Noise-free observations of the truth.
     truth : FactoredPoint
+
+    Examples
+    --------
+    >>> from geodln.experiments.achl_at_scale import make_problem
+    >>> loss, truth = make_problem(20, 2, 100, np.random.default_rng(0))
+    >>> loss, float(truth.s[0])
+    (SparseCompletion(shape=(20, 20), n_observed=100), 1.0)
     """
     left = rng.standard_normal((side, true_rank))
     right = rng.standard_normal((side, true_rank))
@@ -142,6 +149,18 @@ def unobserved_error(point, truth, loss):
     -------
     error : float
         :math:`\|P_{\Omega^c}(X - X^*)\|_F / \|P_{\Omega^c}X^*\|_F`.
+
+    Examples
+    --------
+    Zero at the truth, of order one at an unrelated point:
+
+    >>> from geodln.experiments.achl_at_scale import make_problem, unobserved_error
+    >>> from geodln.lowrank import random_factored_point
+    >>> loss, truth = make_problem(20, 2, 100, np.random.default_rng(0))
+    >>> bool(unobserved_error(truth, truth, loss) < 1e-12)
+    True
+    >>> bool(0.5 < unobserved_error(random_factored_point(20, 20, 2, seed=1), truth, loss) < 2)
+    True
     """
     full = frobenius_norm_of_product(np.hstack([point.left(), -truth.left()]),
                                      np.hstack([point.v, truth.v])) ** 2

@@ -60,6 +60,12 @@ class StudySettings:
         c in the step-size rule.
     n_lambdas : int
         Length of the soft-impute λ path.
+
+    Examples
+    --------
+    >>> from geodln.experiments.depth_study import StudySettings
+    >>> StudySettings(depths=(1, 2)).depths, StudySettings().n_lambdas
+    ((1, 2), 15)
     """
 
     depths: tuple = (1, 2, 3, 4)

@@ -57,6 +57,13 @@ def load_image(path=None):
     ------
     ValueError
         If the file cannot be read, or scikit-learn is missing for the default image.
+
+    Examples
+    --------
+    >>> from geodln.experiments.inpainting import load_image
+    >>> grey = load_image()
+    >>> grey.shape, bool(grey.min() >= 0.0 and grey.max() <= 1.0)
+    ((427, 640), True)
     """
     if path is None:
         try:

@@ -46,7 +46,27 @@ A0 = 1e-2
 
 
 def aligned_part(depths, points, seed):
-    """Flows from aligned starts against the closed form; rows and curves per depth."""
+    """Flows from aligned starts against the closed form; rows and curves per depth.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        Depths N compared.
+    points : int
+        Recorded times per flow.
+    seed : int
+        Seed of the aligned starts.
+
+    Returns
+    -------
+    rows : list of dict
+        Per depth: largest relative error of the mode strengths of the downstairs and the
+        upstairs flow against the closed form, and the wall times.
+    curves : dict
+        ``depth -> (times, closed form, measured mode strengths)``, for the figure.
+    s : ndarray, shape=[3]
+        The target's singular values.
+    """
     from geodln import downstairs_flow, upstairs_flow
     from geodln.convergence import aligned_start, mode_strength, mode_strengths, mode_time
     from geodln.factors import balanced_factors
@@ -78,7 +98,26 @@ def aligned_part(depths, points, seed):
 
 
 def digits_data(components):
-    """Whitened ``load_digits`` inputs [k, P] and centred one-hot targets [10, P]."""
+    r"""Whitened ``load_digits`` inputs [k, P] and centred one-hot targets [10, P].
+
+    Parameters
+    ----------
+    components : int
+        k, the number of principal components kept (whitened: :math:`X X^\top = I_k`).
+
+    Returns
+    -------
+    inputs : ndarray, shape=[k, P]
+    targets : ndarray, shape=[10, P]
+        One-hot labels minus their mean.
+
+    Examples
+    --------
+    >>> from geodln.experiments.saxe import digits_data
+    >>> inputs, targets = digits_data(5)
+    >>> inputs.shape, bool(np.allclose(inputs @ inputs.T, np.eye(5)))
+    ((5, 1797), True)
+    """
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -91,7 +130,25 @@ def digits_data(components):
 
 
 def digits_part(depths, components, init_scale, seed):
-    """Stage-like learning on digits from a small random start; measured vs predicted."""
+    """Stage-like learning on digits from a small random start; measured vs predicted.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        Depths N compared.
+    components : int
+        Principal components of the inputs (:func:`digits_data`).
+    init_scale : float
+        Scale of the random start.
+    seed : int
+
+    Returns
+    -------
+    rows : list of dict
+        Per depth and mode: measured against predicted learning times.
+    curves : dict
+        ``depth -> (times, mode strengths, singular values, predicted)``, for the figure.
+    """
     from geodln import upstairs_flow
     from geodln.convergence import mode_strengths, transition_time
     from geodln.losses import LeastSquares
