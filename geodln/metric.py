@@ -53,7 +53,8 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
     Raises
     ------
     ValueError
-        If ``kernel`` is not a :class:`~geodln.spectral.SpectralKernel`.
+        If ``space`` is not a :class:`~geodln.RankMatrices`; if ``kernel`` is not a
+        :class:`~geodln.spectral.SpectralKernel`.
 
     References
     ----------
@@ -465,7 +466,9 @@ class DLNMetric(SpectralMetric):
     Raises
     ------
     ValueError
-        Bad ``depth``, or ``depth=inf`` without ``normalized=True``.
+        If ``depth`` is not an integer in [1, 10**6] or ``numpy.inf`` (bools are refused); if
+        ``depth=inf`` without ``normalized=True``; if ``space`` is not a
+        :class:`~geodln.RankMatrices`.
 
     Notes
     -----

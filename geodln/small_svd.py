@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-__all__ = ["svd_2x2", "FALLBACK_RATIO"]
+__all__ = ["svd_2x2", "apply_2x2", "FALLBACK_RATIO"]
 
 #: Members with ``0 < sigma_2 < FALLBACK_RATIO * sigma_1`` use LAPACK (subnormal range).
 FALLBACK_RATIO = 1e-280
@@ -52,9 +52,8 @@ def _rotations(a, b, c, d, hypot, copysign):
     return c1, s1, cj, sj, s11 - t * s12, s22 + t * s12
 
 
-def _single(x):
-    """Python-float path for one matrix; ``None`` where LAPACK must decide."""
-    vals = x.ravel().tolist()
+def _single_floats(vals):
+    """SVD of one matrix from its 4 entries as Python lists ``(u, s, vt)``; None for LAPACK."""
     top = max(abs(v) for v in vals)
     if not math.isfinite(top) or top == 0.0:
         return None
@@ -72,10 +71,71 @@ def _single(x):
     if 0.0 < sv[1] < FALLBACK_RATIO * sv[0]:
         return None
     try:
-        s = np.array([math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)])
+        s = [math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)]
     except OverflowError:  # a singular value beyond the float range: LAPACK's answer (inf)
         return None
-    return np.array(u), s, np.array(vt)
+    return u, s, vt
+
+
+def _single(x):
+    """Python-float path for one matrix; ``None`` where LAPACK must decide."""
+    out = _single_floats(x.ravel().tolist())
+    return None if out is None else tuple(np.array(a) for a in out)
+
+
+def apply_2x2(kernel, x, z):
+    r"""Co-metric :math:`A_X(Z) = U (K\circ U^\top Z V) V^\top` of one full-rank 2×2 point.
+
+    The lean path of a single small run: the closed-form SVD and the 2×2 products in Python
+    floats, the kernel's eigenvalues from :meth:`geodln.spectral.SpectralKernel.eigenvalues`.
+    Returns ``None`` (the caller takes the general path, :meth:`geodln.svd_frame.SVDFrame.apply`,
+    which rescales) when LAPACK must decide the SVD or an intermediate over- or underflows.
+
+    Parameters
+    ----------
+    kernel : SpectralKernel
+    x, z : ndarray, shape=[2, 2]
+        The point and the covector.
+
+    Returns
+    -------
+    tangent_vec : ndarray, shape=[2, 2], or None
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the eigenvalues
+       :math:`K_{kl}` of the co-metric in the singular frame of X).
+
+    Examples
+    --------
+    >>> from geodln.spectral import DLNKernel
+    >>> import numpy as np
+    >>> apply_2x2(DLNKernel(2), np.diag([2.0, 1.0]), np.ones((2, 2))).tolist()
+    [[4.0, 3.0], [3.0, 2.0]]
+    """
+    svd = _single_floats(x.ravel().tolist())
+    if svd is None:
+        return None
+    u, sv, vt = svd
+    k = np.asarray(kernel.eigenvalues(np.array(sv))[0], float).tolist()
+    (z00, z01), (z10, z11) = z.tolist()
+    (u00, u01), (u10, u11) = u
+    (v00, v01), (v10, v11) = vt  # rows of vt are the columns of V
+    (k00, k01), (k10, k11) = k
+    # core = K o (U^T Z V), then U core vt
+    a0, a1 = z00 * v00 + z01 * v01, z10 * v00 + z11 * v01  # Z V, column 0
+    b0, b1 = z00 * v10 + z01 * v11, z10 * v10 + z11 * v11  # Z V, column 1
+    c00, c01 = k00 * (u00 * a0 + u10 * a1), k01 * (u00 * b0 + u10 * b1)
+    c10, c11 = k10 * (u01 * a0 + u11 * a1), k11 * (u01 * b0 + u11 * b1)
+    w00, w01 = u00 * c00 + u01 * c10, u00 * c01 + u01 * c11
+    w10, w11 = u10 * c00 + u11 * c10, u10 * c01 + u11 * c11
+    out = [[w00 * v00 + w01 * v10, w00 * v01 + w01 * v11],
+           [w10 * v00 + w11 * v10, w10 * v01 + w11 * v11]]
+    flat = out[0] + out[1]
+    top = max(abs(v) for v in flat)
+    if not (math.isfinite(top) and (top > 1e-290 or top == 0.0)):
+        return None
+    return np.array(out)
 
 
 def svd_2x2(x):

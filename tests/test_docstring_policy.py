@@ -38,7 +38,8 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
    returns a value (a ``return <value>`` statement in its own body) has a ``Returns`` (or
    ``Yields``) section; a public class whose constructor takes arguments (an ``__init__`` with
    parameters, or the fields of a dataclass) documents them in a ``Parameters`` or
-   ``Attributes`` section.
+   ``Attributes`` section. Where such a section exists, it names every parameter of the
+   signature (``*args`` and ``**kwargs`` included; ``self``/``cls`` excepted).
 8. **No escape accidents.** No docstring contains a tab, form feed, backspace, bell, vertical
    tab or carriage return: in a non-raw docstring ``\\tfrac``, ``\\frac`` or ``\\beta`` silently
    become such characters and garble the rendered formula.
@@ -167,6 +168,7 @@ EXAMPLES_EXEMPT_OBJECTS = {
     "geodln.experiments.prototype_metrics.run_metric": _TRAIN,
     "geodln.experiments.saxe.aligned_part": _TRAIN,
     "geodln.experiments.saxe.digits_part": _TRAIN,
+    "geodln.experiments.coupling.scale_sweep": _TRAIN,
 }
 
 #: Public objects of math modules that implement no formula of a paper (validators, containers,
@@ -637,3 +639,36 @@ def test_each_section_once(module):
         bad += [f"{name}: section {t!r} appears {titles.count(t)} times"
                 for t in sorted(set(titles)) if titles.count(t) > 1]
     _report("sections", module, bad)
+
+
+def _documented_names(text):
+    """Names of the entries of a numpydoc parameter list (``a, b : type`` lines)."""
+    names = set()
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            for name in line.split(":", 1)[0].split(","):
+                names.add(name.strip().lstrip("*"))
+    return names
+
+
+@pytest.mark.parametrize("module", EXAMPLE_MODULES)
+def test_every_parameter_is_documented(module):
+    bad = []
+    for obj in _public_objects(TREES[module]):
+        sections = _sections(ast.get_docstring(obj, clean=True) or "")
+        if isinstance(obj, ast.ClassDef):
+            fn = next((n for n in obj.body
+                       if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            text = sections.get("Parameters", "") + sections.get("Attributes", "")
+        else:
+            fn, text = obj, sections.get("Parameters", "")
+        if fn is None or not text:
+            continue  # a missing section is rule 7's finding
+        args = fn.args
+        names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+        names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+        documented = _documented_names(text)
+        missing = [n for n in names if n not in ("self", "cls") and n not in documented]
+        if missing:
+            bad.append(f"{module}.{obj.name}: parameters not documented: {missing}")
+    _report("parameters", module, bad)

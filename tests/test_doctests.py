@@ -49,7 +49,7 @@ DOCTESTS = _doctests()
 
 
 def test_some_examples_exist():
-    assert len(DOCTESTS) >= 60
+    assert len(DOCTESTS) >= 300  # 371 when written; the policy requires one per public object
 
 
 @pytest.mark.parametrize("name", sorted(DOCTESTS))

@@ -1,5 +1,9 @@
 """The convergence experiments at tiny size: files written, and the papers' claims as
-qualitative checks (the full-size numbers are in the README, via the CLI)."""
+qualitative checks (the full-size numbers are in the README, via the CLI).
+
+The runs that take more than ~5 s are marked slow: the default suite executes the same four
+experiments at tiny size, with the same claims asserted, through the notebook
+``convergence_and_acceleration`` (tests/test_notebooks.py)."""
 
 import importlib.util
 
@@ -20,12 +24,14 @@ def _run(name, tmp_path):
     return run_experiment(name, str(tmp_path / name), size="tiny", n_jobs=1, progress=False)
 
 
+@pytest.mark.slow
 def test_saxe_tiny(tmp_path):
     summary = _run("saxe", tmp_path)
     assert all(err < 1e-8 for err in summary["claims"]["aligned_max_rel_err"].values())
     assert "saxe_modes.png" in summary["files"]
 
 
+@pytest.mark.slow
 def test_acgh_tiny(tmp_path):
     claims = _run("acgh", tmp_path)["claims"]
     assert claims["bound_holds_at_step_max"]
@@ -39,10 +45,12 @@ def test_acgh_tiny(tmp_path):
 def test_ach_lp_tiny(tmp_path):
     summary = _run("ach-lp", tmp_path)
     assert set(summary["claims"]["final_loss"]) == {
-        "depth 1 GD", "depth 1 momentum", "depth 1 AdaGrad", "depth 2 GD", "depth 3 GD"}
+        "depth 1 GD", "depth 1 momentum", "depth 1 AdaGrad", "depth 1 AdaDelta", "depth 2 GD",
+        "depth 3 GD"}
     assert "ach_lp.png" in summary["files"]
 
 
+@pytest.mark.slow
 def test_coupling_tiny(tmp_path):
     claims = _run("coupling", tmp_path)["claims"]["rank1_fraction"]
     assert claims["N=2 gaussian"][0] < claims["N=3 gaussian"][0]

@@ -237,6 +237,12 @@ def test_coverage():
     assert len(missing) <= 0.15 * len(ENTRY_POINTS), missing
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    """Run in a temporary directory: a fuzzed path such as ``"x"`` must not land in the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 BAD_VALUES = st.one_of(
     st.sampled_from([
         np.nan, np.inf, -np.inf, -1, 0, -0.5, True, False, 1j, "x", (), [],

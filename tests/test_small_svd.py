@@ -70,3 +70,36 @@ def test_batch_shapes():
     _check(x, u, s, vt)
     u, s, vt = svd_2x2(x[:1, :1])
     assert u.shape == (1, 1, 2, 2) and s.shape == (1, 1, 2)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 7, np.inf])
+def test_lean_cometric_of_one_point_against_lapack_frame(depth):
+    from geodln.small_svd import apply_2x2
+    from geodln.spectral import DLNKernel
+
+    kernel = DLNKernel(depth, normalized=depth == np.inf)
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        x = rng.standard_normal((2, 2)) * 10.0 ** rng.uniform(-100, 100)
+        z = rng.standard_normal((2, 2))
+        got = apply_2x2(kernel, x, z)
+        u, s, vt = np.linalg.svd(x)  # LAPACK frame, independent of the closed form
+        want = u @ (kernel.eigenvalues(s)[0] * (u.T @ z @ vt.T)) @ vt
+        assert got is not None
+        np.testing.assert_allclose(got / np.abs(want).max(), want / np.abs(want).max(),
+                                   rtol=0, atol=1e-11)
+    # a diagonal point: the co-metric is K_ij z_ij entrywise, exactly
+    s = np.array([3.0, 0.5])
+    z = rng.standard_normal((2, 2))
+    np.testing.assert_allclose(apply_2x2(kernel, np.diag(s), z), kernel.eigenvalues(s)[0] * z,
+                               rtol=1e-14)
+
+
+def test_lean_cometric_hands_hard_cases_back():
+    from geodln.small_svd import apply_2x2
+    from geodln.spectral import DLNKernel
+
+    kernel = DLNKernel(3)
+    assert apply_2x2(kernel, np.diag([1e150, 1e-160]), np.ones((2, 2))) is None  # LAPACK SVD
+    assert apply_2x2(kernel, np.zeros((2, 2)), np.ones((2, 2))) is None
+    assert apply_2x2(kernel, np.diag([1e300, 1e299]), np.ones((2, 2))) is None  # overflow

@@ -20,13 +20,16 @@ Theorem 1 of ACGH19, as implemented here: if the hidden widths are at least
 after :math:`T \ge \log(\ell(0)/\varepsilon) / (\eta\,c^{2(N-1)/N})` steps is at most ε — i.e.
 :math:`\ell(T) \le \ell(0)\exp(-\eta\,c^{2(N-1)/N}\,T)` for every T (:func:`acgh_bound`).
 **Status of the constants.** The three conditions (hidden widths, approximate balancedness,
-deficiency margin) and the linear rate are those of ACGH19's abstract and Definitions 1-2.
-The numerical constants 256 (balancedness) and 6144 (step), and the exponents of c and
-:math:`\|\Phi\|_F` in both conditions, are written from our reading of Theorem 1 of the
-ICLR 2019 version; the theorem's text could not be retrieved to re-check them while this
-module was written, so treat them as unverified. They enter only
-:func:`acgh_balancedness_bound` and :func:`acgh_step_bound` (and hence
+deficiency margin), Definitions 1-2 and the linear rate were checked against a public text
+of ACGH19 (ICLR 2019 version), whose display formulas are however missing. That text
+confirms the constant 6144 of the step condition (Eq. (7): the proof of Theorem 2 uses
+"2^4 · 6144 < 10^5" to meet it) and that the δ of Theorem 1 is a fixed expression in c, N
+and :math:`\|\Phi\|_F`. The constant 256 of the balancedness condition and the exponents of c
+and :math:`\|\Phi\|_F` in both conditions are our reading of Theorem 1 and remain unverified.
+They enter only :func:`acgh_balancedness_bound` and :func:`acgh_step_bound` (and hence
 :func:`acgh_conditions`); :func:`acgh_rate` and :func:`acgh_bound` do not depend on them.
+The necessity of the margin is Claim 5 of ACGH19 (Appendix C: 0-balanced starts without a
+margin that fail under any step, for even depth).
 Empirically the bound is loose (see the ``acgh`` experiment): GD stayed below it even at
 :math:`10^4` times the step of :func:`acgh_step_bound`.
 
@@ -164,7 +167,7 @@ def acgh_step_bound(target, margin, depth):
 
     References
     ----------
-    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1.
+    .. [1] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1, Eq. (7).
 
     Examples
     --------

@@ -117,7 +117,7 @@ SETTINGS = {
              "integrator_runs": 2},
 }
 #: runs per ensemble task (integrated together by the batched engine)
-BATCH = 250
+BATCH = 500
 SENSITIVITY = [(DEPTH, 1e-2)]
 
 

@@ -82,7 +82,7 @@ SETTINGS = {
 }
 SENS_SCALES = [1e-2, 1e-4]
 #: runs per ensemble task (integrated together by the batched engine)
-BATCH = 250
+BATCH = 1000
 
 
 def _depth_json(depth):

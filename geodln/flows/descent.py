@@ -108,9 +108,10 @@ def descend(field, y0, step_size, n_steps, rules, record):
                                   np.ones(1), v[idx][None])
             loss_new, v_new = field.value_and_velocity(y_new)
             new_steps = steps[idx] + 1
-            new_status = rules.check(new_steps * eta, field.point(y_new), loss_new,
+            x_new = field.point(y_new)
+            new_status = rules.check(new_steps * eta, x_new, loss_new,
                                      field.velocity_norm(v_new), new_steps,
-                                     norm=field.point_norm(y_new))
+                                     norm=field.point_norm(y_new, x_new))
             done_steps += 1
             bar.update()
             members = np.arange(b) if all_running else idx

@@ -46,6 +46,7 @@ Terstiege, Westdickenberg, BRTW21) when the downstairs metric is the plain-sum :
 the same depth.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -56,6 +57,7 @@ from geodln.factors import balance_defect, check_factors, product, product_adjoi
 from geodln.flows.recording import evaluate_metrics
 from geodln.flows.trajectory import Trajectory
 from geodln.metric import DLNMetric, SpectralMetric
+from geodln.small_svd import apply_2x2
 from geodln.spaces import RankMatrices
 from geodln.spectral import SpectralKernel
 from geodln.svd_frame import SVDFrame
@@ -240,6 +242,15 @@ class VectorField:
             out = np.abs(h) * n5 / np.sqrt((n5 + 0.01 * n3) * y.shape[-1])
         return np.where((n5 == 0) & (n3 == 0), 0.0, out)
 
+    @staticmethod
+    def _finite_only(fn, y):
+        """``fn`` on the members of ``y`` with finite entries; NaN rows for the others."""
+        finite = np.all(np.isfinite(y), axis=-1)
+        out = np.full(y.shape, np.nan)
+        if finite.any():
+            out[finite] = fn(y[finite])
+        return out
+
     def take(self, obj, index):
         """Members ``index`` of a state or velocity."""
         return obj[index]
@@ -267,9 +278,9 @@ class VectorField:
             out[finite] = self.loss.value(x[finite] if not finite.all() else x)
         return out
 
-    def point_norm(self, y):
-        """Frobenius norm of each member's end-to-end point, ``[B]``."""
-        x = self.point(y)
+    def point_norm(self, y, x=None):
+        """Frobenius norm of each member's end-to-end point, ``[B]`` (``x``: ``point(y)``)."""
+        x = self.point(y) if x is None else x
         with np.errstate(over="ignore", invalid="ignore"):
             return np.sqrt(np.sum(x * x, axis=(-2, -1)))
 
@@ -400,6 +411,7 @@ class DownstairsField(VectorField):
         self.rank = self.space.rank
         self.kernel = self.metric.kernel
         self.project = bool(project) and self.rank < min(self.shape)
+        self._lean = self.shape == (2, 2) and self.rank == 2
 
     def pack(self, start, name="X0"):
         """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``.
@@ -422,6 +434,10 @@ class DownstairsField(VectorField):
         return np.reshape(y, y.shape[:-1] + self.shape)
 
     def _velocity_at(self, x, grad):
+        if self._lean and x.shape[0] == 1:  # one 2×2 run: the lean closed-form path
+            v = apply_2x2(self.kernel, x[0], grad[0])
+            if v is not None:
+                return (v.reshape(1, 4) * (-1.0 / self.scale))
         bad = ~np.all(np.isfinite(grad), axis=(-2, -1))
         if bad.any():
             grad = np.where(bad[:, None, None], 0.0, grad)
@@ -434,12 +450,8 @@ class DownstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-A_X(\\nabla E(X))/c` for every member, ``[B, m*n]``."""
-        finite = np.all(np.isfinite(y), axis=-1)
-        if not finite.all():
-            out = np.full(y.shape, np.nan)
-            if finite.any():
-                out[finite] = self.velocity(y[finite])
-            return out
+        if not (math.isfinite(float(np.sum(y))) or np.all(np.isfinite(y))):
+            return self._finite_only(self.velocity, y)
         x = self.point(y)
         return self._velocity_at(x, self.loss.euclidean_gradient(x))
 
@@ -571,12 +583,8 @@ class UpstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-(W_{N:p+1}^\\top \\nabla E(X) W_{p-1:1}^\\top)_p`, ``[B, D]``."""
-        finite = np.all(np.isfinite(y), axis=-1)
-        if not finite.all():
-            out = np.full(y.shape, np.nan)
-            if finite.any():
-                out[finite] = self.velocity(y[finite])
-            return out
+        if not np.all(np.isfinite(y)):
+            return self._finite_only(self.velocity, y)
         fs = self.factors(y)
         with np.errstate(over="ignore", invalid="ignore"):
             x = product(fs)
@@ -591,6 +599,20 @@ class UpstairsField(VectorField):
                 [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
             )
         return out
+
+    def value_and_velocity(self, y):
+        """Loss ``[B]`` and velocity with one product and one ``value_and_gradient`` call."""
+        fs = self.factors(y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = product(fs)
+        if not (np.all(np.isfinite(x)) and hasattr(self.loss, "value_and_gradient")):
+            return super().value_and_velocity(y)
+        value, grad = self.loss.value_and_gradient(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = -np.concatenate(
+                [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
+            )
+        return np.asarray(value, float).reshape(-1), out
 
     def record_extras(self, ys):
         """Balance defect at each record ``[..., T]`` and the final factors."""

@@ -278,9 +278,11 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                     pending = sub[next_at[members[sub]] < at.size]
             # -- stopping ----------------------------------------------------------------
             loss_new = field.loss_value(y[members])
-            new_status = rules.check(t[members], field.point(y[members]), loss_new,
+            y_members = y[members]
+            x_new = field.point(y_members)
+            new_status = rules.check(t[members], x_new, loss_new,
                                      field.velocity_norm(f[members]), steps[members],
-                                     norm=field.point_norm(y[members]))
+                                     norm=field.point_norm(y_members, x_new))
             continuous = np.flatnonzero(np.isin(new_status, ("loss_tol", "max_norm",
                                                              "diverged")))
             if continuous.size:

@@ -77,6 +77,10 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
         Every step (None), every k steps (int) or a
         :class:`~geodln.lowrank.trajectory.Record` (factors, user metrics evaluated on
         factored points).
+    **legacy
+        Keywords of earlier versions (``depth``, ``normalized``, ``loss_tol``, ``max_norm``,
+        ``max_wall_time``, ``record_every``, ``store_factors``), translated by
+        :func:`geodln.lowrank.driver.legacy_arguments`.
 
     Returns
     -------

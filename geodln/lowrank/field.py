@@ -66,20 +66,18 @@ class FactoredRecords(VectorField):
 
     Examples
     --------
-    >>> from geodln.lowrank import random_sparse_completion, random_factored_point
-    >>> from geodln.lowrank.cometric import as_factored_metric
-    >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
-    >>> field = FactoredField(loss, as_factored_metric(3), (6, 5), 2)
-    >>> field.record_row(field.pack(random_factored_point(6, 5, 2, seed=1, batch=4))).shape
-    (4, 3)
+    >>> from geodln.lowrank.upstairs import ThinFactorField
+    >>> issubclass(FactoredField, FactoredRecords), issubclass(ThinFactorField, FactoredRecords)
+    (True, True)
     """
 
     record = None
 
-    def point_norm(self, y):
-        """:math:`\\|X\\|_F = \\|\\sigma\\|_2` of each member (scaled, no overflow)."""
+    def point_norm(self, y, x=None):
+        """:math:`\\|X\\|_F = \\|\\sigma\\|_2` of each member (``x``: ``point(y)``)."""
+        x = self.point(y) if x is None else x
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(frobenius_norm_from_singular_values(self.point(y).s), float)
+            return np.asarray(frobenius_norm_from_singular_values(x.s), float)
 
     def loss_value(self, y):
         """Loss of each member ``[B]`` (NaN for a non-finite member)."""

@@ -143,6 +143,8 @@ def plot_deviation(comparison, ax=None, log_time=False, **style):
     comparison : FlowComparison
     ax : matplotlib Axes, optional
     log_time : bool
+    **style
+        Passed to ``ax.plot``.
 
     Returns
     -------
