@@ -64,6 +64,7 @@ NEAR = 1e-5  # relative error below which shots run at the exp solver's own tole
 THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
 SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
 POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
+POOR_EXACT = 0.8  # the same once Jacobians are exact (Broyden between exact Jacobians)
 # Gauss-Legendre nodes on [0, 1] for the second-order guess
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(3)
 _NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
@@ -504,7 +505,7 @@ class NewtonLogSolver(LogSolver):
                 ) / np.sum(ds * ds, axis=1)[:, None, None]
             ok_upd = np.all(np.isfinite(upd), axis=(1, 2))
             jac[moved[ok_upd]] = upd[ok_upd]
-            poor = new_err[accepted] > POOR * err[moved]
+            poor = new_err[accepted] > np.where(level[moved] >= 2, POOR_EXACT, POOR) * err[moved]
             c[moved] += ds
             res[moved], err[moved] = new_res[accepted], new_err[accepted]
             precise[moved] = shot_precise[accepted]
