@@ -92,6 +92,23 @@ def test_rank_deficient_geodesics_have_constant_speed_and_symmetric_distance(m, 
     np.testing.assert_allclose(metric.squared_dist(b, a), metric.squared_dist(a, b), rtol=1e-8)
 
 
+@pytest.mark.parametrize("m,n,rank", [(3, 3, 3), (4, 3, 2)])
+def test_log_is_exact_at_any_scale(m, n, rank):
+    # X -> cX maps geodesics to geodesics (A_{cX} = c^(2(N-1)/N) A_X), so log_{cX}(cY) is
+    # c log_X(Y) at every representable scale
+    space = dln_space(m, n, 3, rank)
+    rng = np.random.default_rng(17)
+    centre = np.zeros((m, n))
+    centre[np.arange(rank), np.arange(rank)] = 1.0
+    a, b = space.projection(centre + 0.2 * rng.standard_normal((2, m, n)))
+    if m == n:
+        b[0] *= np.sign(np.linalg.det(a) * np.linalg.det(b))
+    ref = space.metric.log(b, a)
+    for c in (1e-120, 1e120):
+        np.testing.assert_allclose(space.metric.log(c * b, c * a) / c, ref,
+                                   atol=1e-11 * np.abs(ref).max())
+
+
 def test_newton_log_batches_base_points_and_points():
     space = dln_space(2, 2, 2)
     rng = np.random.default_rng(3)
