@@ -138,3 +138,26 @@ def test_gradient_descent_blow_up_keeps_a_finite_loss(mode):
         tr = geodln.gradient_descent(_blow_up(), np.eye(2), 0.5, 100, metric=3, mode=mode)
     assert tr.status == "diverged" and np.isfinite(tr.final_loss)
     assert np.all(np.isfinite(tr.X))
+
+
+def test_factored_loss_nan_at_the_start_is_a_value_error_naming_loss():
+    """The same example for the factored (low-rank) integrators."""
+    loss, _ = lowrank.random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    x0 = lowrank.random_factored_point(8, 6, 2, seed=1)
+
+    class NanLoss:
+        shape = (8, 6)
+
+        def value_and_gradient(self, point):
+            value, grad = loss.value_and_gradient(point)
+            return value * np.nan, grad
+
+        def value(self, point):
+            return loss.value(point) * np.nan
+
+    for call in (lambda: lowrank.lowrank_gradient_descent(NanLoss(), x0, 3, 0.01, 3),
+                 lambda: lowrank.lowrank_flow(NanLoss(), x0, 3, (0, 1)),
+                 lambda: lowrank.upstairs_gradient_descent(
+                     NanLoss(), lowrank.bottleneck_factors(x0, 3), 0.01, 3)):
+        with pytest.raises(ValueError, match="loss"):
+            call()
