@@ -228,7 +228,7 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [d_p, d_{p-1}]
 
     Raises
     ------
@@ -321,7 +321,7 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
 
     Raises
     ------
@@ -355,7 +355,7 @@ def from_factors(factors):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
         Float copies (the caller's arrays are never modified).
 
     Raises
