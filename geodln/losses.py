@@ -413,6 +413,8 @@ class AutogradLoss(Loss):
             raise ValueError("shape=(m, n) is required")
         self.func = func
         self._grad = autograd.grad(self._scalar)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string or None, got {type(name).__name__}")
         self.name = name or getattr(func, "__name__", "user loss")
 
     def _scalar(self, x):

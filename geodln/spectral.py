@@ -54,11 +54,10 @@ True
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from geodln._checks import check_depth
+from geodln._checks import check_bool, check_depth, real_scalar
 
 __all__ = [
     "SpectralKernel",
@@ -595,7 +594,7 @@ class DLNKernel(SpectralKernel):
 
     def __init__(self, depth, normalized=False):
         self.depth = check_depth(depth)
-        self.normalized = bool(normalized)
+        self.normalized = check_bool(normalized, "normalized")
         if self.depth == np.inf and not self.normalized:
             raise ValueError(
                 "depth=inf requires normalized=True: the plain sum A_{N,X} diverges as "
@@ -1080,13 +1079,11 @@ class CallableKernel(SpectralKernel):
         if not callable(func):
             raise ValueError(f"func must be callable, got {type(func).__name__}")
         if degree is not None:
-            if (
-                isinstance(degree, bool)
-                or not isinstance(degree, numbers.Real)
-                or not np.isfinite(degree)
-            ):
+            if real_scalar(degree) is None or not np.isfinite(real_scalar(degree)):
                 raise ValueError(f"degree must be a finite number or None, got {degree!r}")
-            degree = float(degree)
+            degree = real_scalar(degree)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string or None, got {type(name).__name__}")
         self.func = func
         self.degree = degree
         self.name = name or getattr(func, "__name__", "user kernel")

@@ -33,7 +33,7 @@ import tempfile
 
 import numpy as np
 
-from geodln._checks import MAX_COUNT, real_scalar
+from geodln._checks import real_scalar
 
 __all__ = [
     "FORMAT",
@@ -504,7 +504,7 @@ def check_count(value, name):
     """
     real = real_scalar(value)
     ok = real is not None and np.isfinite(real) and real.is_integer()
-    if not ok or not 0 <= int(value) <= MAX_COUNT:
+    if not ok or not 0 <= int(value) <= 2**53:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
 

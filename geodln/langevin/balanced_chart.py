@@ -68,7 +68,7 @@ vanish together (rank d−2). For E depending on X only through its singular val
 
 import numpy as np
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import check_nonnegative_real, check_positive_int, check_positive_real
 from geodln.factors import balance_defect, check_factors, product, product_adjoint
 from geodln.langevin.factors import FactorLangevinPath, finite_product_record
 from geodln.langevin.path import (
@@ -405,6 +405,7 @@ def balanced_chart_langevin(
         raise ValueError(f"n_chains={n_chains} does not match factors0 batch {ws[0].shape[0]}")
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
+    balance_tol = check_nonnegative_real(balance_tol, "balance_tol")
     if np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T); use "

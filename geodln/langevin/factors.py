@@ -58,7 +58,12 @@ Abbreviations: GM = Menon, "The geometry of the deep linear network" (GM24).
 
 import numpy as np
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import (
+    check_bool,
+    check_nonnegative_real,
+    check_positive_int,
+    check_positive_real,
+)
 from geodln.factors import (
     balance_defect,
     balance_residuals,
@@ -458,6 +463,8 @@ def factor_langevin(
         ws = [w.copy() for w in ws]
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
+    constrained = check_bool(constrained, "constrained")
+    balance_tol = check_nonnegative_real(balance_tol, "balance_tol")
     if constrained and np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T) for constrained=True; "
