@@ -44,7 +44,7 @@ def check_factors(factors, name="factors"):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
         Float arrays.
 
     Raises
@@ -332,7 +332,7 @@ def balance_defect(factors, relative=False):
 
     Parameters
     ----------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
     relative : bool
         Divide by the largest squared Frobenius norm of a factor.
 

@@ -227,7 +227,7 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [d_p, d_{p-1}]
 
     Raises
     ------
@@ -320,7 +320,7 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
 
     Raises
     ------
@@ -354,7 +354,7 @@ def from_factors(factors):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
         Float copies (the caller's arrays are never modified).
 
     Raises

@@ -170,7 +170,7 @@ class MatrixCompletion(Loss):
     ----------
     indices : tuple of array-like or array-like, optional
         ``(rows, cols)`` of the observed entries (0-based), or an integer array [k, 2].
-    values : array-like
+    values : array-like, shape=[k]
         Observed values :math:`b_{ij}`.
     shape : tuple of int, optional
         ``(m, n)``; required with ``indices``, taken from ``mask`` otherwise.

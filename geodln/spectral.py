@@ -99,7 +99,7 @@ def divided_difference_ratio(w, p):
 
     Parameters
     ----------
-    w : array-like
+    w : array-like, shape=[...]
         :math:`\log(hi/lo) \ge 0`; ``inf`` for ``lo = 0``; NaN (from ``0/0``) is read as a tie.
     p : float
         The power (any real; :math:`p < 0` is allowed for finite ``w``).
@@ -147,7 +147,7 @@ def log_ratio(hi, lo):
 
     Returns
     -------
-    w : ndarray
+    w : ndarray, shape=[...] (broadcast of ``hi`` and ``lo``)
 
     Examples
     --------
@@ -177,7 +177,7 @@ def power_divided_difference(a, b, p):
 
     Returns
     -------
-    dd : ndarray
+    dd : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
 
     References
     ----------
@@ -228,7 +228,7 @@ def dln_kernel(a, b, depth):
 
     Returns
     -------
-    lam : ndarray
+    lam : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
         The plain-sum eigenvalues :math:`\lambda_{kl}` of :math:`A_{N,X}`.
 
     References
@@ -263,7 +263,7 @@ def log_mean(a, b):
 
     Returns
     -------
-    lam : ndarray
+    lam : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
 
     References
     ----------

@@ -132,7 +132,7 @@ class Trajectory:
         Why each run stopped, keys of :data:`geodln.flows.stopping.STATUSES`.
     message : str or sequence of str, optional
         Human-readable reasons.
-    n_rhs : int or array-like of int, optional
+    n_rhs : int or array-like of int, shape=[B], optional
         Right-hand-side (velocity) evaluations, or steps for gradient descent, per member.
     wall_time : float, optional
         Seconds spent on the whole run (batch).

@@ -144,7 +144,7 @@ def balanced_chart_factors(lam, frames):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d, d]
 
     References
     ----------
@@ -188,7 +188,7 @@ def balanced_chart_gram(lam, depth):
     gram : ndarray, shape=[..., d(d-1)/2, N+1, N+1]
         :math:`T_{ij} = (\lambda_i^2+\lambda_j^2)\,\mathrm{diag}(1, 2, \dots, 2, 1)
         - 2\lambda_i\lambda_j\,(\text{off-diagonal ones})`, pairs i < j in row-major order.
-    pairs : tuple of ndarray
+    pairs : tuple of ndarray, shapes [d(d-1)/2]
         Indices ``(i, j)`` of the pairs.
 
     References

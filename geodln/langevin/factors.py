@@ -237,7 +237,7 @@ def finite_product_record(factors):
 
     Returns
     -------
-    record : list of ndarray
+    record : list of ndarray, shapes [B, d_p, d_(p-1)]
 
     References
     ----------
@@ -306,7 +306,7 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
 
     Returns
     -------
-    projected : list of ndarray
+    projected : list of ndarray, shapes [B, d_p, d_{p-1}]
     converged : ndarray of bool, shape=[B]
         Chains whose projection converged (near the rank-deficient stratum, where the balanced
         variety is singular, Newton can fail for a large step).

@@ -44,7 +44,7 @@ def svd(x):
 
     Returns
     -------
-    u, s, vt : ndarray
+    u, s, vt : ndarray, shapes [..., 2, 2], [..., 2], [..., 2, 2]
         As :func:`numpy.linalg.svd` (``s`` non-increasing and non-negative).
 
     Raises

@@ -141,7 +141,7 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
         step; the loss and norm rules are located inside the step on the dense output.
     record : None, int or Record, optional
         Every accepted step (None), every k accepted steps, or a :class:`Record`.
-    t_eval : array-like, optional
+    t_eval : array-like, shape=[T], optional
         Record only at these times (the dense output, retracted to :math:`M_r`), plus the
         stopping point.
     **legacy

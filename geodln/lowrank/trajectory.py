@@ -55,7 +55,7 @@ class LowRankTrajectory(RunRecord):
         Seconds.
     u, v : array-like, shape=[T, m, r] and [T, n, r], optional
         Stored singular vectors.
-    steps : array-like of int, optional
+    steps : array-like of int, shape=[T], optional
         Gradient descent step indices.
     metadata : dict, optional
         JSON-serialisable settings.

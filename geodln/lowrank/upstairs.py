@@ -161,7 +161,7 @@ def upstairs_gradient(loss, factors, shared=True):
     Returns
     -------
     value : float or ndarray, shape=[B]
-    grads : list of ndarray
+    grads : list of ndarray, shapes of the factors
 
     Raises
     ------
