@@ -22,7 +22,7 @@ from scipy.integrate import solve_ivp
 
 from geodln._checks import check_positive_real, real_scalar
 from geodln.flows.recording import evaluate_metrics
-from geodln.flows.stopping import OVERFLOW_NORM, describe
+from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
 from geodln.flows.trajectory import Trajectory
 
 __all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
@@ -311,6 +311,12 @@ def integrate(field, y0, t_span, rules, solver, record):
             status = "diverged"
         if status == "diverged" and ts.size == 0:
             ts, ys = np.array([t0]), y0
+        if status == "failed" and ts.size:  # step size underflow: a blow-up is a divergence
+            with np.errstate(over="ignore", invalid="ignore"):
+                f_last = field.velocity(ys[-1:])
+            if is_blow_up(ts[-1:], np.linalg.norm(ys[-1:], axis=-1),
+                          field.velocity_norm(f_last))[0]:
+                status = "diverged"
         if record.times is None and record.every > 1 and ts.size > 2:
             idx = np.unique(np.r_[np.arange(0, ts.size, record.every), ts.size - 1])
             ts, ys = ts[idx], ys[idx]

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.integrate import DOP853, RK23, RK45
 
 from geodln.flows.recording import RecordBuffer
-from geodln.flows.stopping import OVERFLOW_NORM, describe
+from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
 
 __all__ = ["Tableau", "integrate_batch", "BATCH_METHODS"]
 
@@ -226,7 +226,10 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             tiny = rejected[idx] & (h_abs[idx] < min_step)
             ha = np.clip(h_abs[idx], min_step, solver.max_step)
             if tiny.any():
-                status[idx[tiny]] = np.where(nonfinite[idx[tiny]], "diverged", "failed")
+                blow = nonfinite[idx[tiny]] | is_blow_up(
+                    tt[tiny], np.sqrt(np.sum(yy[tiny] ** 2, axis=-1)),
+                    field.velocity_norm(ff[tiny]))
+                status[idx[tiny]] = np.where(blow, "diverged", "failed")
                 running[idx[tiny]] = False
                 records.add(idx[tiny], tt[tiny], yy[tiny])
                 continue

@@ -20,7 +20,7 @@ import numpy as np
 
 from geodln._checks import MAX_COUNT, real_scalar
 
-__all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES"]
+__all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES", "is_blow_up"]
 
 #: Norm of X beyond which a run is declared diverged (even when ``max_norm`` is None).
 OVERFLOW_NORM = 1e150
@@ -190,6 +190,41 @@ class StoppingRules:
         fields = ("loss_tol", "grad_tol", "max_norm", "stop", "max_steps", "max_wall_time")
         set_ = [f"{k}={getattr(self, k)!r}" for k in fields if getattr(self, k) is not None]
         return f"StoppingRules({', '.join(set_)})"
+
+
+#: float spacings of t within which a state that changes by its own size is a blow-up
+BLOW_UP_SPACINGS = 1000.0
+
+
+def is_blow_up(t, state_norm, velocity_norm):
+    r"""Whether a run whose step size underflowed at ``t`` is a finite-time blow-up.
+
+    The state's own time scale :math:`\|y\| / \|\dot y\|` is below ``BLOW_UP_SPACINGS``
+    float spacings of ``t``: the singularity is closer than floating point can resolve, so the
+    run diverged (rather than failed on a stiff but bounded problem).
+
+    Parameters
+    ----------
+    t : array-like, shape=[B]
+        Times where the step size underflowed.
+    state_norm, velocity_norm : array-like, shape=[B]
+        Norms of the last finite state and of its velocity.
+
+    Returns
+    -------
+    blow_up : ndarray of bool, shape=[B]
+
+    Examples
+    --------
+    >>> is_blow_up(np.array([0.01, 0.01]), np.array([1e4, 1.0]), np.array([1e20, 1.0]))
+    array([ True, False])
+    """
+    t = np.asarray(t, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        spacing = np.abs(np.nextafter(t, np.inf) - t)
+        scale = np.asarray(state_norm, dtype=float) / np.asarray(velocity_norm, dtype=float)
+        fast = ~(scale >= BLOW_UP_SPACINGS * spacing)  # NaN/inf velocity counts as fast
+    return fast & ~(np.asarray(velocity_norm, dtype=float) == 0)
 
 
 def describe(status, t):
