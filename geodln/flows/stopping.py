@@ -32,7 +32,8 @@ STATUSES = {
     "loss_tol": "loss fell to loss_tol",
     "grad_tol": "the norm of the velocity fell to grad_tol (a critical point)",
     "max_norm": "the Frobenius norm of X reached max_norm (divergence guard)",
-    "diverged": "the state overflowed or became non-finite; the last finite state is kept",
+    "diverged": "the state overflowed, became non-finite or blew up in finite time; the last "
+                "finite state is kept",
     "stopped": "the user stopping rule returned True",
     "max_steps": "the limit on accepted steps was reached",
     "wall_time": "the wall-time limit was reached",
