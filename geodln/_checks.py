@@ -11,6 +11,9 @@ MAX_DEPTH = 10**6
 #: (a matrix dimension beyond it cannot be factorised; a count beyond it would run for days)
 MAX_COUNT = 2**31 - 1
 
+#: largest recording interval or step limit (``Every(2**53)`` means "first and last only")
+MAX_STEPS = 2**62
+
 
 def real_scalar(value):
     """Return ``value`` as a Python float if it is a real non-bool scalar, else None.

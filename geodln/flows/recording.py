@@ -10,7 +10,7 @@ in ``Trajectory.metrics[name]``.
 
 import numpy as np
 
-from geodln._checks import check_positive_int
+from geodln._checks import MAX_STEPS, check_positive_int
 
 __all__ = ["Every", "At", "as_record", "evaluate_metrics", "RecordBuffer"]
 
@@ -52,7 +52,7 @@ class Every:
     times = None
 
     def __init__(self, every=1, metrics=None):
-        self.every = check_positive_int(every, "every")
+        self.every = check_positive_int(every, "every", maximum=MAX_STEPS)
         self.metrics = _check_metrics(metrics)
 
     def __repr__(self):
@@ -126,7 +126,7 @@ def as_record(record):
     if isinstance(record, Every | At):
         return record
     if isinstance(record, int | np.integer) and not isinstance(record, bool):
-        return Every(check_positive_int(record, "record"))
+        return Every(check_positive_int(record, "record", maximum=MAX_STEPS))
     raise ValueError(f"record must be Every(k), At(times), an int or None, got {record!r}")
 
 

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from geodln._checks import MAX_COUNT, real_scalar
+from geodln._checks import MAX_STEPS, real_scalar
 
 __all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES", "is_blow_up"]
 
@@ -46,7 +46,7 @@ def _optional_positive(value, name, integer=False):
         return None
     real = real_scalar(value)
     if real is None or not np.isfinite(real) or real <= 0 \
-            or (integer and real > MAX_COUNT):
+            or (integer and real > MAX_STEPS):
         what = "a positive integer" if integer else "a positive finite number"
         raise ValueError(f"{name} must be {what} or None, got {value!r}")
     if integer:

@@ -10,7 +10,7 @@ code paths can be compared with the same tools. Files go through :mod:`geodln.st
 
 import numpy as np
 
-from geodln._checks import check_positive_int
+from geodln._checks import MAX_STEPS, check_positive_int
 from geodln.flows.trajectory import RunRecord, Trajectory
 from geodln.lowrank.point import FactoredPoint
 from geodln.measures import (
@@ -247,7 +247,7 @@ class Record:
     """
 
     def __init__(self, every=1, factors=False, metrics=None):
-        self.every = check_positive_int(every, "record.every")
+        self.every = check_positive_int(every, "record.every", maximum=MAX_STEPS)
         if not isinstance(factors, bool | np.bool_):
             raise ValueError(f"record.factors must be a bool, got {factors!r}")
         self.factors = bool(factors)
@@ -272,7 +272,7 @@ class Record:
             return cls()
         if isinstance(record, Record):
             return record
-        return cls(every=check_positive_int(record, "record"))
+        return cls(every=check_positive_int(record, "record", maximum=MAX_STEPS))
 
 
 class LowRankBatch:
