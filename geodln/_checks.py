@@ -7,8 +7,9 @@ import numpy as np
 #: largest finite depth accepted (a deeper network is the infinite-depth limit ``numpy.inf``)
 MAX_DEPTH = 10**6
 
-#: largest count accepted for sizes and numbers of steps (integers are exact in float64 up to it)
-MAX_COUNT = 2**53
+#: largest count accepted for sizes, numbers of steps, runs or chains: LAPACK's 32-bit index limit
+#: (a matrix dimension beyond it cannot be factorised; a count beyond it would run for days)
+MAX_COUNT = 2**31 - 1
 
 
 def real_scalar(value):
@@ -158,7 +159,7 @@ def check_positive_int(value, name, minimum=1, maximum=MAX_COUNT):
     name : str
         Public argument name used in the error message.
     minimum, maximum : int
-        Accepted range (default ``[1, 2**53]``).
+        Accepted range (default ``[1, 2**31 - 1]``).
 
     Returns
     -------
@@ -180,7 +181,8 @@ def check_positive_int(value, name, minimum=1, maximum=MAX_COUNT):
             and real_scalar(value).is_integer())
     )
     if not ok or not minimum <= int(value) <= maximum:
-        upper = "" if maximum == MAX_COUNT else f" and <= {maximum}"
+        big = real_scalar(value)
+        upper = f" and <= {maximum}" if big is not None and big > maximum else ""
         raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {_short(value)}")
     return int(value)
 

@@ -55,13 +55,13 @@ from contextlib import nullcontext
 import numpy as np
 from filelock import FileLock, Timeout
 from joblib import Parallel, delayed
-from joblib.parallel import get_active_backend, parallel_config
+from joblib.parallel import BACKENDS, get_active_backend, parallel_config
 from tqdm.auto import tqdm
 
-from geodln._checks import check_positive_int
+from geodln._checks import check_bool, check_choice, check_positive_int
 from geodln.storage import load_arrays, load_json, save_arrays, save_json
 
-__all__ = ["Ensemble", "run_ensemble", "load_ensemble", "ensemble_seeds"]
+__all__ = ["Ensemble", "EnsembleOptions", "run_ensemble", "load_ensemble", "ensemble_seeds"]
 
 META_FILE = "ensemble.json"
 META_KIND = "ensemble"
@@ -94,7 +94,8 @@ def ensemble_seeds(entropy, n_runs):
     Raises
     ------
     ValueError
-        If ``n_runs`` is not an integer >= 1 (bools are refused).
+        If ``n_runs`` is not an integer >= 1 (bools are refused) or ``entropy`` is not a
+        non-negative int or a sequence of them.
 
     Examples
     --------
@@ -109,7 +110,22 @@ def ensemble_seeds(entropy, n_runs):
     >>> bool(a == np.random.default_rng(ensemble_seeds(7, 3)[2]).standard_normal())
     True
     """
-    return np.random.SeedSequence(entropy).spawn(check_positive_int(n_runs, "n_runs"))
+    n_runs = check_positive_int(n_runs, "n_runs", maximum=10**9)
+    return _seed_sequence(entropy).spawn(n_runs)
+
+
+def _seed_sequence(entropy):
+    """``SeedSequence(entropy)``, refusing bools, floats and the like with ``ValueError``."""
+    flat = np.ravel(np.asarray(entropy, dtype=object)) if entropy is not None else []
+    if any(isinstance(e, bool | np.bool_) for e in flat):
+        raise ValueError(f"entropy must be a non-negative int or a sequence of them, got "
+                         f"{entropy!r}")
+    try:
+        return np.random.SeedSequence(entropy)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"entropy must be a non-negative int or a sequence of them, got {entropy!r}"
+        ) from exc
 
 
 def _jsonable(obj):
@@ -338,12 +354,7 @@ def _prepare_locked(out_dir, n_runs, entropy, params, name, run_one, seed_type, 
         raise ValueError(f"out_dir {out_dir!r} holds run files but no {META_FILE}")
     if entropy is None:
         entropy = np.random.SeedSequence().entropy
-    try:
-        np.random.SeedSequence(entropy)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"entropy must be None, a non-negative int or a sequence of them, got {entropy!r}"
-        ) from exc
+    _seed_sequence(entropy)
     meta = {
         "name": name,
         "n_runs": n_runs,
@@ -359,25 +370,117 @@ def _prepare_locked(out_dir, n_runs, entropy, params, name, run_one, seed_type, 
     return meta
 
 
-def _check_options(run_one, n_runs, params, n_jobs, seed_type, batch_size):
+@dataclasses.dataclass(frozen=True)
+class EnsembleOptions:
+    """How :func:`run_ensemble` executes: workers, backend, progress bar, labels, seed type.
+
+    Parameters
+    ----------
+    n_jobs : int, optional
+        Number of parallel workers. None: the ``n_jobs`` of an active
+        :func:`joblib.parallel_config`, else all cores (-1).
+    backend : str, optional
+        joblib backend: None for the active ``parallel_config`` (default: local ``"loky"``
+        processes), ``"dask"`` for the current ``dask.distributed.Client``, ``"threading"``,
+        ``"sequential"``...
+    progress : bool
+        Show a tqdm progress bar.
+    name : str
+        Label for the bar and the metadata.
+    seed_type : {"generator", "seed_sequence"}
+        What ``run_one`` receives as seed.
+
+    Raises
+    ------
+    ValueError
+        If ``n_jobs`` is 0, a bool or not an integer; ``backend`` is not None or the name of a
+        joblib backend; ``progress`` is not a bool; ``name`` is not a string; ``seed_type`` is
+        unknown.
+
+    Examples
+    --------
+    >>> EnsembleOptions(backend="sequential", progress=False).n_jobs is None
+    True
+    >>> EnsembleOptions(n_jobs=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_jobs must be a non-zero integer or None, got 0
+    """
+
+    n_jobs: int | None = None
+    backend: str | None = None
+    progress: bool = True
+    name: str = "ensemble"
+    seed_type: str = "generator"
+
+    def __post_init__(self):
+        n_jobs = self.n_jobs
+        if n_jobs is not None:
+            if isinstance(n_jobs, bool | np.bool_) or not isinstance(n_jobs, numbers.Integral) \
+                    or n_jobs == 0 or abs(int(n_jobs)) > 2**31:
+                raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+            object.__setattr__(self, "n_jobs", int(n_jobs))
+        backends = sorted(BACKENDS) + ["dask"]
+        if self.backend is not None and (not isinstance(self.backend, str)
+                                         or self.backend not in backends):
+            raise ValueError(f"backend must be None or one of {backends}, got {self.backend!r}")
+        object.__setattr__(self, "progress", check_bool(self.progress, "progress"))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        check_choice(self.seed_type, "seed_type", ("generator", "seed_sequence"))
+
+    @classmethod
+    def coerce(cls, options):
+        """Return ``options`` as EnsembleOptions (None: defaults; a dict: its fields).
+
+        Parameters
+        ----------
+        options : EnsembleOptions, dict or None
+            The options.
+
+        Returns
+        -------
+        options : EnsembleOptions
+
+        Raises
+        ------
+        ValueError
+            If ``options`` is none of these, a dict has an unknown key, or a field is invalid.
+
+        Examples
+        --------
+        >>> EnsembleOptions.coerce({"progress": False}).progress
+        False
+        """
+        if options is None:
+            return cls()
+        if isinstance(options, cls):
+            return options
+        if isinstance(options, Mapping):
+            fields = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(str(k) for k in options if k not in fields)
+            if unknown:
+                raise ValueError(f"options has unknown keys {unknown}; expected some of "
+                                 f"{sorted(fields)}")
+            return cls(**options)
+        raise ValueError(f"options must be an EnsembleOptions, a dict or None, got "
+                         f"{type(options).__name__}")
+
+
+def _check_options(run_one, n_runs, params, options, batch_size):
     if not callable(run_one):
         raise ValueError(f"run_one must be callable, got {type(run_one).__name__}")
-    n_runs = check_positive_int(n_runs, "n_runs")
+    n_runs = check_positive_int(n_runs, "n_runs", maximum=10**9)
     if params is not None and not isinstance(params, Mapping):
         raise ValueError(f"params must be a dict or None, got {type(params).__name__}")
     params = {} if params is None else dict(params)
     if any(not isinstance(k, str) for k in params):
         raise ValueError("params must have string keys (they are keyword arguments)")
-    if not isinstance(seed_type, str) or seed_type not in ("generator", "seed_sequence"):
-        raise ValueError(f"seed_type must be 'generator' or 'seed_sequence', got {seed_type!r}")
-    if n_jobs is not None:
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
-    else:
-        n_jobs = get_active_backend()[1] or -1
+    options = EnsembleOptions.coerce(options)
+    n_jobs = options.n_jobs if options.n_jobs is not None else (get_active_backend()[1] or -1)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    return n_runs, params, int(n_jobs), batch_size
+    return n_runs, params, options, int(n_jobs), batch_size
 
 
 def run_ensemble(
@@ -387,13 +490,9 @@ def run_ensemble(
     *,
     params=None,
     entropy=None,
-    n_jobs=None,
-    backend=None,
     resume=False,
-    progress=True,
-    name="ensemble",
-    seed_type="generator",
     batch_size=None,
+    options=None,
 ):
     """Run ``n_runs`` independent seeded trainings in parallel, saving each as it finishes.
 
@@ -418,26 +517,16 @@ def run_ensemble(
     entropy : int or sequence of int, optional
         Entropy of the root ``SeedSequence``; fresh OS entropy if None. Recorded in
         ``ensemble.json``; on resume the recorded value is used.
-    n_jobs : int, optional
-        Number of parallel workers. None: the ``n_jobs`` of an active
-        :func:`joblib.parallel_config`, else all cores (-1).
-    backend : str, optional
-        joblib backend: None for the active ``parallel_config`` (default: local ``"loky"``
-        processes), ``"dask"`` for the current ``dask.distributed.Client``, ``"threading"``,
-        ``"sequential"``...
     resume : bool
         Finish an interrupted ensemble in ``out_dir`` (or join a process working on it): runs
         whose file exists are skipped. Without it an existing ensemble in ``out_dir`` is an
         error.
-    progress : bool
-        Show a tqdm progress bar.
-    name : str
-        Label for the bar and the metadata.
-    seed_type : {"generator", "seed_sequence"}
-        What ``run_one`` receives as seed.
     batch_size : int, optional
         Group runs into in-process batches of this many runs (``run_one`` is then a batch
         function, see above). None: one run per call.
+    options : EnsembleOptions or dict, optional
+        Execution options: ``n_jobs``, ``backend``, ``progress``, ``name``, ``seed_type``
+        (:class:`EnsembleOptions`; a dict of its fields is accepted).
 
     Returns
     -------
@@ -448,7 +537,7 @@ def run_ensemble(
     ------
     ValueError
         If ``run_one`` is not callable; ``n_runs`` or ``batch_size`` is not a positive
-        integer; ``n_jobs`` is 0, a bool or not an integer; ``seed_type`` is unknown;
+        integer; ``options`` is not valid (see :class:`EnsembleOptions`);
         ``params`` is not a dict with string keys; ``entropy`` is not valid for a
         ``SeedSequence``; ``out_dir`` is an existing file or cannot be created/written; an
         ensemble exists in ``out_dir`` without ``resume``; resuming with other params, entropy,
@@ -461,20 +550,22 @@ def run_ensemble(
     >>> from geodln.ensemble import run_ensemble
     >>> def draw(rng, index):
     ...     return {"x": rng.standard_normal(2)}
-    >>> ens = run_ensemble(draw, 3, tempfile.mkdtemp(), entropy=1, backend="sequential",
-    ...                    progress=False)
+    >>> ens = run_ensemble(draw, 3, tempfile.mkdtemp(), entropy=1,
+    ...                    options={"backend": "sequential", "progress": False})
     >>> ens["x"].shape
     (3, 2)
     >>> def draw_batch(items):  # one vectorised call for several runs
     ...     return [{"x": rng.standard_normal(2)} for index, rng in items]
     >>> same = run_ensemble(draw_batch, 3, tempfile.mkdtemp(), entropy=1, batch_size=2,
-    ...                     backend="sequential", progress=False)
+    ...                     options={"backend": "sequential", "progress": False})
     >>> bool((same["x"] == ens["x"]).all())
     True
     """
-    n_runs, params, n_jobs, batch_size = _check_options(
-        run_one, n_runs, params, n_jobs, seed_type, batch_size
+    n_runs, params, options, n_jobs, batch_size = _check_options(
+        run_one, n_runs, params, options, batch_size
     )
+    backend, progress, name, seed_type = (options.backend, options.progress, options.name,
+                                          options.seed_type)
     out_dir = _check_out_dir(out_dir)
     meta = _prepare(out_dir, n_runs, entropy, params, name, run_one, seed_type, resume)
     seeds = ensemble_seeds(meta["entropy"], n_runs)
@@ -572,7 +663,7 @@ class Ensemble:
     >>> import tempfile
     >>> from geodln.ensemble import run_ensemble
     >>> ens = run_ensemble(lambda rng, index: {"x": np.full(2, index)}, 3, tempfile.mkdtemp(),
-    ...                    entropy=0, backend="sequential", progress=False)
+    ...                    entropy=0, options={"backend": "sequential", "progress": False})
     >>> len(ens), ens.indices, ens.keys
     (3, [0, 1, 2], ['x'])
     >>> ens["x"]
@@ -681,7 +772,7 @@ def load_ensemble(out_dir, allow_partial=False):
     >>> from geodln.ensemble import load_ensemble, run_ensemble
     >>> folder = tempfile.mkdtemp()
     >>> _ = run_ensemble(lambda rng, index: {"x": rng.standard_normal(2)}, 2, folder,
-    ...                  entropy=5, backend="sequential", progress=False)
+    ...                  entropy=5, options={"backend": "sequential", "progress": False})
     >>> again = load_ensemble(folder)
     >>> again.entropy, again["x"].shape
     (5, (2, 2))

@@ -50,7 +50,14 @@ References
 import numpy as np
 from scipy.special import gammaln
 
-from geodln._checks import check_depth, check_finite, check_matrix, check_positive_int
+from geodln._checks import (
+    check_bool,
+    check_depth,
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+)
 from geodln.spectral import DLNKernel, log_ratio
 from geodln.svd_frame import SVDFrame
 from geodln.volume import log_kernel
@@ -333,6 +340,7 @@ def entropy_gradient(base_point, depth, normalized=False):
     True
     """
     N = check_depth(depth, allow_inf=False)
+    normalized = check_bool(normalized, "normalized")
     x = check_matrix(base_point, "base_point")
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"base_point must be square [..., d, d], got shape {x.shape}")
@@ -396,13 +404,11 @@ class FreeEnergy:
     def __init__(self, loss, beta, depth, normalized=False):
         if not (hasattr(loss, "value") or callable(loss)):
             raise ValueError("loss must have a value(X) method or be callable")
-        beta = float(beta)
-        if not np.isfinite(beta) or beta <= 0:
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+        beta = check_positive_real(beta, "beta")
         self.loss = loss
         self.beta = beta
         self.depth = check_depth(depth, allow_inf=False)
-        self.normalized = bool(normalized)
+        self.normalized = check_bool(normalized, "normalized")
 
     def _loss_value(self, x):
         return self.loss.value(x) if hasattr(self.loss, "value") else self.loss(x)

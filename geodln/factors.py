@@ -44,7 +44,7 @@ def check_factors(factors, name="factors"):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
         Float arrays.
 
     Raises
@@ -332,7 +332,7 @@ def balance_defect(factors, relative=False):
 
     Parameters
     ----------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
     relative : bool
         Divide by the largest squared Frobenius norm of a factor.
 
@@ -437,6 +437,9 @@ def check_widths(widths, depth, rank, name="widths"):
     ...
     ValueError: widths[1] = 1 is smaller than the rank 2
     """
+    if isinstance(widths, str) or not isinstance(widths, tuple | list | np.ndarray) \
+            or np.ndim(widths) != 1:
+        raise ValueError(f"{name} must be a sequence of {depth - 1} integers, got {widths!r}")
     widths = tuple(check_positive_int(w, f"{name}[{i}]") for i, w in enumerate(widths))
     if len(widths) != depth - 1:
         raise ValueError(

@@ -54,7 +54,8 @@ def _check_scale(scale):
 def _check_det_sign(det_sign, m, n):
     if det_sign is None:
         return None
-    if det_sign not in (1, -1):
+    if isinstance(det_sign, bool | np.bool_) or not isinstance(det_sign, int | np.integer) \
+            or det_sign not in (1, -1):
         raise ValueError(f"det_sign must be +1, -1 or None, got {det_sign!r}")
     if m != n:
         raise ValueError(f"det_sign needs a square end-to-end matrix, got shape ({m}, {n})")
@@ -190,12 +191,10 @@ def balanced(shape, depth, scale, rank=None, widths=None, seed=None, det_sign=No
     """
     m, n = _shape(shape)
     depth = check_depth(depth, allow_inf=False)
-    if rank is None:
-        rank_ = min([m, n] + ([] if widths is None else [int(w) for w in widths]))
-    else:
-        rank_ = check_rank(rank, m, n)
     if widths is None:
         widths = (min(m, n),) * (depth - 1)
+    widths = check_widths(widths, depth, 1)
+    rank_ = min((m, n) + widths) if rank is None else check_rank(rank, m, n)
     widths = check_widths(widths, depth, rank_)
     rng = as_generator(seed)
     x = gaussian_matrix((m, n), scale, rank=rank_, seed=rng, det_sign=det_sign)
@@ -228,7 +227,7 @@ def gaussian_factors(widths, scale, seed=None, det_sign=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [d_p, d_{p-1}]
 
     Raises
     ------
@@ -321,7 +320,7 @@ def from_matrix(x, depth, widths=None, rank=None, seed=None, frames=None):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
 
     Raises
     ------
@@ -355,7 +354,7 @@ def from_factors(factors):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d_p, d_{p-1}]
         Float copies (the caller's arrays are never modified).
 
     Raises

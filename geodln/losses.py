@@ -170,7 +170,7 @@ class MatrixCompletion(Loss):
     ----------
     indices : tuple of array-like or array-like, optional
         ``(rows, cols)`` of the observed entries (0-based), or an integer array [k, 2].
-    values : array-like
+    values : array-like, shape=[k]
         Observed values :math:`b_{ij}`.
     shape : tuple of int, optional
         ``(m, n)``; required with ``indices``, taken from ``mask`` otherwise.
@@ -413,6 +413,8 @@ class AutogradLoss(Loss):
             raise ValueError("shape=(m, n) is required")
         self.func = func
         self._grad = autograd.grad(self._scalar)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string or None, got {type(name).__name__}")
         self.name = name or getattr(func, "__name__", "user loss")
 
     def _scalar(self, x):

@@ -70,7 +70,11 @@ def _single_floats(vals):
         vt, sv = vt[::-1], sv[::-1]
     if 0.0 < sv[1] < FALLBACK_RATIO * sv[0]:
         return None
-    return u, [math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)], vt
+    try:
+        s = [math.ldexp(sv[0], -e), math.ldexp(sv[1], -e)]
+    except OverflowError:  # a singular value beyond the float range: LAPACK's answer (inf)
+        return None
+    return u, s, vt
 
 
 def _single(x):

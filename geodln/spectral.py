@@ -54,11 +54,10 @@ True
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from geodln._checks import check_depth
+from geodln._checks import check_bool, check_depth, real_scalar
 
 __all__ = [
     "SpectralKernel",
@@ -100,7 +99,7 @@ def divided_difference_ratio(w, p):
 
     Parameters
     ----------
-    w : array-like
+    w : array-like, shape=[...]
         :math:`\log(hi/lo) \ge 0`; ``inf`` for ``lo = 0``; NaN (from ``0/0``) is read as a tie.
     p : float
         The power (any real; :math:`p < 0` is allowed for finite ``w``).
@@ -148,7 +147,7 @@ def log_ratio(hi, lo):
 
     Returns
     -------
-    w : ndarray
+    w : ndarray, shape=[...] (broadcast of ``hi`` and ``lo``)
 
     Examples
     --------
@@ -178,7 +177,7 @@ def power_divided_difference(a, b, p):
 
     Returns
     -------
-    dd : ndarray
+    dd : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
 
     References
     ----------
@@ -229,7 +228,7 @@ def dln_kernel(a, b, depth):
 
     Returns
     -------
-    lam : ndarray
+    lam : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
         The plain-sum eigenvalues :math:`\lambda_{kl}` of :math:`A_{N,X}`.
 
     References
@@ -264,7 +263,7 @@ def log_mean(a, b):
 
     Returns
     -------
-    lam : ndarray
+    lam : ndarray, shape=[...] (broadcast of ``a`` and ``b``)
 
     References
     ----------
@@ -595,7 +594,7 @@ class DLNKernel(SpectralKernel):
 
     def __init__(self, depth, normalized=False):
         self.depth = check_depth(depth)
-        self.normalized = bool(normalized)
+        self.normalized = check_bool(normalized, "normalized")
         if self.depth == np.inf and not self.normalized:
             raise ValueError(
                 "depth=inf requires normalized=True: the plain sum A_{N,X} diverges as "
@@ -1080,13 +1079,11 @@ class CallableKernel(SpectralKernel):
         if not callable(func):
             raise ValueError(f"func must be callable, got {type(func).__name__}")
         if degree is not None:
-            if (
-                isinstance(degree, bool)
-                or not isinstance(degree, numbers.Real)
-                or not np.isfinite(degree)
-            ):
+            if real_scalar(degree) is None or not np.isfinite(real_scalar(degree)):
                 raise ValueError(f"degree must be a finite number or None, got {degree!r}")
-            degree = float(degree)
+            degree = real_scalar(degree)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name must be a string or None, got {type(name).__name__}")
         self.func = func
         self.degree = degree
         self.name = name or getattr(func, "__name__", "user kernel")

@@ -33,7 +33,7 @@ import tempfile
 
 import numpy as np
 
-from geodln._checks import MAX_COUNT, real_scalar
+from geodln._checks import real_scalar
 
 __all__ = [
     "FORMAT",
@@ -147,7 +147,7 @@ def save_arrays(path, arrays, kind, metadata=None, prefix=".tmp-"):
     ----------
     path : str or os.PathLike
         Target file; a ``.npz`` suffix is expected.
-    arrays : dict of str to array-like
+    arrays : dict of str to array-like (any shape)
         Real (bool, integer, float) or string arrays.
     kind : str
         What the file holds (e.g. ``"trajectory"``), checked by :func:`load_arrays`.
@@ -228,7 +228,7 @@ def load_arrays(path, kind):
 
     Returns
     -------
-    arrays : dict of str to ndarray
+    arrays : dict of str to ndarray (the shapes saved)
     metadata : dict
 
     Raises
@@ -343,7 +343,7 @@ def check_record_array(value, name, ndim=None, integer=False, allow_nonfinite=Tr
 
     Parameters
     ----------
-    value : array-like
+    value : array-like (any shape)
         The array.
     name : str
         Name used in the error message.
@@ -356,7 +356,7 @@ def check_record_array(value, name, ndim=None, integer=False, allow_nonfinite=Tr
 
     Returns
     -------
-    array : ndarray
+    array : ndarray (the shape of ``value``)
 
     Raises
     ------
@@ -446,7 +446,7 @@ def check_finite_for_status(status, **arrays):
     ----------
     status : str
         The run status.
-    **arrays : array-like
+    **arrays : array-like (any shape)
         Named arrays to check (e.g. ``X=..., loss=...``).
 
     Raises
@@ -504,7 +504,7 @@ def check_count(value, name):
     """
     real = real_scalar(value)
     ok = real is not None and np.isfinite(real) and real.is_integer()
-    if not ok or not 0 <= int(value) <= MAX_COUNT:
+    if not ok or not 0 <= int(value) <= 2**53:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
 

@@ -103,7 +103,7 @@ def log_kernel(kernel, s_i, s_j):
 
     Returns
     -------
-    log_k : ndarray
+    log_k : ndarray, shape=[...] (broadcast of ``s_i`` and ``s_j``)
 
     Raises
     ------

@@ -39,7 +39,9 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
    ``Yields``) section; a public class whose constructor takes arguments (an ``__init__`` with
    parameters, or the fields of a dataclass) documents them in a ``Parameters`` or
    ``Attributes`` section. Where such a section exists, it names every parameter of the
-   signature (``*args`` and ``**kwargs`` included; ``self``/``cls`` excepted).
+   signature (``*args`` and ``**kwargs`` included; ``self``/``cls`` excepted), and every entry
+   typed as an array (``ndarray``, ``array-like``) states its shape: ``shape=[..., m, n]``, a
+   bracketed shape, "broadcast" or "any shape", in its type or its description.
 8. **No escape accidents.** No docstring contains a tab, form feed, backspace, bell, vertical
    tab or carriage return: in a non-raw docstring ``\\tfrac``, ``\\frac`` or ``\\beta`` silently
    become such characters and garble the rendered formula.
@@ -672,3 +674,33 @@ def test_every_parameter_is_documented(module):
         if missing:
             bad.append(f"{module}.{obj.name}: parameters not documented: {missing}")
     _report("parameters", module, bad)
+
+
+ARRAY_TYPE = re.compile(r"ndarray|array-like|array_like")
+SHAPE_STATED = re.compile(
+    r"shape|\[|broadcast|elementwise|scalar|same size|same length|one per|one value per|each\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("module", EXAMPLE_MODULES)
+def test_array_entries_state_their_shape(module):
+    bad = []
+    for obj in _public_objects(TREES[module]):
+        sections = _sections(ast.get_docstring(obj, clean=True) or "")
+        for title in ("Parameters", "Returns"):
+            lines = sections.get(title, "").splitlines()
+            for i, line in enumerate(lines):
+                if not line or line[0].isspace() or ":" not in line:
+                    continue
+                kind = line.split(":", 1)[1]
+                if not ARRAY_TYPE.search(kind):
+                    continue
+                description = []
+                for follow in lines[i + 1:]:
+                    if follow and not follow[0].isspace():
+                        break
+                    description.append(follow)
+                if not SHAPE_STATED.search(kind + " " + " ".join(description)):
+                    bad.append(f"{module}.{obj.name} {title}: no shape for {line.strip()!r}")
+    _report("shapes", module, bad)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from test_ensemble import ENTROPY, draw, independent_draws, logged
+from test_ensemble import ENTROPY, QUIET, SEQUENTIAL, draw, independent_draws, logged
 
 from geodln.ensemble import load_ensemble, run_ensemble
 
@@ -31,8 +31,9 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_ensemble import draw
 from geodln.ensemble import run_ensemble
-ens = run_ensemble(draw, {k}, {out!r}, entropy={entropy}, resume=True, progress=False,
-                   params={{"calls": {calls!r}, "sleep": 0.3}}, {backend})
+ens = run_ensemble(draw, {k}, {out!r}, entropy={entropy}, resume=True,
+                   params={{"calls": {calls!r}, "sleep": 0.3}},
+                   options=dict({backend}, progress=False))
 assert len(ens) == {k}
 """
 
@@ -76,8 +77,8 @@ def slow_savez(fh, **arrays):
         open({marker!r}, "w").close()
         time.sleep(600)
 geodln.storage.np.savez = slow_savez
-run_ensemble(draw, {k}, {out!r}, entropy={entropy}, backend="sequential", progress=False,
-             params={{"calls": {calls!r}}})
+run_ensemble(draw, {k}, {out!r}, entropy={entropy},
+             params={{"calls": {calls!r}}}, options=dict(backend="sequential", progress=False))
 """
 
 
@@ -101,7 +102,7 @@ def test_process_killed_mid_write_resumes_with_nothing_lost(tmp_path):
         f"run-{i:06d}.npz" for i in range(3)]
     assert len(list(out.glob(".tmp-run-000003-*"))) == 1  # the dead writer's half file
     ens = run_ensemble(draw, n_runs, out, params={"calls": str(calls)}, resume=True,
-                       backend="sequential", progress=False)
+                       options=SEQUENTIAL)
     assert not list(out.glob(".tmp-*"))
     assert logged(calls) == [0, 1, 2, 3, 3, 4, 5]  # only run 3 (lost mid-write) ran twice
     np.testing.assert_array_equal(ens["x"], independent_draws(n_runs))
@@ -118,8 +119,8 @@ def test_a_live_writers_temporary_file_is_never_deleted(tmp_path):
 
     out, calls = tmp_path / "e", tmp_path / "calls"
     calls.mkdir()
-    run_ensemble(draw, 2, out, entropy=ENTROPY, backend="sequential", progress=False,
-                 params={"calls": str(calls)})
+    run_ensemble(draw, 2, out, entropy=ENTROPY,
+                 params={"calls": str(calls)}, options=SEQUENTIAL)
     # the "other process": holds run 2's lock and is writing its temporary file
     lock = FileLock(str(out / ".locks" / "run-000002.lock"), thread_local=False)
     lock.acquire()
@@ -139,8 +140,8 @@ def test_a_live_writers_temporary_file_is_never_deleted(tmp_path):
     thread = threading.Thread(target=other_writer)
     thread.start()
     try:
-        ens = run_ensemble(draw, 4, out, resume=True, backend="sequential", progress=False,
-                           params={"calls": str(calls)})
+        ens = run_ensemble(draw, 4, out, resume=True,
+                           params={"calls": str(calls)}, options=SEQUENTIAL)
     finally:
         thread.join()
     assert seen == [True]
@@ -154,8 +155,8 @@ def test_batches_give_the_same_runs_as_single_calls(tmp_path, batch_size):
     calls = tmp_path / "calls"
     calls.mkdir()
     ens = run_ensemble(draw_batch, 7, tmp_path / "b", entropy=ENTROPY, batch_size=batch_size,
-                       params={"calls": str(calls)}, n_jobs=2, backend="threading",
-                       progress=False)
+                       params={"calls": str(calls)},
+                       options=dict(n_jobs=2, backend="threading", progress=False))
     assert logged(calls) == list(range(7))
     np.testing.assert_array_equal(ens["x"], independent_draws(7))
     np.testing.assert_array_equal(ens["index"], np.arange(7))
@@ -172,11 +173,9 @@ def test_batches_resume(tmp_path):
         return [draw(rng, index) for index, rng in items]
 
     with pytest.raises(RuntimeError, match="boom"):
-        run_ensemble(flaky, 6, out, entropy=ENTROPY, batch_size=2, backend="sequential",
-                     progress=False)
+        run_ensemble(flaky, 6, out, entropy=ENTROPY, batch_size=2, options=SEQUENTIAL)
     assert len(list(out.glob("run-*.npz"))) == 2
-    ens = run_ensemble(flaky, 6, out, batch_size=2, resume=True, backend="sequential",
-                       progress=False)
+    ens = run_ensemble(flaky, 6, out, batch_size=2, resume=True, options=SEQUENTIAL)
     np.testing.assert_array_equal(ens["x"], independent_draws(6))
 
 
@@ -189,23 +188,22 @@ def test_batches_resume(tmp_path):
 )
 def test_batch_with_wrong_number_of_results(tmp_path, run, match):
     with pytest.raises(ValueError, match=match):
-        run_ensemble(run, 2, tmp_path / "e", batch_size=2, backend="sequential",
-                     progress=False)
+        run_ensemble(run, 2, tmp_path / "e", batch_size=2, options=SEQUENTIAL)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "2"])
 def test_bad_batch_size(tmp_path, batch_size):
     with pytest.raises(ValueError, match="batch_size"):
-        run_ensemble(draw_batch, 2, tmp_path / "e", batch_size=batch_size, progress=False)
+        run_ensemble(draw_batch, 2, tmp_path / "e", batch_size=batch_size, options=QUIET)
 
 
 def test_existing_file_as_out_dir(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     with pytest.raises(ValueError, match="out_dir"):
-        run_ensemble(draw, 2, afile, backend="sequential", progress=False)
+        run_ensemble(draw, 2, afile, options=SEQUENTIAL)
     with pytest.raises(ValueError, match="out_dir"):
-        run_ensemble(draw, 2, afile / "sub", backend="sequential", progress=False)
+        run_ensemble(draw, 2, afile / "sub", options=SEQUENTIAL)
     assert afile.read_text() == "x"
 
 
@@ -214,14 +212,13 @@ def test_unwritable_out_dir(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
     with pytest.raises(ValueError, match="out_dir"):
-        run_ensemble(draw, 2, ro / "e", backend="sequential", progress=False)
+        run_ensemble(draw, 2, ro / "e", options=SEQUENTIAL)
 
 
 def test_run_files_respect_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        run_ensemble(draw, 2, tmp_path / "e", entropy=ENTROPY, backend="sequential",
-                     progress=False)
+        run_ensemble(draw, 2, tmp_path / "e", entropy=ENTROPY, options=SEQUENTIAL)
     finally:
         os.umask(old)
     for path in list((tmp_path / "e").glob("run-*.npz")) + [tmp_path / "e" / "ensemble.json"]:
@@ -238,7 +235,7 @@ def slow(rng, index, pids):
     time.sleep(120)
     return {{"x": 1.0}}
 
-run_ensemble(slow, 4, {out!r}, n_jobs=2, progress=False, params={{"pids": {pids!r}}})
+run_ensemble(slow, 4, {out!r}, params={{"pids": {pids!r}}}, options=dict(n_jobs=2, progress=False))
 """
 
 

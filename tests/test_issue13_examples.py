@@ -76,3 +76,88 @@ def test_loss_nan_at_the_start_is_a_value_error_naming_loss():
                  lambda: geodln.gradient_descent(bad, x, 0.1, 5, depth=3)):
         with pytest.raises(ValueError, match="loss"):
             call()
+
+
+class _Quartic(geodln.losses.Loss):
+    """E(X) = -||X||_F^4 (closed-form gradient): its gradient flows blow up in finite time."""
+
+    shape = (2, 2)
+
+    def _value(self, x):
+        return -np.sum(x * x, axis=(-2, -1)) ** 2
+
+    def _gradient(self, x):
+        return -4.0 * np.sum(x * x, axis=(-2, -1))[..., None, None] * x
+
+
+def _blow_up():
+    """The quartic loss; from the start below, the flows reach infinity at t* ~ 0.0122."""
+    return _Quartic()
+
+
+@pytest.mark.parametrize("mode", ["downstairs", "upstairs"])
+def test_flow_blow_up_ends_with_the_last_finite_state_without_warnings(mode):
+    """A finite-time blow-up: the ODE flows stop 'diverged', finite X and loss, no warnings.
+
+    (scipy's event root finding used to raise 'f(a) and f(b) must have different signs' on the
+    zero-length step LSODA takes at the blow-up.)
+    """
+    from geodln.factors import balanced_factors
+
+    x = np.array([[1.0, 0.2], [0.3, 0.8]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = (geodln.downstairs_flow(_blow_up(), x, 3, (0, 10)) if mode == "downstairs" else
+              geodln.upstairs_flow(_blow_up(), balanced_factors(x, 3), (0, 10)))
+    assert tr.status == "diverged"
+    assert np.all(np.isfinite(tr.X)) and np.all(np.isfinite(tr.loss))
+    assert 0.005 < tr.final_time < 0.02  # stopped at the blow-up, not at t = 10
+
+
+@pytest.mark.parametrize("mode", ["downstairs", "upstairs"])
+def test_batched_flow_blow_up_ends_and_never_hangs(mode):
+    """The batched Runge–Kutta integrator used to retry the smallest step forever."""
+    from geodln.factors import balanced_factors
+
+    x = np.array([[1.0, 0.2], [0.3, 0.8]])
+    xs = np.stack([x, 2 * x])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = (geodln.downstairs_flow(_blow_up(), xs, 3, (0, 10)) if mode == "downstairs" else
+              geodln.upstairs_flow(_blow_up(), balanced_factors(xs, 3), (0, 10)))
+    assert set(tr.status) <= {"diverged", "failed"}
+    for member in tr:
+        assert np.all(np.isfinite(member.X)) and np.all(np.isfinite(member.loss))
+        assert member.final_time < 0.02
+
+
+@pytest.mark.parametrize("mode", ["downstairs", "upstairs"])
+def test_gradient_descent_blow_up_keeps_a_finite_loss(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = geodln.gradient_descent(_blow_up(), np.eye(2), 0.5, 100, metric=3, mode=mode)
+    assert tr.status == "diverged" and np.isfinite(tr.final_loss)
+    assert np.all(np.isfinite(tr.X))
+
+
+def test_factored_loss_nan_at_the_start_is_a_value_error_naming_loss():
+    """The same example for the factored (low-rank) integrators."""
+    loss, _ = lowrank.random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    x0 = lowrank.random_factored_point(8, 6, 2, seed=1)
+
+    class NanLoss:
+        shape = (8, 6)
+
+        def value_and_gradient(self, point):
+            value, grad = loss.value_and_gradient(point)
+            return value * np.nan, grad
+
+        def value(self, point):
+            return loss.value(point) * np.nan
+
+    for call in (lambda: lowrank.lowrank_gradient_descent(NanLoss(), x0, 3, 0.01, 3),
+                 lambda: lowrank.lowrank_flow(NanLoss(), x0, 3, (0, 1)),
+                 lambda: lowrank.upstairs_gradient_descent(
+                     NanLoss(), lowrank.bottleneck_factors(x0, 3), 0.01, 3)):
+        with pytest.raises(ValueError, match="loss"):
+            call()

@@ -312,3 +312,40 @@ def test_schema_helpers():
     check_finite_for_status("failed", X=np.array([np.inf]))
     with pytest.raises(ValueError, match="loss"):
         check_finite_for_status("loss_tol", loss=np.array([np.inf]))
+
+
+def _lowrank(tmp_path):
+    from geodln.lowrank import (
+        lowrank_gradient_descent,
+        random_factored_point,
+        random_sparse_completion,
+    )
+
+    loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
+    tr = lowrank_gradient_descent(loss, random_factored_point(8, 6, 2, seed=1), 3, 0.02, 4)
+    path = tmp_path / "lowrank.npz"
+    tr.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit,arrays,match",
+    [
+        (lambda r: r["metadata"].update(n_rhs=float("inf")), None, "n_rhs"),
+        (lambda r: r["metadata"].update(wall_time=-1.0), None, "wall_time"),
+        (lambda r: r["metadata"].update(metadata=[1]), None, "metadata"),
+        (lambda r: r["metadata"].pop("status"), None, "status"),
+        (None, {"times": np.array([0.0, 0.1, 0.05, 0.3, 0.4])}, "non-decreasing"),
+        (None, {"loss": np.array([1.0, np.nan, 0.5, 0.4, 0.3])}, "loss contains NaN"),
+        (None, {"sigma": np.ones((5, 2)) * np.inf}, "sigma contains NaN"),
+        (None, {"final_s": np.array([1.0, 0.0])}, "s"),
+    ],
+)
+def test_forged_lowrank_trajectory_raises_value_error(tmp_path, edit, arrays, match):
+    from geodln.lowrank import LowRankTrajectory
+
+    path = _lowrank(tmp_path)
+    assert LowRankTrajectory.load(path).status == "completed"
+    forged = _forge(tmp_path, path, meta=edit, arrays=arrays)
+    with pytest.raises(ValueError, match=match):
+        LowRankTrajectory.load(forged)

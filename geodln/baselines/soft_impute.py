@@ -144,7 +144,7 @@ def soft_impute(ratings, lambdas=None, max_rank=None, tol=1e-6, max_iter=500, st
     ----------
     ratings : Ratings
         Observed (training) entries :math:`B_\Omega`.
-    lambdas : array-like or int, optional
+    lambdas : array-like, shape=[K], or int, optional
         Decreasing positive weights; an int K means a geometric path of K values from
         :math:`\lambda_{\max} = \|P_\Omega(B)\|_2` (where the solution is 0) down to
         :math:`10^{-3}\lambda_{\max}`. Default 20.

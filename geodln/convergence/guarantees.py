@@ -219,7 +219,7 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
 
     Parameters
     ----------
-    steps : array-like
+    steps : array-like, shape=[...]
         Iteration counts T >= 0.
     initial_loss : float
         :math:`\ell(0) = \tfrac12\|X(0) - \Phi\|_F^2` (>= 0).
@@ -232,7 +232,7 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
 
     Returns
     -------
-    bound : ndarray or float
+    bound : ndarray, shape=[...] (that of ``steps``), or float
 
     Raises
     ------

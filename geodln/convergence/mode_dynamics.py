@@ -98,9 +98,9 @@ def mode_time(strength, target, start, depth):
 
     Parameters
     ----------
-    strength : array-like
+    strength : array-like, shape=[...]
         Mode strength a reached; between ``start`` and ``target`` (either side).
-    target : array-like
+    target : array-like, shape=[...]
         Target singular value :math:`s \geq 0`.
     start : array-like
         Initial strength :math:`a_0` (>= 0 for N >= 2). All three broadcast together.
@@ -109,7 +109,7 @@ def mode_time(strength, target, start, depth):
 
     Returns
     -------
-    t : ndarray
+    t : ndarray, shape=[...]
         Flow time (plain-sum metric, unit rate); ``inf`` if ``strength`` equals a target
         that ``start`` differs from, NaN if ``strength`` is not between start and target.
 
@@ -203,9 +203,9 @@ def mode_strength(t, target, start, depth):
 
     Parameters
     ----------
-    t : array-like
+    t : array-like, shape=[...]
         Times >= 0.
-    target : array-like
+    target : array-like, shape=[...]
         Target singular values :math:`s \geq 0`.
     start : array-like
         Initial strengths :math:`a_0` (>= 0 for N >= 2). ``t``, ``target`` and ``start``
@@ -268,9 +268,9 @@ def transition_time(target, start, depth, fraction=0.5):
 
     Parameters
     ----------
-    target : array-like
+    target : array-like, shape=[...]
         Target singular values :math:`s > 0`.
-    start : array-like
+    start : array-like, shape=[...] (broadcast with ``target``)
         Initial strengths :math:`0 < a_0 < \text{fraction}\cdot s`.
     depth : int
         Depth N >= 1.
@@ -279,7 +279,7 @@ def transition_time(target, start, depth, fraction=0.5):
 
     Returns
     -------
-    t : ndarray or float
+    t : ndarray, shape=[...] (the broadcast shape), or float
 
     Raises
     ------

@@ -168,7 +168,9 @@ def held_out_error(point, ratings, offsets=None):
 
     Returns
     -------
-    metrics : dict of str to float or ndarray
+    metrics : dict of str to float or ndarray of shape=[...]
+        ``rmse``, ``mae``, ``relative_error``: floats for one point, arrays over the
+        leading axes of a batch.
 
     Raises
     ------

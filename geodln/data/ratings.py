@@ -202,7 +202,7 @@ def ratings_from_arrays(row_ids, col_ids, values, *, row_index=None, col_index=N
         Identifiers of the row and column of each entry (any sortable dtype).
     values : array-like, shape=[k]
         Observed values.
-    row_index, col_index : array-like, optional
+    row_index, col_index : array-like, shapes [m] and [n], optional
         All row / column identifiers, in the order of the matrix's rows / columns.
 
     Returns
@@ -320,7 +320,7 @@ def read_movielens(path, *, row_index=None, col_index=None, rating_range=(0.5, 5
     ----------
     path : str or path-like
         The ratings file.
-    row_index, col_index : array-like, optional
+    row_index, col_index : array-like, shapes [m] and [n], optional
         All user / item ids in matrix order (default: the ids present, sorted). Pass the
         ``row_ids`` / ``col_ids`` of another table to share its coordinates.
     rating_range : tuple of float or None
@@ -365,7 +365,7 @@ def read_table(path, *, sep=None, row_index=None, col_index=None):
         Text file with three fields per line.
     sep : str or None
         Field separator (default: any white space).
-    row_index, col_index : array-like, optional
+    row_index, col_index : array-like, shapes [m] and [n], optional
         All row / column ids in matrix order (default: the ids present, sorted).
 
     Returns

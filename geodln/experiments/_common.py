@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from geodln.ensemble import run_ensemble
+from geodln.ensemble import EnsembleOptions, run_ensemble
 from geodln.storage import _atomic_write, save_json, save_text
 
 SIZES = ("tiny", "reduced", "full")
@@ -74,11 +74,9 @@ def ensemble(run_one, n_runs, out_dir, part, seed, params, n_jobs, progress, bat
         os.path.join(out_dir, "runs", part),
         params=params,
         entropy=[seed, tag],
-        n_jobs=n_jobs,
         resume=True,
-        progress=progress,
-        name=part,
         batch_size=batch_size,
+        options=EnsembleOptions(n_jobs=n_jobs, progress=progress, name=part),
     )
 
 

@@ -187,7 +187,7 @@ def train_depth(rows, cols, values, w, depth, rng, max_steps):
 
     Parameters
     ----------
-    rows, cols, values : ndarray
+    rows, cols, values : ndarray, shape=[k]
         The observations.
     w : ndarray, shape=[n, n]
         Ground truth (for the error only).

@@ -206,7 +206,7 @@ def solution_curve(t, branch=1, delta=0.0):
 
     Parameters
     ----------
-    t : array-like
+    t : array-like, shape=[...]
     branch : {1, -1}
     delta : float
 

@@ -152,8 +152,8 @@ class _Latch:
         self.t_fired = None
 
     def __call__(self, t, y):
-        if self.t_fired is not None:
-            return -1.0 if t >= self.t_fired else 1.0
+        if self.t_fired is not None:  # 0 at the firing time: a root even for a zero-length step
+            return 0.0 if t == self.t_fired else (-1.0 if t > self.t_fired else 1.0)
         if self.condition(t, y):
             self.t_fired = t
             return -1.0
@@ -174,7 +174,9 @@ def _events(field, rules, cache):
             n = float(np.linalg.norm(field.point(y[None])))
         return n if np.isfinite(n) else np.inf
 
-    add(lambda t, y: norm_of(y) - OVERFLOW_NORM, 1, "diverged")
+    # a latch, not a root: past the overflow bound the dense output may be inf/NaN on both
+    # sides of the step, where scipy's root finding would raise instead of stopping
+    add(_Latch(lambda t, y: norm_of(y) >= OVERFLOW_NORM), -1, "diverged")
     if rules.loss_tol is not None:
         tol = rules.loss_tol
         add(lambda t, y: float(field.loss_value(y[None])[0]) - tol, -1, "loss_tol")
@@ -302,6 +304,8 @@ def integrate(field, y0, t_span, rules, solver, record):
         if ts.size == 0:
             ts, ys = np.array([t0]), y0
         keep = np.all(np.isfinite(ys), axis=-1)  # a blow-up keeps the last finite state
+        with np.errstate(over="ignore", invalid="ignore"):
+            keep[keep] &= np.isfinite(field.loss_value(ys[keep]))  # ... and its finite loss
         if not keep.all():
             ts, ys = ts[keep], ys[keep]
             status = "diverged"

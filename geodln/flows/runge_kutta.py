@@ -213,16 +213,20 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                                                    solver.max_step)
             n_rhs[idx] += extra
     rejected = np.zeros(b, dtype=bool)
+    nonfinite = np.zeros(b, dtype=bool)
     n_k = tab.n_stages + 1
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while running.any():
             idx = np.flatnonzero(running)
             tt, yy, ff = t[idx], y[idx], f[idx]
             min_step = 10 * np.abs(np.nextafter(tt, np.inf) - tt)
+            # a step rejected down below the spacing of floats ends the member (tested before
+            # the clip, which would otherwise retry the smallest step forever): "diverged" if
+            # the state became non-finite for every step size, else "failed"
+            tiny = rejected[idx] & (h_abs[idx] < min_step)
             ha = np.clip(h_abs[idx], min_step, solver.max_step)
-            tiny = ha < min_step
             if tiny.any():
-                status[idx[tiny]] = "failed"
+                status[idx[tiny]] = np.where(nonfinite[idx[tiny]], "diverged", "failed")
                 running[idx[tiny]] = False
                 records.add(idx[tiny], tt[tiny], yy[tiny])
                 continue
@@ -238,6 +242,7 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             ks[-1] = f_new
             n_rhs[idx] += tab.n_stages
             err = field.error_norm(yy, y_new, h, ks, tab, rtol, atol)
+            nonfinite[idx] = ~np.isfinite(err)
             ok = err < 1
             fac_ok = np.where(err == 0, MAX_FACTOR,
                               np.minimum(MAX_FACTOR, SAFETY * err ** tab.error_exponent))

@@ -69,7 +69,8 @@ class RunRecord:
         if not isinstance(status, str) or status not in FINAL:
             raise ValueError(f"status must be one of {sorted(FINAL)}, got {status!r}")
         self.mode, self.status, self.message = mode, status, str(message)
-        self.n_rhs, self.wall_time = int(n_rhs), float(wall_time)
+        self.n_rhs = check_count(n_rhs, "n_rhs")
+        self.wall_time = check_seconds(wall_time, "wall_time")
 
     def _run_meta(self, **extra):
         """Run information for the metadata record of :func:`geodln.storage.save_arrays`."""
@@ -131,7 +132,7 @@ class Trajectory:
         Why each run stopped, keys of :data:`geodln.flows.stopping.STATUSES`.
     message : str or sequence of str, optional
         Human-readable reasons.
-    n_rhs : int or array-like of int, optional
+    n_rhs : int or array-like of int, shape=[B], optional
         Right-hand-side (velocity) evaluations, or steps for gradient descent, per member.
     wall_time : float, optional
         Seconds spent on the whole run (batch).

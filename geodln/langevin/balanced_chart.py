@@ -68,7 +68,7 @@ vanish together (rank d−2). For E depending on X only through its singular val
 
 import numpy as np
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import check_nonnegative_real, check_positive_int, check_positive_real
 from geodln.factors import balance_defect, check_factors, product, product_adjoint
 from geodln.langevin.factors import FactorLangevinPath, finite_product_record
 from geodln.langevin.path import (
@@ -144,7 +144,7 @@ def balanced_chart_factors(lam, frames):
 
     Returns
     -------
-    factors : list of ndarray
+    factors : list of ndarray, shapes [..., d, d]
 
     References
     ----------
@@ -188,7 +188,7 @@ def balanced_chart_gram(lam, depth):
     gram : ndarray, shape=[..., d(d-1)/2, N+1, N+1]
         :math:`T_{ij} = (\lambda_i^2+\lambda_j^2)\,\mathrm{diag}(1, 2, \dots, 2, 1)
         - 2\lambda_i\lambda_j\,(\text{off-diagonal ones})`, pairs i < j in row-major order.
-    pairs : tuple of ndarray
+    pairs : tuple of ndarray, shapes [d(d-1)/2]
         Indices ``(i, j)`` of the pairs.
 
     References
@@ -405,6 +405,7 @@ def balanced_chart_langevin(
         raise ValueError(f"n_chains={n_chains} does not match factors0 batch {ws[0].shape[0]}")
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
+    balance_tol = check_nonnegative_real(balance_tol, "balance_tol")
     if np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T); use "

@@ -33,7 +33,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_square
+from geodln._checks import check_bool, check_depth, check_square
 from geodln.spectral import DLNKernel
 from geodln.svd_frame import SVDFrame
 
@@ -97,6 +97,7 @@ def coordinate_laplacian(base_point, depth, normalized=False):
     """
     x = check_square(base_point, "base_point")
     depth = check_depth(depth, allow_inf=False)
+    normalized = check_bool(normalized, "normalized")
     frame = SVDFrame(x, check=False)
     return (frame.u * _ito_diag(frame.s, depth, normalized)[..., None, :]) @ frame.vt
 

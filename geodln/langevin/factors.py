@@ -58,7 +58,12 @@ Abbreviations: GM = Menon, "The geometry of the deep linear network" (GM24).
 
 import numpy as np
 
-from geodln._checks import check_positive_int, check_positive_real
+from geodln._checks import (
+    check_bool,
+    check_nonnegative_real,
+    check_positive_int,
+    check_positive_real,
+)
 from geodln.factors import (
     balance_defect,
     balance_residuals,
@@ -232,7 +237,7 @@ def finite_product_record(factors):
 
     Returns
     -------
-    record : list of ndarray
+    record : list of ndarray, shapes [B, d_p, d_(p-1)]
 
     References
     ----------
@@ -301,7 +306,7 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
 
     Returns
     -------
-    projected : list of ndarray
+    projected : list of ndarray, shapes [B, d_p, d_{p-1}]
     converged : ndarray of bool, shape=[B]
         Chains whose projection converged (near the rank-deficient stratum, where the balanced
         variety is singular, Newton can fail for a large step).
@@ -458,6 +463,8 @@ def factor_langevin(
         ws = [w.copy() for w in ws]
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
+    constrained = check_bool(constrained, "constrained")
+    balance_tol = check_nonnegative_real(balance_tol, "balance_tol")
     if constrained and np.max(balance_defect(ws, relative=True)) > balance_tol:
         raise ValueError(
             "factors0 must be balanced (W_{p+1}^T W_{p+1} = W_p W_p^T) for constrained=True; "

@@ -43,7 +43,7 @@ def broadcast_chains(x0, n_chains, name, core_ndim=2):
 
     Parameters
     ----------
-    x0 : ndarray
+    x0 : ndarray, shape=[...] or [B, ...]
         The start, one state or a batch of ``n_chains`` states.
     n_chains : int or None
         Number of chains (None: 1, or the batch size of ``x0``).
@@ -232,7 +232,7 @@ def integrate_chains(advance, state, record, n_steps, saved, step_size):
     ----------
     advance : callable
         ``advance(state, step) -> state``.
-    state : ndarray or list of ndarray
+    state : ndarray, shape=[B, ...], or list of such arrays
         Finite start.
     record : callable
         ``record(state) -> ndarray or list of ndarray``.

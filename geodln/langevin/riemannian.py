@@ -31,7 +31,13 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_positive_real, check_square
+from geodln._checks import (
+    check_bool,
+    check_choice,
+    check_depth,
+    check_positive_real,
+    check_square,
+)
 from geodln.langevin.entries import entries_step
 from geodln.langevin.path import (
     LangevinPath,
@@ -143,8 +149,9 @@ def riemannian_langevin(
     depth = check_depth(depth, allow_inf=False)
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
-    if scheme not in ("root", "entries"):
-        raise ValueError(f"scheme must be 'root' or 'entries', got {scheme!r}")
+    check_choice(scheme, "scheme", ("root", "entries"))
+    normalized = check_bool(normalized, "normalized")
+    entropic = check_bool(entropic, "entropic")
     grad_e = gradient_function(loss)
     check_start_gradient(grad_e, x)
     grad_s = _entropy_gradient_fn(depth, normalized and scheme == "entries") if entropic else None
@@ -165,7 +172,7 @@ def riemannian_langevin(
         "beta": beta,
         "step_size": h,
         "n_steps": n_steps,
-        "normalized": bool(normalized),
+        "normalized": check_bool(normalized, "normalized"),
         "entropic": bool(entropic),
         "loss": repr(loss),
     }

@@ -23,7 +23,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_square
+from geodln._checks import check_depth, check_finite, check_square
 from geodln.spectral import dln_kernel
 
 __all__ = ["svd", "root_coordinates", "root_chart_coefficients"]
@@ -44,8 +44,13 @@ def svd(x):
 
     Returns
     -------
-    u, s, vt : ndarray
+    u, s, vt : ndarray, shapes [..., 2, 2], [..., 2], [..., 2, 2]
         As :func:`numpy.linalg.svd` (``s`` non-increasing and non-negative).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite real array of square matrices ``[..., d, d]``.
 
     References
     ----------
@@ -60,6 +65,11 @@ def svd(x):
     >>> bool(np.allclose((u * s) @ vt, x)), bool(np.allclose(s, np.linalg.svd(x)[1]))
     (True, True)
     """
+    return _svd(check_square(x, "x"))
+
+
+def _svd(x):
+    """:func:`svd` without validation (the integrators' inner loop)."""
     if x.shape[-1] != 2 or x.shape[-2] != 2:
         return np.linalg.svd(x)
     a, b, c, d = x[..., 0, 0], x[..., 0, 1], x[..., 1, 0], x[..., 1, 1]
@@ -113,7 +123,7 @@ def root_coordinates(x, depth):
     """
     x = check_square(x, "x")
     depth = check_depth(depth, allow_inf=False)
-    u, s, vt = svd(x)
+    u, s, vt = _svd(x)
     return (u * (s ** (1.0 / depth))[..., None, :]) @ vt
 
 
@@ -139,7 +149,7 @@ def from_root(depth):
     """
 
     def to_x(y):
-        u, lam, vt = svd(y)
+        u, lam, vt = _svd(y)
         return (u * (lam**depth)[..., None, :]) @ vt
 
     return to_x
@@ -170,6 +180,12 @@ def root_chart_coefficients(lam, depth):
     dplus, dminus, P, Q : ndarray, shape=[..., d, d]
     b : ndarray, shape=[..., d]
 
+    Raises
+    ------
+    ValueError
+        If ``lam`` is not a finite non-negative array ``[..., d]`` or ``depth`` is not an
+        integer >= 1.
+
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
@@ -187,6 +203,14 @@ def root_chart_coefficients(lam, depth):
     >>> float(dminus[0, 1]), round(float(dplus[0, 1]), 12), float(P[0, 0])
     (3.0, 1.666666666667, 0.5)
     """
+    lam = check_finite(lam, "lam")
+    if lam.ndim < 1 or lam.shape[-1] < 1 or np.any(lam < 0):
+        raise ValueError(f"lam must be non-negative numbers [..., d], got shape {lam.shape}")
+    return _coefficients(lam, check_depth(depth, allow_inf=False))
+
+
+def _coefficients(lam, depth):
+    """:func:`root_chart_coefficients` without validation (the integrators' inner loop)."""
     N = depth
     lk, ll = lam[..., :, None], lam[..., None, :]
     fk, fl = lk**N, ll**N
@@ -238,9 +262,9 @@ def root_step(grad_e, grad_s, depth, beta, h):
     noise_scale = np.sqrt(2.0 * h / beta)
 
     def step(y, rng):
-        u, lam, vt = svd(y)
+        u, lam, vt = _svd(y)
         v = np.swapaxes(vt, -1, -2)
-        dplus, dminus, P, Q, b = root_chart_coefficients(lam, N)
+        dplus, dminus, P, Q, b = _coefficients(lam, N)
         coef = b / beta  # Ito drift, diagonal in the singular basis
         drift_core = np.zeros(y.shape)
         x = (u * (lam**N)[..., None, :]) @ vt

@@ -22,7 +22,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_finite, check_positive_real
+from geodln._checks import check_bool, check_depth, check_finite, check_positive_real
 from geodln.langevin.path import (
     LangevinPath,
     as_generator,
@@ -114,6 +114,7 @@ def singular_value_langevin(
     depth = check_depth(depth, allow_inf=False)
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
     n_steps, saved = save_schedule(n_steps, save_every)
+    normalized = check_bool(normalized, "normalized")
     if spectral_gradient is not None and not callable(spectral_gradient):
         raise ValueError("spectral_gradient must be a callable sigma -> df/dsigma, or None")
     rng = as_generator(seed)
@@ -145,6 +146,6 @@ def singular_value_langevin(
         "beta": beta,
         "step_size": h,
         "n_steps": n_steps,
-        "normalized": bool(normalized),
+        "normalized": check_bool(normalized, "normalized"),
     }
     return LangevinPath(times, np.stack(out), meta, status=status, message=message)

@@ -288,5 +288,8 @@ def as_factored_metric(metric):
         raise ValueError(f"metric must be a depth N >= 1, numpy.inf or a spectral metric, got "
                          f"{metric!r}")
     if isinstance(metric, numbers.Real):
-        return FactoredDLNMetric(metric)
+        try:
+            return FactoredDLNMetric(metric)
+        except ValueError as exc:
+            raise ValueError(f"metric (a depth): {exc}") from None
     return FactoredSpectralMetric.from_metric(metric)

@@ -12,7 +12,13 @@ import numbers
 
 import numpy as np
 
-from geodln._checks import as_generator, check_finite, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_finite,
+    check_nonnegative_real,
+    check_positive_int,
+    check_rank,
+)
 from geodln.lowrank.least_squares import (
     FactoredLeastSquares,
     check_shape,
@@ -341,6 +347,7 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
     truth.s *= np.sqrt(m * n) / np.linalg.norm(truth.s)
     rows, cols = sample_distinct_indices(shape, n_observed, rng)
     values = truth.entries(rows, cols)
+    noise = check_nonnegative_real(noise, "noise")
     if noise:
         values = values + noise * rng.standard_normal(values.shape)
     return SparseCompletion((rows, cols), values, shape), truth

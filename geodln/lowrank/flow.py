@@ -45,7 +45,7 @@ array, cost independent of the depth.
 
 import numpy as np
 
-from geodln._checks import check_finite, check_positive_int
+from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
 from geodln.flows.ode import Solver
 from geodln.flows.recording import At, Every
 from geodln.flows.runge_kutta import integrate_batch
@@ -97,17 +97,17 @@ class FlowOptions:
 
     def __init__(self, method="RK45", rtol=1e-6, atol=1e-9, first_step=None, max_step=np.inf,
                  max_steps=100000):
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
         for name, val in (("rtol", rtol), ("atol", atol)):
-            if isinstance(val, bool) or not isinstance(val, int | float | np.floating) \
-                    or not (np.isfinite(val) and val >= 0):
+            if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
+                                                and real_scalar(val) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol cannot both be 0")
-        if first_step is not None and not (np.isfinite(first_step) and first_step > 0):
-            raise ValueError(f"first_step must be a positive number, got {first_step!r}")
-        if not max_step > 0:
+        if first_step is not None:
+            first_step = check_positive_real(first_step, "first_step")
+        if real_scalar(max_step) is None or not real_scalar(max_step) > 0:
             raise ValueError(f"max_step must be > 0, got {max_step!r}")
         self.method, self.rtol, self.atol = method, float(rtol), float(atol)
         self.first_step, self.max_step = first_step, float(max_step)
@@ -141,7 +141,7 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
         step; the loss and norm rules are located inside the step on the dense output.
     record : None, int or Record, optional
         Every accepted step (None), every k accepted steps, or a :class:`Record`.
-    t_eval : array-like, optional
+    t_eval : array-like, shape=[T], optional
         Record only at these times (the dense output, retracted to :math:`M_r`), plus the
         stopping point.
     **legacy
@@ -181,7 +181,10 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     metric = as_factored_metric(metric)
     check_loss(loss)
     x0, single = as_batch(check_start(X0))
-    t0, t1 = (float(v) for v in check_finite(t_span, "t_span"))
+    t_span = check_finite(t_span, "t_span")
+    if t_span.shape != (2,):
+        raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")
+    t0, t1 = (float(v) for v in t_span)
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
     record = Record.of(record)

@@ -54,7 +54,7 @@ def factors_of(point):
 
     Parameters
     ----------
-    point : FactoredPoint or tuple of array-like
+    point : FactoredPoint or tuple of array-like, shapes ([..., m, r], [..., n, r])
         :math:`X = U\\,\\mathrm{diag}(s)\\,V^\\top` or a pair ``(L, R)``.
 
     Returns
@@ -95,7 +95,7 @@ def sparse_gradient(data, indices, indptr, shape):
     ----------
     data : ndarray, shape=[nnz] or [B, nnz]
         Values in CSR order.
-    indices, indptr : ndarray of int
+    indices, indptr : ndarray of int, shapes [nnz] and [m + 1]
         The CSR structure of one member (shared by the batch).
     shape : tuple of int
         ``(m, n)``.

@@ -18,6 +18,7 @@ import numpy as np
 
 from geodln._checks import (
     as_generator,
+    check_bool,
     check_finite,
     check_matrix,
     check_positive_int,
@@ -134,7 +135,7 @@ class FactoredPoint(SVDFrame):
     """
 
     def __init__(self, u, s, v, check=True):
-        if check:
+        if check_bool(check, "check"):
             u, s, v = _array(u, "u"), _array(s, "s"), _array(v, "v")
             if u.ndim < 2 or v.ndim < 2 or s.ndim < 1:
                 raise ValueError(

@@ -328,7 +328,14 @@ def retract(base_point, tangent_vec, step=1.0, rank=None):
     >>> q.rank
     2
     """
-    if isinstance(step, bool):
+    if not isinstance(base_point, FactoredPoint):
+        raise ValueError(f"base_point must be a FactoredPoint, got {type(base_point).__name__}")
+    if not all(hasattr(tangent_vec, a) for a in ("m_core", "up", "vp", "check_shapes")):
+        raise ValueError("tangent_vec must be a FactoredTangent (see project_to_tangent), got "
+                         f"{type(tangent_vec).__name__}")
+    tangent_vec.check_shapes(base_point, "tangent_vec")
+    if isinstance(step, bool | np.bool_) or (isinstance(step, np.ndarray)
+                                             and step.dtype.kind not in "iuf"):
         raise ValueError(f"step must be a finite real number, got {step!r}")
     try:
         t = np.asarray(step, dtype=float)
@@ -336,6 +343,9 @@ def retract(base_point, tangent_vec, step=1.0, rank=None):
         raise ValueError(f"step must be a finite real number, got {step!r}") from None
     if not np.all(np.isfinite(t)):
         raise ValueError(f"step must be a finite real number, got {step!r}")
+    if t.ndim and t.shape != base_point.batch_shape:
+        raise ValueError(f"step must be a number or one per member {base_point.batch_shape}, "
+                         f"got shape {t.shape}")
     rank = base_point.rank if rank is None else check_rank(rank, *base_point.shape)
     _require_finite("base_point", base_point.u, base_point.s, base_point.v)
     _require_finite("tangent_vec", tangent_vec.m_core, tangent_vec.up, tangent_vec.vp)

@@ -22,6 +22,9 @@ sparsity pattern is a :class:`BatchedSparse` (one block-diagonal CSR product per
 
 import numpy as np
 
+from geodln._checks import check_finite
+from geodln.lowrank.point import FactoredPoint
+
 __all__ = ["FactoredTangent", "project_to_tangent", "LowRankOperator", "BatchedSparse"]
 
 
@@ -237,6 +240,10 @@ def project_to_tangent(covector, base_point):
     >>> bool(np.allclose(project_to_tangent(z.to_dense(p), p).to_dense(p), z.to_dense(p)))
     True
     """
+    if not isinstance(base_point, FactoredPoint):
+        raise ValueError(f"base_point must be a FactoredPoint, got {type(base_point).__name__}")
+    if not hasattr(covector, "shape") or isinstance(covector, np.ndarray):
+        covector = check_finite(covector, "covector")
     m, n = base_point.shape
     shape = tuple(np.shape(covector)) if isinstance(covector, np.ndarray) else \
         tuple(covector.shape)

@@ -17,7 +17,13 @@ from geodln.measures import (
     effective_rank_from_singular_values,
     frobenius_norm_from_singular_values,
 )
-from geodln.storage import load_arrays, save_arrays
+from geodln.storage import (
+    check_finite_for_status,
+    check_record_array,
+    check_times,
+    load_record,
+    save_arrays,
+)
 
 __all__ = ["LowRankTrajectory", "LowRankBatch", "Record"]
 
@@ -49,7 +55,7 @@ class LowRankTrajectory(RunRecord):
         Seconds.
     u, v : array-like, shape=[T, m, r] and [T, n, r], optional
         Stored singular vectors.
-    steps : array-like of int, optional
+    steps : array-like of int, shape=[T], optional
         Gradient descent step indices.
     metadata : dict, optional
         JSON-serialisable settings.
@@ -66,7 +72,10 @@ class LowRankTrajectory(RunRecord):
         With the message ``times must be a non-empty 1-d array, got shape …``; or ``sigma must
         have shape […, r], got …``; or ``loss must have shape (…,), got …``; or ``final must be
         a FactoredPoint, got …``; or ``give both u and v or neither``; or ``u and v must have …
-        records, got …, …``; or ``metrics[…] must have shape (…,), got …``.
+        records, got …, …``; or ``metrics[…] must have shape (…,), got …``; or if times
+        decrease or are not finite, ``sigma``/``loss`` are complex or hold NaN/inf while the
+        status promises a finite run, or ``n_rhs``/``wall_time``/``metadata`` are invalid (the
+        schema helpers of :mod:`geodln.storage`).
 
     Examples
     --------
@@ -81,17 +90,18 @@ class LowRankTrajectory(RunRecord):
     def __init__(self, times, sigma, loss, final, *, mode, status="completed", message="",
                  n_rhs=0, wall_time=0.0, u=None, v=None, steps=None, metadata=None,
                  metrics=None):
-        self.times = np.asarray(times, float)
-        self.sigma = np.asarray(sigma, float)
-        self.loss = np.asarray(loss, float)
+        self.times = check_times(times)
+        self.sigma = check_record_array(sigma, "sigma")
+        self.loss = check_record_array(loss, "loss")
         T = self.times.size
-        if self.times.ndim != 1 or T == 0:
-            raise ValueError(f"times must be a non-empty 1-d array, got shape {self.times.shape}")
         if self.sigma.ndim != 2 or self.sigma.shape[0] != T:
             raise ValueError(f"sigma must have shape [{T}, r], got {self.sigma.shape}")
         if self.loss.shape != (T,):
             raise ValueError(f"loss must have shape ({T},), got {self.loss.shape}")
         self._set_run_info(mode, status, message, n_rhs, wall_time)
+        check_finite_for_status(self.status, sigma=self.sigma, loss=self.loss)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
         if not isinstance(final, FactoredPoint):
             raise ValueError(f"final must be a FactoredPoint, got {type(final).__name__}")
         self.final = final
@@ -195,18 +205,18 @@ class LowRankTrajectory(RunRecord):
         Raises
         ------
         ValueError
-            With the message ``… is not a valid low-rank trajectory: missing …``.
+            With the message ``… is not a valid lowrank_trajectory file: …`` for any schema
+            violation (see :func:`geodln.storage.load_record`).
         """
-        arrays, meta = load_arrays(path, KIND)
-        try:
+        def build(arrays, meta):
             final = FactoredPoint(arrays["final_u"], arrays["final_s"], arrays["final_v"])
             metrics = {k[len("metric:"):]: a for k, a in arrays.items()
                        if k.startswith("metric:")}
             return cls(arrays["times"], arrays["sigma"], arrays["loss"], final,
                        u=arrays.get("u"), v=arrays.get("v"), steps=arrays.get("steps"),
                        metrics=metrics, **cls._run_kwargs(meta))
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is not a valid low-rank trajectory: missing {exc}") from exc
+
+        return load_record(path, KIND, build)
 
 
 class Record:
@@ -241,6 +251,9 @@ class Record:
         if not isinstance(factors, bool | np.bool_):
             raise ValueError(f"record.factors must be a bool, got {factors!r}")
         self.factors = bool(factors)
+        if metrics is not None and not isinstance(metrics, dict):
+            raise ValueError(f"record.metrics must be a dict of callables or None, got "
+                             f"{type(metrics).__name__}")
         self.metrics = dict(metrics or {})
         for name, fn in self.metrics.items():
             if not callable(fn):

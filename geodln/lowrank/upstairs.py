@@ -29,7 +29,7 @@ ACHL19 (Arora, Cohen, Hu, Luo, arXiv:1905.13655: deep matrix completion trained 
 
 import numpy as np
 
-from geodln._checks import check_depth
+from geodln._checks import check_bool, check_depth
 from geodln.factors import balance_defect, check_factors
 from geodln.lowrank.driver import (
     check_loss,
@@ -117,6 +117,11 @@ def end_to_end_factors(factors):
     .. [2] ACGH19: Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 (balanced
        initialisation).
 
+    Raises
+    ------
+    ValueError
+        If ``factors`` is not a chained list of at least 2 finite real matrices.
+
     Examples
     --------
     >>> from geodln.lowrank import random_factored_point
@@ -126,10 +131,19 @@ def end_to_end_factors(factors):
     >>> bool(np.allclose(left @ right.T, ws[2] @ ws[1] @ ws[0]))
     True
     """
+    factors = _check_factor_list(factors, "factors")
     left = factors[-1]
     for w in factors[-2:0:-1]:
         left = left @ w
     return left, _swap(factors[0])
+
+
+def _check_factor_list(factors, name):
+    """Chained finite factors ``[W_1, ..., W_N]`` with N >= 2 (``ValueError`` naming ``name``)."""
+    factors = check_factors(list(factors) if isinstance(factors, tuple) else factors, name)
+    if len(factors) < 2:
+        raise ValueError(f"{name} must hold at least 2 factors, got {len(factors)}")
+    return factors
 
 
 def upstairs_gradient(loss, factors, shared=True):
@@ -147,7 +161,13 @@ def upstairs_gradient(loss, factors, shared=True):
     Returns
     -------
     value : float or ndarray, shape=[B]
-    grads : list of ndarray
+    grads : list of ndarray, shapes of the factors
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` has no ``value_and_gradient``, ``factors`` is not a chained list of at
+        least 2 finite real matrices, or ``shared`` is not a bool.
 
     References
     ----------
@@ -162,6 +182,9 @@ def upstairs_gradient(loss, factors, shared=True):
     >>> [g.shape for g in grads]
     [(2, 4), (2, 2), (5, 2)]
     """
+    check_loss(loss)
+    shared = check_bool(shared, "shared")
+    factors = _check_factor_list(factors, "factors")
     depth = len(factors)
     left, right = end_to_end_factors(factors)
     value, g = loss.value_and_gradient((left, right))
@@ -342,10 +365,9 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     """
     _, stop, record = legacy_arguments("upstairs_gradient_descent", "upstairs", stop, record,
                                        legacy)
-    factors = check_factors(list(factors0) if isinstance(factors0, tuple) else factors0,
-                            "factors0")
-    if len(factors) < 2:
-        raise ValueError("factors0 must hold at least 2 factors")
+    check_loss(loss)
+    shared = check_bool(shared, "shared")
+    factors = _check_factor_list(factors0, "factors0")
     lead = {w.shape[:-2] for w in factors}
     if len(lead) != 1 or len(next(iter(lead))) > 1:
         raise ValueError("factors0 must share one batch axis (or none), got shapes "

@@ -51,7 +51,7 @@ from geomstats.geometry.euclidean import Euclidean
 from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
-from geodln._checks import check_depth, check_finite, check_positive_int, check_rank
+from geodln._checks import check_bool, check_depth, check_finite, check_positive_int, check_rank
 from geodln.factors import (
     balance_residuals,
     balanced_factors,
@@ -172,9 +172,10 @@ class BalancedManifold(Manifold):
         self.depth = check_depth(depth, allow_inf=False)
         self.m = check_positive_int(m, "m")
         self.n = check_positive_int(n, "n")
+        equip = check_bool(equip, "equip")
         if widths is not None:
-            widths = tuple(widths) if not np.isscalar(widths) else (widths,)
-            widths = tuple(check_positive_int(w, f"widths[{i}]") for i, w in enumerate(widths))
+            widths = (widths,) if np.isscalar(widths) else widths
+            widths = check_widths(widths, self.depth, 1)
         if rank is None:
             rank = min((self.m, self.n) + (widths or ()))
         self.rank = check_rank(rank, self.m, self.n)

@@ -12,6 +12,7 @@ from geomstats.geometry.matrices import Matrices
 
 from geodln._checks import (
     as_generator,
+    check_bool,
     check_matrix,
     check_positive_int,
     check_positive_real,
@@ -79,6 +80,7 @@ class RankMatrices(Manifold):
     """
 
     def __init__(self, m, n, rank=None, equip=True):
+        equip = check_bool(equip, "equip")
         self.m = check_positive_int(m, "m")
         self.n = check_positive_int(n, "n")
         self.rank = min(self.m, self.n) if rank is None else check_rank(rank, self.m, self.n)
