@@ -254,6 +254,7 @@ def validation_figure(rows, metric_name="validation RMSE"):
     ax.axhline(base["validation_rmse"], color="k", ls="--",
                label=f"soft-impute (λ = {base['lambda']:.3g}, rank {base['rank']})")
     ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(left=0)
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel(metric_name)
     ax.legend(fontsize=8)
