@@ -220,8 +220,9 @@ def solution_scale(loss, start, lipschitz=None):
         With ``euclidean_gradient`` (dense, sparse or low-rank).
     start : array-like, shape=[..., m, n], or FactoredPoint
         Start of the run.
-    lipschitz : float, optional
-        :math:`L` if known (default: :func:`gradient_lipschitz_constant`).
+    lipschitz : float or array-like, shape=[...], optional
+        :math:`L` if known, one value or one per member (default:
+        :func:`gradient_lipschitz_constant`).
 
     Returns
     -------
@@ -231,7 +232,8 @@ def solution_scale(loss, start, lipschitz=None):
     Raises
     ------
     ValueError
-        If ``start`` is not a finite matrix or the loss has no usable gradient there.
+        If ``start`` is not a finite matrix, ``lipschitz`` is not finite and >= 0, or the loss
+        has no usable gradient there.
 
     References
     ----------
@@ -247,7 +249,7 @@ def solution_scale(loss, start, lipschitz=None):
     """
     factored = hasattr(start, "u") and hasattr(start, "s")
     x = start if factored else check_matrix(start, "start")
-    lip = gradient_lipschitz_constant(loss, x) if lipschitz is None else lipschitz
+    lip = gradient_lipschitz_constant(loss, x) if lipschitz is None else _check_lipschitz(lipschitz)
     grad = loss.euclidean_gradient(x)
     out = _top_singular_value(x) + _frobenius(grad) / np.where(np.asarray(lip) > 0, lip, np.inf)
     if not np.all(np.isfinite(out)):
@@ -255,7 +257,19 @@ def solution_scale(loss, start, lipschitz=None):
     return float(out) if np.ndim(out) == 0 else out
 
 
-def stable_step_size(loss, start, metric, reference=None, safety=0.5):
+def _check_lipschitz(lipschitz):
+    """Return a given Lipschitz constant as finite non-negative floats (ValueError otherwise)."""
+    try:
+        lip = np.asarray(lipschitz, dtype=float)
+    except (TypeError, ValueError):
+        lip = None
+    if lip is None or isinstance(lipschitz, bool) or lip.size == 0 or not np.all(
+            np.isfinite(lip) & (lip >= 0)):
+        raise ValueError(f"lipschitz must be finite numbers >= 0, got {lipschitz!r}")
+    return lip
+
+
+def stable_step_size(loss, start, metric, reference=None, safety=0.5, lipschitz=None):
     r"""Propose a stable fixed GD step :math:`\eta = 2c/(\lambda_{\max}(A_X)\,L)`.
 
     Parameters
@@ -271,6 +285,9 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5):
         singular value; the step is safe at the larger of the two co-metric norms.
     safety : float
         The factor c in (0, 1].
+    lipschitz : float or array-like, shape=[...], optional
+        :math:`L` if known (per member or one value; default:
+        :func:`gradient_lipschitz_constant`).
 
     Returns
     -------
@@ -322,7 +339,8 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5):
                                allow_batch=False)
             ref_lam = float(np.max(cometric_norm(metric, ref)))
         lam = max(lam, ref_lam)
-    lip = float(np.max(gradient_lipschitz_constant(loss, x)))
+    lip = float(np.max(gradient_lipschitz_constant(loss, x) if lipschitz is None
+                       else _check_lipschitz(lipschitz)))
     if not (lam > 0 and lip > 0 and np.isfinite(lam * lip)):
         raise ValueError("start: the co-metric or the loss curvature vanishes there; pass a "
                          "reference point of the solution's scale")
@@ -367,6 +385,6 @@ def default_step_size(loss, start, metric, safety=0.5):
     """
     factored = hasattr(start, "u") and hasattr(start, "s")
     x = start if factored else check_matrix(start, "start")
-    lip = float(np.max(gradient_lipschitz_constant(loss, x)))
+    lip = gradient_lipschitz_constant(loss, x)  # once, per member
     scale = float(np.max(solution_scale(loss, x, lipschitz=lip)))
-    return stable_step_size(loss, x, metric, reference=scale, safety=safety)
+    return stable_step_size(loss, x, metric, reference=scale, safety=safety, lipschitz=lip)

@@ -182,3 +182,20 @@ def test_lowrank_descents_default_to_the_stable_step():
 def test_gradient_descent_requires_n_steps():
     with pytest.raises(ValueError, match="n_steps"):
         geodln.gradient_descent(_completion(), np.eye(4, 3), 0.1, metric=2)
+
+
+def test_a_given_lipschitz_constant_is_used_and_checked():
+    from geodln.step_size import default_step_size, solution_scale
+
+    loss = _completion(seed=3)
+    x = np.ones((4, 3))
+    # completion: L = 1 exactly, so passing it changes nothing
+    assert stable_step_size(loss, x, 3, lipschitz=1.0) == pytest.approx(
+        stable_step_size(loss, x, 3), rel=1e-9)
+    assert default_step_size(loss, x, 3) == pytest.approx(
+        stable_step_size(loss, x, 3, reference=solution_scale(loss, x)), rel=1e-9)
+    for bad in (np.nan, -1.0, "x", True, []):
+        with pytest.raises(ValueError, match="lipschitz"):
+            stable_step_size(loss, x, 3, lipschitz=bad)
+        with pytest.raises(ValueError, match="lipschitz"):
+            solution_scale(loss, x, lipschitz=bad)
