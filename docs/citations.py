@@ -22,6 +22,8 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 PACKAGE = ROOT / "geodln"
 STATUS = DOCS / "citation_status.csv"
+#: The verification statuses, from checked to unchecked.
+STATUSES = ("verified", "partial", "secondary", "unverified")
 
 _ENTRY = re.compile(r"^\s*\.\. \[(\w+)\]\s*(.*)$")
 _KEY = re.compile(r"^([A-Z][A-Z0-9]+\d\d[a-z]?)\s*:\s*(.*)$", re.S)
@@ -195,6 +197,17 @@ def write_page(out=DOCS / "citations.md"):
         table.append("")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines += [f"Locator citations: {summary}.", ""]
+    lines += ["| key | citations | verified | partial | secondary | unverified |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for key in sorted(by_key):
+        per = {}
+        for r in by_key[key]:
+            for loc in r["locators"]:
+                st = status.get((key, normalise(loc)), {}).get("status", "not recorded")
+                per[st] = per.get(st, 0) + 1
+        cells = " | ".join(str(per.get(s, 0)) for s in STATUSES)
+        lines.append(f"| [{key}](#{key.lower()}) | {sum(per.values())} | {cells} |")
+    lines.append("")
     lines += ["## Record of the checks", ""]
     lines += ["| key | locator | status | source | matched text or reason |"]
     lines += ["|---|---|---|---|---|"]
