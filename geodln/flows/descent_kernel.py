@@ -29,9 +29,10 @@ not bit for bit.
 
 References
 ----------
-.. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 4.1 and Fig. 1 (GD on the factors of the
+.. [1] RC20: Razin, Cohen, arXiv:2005.06398, Section 4 and Fig. 1 (GD on the factors of the
    2×2 completion problem).
-.. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the factor update).
+.. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs. (1.2)-(1.3)
+   (the gradient of :math:`E\circ\phi` with respect to each factor, which the update follows).
 """
 
 import math
