@@ -260,7 +260,7 @@ def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0, reps
         x = x0.to_dense()
         space = geodln.RankMatrices(m, n, rank)
         dense_metric = geodln.DLNMetric(space, depth)
-        eta = np.asarray(-ETA)
+        eta = np.asarray(ETA)  # the velocity is already -A(grad E)
         field = FactoredField(loss, metric, (m, n), rank)
         y0 = field.pack(FactoredPoint(x0.u[None], x0.s[None], x0.v[None], check=False))
         v0 = field.velocity(y0)

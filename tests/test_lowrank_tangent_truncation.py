@@ -13,10 +13,11 @@ from geodln.lowrank import (
     project_to_tangent,
     random_factored_point,
     random_sparse_completion,
+    retraction,
 )
 from geodln.lowrank.driver import factored_velocity
 from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.retraction import retract_or_nan
+from geodln.lowrank.retraction import retract_by_core_svd, retract_or_nan
 from geodln.lowrank.tangent import FactoredTangent
 from geodln.lowrank.tangent_truncation import truncate_tangent_step
 
@@ -64,8 +65,9 @@ def test_exact_at_extreme_scales(scale):
     assert rel((un * (sn / scale)) @ vn.T, expected) < 1e-12
 
 
-def test_uncertified_members_are_flagged_and_retraction_falls_back():
+def test_uncertified_members_are_flagged_and_retraction_falls_back(monkeypatch):
     """A batch mixing a small step, a step past the gap and a repeated-value point."""
+    monkeypatch.setattr(retraction, "PRODUCTS_ROUTE_MIN_RANK", 1)
     m, n, r = 25, 18, 3
     x0, z0 = step_problem(m, n, r, [3.0, 2.0, 1.0], seed=5)
     x1, z1 = step_problem(m, n, r, [1.0, 0.5, 0.01], seed=6)  # step 0.3 crosses sigma_r
@@ -78,6 +80,8 @@ def test_uncertified_members_are_flagged_and_retraction_falls_back():
     _, _, _, ok = truncate_tangent_step(x.u, x.s, x.v, (z.m_core, z.up, z.vp), t, r)
     assert ok.tolist()[0] and not ok.tolist()[1]
     out = retract_or_nan(x, z, t)
+    core = retract_by_core_svd(x, z, t)
+    assert np.abs(out.s - core.s).max() < 1e-12 * out.s.max()
     for k in range(3):
         y = x[k].to_dense() + t[k] * FactoredTangent(z.m_core[k], z.up[k], z.vp[k]).to_dense(x[k])
         expected, _ = dense_truncation(y, r)

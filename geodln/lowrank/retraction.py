@@ -44,6 +44,12 @@ __all__ = [
 ]
 
 
+#: Below this rank the QR + 2r×2r-core route is the cheaper one (its LAPACK calls are small;
+#: the products-only route costs a fixed number of array operations): measured crossover
+#: about r = 15–20 at 213×320 (``python -m benchmarks.bench_lowrank --moderate``).
+PRODUCTS_ROUTE_MIN_RANK = 16
+
+
 def _swap(a):
     return np.swapaxes(a, -1, -2)
 
@@ -398,7 +404,7 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
     r = base_point.rank
     rank = r if rank is None else rank
     t = np.asarray(step, float)
-    if rank > r:
+    if rank > r or r < PRODUCTS_ROUTE_MIN_RANK:
         return retract_by_core_svd(base_point, tangent_vec, t, rank)
     # products-only truncation (Riccati equations + an r x r SVD), certified per member;
     # the members it does not certify take the general path (thin QRs, 2r x 2r core SVD)
