@@ -116,7 +116,7 @@ def truncated_svd_or_nan(left, right, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -157,7 +157,7 @@ def truncated_svd_of_dense(x, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -193,7 +193,7 @@ def finite_members(a, core_ndim=2):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -267,7 +267,7 @@ def combine(point, terms):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -386,7 +386,7 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
