@@ -51,6 +51,7 @@ import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
+from geodln.geodesics.root_chart_collocation import root_chart_collocation
 from geodln.geodesics.root_log import RootLogSolver
 from geodln.geodesics.tangent_coordinates import TangentCoordinates
 from geodln.spectral import DLNKernel
@@ -64,6 +65,7 @@ NEAR = 1e-5  # relative error below which shots run at the exp solver's own tole
 THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
 SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
 POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
+LONG = 0.6  # |V|_g/|X|_g above which the closed-form Jacobian is poor: exact from the start
 POOR_EXACT = 0.8  # the same once Jacobians are exact (Broyden between exact Jacobians)
 # Gauss-Legendre nodes on [0, 1] for the second-order guess
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(3)
@@ -299,7 +301,11 @@ class NewtonLogSolver(LogSolver):
             return None
 
     def _candidates(self, ys, xs):
-        """Return the initial guesses ``[C, B, m, n]`` (second-order guess, root chart).
+        """Return the initial guesses ``[C, B, m, n]`` and whether the first is expected close.
+
+        DLN metric of finite depth on a full-rank space: root-chart collocation
+        (:func:`~geodln.geodesics.root_chart_collocation.root_chart_collocation`, usually
+        within 1e-6), then the others.
 
         The second-order guess inverts :math:`Y - X = V - \\int_0^1 (1 - t)\\,
         \\Gamma_{X(t)}(\\dot X, \\dot X)\\,dt` along the straight line (three Gauss
@@ -318,7 +324,13 @@ class NewtonLogSolver(LogSolver):
         if isinstance(kernel, DLNKernel) and kernel.depth != np.inf and kernel.depth > 1:
             with np.errstate(all="ignore"):
                 out.append(root_chart_velocity(ys, xs, kernel.depth, self._space.rank))
-        return np.stack(out)
+            if field is not None and self._space.full_rank:
+                def gamma(x, a, b):
+                    return self._field(x).christoffel(a, b)
+
+                out.insert(0, root_chart_collocation(ys, xs, kernel.depth, gamma))
+                return np.stack(out), True
+        return np.stack(out), False
 
     def _approx_jacobian(self, coords, xs, c):
         r"""Closed-form Jacobian of :math:`V \mapsto \exp_X(V)` from its Taylor expansion.
@@ -441,9 +453,14 @@ class NewtonLogSolver(LogSolver):
         accept = self.tol * scale
         near = NEAR * scale
         # -- start: the second-order guess; the other candidates only where it is far off
-        cands = self._candidates(ys, xs)
+        cands, first_close = self._candidates(ys, xs)
         c = coords.to_coords(cands[0])
-        res, err, _ = self._shoot(coords, c, xs, ys, rtol=self.far_rtol)
+        # the collocation guess is usually within NEAR: shot at once at the exp solver's
+        # tolerance (a looser shot's residual is at the level of its integration error)
+        res, err, _ = self._shoot(coords, c, xs, ys,
+                                  rtol=None if first_close else self.far_rtol)
+        precise = np.full(n, first_close) & (err <= near)
+        c0 = c.copy()
         for cand in cands[1:]:
             idx = np.flatnonzero(~(err <= FAR * scale))
             if not len(idx):
@@ -459,17 +476,28 @@ class NewtonLogSolver(LogSolver):
             c[bad] = 0.0
             res[bad] = -coords.take(np.flatnonzero(bad)).to_coords(ys[bad] - xs[bad])
             err[bad] = np.max(np.abs(ys[bad] - xs[bad]), axis=(-2, -1))
-        precise = np.zeros(n, dtype=bool)
+        precise &= np.isfinite(err) & (c == c0).all(axis=1)
+        # a start within NEAR is shot again at the exp solver's tolerance: the looser shot's
+        # residual is at the level of its integration error there
+        close = np.flatnonzero((err <= near) & ~precise)
+        if len(close):
+            res[close], err[close], _ = self._shoot(coords.take(close), c[close], xs[close],
+                                                    ys[close])
+            precise[close] = True
         jac = self._approx_jacobian(coords, xs, c)
         level = np.zeros(n, dtype=int)  # 0 closed form + Broyden, 1 fresh closed form, 2+ exact
         done = np.zeros(n, dtype=bool)
         failed = np.zeros(n, dtype=bool)
         # far from the solution the second-order Jacobian is useless: exact Jacobians at once
-        far = np.flatnonzero(err > FAR * scale)
+        off = err > FAR * scale
+        # |V|_g / |X|_g: scale-free length (A_{cX} = c^(2(N-1)/N) A_X for g^N)
+        length = np.linalg.norm(c, axis=1) / np.linalg.norm(coords.to_coords(xs), axis=1)
+        far = np.flatnonzero(off | (length > LONG))
         if len(far):
             level[far] = 2
+            # long geodesics whose start is close keep the residual of the tighter shot
             self._exact_jacobian(coords, c, xs, ys, far, jac, res, err, failed,
-                                 far=np.ones(len(far), bool))
+                                 far=np.ones(len(far), bool), keep=~off[far])
         for _ in range(self.max_iter):
             active = np.flatnonzero(~done & ~failed)
             if not len(active):
@@ -532,11 +560,12 @@ class NewtonLogSolver(LogSolver):
         return coords.to_vector(c), done
 
     def _exact_jacobian(self, coords, c, xs, ys, idx, jac, res, err, failed, precise=None,
-                        far=None):
+                        far=None, keep=None):
         """Integrate the variational equations at ``c[idx]``; update the arrays in place.
 
         While the error is large (not ``precise``) the shot runs at ``jac_rtol`` too; where it
-        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3.
+        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3. Members
+        in ``keep`` keep their residual (it came from a tighter shot).
         """
         precise = np.zeros(len(idx), bool) if precise is None else precise
         far = np.zeros(len(idx), bool) if far is None else far & ~precise
@@ -555,5 +584,6 @@ class NewtonLogSolver(LogSolver):
                     derivative_rtol=d_rtol)
         ok = np.all(np.isfinite(j_j), axis=(1, 2)) & np.isfinite(e_j)
         jac[idx[ok]] = j_j[ok]
-        res[idx[ok]], err[idx[ok]] = r_j[ok], e_j[ok]
+        new = ok if keep is None else ok & ~keep
+        res[idx[new]], err[idx[new]] = r_j[new], e_j[new]
         failed[idx[~ok]] = True
