@@ -367,3 +367,18 @@ def test_long_ill_conditioned_log_round_trips_with_one_exact_jacobian():
     np.testing.assert_allclose(out, vel, atol=1e-8)
     stats = space.metric.log_solver.last_stats
     assert stats["fallbacks"] == 0 and stats["jacobians"] <= 2 and stats["exps"] <= 4
+
+
+def test_cut_point_log_stops_at_its_budget_and_says_what_was_tried():
+    # two minimising geodesics from diag(1, 1) to diag(1, -1) on 2 x 3 (the rotations of the
+    # (2, 2) and (2, 3) entries either way): Newton cannot choose; the fallback has a budget
+    space = dln_space(2, 3, 3)
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    solver = NewtonLogSolver(space, space.metric.exp_solver, max_iter=2, fallback_evals=3)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="point.*fallback_evals=3 batched exps.*cut point"):
+        solver.log(y, x)
+    assert time.perf_counter() - start < 120.0  # generous: a few seconds on a quiet machine
+    with pytest.raises(ValueError, match="fallback_evals"):
+        NewtonLogSolver(space, space.metric.exp_solver, fallback_evals=0)

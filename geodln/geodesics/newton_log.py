@@ -50,6 +50,7 @@ References
 import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 
+from geodln._checks import check_positive_int
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
 from geodln.geodesics.root_chart_collocation import root_chart_collocation
 from geodln.geodesics.root_log import RootLogSolver
@@ -65,6 +66,7 @@ NEAR = 1e-5  # relative error below which shots run at the exp solver's own tole
 THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
 SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
 POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
+FALLBACK_EVALS = 40  # batched exps of the root-finding fallback (~10 s CPU at 2 x 3)
 LONG = 0.6  # |V|_g/|X|_g above which the closed-form Jacobian is poor: exact from the start
 POOR_EXACT = 0.8  # the same once Jacobians are exact (Broyden between exact Jacobians)
 # Gauss-Legendre nodes on [0, 1] for the second-order guess
@@ -74,6 +76,26 @@ _NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
 
 def _t(a):
     return np.swapaxes(a, -1, -2)
+
+
+class _BudgetExceeded(Exception):
+    """The fallback used up its exps (not a ValueError: the root finder must not catch it)."""
+
+
+class _BudgetedExp:
+    """The exp solver with a budget on ``exp_batch`` calls (the fallback's evaluations)."""
+
+    def __init__(self, exp_solver, budget):
+        self._exp, self._budget, self.calls = exp_solver, budget, 0
+
+    def exp_batch(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls > self._budget:
+            raise _BudgetExceeded
+        return self._exp.exp_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._exp, name)
 
 
 def root_chart_velocity(point, base_point, depth, rank=None):
@@ -175,12 +197,17 @@ class NewtonLogSolver(LogSolver):
         Integrator tolerance of the variational equations (exact Jacobians).
     far_rtol : float
         Integrator tolerance of the shots while the relative error exceeds 1e-5.
+    fallback_evals : int
+        Budget of the fallback: at most this many batched exps (residuals and
+        finite-difference Jacobians) before ``log`` gives up with a ``ValueError`` (a cut
+        point, where Newton cannot choose between two minimising geodesics, would otherwise
+        keep the root finder busy for minutes).
 
     Raises
     ------
     ValueError
-        If ``tol``, ``jac_rtol`` or ``far_rtol`` is not in (0, 1) or ``max_iter`` is not an
-        integer >= 0.
+        If ``tol``, ``jac_rtol`` or ``far_rtol`` is not in (0, 1), ``max_iter`` is not an
+        integer >= 0 or ``fallback_evals`` not an integer >= 1.
 
     References
     ----------
@@ -203,7 +230,7 @@ class NewtonLogSolver(LogSolver):
     """
 
     def __init__(self, space, exp_solver, tol=DEFAULT_TOL, max_iter=30, fallback=True,
-                 jac_rtol=1e-5, far_rtol=1e-7):
+                 jac_rtol=1e-5, far_rtol=1e-7, fallback_evals=FALLBACK_EVALS):
         super().__init__(solves_bvp=False)
         self._space = space
         self.exp_solver = exp_solver
@@ -218,6 +245,7 @@ class NewtonLogSolver(LogSolver):
         self.jac_rtol = float(jac_rtol)
         self.fallback = bool(fallback)
         self.far_rtol = float(far_rtol)
+        self.fallback_evals = check_positive_int(fallback_evals, "fallback_evals")
         self.last_stats = {}
 
     # -- validation ----------------------------------------------------------------------
@@ -266,7 +294,9 @@ class NewtonLogSolver(LogSolver):
         ValueError
             On invalid input, singular points, ``point`` in another connected component
             than ``base_point`` (opposite determinant signs, square full rank), or if no
-            geodesic reaching ``point`` is found within the budget (and the fallback).
+            geodesic reaching ``point`` is found within the budget (``max_iter`` Newton
+            iterations, then ``fallback_evals`` batched exps of the fallback): the message
+            names ``point`` and what was tried.
         """
         batch, ys, xs = broadcast_flat(point, "point", base_point, self._space.shape)
         self._validate(ys, xs)
@@ -289,8 +319,24 @@ class NewtonLogSolver(LogSolver):
                         "exp (g^N is geodesically incomplete)"
                     )
                 self.last_stats["fallbacks"] = len(failed)
-                slow = RootLogSolver(self._space, self.exp_solver)
-                out[failed] = slow.log(ys[failed], xs[failed])
+                budget = _BudgetedExp(self.exp_solver, self.fallback_evals)
+                slow = RootLogSolver(self._space, budget)
+                try:
+                    out[failed] = slow.log(ys[failed], xs[failed])
+                except _BudgetExceeded:
+                    stats = self.last_stats
+                    raise ValueError(
+                        f"log: no geodesic from base_point to point was found for "
+                        f"{len(failed)} of {len(ys)} targets: Newton ({stats['iterations']} "
+                        f"iterations, {stats['exps']} shots, {stats['jacobians']} exact "
+                        "Jacobians, from the root-chart collocation, second-order and "
+                        "root-chart guesses) did not converge, and the Levenberg-Marquardt "
+                        f"fallback stopped at its budget of fallback_evals={self.fallback_evals}"
+                        " batched exps; point may be a cut point of base_point (several "
+                        "minimising geodesics, e.g. [[1, 0, 0], [0, -1, 0]] from "
+                        "[[1, 0, 0], [0, 1, 0]]), beyond the domain of exp (g^N is "
+                        "geodesically incomplete), or very far from base_point"
+                    ) from None
         return out.reshape(batch + self._space.shape)
 
     # -- pieces --------------------------------------------------------------------------

@@ -437,10 +437,10 @@ class PowerSumField:
 
         References
         ----------
-        .. [1] HIG08: Higham, Functions of Matrices (2008), Theorem 3.11 and Section 3.2
-           (Daleckii–Krein; higher Fréchet derivatives by divided differences).
+        .. [1] HIG08: Higham, Functions of Matrices (2008), Theorem 3.11 (Daleckii–Krein;
+           the second derivative by second divided differences likewise).
         .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324,
-           Section 1 (the geodesic equations whose linearisation this is).
+           Abstract (the system of ODEs for geodesics whose linearisation this is).
 
         Examples
         --------

@@ -26,8 +26,8 @@ shooting.
 
 References
 ----------
-.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-   Section 1 (explicit geodesics for endpoints with common singular vectors).
+.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+   (explicit geodesics in a special case: endpoints with common singular vectors).
 .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (the metric :math:`g^N`).
 """
 
@@ -120,7 +120,7 @@ def root_chart_collocation(point, base_point, depth, christoffel, nodes=NODES,
     References
     ----------
     .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
-       and Section 1.
+       (explicit geodesics in a special case: endpoints with common singular vectors).
 
     Examples
     --------
