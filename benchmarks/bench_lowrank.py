@@ -292,7 +292,7 @@ def _accuracy_rows(quick, seed=0):
         for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
             tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
             # (legacy keywords; the same as options=FlowOptions(method, rtol, 1e-14))
-            err = np.linalg.norm(tr.final.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
+            err = np.linalg.norm(tr.final_X.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
                          "rhs_evals": tr.n_rhs, "seconds": tr.wall_time,
                          "dense_DOP853_seconds": dense_s})
