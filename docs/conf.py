@@ -93,6 +93,15 @@ def setup(app):
     app.connect("autodoc-process-docstring", _process_docstring, priority=400)
 
 
+# --- citations page ----------------------------------------------------------------------------
+# ``docs/citations.md`` (git-ignored) is generated on every build from the docstrings' References
+# sections and the verification record ``docs/citation_status.csv`` (see ``docs/citations.py``).
+sys.path.insert(0, DOCS)
+import citations  # noqa: E402
+
+citations.write_page()
+
+
 # --- bibliography ------------------------------------------------------------------------------
 bibtex_bibfiles = ["references.bib"]
 

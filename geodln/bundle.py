@@ -24,8 +24,9 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 References
 ----------
-.. [1] MY25: Menon, Yu, "An entropy formula for the Deep Linear Network", arXiv:2509.09088
-   (the metric :math:`g^N` is obtained by Riemannian submersion of the balanced manifold).
+.. [1] MY25: Menon, Yu, "An entropy formula for the Deep Linear Network", arXiv:2509.09088,
+   Abstract (the metric :math:`g^N` is obtained by Riemannian submersion of the balanced
+   manifold).
 .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
 """
 

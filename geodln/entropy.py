@@ -388,7 +388,7 @@ class FreeEnergy:
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (free energy :math:`E - S/\beta`, descended by a Riemannian Langevin
+       (free energy :math:`E - S/\beta`, descended by a Riemannian Langevin
        equation).
     .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the entropy S).
 
@@ -495,7 +495,7 @@ def free_energy(loss, beta, depth, normalized=False):
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (free energy descended by a
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract (free energy descended by a
        Riemannian Langevin equation).
     .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the entropy S).
 

@@ -488,7 +488,10 @@ def balanced_factors(x, depth, widths=None, rank=None, frames=None, seed=None):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (balancedness).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (balancedness at
+       initialisation).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.4)
+       (the balancedness constraints).
 
     Examples
     --------

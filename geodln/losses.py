@@ -329,7 +329,7 @@ class MatrixSensing(Loss):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
 
     Examples
@@ -554,7 +554,7 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
@@ -609,7 +609,7 @@ def random_sensing(shape, rank, n_measurements, seed=None):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
 
     Examples

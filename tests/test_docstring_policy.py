@@ -47,6 +47,11 @@ The rules (issue 17; each is one test below, each failure names ``module:object`
    become such characters and garble the rendered formula.
 9. **Each section once.** No numpydoc section title appears twice in one docstring (numpydoc
    refuses such a docstring; it happens when two edits of the same docstring are merged).
+10. **Citation record.** Every (key, locator) cited in a ``References`` entry anywhere in
+    ``geodln/`` has a row in ``docs/citation_status.csv`` saying whether that locator was checked
+    against the paper's text (``verified``, ``partial``, ``secondary``) with the source address
+    and the words matched, or why not (``unverified``); the documentation's citations page is
+    built from that record (``docs/citations.py``).
 
 Known gaps: ``KNOWN_GAPS`` lists, by rule and module, the modules that do not yet meet a rule
 because their owner is rewriting them. Their tests are expected failures (``xfail``) and pass
@@ -62,6 +67,7 @@ methods are functions defined in the body of a public class whose names do not s
 
 import ast
 import functools
+import importlib.util
 import re
 import unicodedata
 from pathlib import Path
@@ -70,7 +76,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "geodln"
-BIB = ROOT / "docs" / "references.bib"
+DOCS = ROOT / "docs"
+BIB = DOCS / "references.bib"
 
 #: Modules that implement formulas of a paper: their public functions and classes need a
 #: ``References`` section (rule 5). Infrastructure (files, command line, ensembles, plotting,
@@ -704,3 +711,56 @@ def test_array_entries_state_their_shape(module):
                 if not SHAPE_STATED.search(kind + " " + " ".join(description)):
                     bad.append(f"{module}.{obj.name} {title}: no shape for {line.strip()!r}")
     _report("shapes", module, bad)
+
+
+# --- rule 10: the citation record -----------------------------------------------------------------
+# ``docs/citation_status.csv`` records, for each (key, locator) cited in a docstring, whether the
+# locator was checked against the paper's text; ``docs/citations.py`` builds the citations page of
+# the documentation from it and from the docstrings (the same parser is used here).
+
+STATUSES = {"verified", "partial", "secondary", "unverified"}
+
+
+@functools.lru_cache
+def _citations_module():
+    spec = importlib.util.spec_from_file_location("geodln_docs_citations", DOCS / "citations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_citation_record_is_well_formed():
+    """Each row: a bibliography key, a locator, a known status; checked rows name their source."""
+    citations = _citations_module()
+    keys = _bib_keys()
+    bad = []
+    for (key, locator), row in citations.load_status().items():
+        where = f"{key} {locator}"
+        if key not in keys:
+            bad.append(f"{where}: key not in docs/references.bib")
+        if not citations.LOCATOR.fullmatch(locator) and locator != "Abstract":
+            bad.append(f"{where}: not a locator")
+        if row["status"] not in STATUSES:
+            bad.append(f"{where}: status {row['status']!r} not in {sorted(STATUSES)}")
+        if not (row.get("evidence") or "").strip():
+            bad.append(f"{where}: no evidence (matched words, or why it was not checked)")
+        if row["status"] != "unverified" and not (row.get("source") or "").startswith("http"):
+            bad.append(f"{where}: status {row['status']} needs the source address")
+    _report("citation record", "docs/citation_status.csv", bad)
+
+
+def test_every_cited_locator_is_recorded():
+    """Each (key, locator) cited in a docstring has a row in docs/citation_status.csv."""
+    citations = _citations_module()
+    status = citations.load_status()
+    bad = sorted(
+        {
+            f"{row['object']}: {row['key']} {citations.normalise(loc)} has no row in "
+            "docs/citation_status.csv (add one: verified with source and matched words, or "
+            "unverified with the reason)"
+            for row in citations.inventory(PACKAGE)
+            for loc in row["locators"]
+            if (row["key"], citations.normalise(loc)) not in status
+        }
+    )
+    _report("citation record", "geodln", bad)

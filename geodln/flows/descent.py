@@ -63,7 +63,8 @@ def descend(field, y0, step_size, n_steps, rules, record):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the end-to-end update).
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Eq. (10) and Theorem 1 (the end-to-end
+       update rule).
 
     Examples
     --------
@@ -219,8 +220,11 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Eq. (10) and Theorem 1 (the end-to-end
+       update rule, ``mode="downstairs"``).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 (upstairs GD on the 2×2 completion).
+    .. [3] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs. (1.2)-(1.3)
+       (the gradient flow on the factors that ``mode="upstairs"`` discretises).
 
     Examples
     --------

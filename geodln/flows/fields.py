@@ -509,7 +509,8 @@ class UpstairsField(VectorField):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs. (1.2)-(1.3)
+       (the gradient flow of :math:`E\circ\phi` on the factors, written out by the chain rule).
 
     Examples
     --------

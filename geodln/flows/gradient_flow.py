@@ -60,8 +60,8 @@ def run_flow(field, y0, batched, t_span, solver=None, stop=None, record=None):
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
        :math:`\\dot X = -A_{N,X}(\\nabla E)` of balanced factors).
-    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Abstract and
-       Section 1 (the factor flow is a Riemannian gradient flow on rank-r matrices).
+    .. [2] BRTW21: Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Abstract
+       (the factor flow is a Riemannian gradient flow on rank-r matrices).
 
     Examples
     --------

@@ -135,8 +135,8 @@ class HamiltonianExpSolver(ExpSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices; explicit solutions in a special case).
 
     Examples

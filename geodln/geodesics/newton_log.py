@@ -39,8 +39,8 @@ is 0 without any integration.
 
 References
 ----------
-.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-   Section 1 (explicit geodesics in a special case: endpoints whose singular vectors agree).
+.. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+   (explicit geodesics in a special case: endpoints whose singular vectors agree).
 .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: g^N as the quotient metric of
    the balanced manifold).
 .. [3] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds (2008),
@@ -98,8 +98,8 @@ def root_chart_velocity(point, base_point, depth, rank=None):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices; explicit solutions in a special case).
 
     Examples
@@ -184,8 +184,8 @@ class NewtonLogSolver(LogSolver):
     ----------
     .. [1] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds
        (2008), Section 6.1 (Newton's method).
-    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices; explicit solutions in a special case).
 
     Examples

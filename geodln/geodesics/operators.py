@@ -246,8 +246,8 @@ def cometric_operator(kernel, rank=None, full_rank=True):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices, from the co-metric
        Hamiltonian; explicit solutions in a special case).
 
@@ -283,8 +283,8 @@ def hamiltonian(operator, base_point, cotangent_vec):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices; explicit solutions in a special case).
 
     Examples

@@ -150,8 +150,8 @@ class PowerSumField:
     ----------
     .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the co-metric is diagonal
        in the singular basis :math:`u_k v_l^\top`; here for any power-sum kernel).
-    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (the geodesic ODEs, which need :math:`\partial_X` of the co-metric).
+    .. [2] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (the geodesic ODEs, which need :math:`\partial_X` of the co-metric).
     .. [3] HIG08: Higham, Functions of Matrices (2008), Theorem 3.11 (Daleckii–Krein).
 
     Examples

@@ -72,8 +72,8 @@ class RootLogSolver(LogSolver):
 
     References
     ----------
-    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract and
-       Section 1 (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
+       (a general system of ODEs for the geodesics of :math:`g^N` between full-rank
        matrices; explicit solutions in a special case).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}` in the singular basis).

@@ -258,7 +258,7 @@ def balanced_chart_drift(lam, frames, loss_gradient, depth, beta):
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
     .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the balanced manifold foliated
        by group orbits).
@@ -376,7 +376,7 @@ def balanced_chart_langevin(
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
     .. [2] MY25: Menon, Yu, arXiv:2509.09088, Section 1 (overview: the balanced manifold foliated
        by group orbits).

@@ -80,7 +80,7 @@ def coordinate_laplacian(base_point, depth, normalized=False):
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (eigenvalues of
        :math:`A_{N,X}`).

@@ -129,7 +129,7 @@ class FactorLangevinPath:
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Langevin dynamics of the DLN).
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract (Langevin dynamics of the DLN).
 
     Examples
     --------
@@ -241,7 +241,7 @@ def finite_product_record(factors):
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Langevin dynamics of the DLN).
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract (Langevin dynamics of the DLN).
 
     Examples
     --------
@@ -314,7 +314,7 @@ def balanced_projection_step(ws, proposal, tol=1e-12, max_iter=30):
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
     .. [2] BAL25: Lindsey, Menon, arXiv:2511.01137, Eq. (1.2) (the balanced variety, the level set
        of the balance constraints).
@@ -439,7 +439,7 @@ def factor_langevin(
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
 
     Examples

@@ -133,7 +133,7 @@ def riemannian_langevin(
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004, Abstract and Section 1 (Riemannian Langevin equation on
+    .. [1] GM24: Menon, arXiv:2411.09004, Abstract (Riemannian Langevin equation on
        :math:`(M_d, g^N)`).
 
     Examples
@@ -201,7 +201,7 @@ def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
 
     Examples

@@ -91,7 +91,7 @@ def singular_value_langevin(
     References
     ----------
     .. [1] GM24: Menon, "The geometry of the deep linear network", arXiv:2411.09004, Abstract
-       and Section 1 (stochastic gradient descent of the free energy by a Riemannian Langevin
+       (stochastic gradient descent of the free energy by a Riemannian Langevin
        equation, outlined in the introduction).
     .. [2] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Theorem 1.1 (the volume form, the
        invariant density of the singular values).

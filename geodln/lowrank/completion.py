@@ -71,7 +71,7 @@ class SparseCompletion(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).
@@ -316,7 +316,7 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
     .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 and Fig. 1 (the 2×2 completion problem;
        loss :math:`\tfrac12\sum_\Omega (X_{ij} - b_{ij})^2` as in their code).

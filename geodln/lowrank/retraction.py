@@ -104,7 +104,7 @@ def truncated_svd_or_nan(left, right, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -145,7 +145,7 @@ def truncated_svd_of_dense(x, rank):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -181,7 +181,7 @@ def finite_members(a, core_ndim=2):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -255,7 +255,7 @@ def combine(point, terms):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).
@@ -374,7 +374,7 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
 
     References
     ----------
-    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract and Section 1 (metric projection, the
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Abstract (metric projection, the
        truncated SVD, as a retraction on fixed-rank matrices).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds, Section 4.1
        (retractions).

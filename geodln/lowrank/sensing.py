@@ -47,7 +47,7 @@ class SparseSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
 
     Examples
@@ -176,7 +176,7 @@ class RankOneSensing(FactoredLeastSquares):
 
     References
     ----------
-    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract and Section 1 (deep matrix
+    .. [1] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Abstract (deep matrix
        factorisation for matrix completion and sensing).
 
     Examples

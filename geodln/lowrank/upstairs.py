@@ -23,7 +23,7 @@ with ``W_p`` of shape ``[d_p, d_{p-1}]`` or, for a batch of B runs, ``[B, d_p, d
 Gradient descent on them is the engine's batched fixed-step descent
 (:func:`geodln.flows.descend`) on :class:`ThinFactorField`.
 
-References: ACH18 (Arora, Cohen, Hazan, arXiv:1802.06509, Section 3: the factor gradient);
+References: GEO25 (Chen, arXiv:2510.07324, Eqs. (1.2)-(1.3): the factor gradient by the chain rule);
 ACHL19 (Arora, Cohen, Hu, Luo, arXiv:1905.13655: deep matrix completion trained this way).
 """
 
@@ -171,7 +171,8 @@ def upstairs_gradient(loss, factors, shared=True):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3.
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eq. (1.3)
+       (the gradient of :math:`E\circ\phi` with respect to each factor, by the chain rule).
 
     Examples
     --------
@@ -233,7 +234,8 @@ class ThinFactorField(FactoredRecords):
 
     References
     ----------
-    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 3 (the factor gradient).
+    .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Eqs. (1.2)-(1.3)
+       (the gradient flow of :math:`E\circ\phi` on the factors, written out by the chain rule).
     .. [2] ACHL19: Arora, Cohen, Hu, Luo, arXiv:1905.13655, Section 2.
 
     Examples
