@@ -156,7 +156,7 @@ class Trajectory:
 
     References
     ----------
-    .. [1] RV07: Roy, Vetterli, effective rank (EUSIPCO 2007), Section 2 (the effective rank
+    .. [1] RV07: Roy, Vetterli, effective rank (EUSIPCO 2007), Definition 2 (the effective rank
        of the records).
     .. [2] VAN13: Vandereycken, arXiv:1209.3834, Section 2.1 (factored points
        :math:`U\,\mathrm{diag}(\sigma)\,V^\top` of the rank-r manifold).
