@@ -192,9 +192,6 @@ class Trajectory:
         if times.ndim not in (1, 2) or times.shape[-1] == 0:
             raise ValueError(f"times must be a non-empty [T] or [B, T] array, got {times.shape}")
         batched = times.ndim == 2
-        if loss.shape != times.shape:
-            raise ValueError(f"loss must have shape {times.shape} to match times, got "
-                             f"{loss.shape}")
         check_choice(mode, "mode", ("downstairs", "upstairs"))
         b = times.shape[0] if batched else 1
         t_len = times.shape[-1]
@@ -220,6 +217,9 @@ class Trajectory:
         self.n_records = n_rec
         self.times, self.loss = times, loss
         self._set_state(X, records, valid)
+        if loss.shape != times.shape:
+            raise ValueError(f"loss must have shape {times.shape} to match times, got "
+                             f"{loss.shape}")
         if not batched and not isinstance(status, str):
             raise ValueError(f"status must be a str for a single run, got {status!r}")
         statuses = _statuses(status, b)
