@@ -6,7 +6,12 @@ and is saved through :mod:`geodln.storage`. The helpers here are the pieces ever
 the seed (int, ``SeedSequence`` or ``Generator``), the broadcast of a start to ``n_chains``
 chains, the save schedule (every ``save_every`` steps, plus the last), and the energy argument
 (``None``, a :class:`geodln.losses.Loss` or a callable returning :math:`\nabla E`); ``beta`` and
-``step_size`` are checked by :func:`geodln._checks.check_positive_real`.
+``step_size`` are checked by :func:`geodln._checks.check_positive_real`. The options objects
+of the Langevin entry points live here too: :class:`Chains` (how many chains, how often they
+are saved, the seed) and :class:`LangevinScheme` (which Riemannian Langevin equation and its
+discretisation).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23); MY = Menon, Yu (MY25).
 """
 
 
@@ -161,8 +166,10 @@ class LangevinScheme:
 
     References
     ----------
-    .. [1] GM24: Menon, arXiv:2411.09004, Abstract (Riemannian Langevin equation on
-       :math:`(M_d, g^N)`).
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the normalised
+       co-metric :math:`A_{N,X}/N` of ``normalized=True``).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the orbit volume behind
+       ``entropic=True``).
 
     Examples
     --------
