@@ -292,8 +292,22 @@ def product_adjoint(factors, cotangent):
     >>> bool(np.isclose(lhs, rhs))
     True
     """
-    pre, suf = prefix_products(factors), suffix_products(factors)
-    return [_t(s) @ cotangent @ _t(q) for s, q in zip(suf, pre)]
+    # G_p = L_p P_p^T with L_p = W_{N:p+1}^T Y (from the top down, L_N = Y) and
+    # P_p = W_{p-1:1} (from the bottom up, P_1 = I): 3N - 4 products, no identity matrices
+    n = len(factors)
+    lefts = [cotangent] * n
+    for p in range(n - 1, 0, -1):
+        lefts[p - 1] = _t(factors[p]) @ lefts[p]
+    out = [lefts[0]] + [None] * (n - 1)
+    below = None
+    for p in range(1, n):
+        below = factors[0] if below is None else factors[p - 1] @ below
+        out[p] = lefts[p] @ _t(below)
+    batch = np.broadcast_shapes(np.shape(cotangent)[:-2], *(w.shape[:-2] for w in factors))
+    for p, (g, w) in enumerate(zip(out, factors)):
+        if g.shape != batch + w.shape[-2:]:  # mixed batch axes (or N = 1): broadcast, own it
+            out[p] = np.array(np.broadcast_to(g, batch + w.shape[-2:]))
+    return out
 
 
 def balance_residuals(factors):

@@ -133,14 +133,96 @@ class Loss:
         value : float or ndarray, shape=[...]
         grad : ndarray, shape=[..., m, n]
         """
-        x = self.check_point(x)
-        return self._value(x), self._gradient(x)
+        return self._value_and_gradient(self.check_point(x))
 
     def __call__(self, x):
         """Alias of :meth:`value`."""
         return self.value(x)
 
+    def trusted_value_and_gradient(self, x):
+        r"""Loss value and Euclidean gradient of points that are already valid (no checks).
+
+        The integrators validate a start once (:meth:`check_point`) and then call this on their
+        own states at every right-hand side, where :meth:`value_and_gradient`'s validation would
+        cost more than the arithmetic of a small problem. A subclass that overrides the public
+        :meth:`value_and_gradient` (and not :meth:`_value`/:meth:`_gradient`) is called through
+        it, so the result is always the public method's.
+
+        Parameters
+        ----------
+        x : ndarray of float, shape=[..., m, n]
+            Finite points of the loss's shape (not checked).
+
+        Returns
+        -------
+        value : ndarray, shape=[...]
+        grad : ndarray, shape=[..., m, n]
+
+        Examples
+        --------
+        >>> from geodln.losses import razin_cohen_completion
+        >>> value, grad = razin_cohen_completion().trusted_value_and_gradient(np.eye(2))
+        >>> float(value), grad.tolist()
+        (1.5, [[0.0, -1.0], [-1.0, 1.0]])
+        """
+        if _overrides(self, "value_and_gradient"):
+            return self.value_and_gradient(x)
+        return self._value_and_gradient(x)
+
+    def trusted_value(self, x):
+        r"""Loss value of points that are already valid (no checks).
+
+        See :meth:`trusted_value_and_gradient`; a subclass overriding the public :meth:`value`
+        is called through it.
+
+        Parameters
+        ----------
+        x : ndarray of float, shape=[..., m, n]
+            Finite points of the loss's shape (not checked).
+
+        Returns
+        -------
+        value : ndarray, shape=[...]
+
+        Examples
+        --------
+        >>> from geodln.losses import razin_cohen_completion
+        >>> float(razin_cohen_completion().trusted_value(np.eye(2)))
+        1.5
+        """
+        if _overrides(self, "value"):
+            return self.value(x)
+        return self._value(x)
+
+    def trusted_gradient(self, x):
+        r"""Euclidean gradient of points that are already valid (no checks).
+
+        See :meth:`trusted_value_and_gradient`; a subclass overriding the public
+        :meth:`euclidean_gradient` is called through it.
+
+        Parameters
+        ----------
+        x : ndarray of float, shape=[..., m, n]
+            Finite points of the loss's shape (not checked).
+
+        Returns
+        -------
+        grad : ndarray, shape=[..., m, n]
+
+        Examples
+        --------
+        >>> from geodln.losses import razin_cohen_completion
+        >>> razin_cohen_completion().trusted_gradient(np.eye(2)).tolist()
+        [[0.0, -1.0], [-1.0, 1.0]]
+        """
+        if _overrides(self, "euclidean_gradient"):
+            return self.euclidean_gradient(x)
+        return self._gradient(x)
+
     # unchecked versions used by the integrators on their own (already valid) states
+    def _value_and_gradient(self, x):
+        return self._value(x), self._gradient(x)
+
     def _value(self, x):
         raise NotImplementedError
 
@@ -149,6 +231,11 @@ class Loss:
 
     def __repr__(self):
         return f"{type(self).__name__}(shape={self.shape})"
+
+
+def _overrides(loss, name):
+    """Whether ``type(loss)`` replaces :class:`Loss`'s public method ``name``."""
+    return getattr(type(loss), name) is not getattr(Loss, name)
 
 
 def _shape_arg(shape):
@@ -298,9 +385,8 @@ class MatrixCompletion(Loss):
         g[..., self.rows, self.cols] = x[..., self.rows, self.cols] - self.values
         return g
 
-    def value_and_gradient(self, x):
-        """Loss value and Euclidean gradient from one residual (see :meth:`Loss.value`)."""
-        x = self.check_point(x)
+    def _value_and_gradient(self, x):
+        # one residual for both (Loss.value_and_gradient validates, then calls this)
         r = x[..., self.rows, self.cols] - self.values
         g = np.zeros(x.shape)
         g[..., self.rows, self.cols] = r
@@ -705,19 +791,8 @@ class LeastSquares(Loss):
         r"""Residuals :math:`X X_{in} - Y`, shape [..., m, P]."""
         return self.check_point(x) @ self.inputs - self.targets
 
-    def value_and_gradient(self, x):
-        r"""Loss value and Euclidean gradient in one pass (one residual).
-
-        Parameters
-        ----------
-        x : array-like, shape=[..., m, n]
-
-        Returns
-        -------
-        value : float or ndarray, shape=[...]
-        grad : ndarray, shape=[..., m, n]
-        """
-        x = self.check_point(x)
+    def _value_and_gradient(self, x):
+        # one residual for both (Loss.value_and_gradient validates, then calls this)
         r = x @ self.inputs - self.targets
         return 0.5 * np.sum(r * r, axis=(-2, -1)), r @ self.inputs.T
 

@@ -130,6 +130,24 @@ def resolve_metric(metric, shape, rank=None):
     )
 
 
+def _trusted(loss, what):
+    """Return the loss's unchecked method for the integrators' own (validated) states.
+
+    ``what`` is ``"value"``, ``"gradient"`` or ``"value_and_gradient"``; a loss without the
+    ``trusted_*`` methods of :class:`geodln.losses.Loss` is called through its public ones.
+    """
+    fn = getattr(loss, "trusted_" + what, None)
+    if fn is not None:
+        return fn
+    if what == "value":
+        return loss.value
+    if what == "gradient":
+        return loss.euclidean_gradient
+    if hasattr(loss, "value_and_gradient"):
+        return loss.value_and_gradient
+    return lambda x: (loss.value(x), loss.euclidean_gradient(x))
+
+
 class VectorField:
     """Base of the gradient-flow fields: the state protocol on flat arrays ``[B, d]``.
 
@@ -274,8 +292,10 @@ class VectorField:
         x = self.point(y)
         finite = np.all(np.isfinite(x), axis=(-2, -1))
         out = np.full(x.shape[0], np.nan)
-        if np.any(finite):
-            out[finite] = self.loss.value(x[finite] if not finite.all() else x)
+        if finite.all():
+            out[:] = _trusted(self.loss, "value")(x)
+        elif finite.any():
+            out[finite] = _trusted(self.loss, "value")(x[finite])
         return out
 
     def point_norm(self, y, x=None):
@@ -450,10 +470,10 @@ class DownstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-A_X(\\nabla E(X))/c` for every member, ``[B, m*n]``."""
-        if not (math.isfinite(float(np.sum(y))) or np.all(np.isfinite(y))):
+        if not (math.isfinite(y.sum()) or np.isfinite(y).all()):
             return self._finite_only(self.velocity, y)
         x = self.point(y)
-        return self._velocity_at(x, self.loss.euclidean_gradient(x))
+        return self._velocity_at(x, _trusted(self.loss, "gradient")(x))
 
     def value_and_velocity(self, y):
         """Loss ``[B]`` and velocity from one ``loss.value_and_gradient`` call."""
@@ -464,10 +484,7 @@ class DownstairsField(VectorField):
                 val[finite], out[finite] = self.value_and_velocity(y[finite])
             return val, out
         x = self.point(y)
-        if hasattr(self.loss, "value_and_gradient"):
-            value, grad = self.loss.value_and_gradient(x)
-        else:
-            value, grad = self.loss.value(x), self.loss.euclidean_gradient(x)
+        value, grad = _trusted(self.loss, "value_and_gradient")(x)
         return np.asarray(value, float).reshape(-1), self._velocity_at(x, grad)
 
     def retract(self, y):
@@ -584,21 +601,27 @@ class UpstairsField(VectorField):
 
     def velocity(self, y):
         """:math:`-(W_{N:p+1}^\\top \\nabla E(X) W_{p-1:1}^\\top)_p`, ``[B, D]``."""
-        if not np.all(np.isfinite(y)):
+        if not (math.isfinite(y.sum()) or np.isfinite(y).all()):
             return self._finite_only(self.velocity, y)
         fs = self.factors(y)
         with np.errstate(over="ignore", invalid="ignore"):
             x = product(fs)
-            ok = np.all(np.isfinite(x), axis=(-2, -1))
-            if not ok.all():  # the product overflowed: no velocity for those members
-                out = np.full(y.shape, np.nan)
-                if ok.any():
-                    out[ok] = self.velocity(y[ok])
-                return out
-            grad = self.loss.euclidean_gradient(x)
-            out = -np.concatenate(
-                [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
-            )
+            if not math.isfinite(x.sum()):
+                ok = np.isfinite(x).all(axis=(-2, -1))
+                if not ok.all():  # the product overflowed: no velocity for those members
+                    out = np.full(y.shape, np.nan)
+                    if ok.any():
+                        out[ok] = self.velocity(y[ok])
+                    return out
+            grad = _trusted(self.loss, "gradient")(x)
+            return self._pack_gradients(product_adjoint(fs, grad), y.shape, -1.0)
+
+    def _pack_gradients(self, grads, shape, sign):
+        """``sign * [G_1, ..., G_N]`` packed into one state array of ``shape``."""
+        out = np.empty(shape)
+        for p, g in enumerate(grads):
+            np.multiply(g.reshape(shape[0], -1), sign,
+                        out=out[:, self._offsets[p]: self._offsets[p + 1]])
         return out
 
     def value_and_velocity(self, y):
@@ -606,13 +629,11 @@ class UpstairsField(VectorField):
         fs = self.factors(y)
         with np.errstate(over="ignore", invalid="ignore"):
             x = product(fs)
-        if not (np.all(np.isfinite(x)) and hasattr(self.loss, "value_and_gradient")):
+        if not math.isfinite(x.sum()) and not np.isfinite(x).all():
             return super().value_and_velocity(y)
-        value, grad = self.loss.value_and_gradient(x)
+        value, grad = _trusted(self.loss, "value_and_gradient")(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = -np.concatenate(
-                [g.reshape(y.shape[0], -1) for g in product_adjoint(fs, grad)], axis=-1
-            )
+            out = self._pack_gradients(product_adjoint(fs, grad), y.shape, -1.0)
         return np.asarray(value, float).reshape(-1), out
 
     def record_extras(self, ys):
