@@ -181,7 +181,7 @@ class LangevinScheme:
     METHODS = ("root", "entries")
 
     def __init__(self, method="root", normalized=False, entropic=False):
-        check_choice(method, "scheme", self.METHODS)
+        check_choice(method, "method", self.METHODS)
         self.method = method
         self.normalized = check_bool(normalized, "normalized")
         self.entropic = check_bool(entropic, "entropic")
@@ -198,7 +198,7 @@ class LangevinScheme:
         if isinstance(scheme, cls):
             return scheme
         if isinstance(scheme, str):
-            return cls(scheme)
+            return cls(check_choice(scheme, "scheme", cls.METHODS))
         raise ValueError(f"scheme must be 'root', 'entries' or a LangevinScheme, got {scheme!r}")
 
     def __repr__(self):
