@@ -1,11 +1,14 @@
 r"""Fixed-step Riemannian gradient descent on factored rank-r points, batched.
 
 :math:`X_{k+1} = R_{X_k}(-\eta\,A_{N,X_k}(\nabla E(X_k)))` with the metric-projection
-retraction (truncated SVD of :math:`X + \xi` from a 2r×2r core,
-:func:`geodln.lowrank.retraction.retract`). This is the low-rank version of the dense
-downstairs step :math:`X \leftarrow P_{M_r}(X - \eta A_{N,X}(\nabla E))` of
-:func:`geodln.gradient_descent` (the discrete end-to-end update of ACH18, Arora, Cohen, Hazan,
-arXiv:1802.06509, Section 5), and agrees with it to rounding. One step costs
+retraction (the truncated SVD of :math:`X + \xi`, :func:`geodln.lowrank.retraction.retract`:
+from rank 16 by Gram matrices, r×r inverses and one r×r SVD,
+:func:`geodln.lowrank.tangent_truncation.truncate_tangent_step`, certified per member;
+otherwise, and for uncertified members, from two thin QRs and a 2r×2r core). This is the
+low-rank version of the dense downstairs step
+:math:`X \leftarrow P_{M_r}(X - \eta A_{N,X}(\nabla E))` of :func:`geodln.gradient_descent`
+(the discrete end-to-end update of ACH18, Arora, Cohen, Hazan, arXiv:1802.06509, Section 5),
+and agrees with it to rounding. One step costs
 O(|Ω| r + (m + n) r² + r³) per member for completion: no m×n array, independent of the depth.
 A batch of B starts runs as one vectorised computation with per-member stopping: the engine's
 fixed-step descent (:func:`geodln.flows.descend`) on the factored field
