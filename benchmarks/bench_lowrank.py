@@ -54,6 +54,7 @@ import geodln  # noqa: E402
 from benchmarks.machine import describe, summary_line  # noqa: E402
 from benchmarks.timing import print_table, time_call, write_rows  # noqa: E402
 from geodln.factors import balanced_factors, product, product_adjoint  # noqa: E402
+from geodln.flows import Every  # noqa: E402
 from geodln.lowrank import (  # noqa: E402
     FactoredDLNMetric,
     bottleneck_factors,
@@ -69,7 +70,6 @@ from geodln.lowrank.field import FactoredField  # noqa: E402
 from geodln.lowrank.point import FactoredPoint  # noqa: E402
 from geodln.lowrank.retraction import retract_by_core_svd, retract_or_nan  # noqa: E402
 from geodln.lowrank.tangent_truncation import truncate_tangent_step  # noqa: E402
-from geodln.lowrank.trajectory import Record  # noqa: E402
 from geodln.lowrank.upstairs import ThinFactorField  # noqa: E402
 
 RANK = 5
@@ -235,11 +235,11 @@ def _handwritten_upstairs_step(loss, factors):
 
 def _certified_fraction(loss, x0, depth, n_steps):
     """Fraction of the GD steps of a run from ``x0`` that the products-only route certifies."""
-    tr = lowrank_gradient_descent(loss, x0, depth, None, n_steps, record=Record(1, True))
+    tr = lowrank_gradient_descent(loss, x0, depth, None, n_steps, record=Every(1, factors=True))
     metric = FactoredDLNMetric(depth)
     eta = tr.metadata["step_size"]
     ok = []
-    for u, s, v in zip(tr.u[:-1], tr.sigma[:-1], tr.v[:-1]):
+    for u, s, v in zip(tr.X.u[:-1], tr.X.s[:-1], tr.X.v[:-1]):
         x = FactoredPoint(u, s, v, check=False)
         k = factored_velocity(loss, metric, x)[1]
         ok.append(bool(truncate_tangent_step(u, s, v, (k.m_core, k.up, k.vp), eta, x.rank)[3]))
@@ -392,7 +392,7 @@ def _accuracy_rows(quick, seed=0):
         for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
             tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
             # (legacy keywords; the same as options=FlowOptions(method, rtol, 1e-14))
-            err = np.linalg.norm(tr.final.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
+            err = np.linalg.norm(tr.final_X.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
                          "rhs_evals": tr.n_rhs, "seconds": tr.wall_time,
                          "dense_DOP853_seconds": dense_s})
