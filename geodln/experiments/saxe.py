@@ -149,7 +149,7 @@ def digits_part(depths, components, init_scale, seed):
     curves : dict
         ``depth -> (times, mode strengths, singular values, predicted)``, for the figure.
     """
-    from geodln import upstairs_flow
+    from geodln import At, Solver, upstairs_flow
     from geodln.convergence import mode_strengths, transition_time
     from geodln.losses import LeastSquares
 
@@ -171,8 +171,8 @@ def digits_part(depths, components, init_scale, seed):
         predicted = transition_time(s, a0, n)
         t_end = 1.5 * float(np.max(predicted))
         times = np.linspace(0.0, t_end, 600)
-        traj = upstairs_flow(loss, factors, (0.0, t_end), t_eval=times, rtol=1e-8,
-                             atol=1e-11)
+        traj = upstairs_flow(loss, factors, (0.0, t_end), solver=Solver(rtol=1e-8, atol=1e-11),
+                             record=At(times))
         a = mode_strengths(traj.X, u, v)
         for k in range(s.size):
             above = np.flatnonzero(np.abs(a[:, k]) >= s[k] / 2)

@@ -27,7 +27,7 @@ from geodln.flows.ode import Solver
 from geodln.flows.recording import At, Every
 from geodln.flows.runge_kutta import Tableau, integrate_batch
 from geodln.flows.stopping import STATUSES, StoppingRules
-from geodln.flows.trajectory import RunRecord, Trajectory
+from geodln.flows.trajectory import Trajectory
 
 __all__ = [
     "downstairs_flow",
@@ -36,7 +36,6 @@ __all__ = [
     "compare_flows",
     "FlowComparison",
     "Trajectory",
-    "RunRecord",
     "STATUSES",
     "StoppingRules",
     "Solver",
