@@ -57,6 +57,8 @@ leading batch axes; the work is batched numpy products.
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from geodln._checks import check_positive_int
+
 __all__ = ["truncate_tangent_step"]
 
 #: Largest number of Riccati sweeps before a member is left to the general path.
@@ -104,6 +106,12 @@ def truncate_tangent_step(u, s, v, tangent_blocks, step, rank):
         Members computed and certified here; the others hold arbitrary values and must be
         computed another way.
 
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, ``rank`` is not an integer in ``1..r`` (bools refused), or
+        an argument is not a real array.
+
     References
     ----------
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 3 (metric-projection retraction).
@@ -123,9 +131,22 @@ def truncate_tangent_step(u, s, v, tangent_blocks, step, rank):
     >>> bool(ok), bool(np.allclose(sn, np.linalg.svd(y, compute_uv=False)[:2], rtol=1e-13))
     (True, True)
     """
-    m_core, up, vp = tangent_blocks
-    r = s.shape[-1]
-    t = np.asarray(step, float)
+    try:
+        m_core, up, vp = (np.asarray(a, float) for a in tangent_blocks)
+        u, s, v = np.asarray(u, float), np.asarray(s, float), np.asarray(v, float)
+        t = np.asarray(step, float)
+    except (TypeError, ValueError):
+        raise ValueError("u, s, v, tangent_blocks and step must be real arrays") from None
+    r = s.shape[-1] if s.ndim else 0
+    lead = s.shape[:-1]
+    if (r < 1 or u.shape[:-2] + u.shape[-1:] != lead + (r,) or v.shape[:-2] + v.shape[-1:]
+            != lead + (r,) or m_core.shape != lead + (r, r) or up.shape != u.shape
+            or vp.shape != v.shape or t.shape not in ((), lead)):
+        raise ValueError(
+            "u [..., m, r], s [..., r], v [..., n, r], tangent_blocks (M [..., r, r], U_p "
+            "[..., m, r], V_p [..., n, r]) and step (scalar or [...]) must match; got "
+            f"{u.shape}, {s.shape}, {v.shape}, {m_core.shape}, {up.shape}, {vp.shape}, {t.shape}")
+    rank = check_positive_int(rank, "rank", maximum=r)
     tb = t[..., None, None] if t.ndim else t
     with np.errstate(all="ignore"):
         return _truncate(u, s, v, m_core, up, vp, tb, r, rank)
