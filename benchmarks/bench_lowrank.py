@@ -22,10 +22,17 @@ Sections (``run(out_dir, quick=False)``):
   Memory: tracemalloc peak during the steps, including the live problem data (``peak_MB``),
   and the problem data alone (``data_MB``).
 - ``moderate``: the working rank not small next to the matrix (213×320, 25 % observed, ranks
-  20 and 50, depth 3, the image-inpainting size of issue 16): one factored GD step, one
-  bottleneck upstairs GD step, one dense downstairs GD step, one projected RK45 step of
-  ``lowrank_flow`` and the dense path's cost of one RK45 step (six dense co-metric
-  evaluations, one SVD each). Median CPU time (``time.process_time``) of 15 calls.
+  20 and 50, depth 3, the image-inpainting size of issue 16): one factored GD step (velocity +
+  products-only truncation, :mod:`geodln.lowrank.tangent_truncation`), the same step through
+  the QR + 2r×2r core SVD route, one bottleneck upstairs GD step (the library's
+  ``upstairs_gradient`` and a hand-written one), one step of the engine's descent loop on each
+  side (``combine`` + ``value_and_velocity`` of the factored and thin-factor fields), one
+  dense downstairs GD step, one projected RK45 step of ``lowrank_flow`` and the dense path's
+  cost of one RK45 step (six dense co-metric evaluations, one SVD each). Median CPU time
+  (``time.process_time``), the methods' calls interleaved round by round; the factored step's
+  relative distance to the dense step. ``python -m benchmarks.bench_lowrank --moderate`` runs
+  this section alone (a few minutes) and also reports the fraction of the GD steps of a
+  rank-50 run from X₀ = U(10⁻³ I)Vᵀ that the products-only route certifies.
 - ``accuracy``: projected RK45/RK23 vs the dense downstairs flow (scipy DOP853, rtol 1e-12)
   on a 120×100 rank-5 completion problem, depth 3: relative error of X(T) vs rtol.
 
@@ -47,16 +54,23 @@ import geodln  # noqa: E402
 from benchmarks.machine import describe, summary_line  # noqa: E402
 from benchmarks.timing import print_table, time_call, write_rows  # noqa: E402
 from geodln.factors import balanced_factors, product, product_adjoint  # noqa: E402
+from geodln.flows import Every  # noqa: E402
 from geodln.lowrank import (  # noqa: E402
     FactoredDLNMetric,
     bottleneck_factors,
     lowrank_flow,
+    lowrank_gradient_descent,
     random_factored_point,
     random_sparse_completion,
     retract,
     upstairs_gradient,
 )
 from geodln.lowrank.driver import factored_velocity  # noqa: E402
+from geodln.lowrank.field import FactoredField  # noqa: E402
+from geodln.lowrank.point import FactoredPoint  # noqa: E402
+from geodln.lowrank.retraction import retract_by_core_svd, retract_or_nan  # noqa: E402
+from geodln.lowrank.tangent_truncation import truncate_tangent_step  # noqa: E402
+from geodln.lowrank.upstairs import ThinFactorField  # noqa: E402
 
 RANK = 5
 ETA = 1e-4
@@ -189,16 +203,50 @@ def cpu_time_call(fn, reps=15):
     On the shared 2-core machine wall time is dominated by other processes; the CPU time of a
     single-threaded call is what a quiet machine would show as wall time.
     """
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.process_time()
+    return cpu_times({"fn": fn}, reps)["fn"]
+
+
+def cpu_times(fns, reps=15):
+    """Median CPU time of each of ``fns`` (dict name -> callable), calls interleaved.
+
+    One call of every function per round, ``reps`` rounds (after a warm-up round): a load
+    change on the shared machine hits every method alike, so the ratios of one run are fair.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.process_time() - start)
-    return float(np.median(times))
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.process_time()
+            fn()
+            times[name].append(time.process_time() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0):
+def _handwritten_upstairs_step(loss, factors):
+    """Bottleneck upstairs GD step of depth 3 written out by hand (no checks, no loops)."""
+    w1, w2, w3 = factors
+    left = w3 @ w2
+    g = loss.gradient_from_residuals(loss.residuals((left, w1.T)))
+    gr = np.asarray(g @ w1.T)  # G W_1^T
+    return [w1 - ETA * np.asarray(g.T @ left).T, w2 - ETA * (w3.T @ gr),
+            w3 - ETA * (gr @ w2.T)]
+
+
+def _certified_fraction(loss, x0, depth, n_steps):
+    """Fraction of the GD steps of a run from ``x0`` that the products-only route certifies."""
+    tr = lowrank_gradient_descent(loss, x0, depth, None, n_steps, record=Every(1, factors=True))
+    metric = FactoredDLNMetric(depth)
+    eta = tr.metadata["step_size"]
+    ok = []
+    for u, s, v in zip(tr.X.u[:-1], tr.X.s[:-1], tr.X.v[:-1]):
+        x = FactoredPoint(u, s, v, check=False)
+        k = factored_velocity(loss, metric, x)[1]
+        ok.append(bool(truncate_tangent_step(u, s, v, (k.m_core, k.up, k.vp), eta, x.rank)[3]))
+    return float(np.mean(ok)), eta
+
+
+def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0, reps=15):
     """Factored vs upstairs vs dense at a working rank comparable to min(m, n)."""
     m, n = shape
     rows = []
@@ -212,13 +260,30 @@ def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0):
         x = x0.to_dense()
         space = geodln.RankMatrices(m, n, rank)
         dense_metric = geodln.DLNMetric(space, depth)
+        eta = np.asarray(ETA)  # the velocity is already -A(grad E)
+        field = FactoredField(loss, metric, (m, n), rank)
+        y0 = field.pack(FactoredPoint(x0.u[None], x0.s[None], x0.v[None], check=False))
+        v0 = field.velocity(y0)
+        up_field = ThinFactorField(loss, (n, rank, rank, m))
+        w0 = up_field.pack([w[None] for w in factors])
+        vw0 = up_field.velocity(w0)
+        one, h = np.ones(1), np.full(1, ETA)
 
-        def gd_step():
-            return retract(x0, factored_velocity(loss, metric, x0)[1], -ETA)
+        def gd_step():  # velocity at X, then the retraction (products-only route)
+            return retract_or_nan(x0, factored_velocity(loss, metric, x0)[1], eta)
+
+        def gd_step_core():  # the same step through the QR + 2r x 2r core SVD route
+            return retract_by_core_svd(x0, factored_velocity(loss, metric, x0)[1], eta)
 
         def up_step():
             _, grads = upstairs_gradient(loss, factors, shared=True)
             return [w - ETA * g for w, g in zip(factors, grads)]
+
+        def engine_gd_step():  # one step of the engine's descent loop (combine + velocity)
+            return field.value_and_velocity(field.combine(y0, h, one, v0[None]))
+
+        def engine_up_step():
+            return up_field.value_and_velocity(up_field.combine(w0, h, one, vw0[None]))
 
         def dense_gd_step():
             return space.projection(x - ETA * dense_metric.sharp(dense_loss.euclidean_gradient(x),
@@ -231,14 +296,25 @@ def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0):
             for _ in range(6):
                 dense_metric.sharp(dense_loss.euclidean_gradient(x), x)
 
-        for name, fn in (("factored downstairs GD", gd_step),
-                         ("bottleneck upstairs GD (shared)", up_step),
-                         ("dense downstairs GD", dense_gd_step),
-                         ("factored RK45 step (lowrank_flow)", rk_step),
-                         ("dense RK45 step (6 dense RHS)", dense_rk_rhs)):
-            seconds = cpu_time_call(fn)
+        # exactness of the timed step against the dense step (numpy SVD of the m x n matrix)
+        ref = space.projection(x - ETA * dense_metric.sharp(dense_loss.euclidean_gradient(x), x))
+        err = np.linalg.norm(gd_step().to_dense() - ref) / np.linalg.norm(ref)
+        fast = {"factored downstairs GD": gd_step,
+                "factored downstairs GD (QR + 2r core SVD route)": gd_step_core,
+                "bottleneck upstairs GD (library, shared)": up_step,
+                "bottleneck upstairs GD (hand-written)":
+                    lambda: _handwritten_upstairs_step(loss, factors),
+                "engine step: factored downstairs": engine_gd_step,
+                "engine step: bottleneck upstairs": engine_up_step}
+        slow = {"dense downstairs GD": dense_gd_step,
+                "factored RK45 step (lowrank_flow)": rk_step,
+                "dense RK45 step (6 dense RHS)": dense_rk_rhs}
+        times = cpu_times(fast, reps=10 * reps)
+        times.update(cpu_times(slow, reps=reps))
+        for name, seconds in times.items():
             rows.append({"shape": f"{m}x{n}", "rank": rank, "depth": depth, "method": name,
-                         "ms_per_step": 1e3 * seconds})
+                         "ms_per_step": 1e3 * seconds,
+                         "rel_err_vs_dense": err if name == "factored downstairs GD" else ""})
     return rows
 
 
@@ -262,14 +338,38 @@ def _targets(rows, moderate):
             out.append({"target": "  same, peak memory <= 300 MB",
                         "measured": f"{r['peak_MB']:.3g} MB",
                         "met": "met" if r["peak_MB"] <= 300 else "missed"})
+    return out + moderate_targets(moderate)
+
+
+def moderate_targets(moderate):
+    """Target rows of the ``moderate`` section (issue 16 item 6), ratios from one run."""
+    out = []
+
+    def ms(**keys):
+        match = [r for r in moderate if all(r[k] == v for k, v in keys.items())]
+        return match[0]["ms_per_step"] if match else np.nan
+
     for rank in sorted({r["rank"] for r in moderate}):
-        f = ms(moderate, rank=rank, method="factored downstairs GD")
-        u = ms(moderate, rank=rank, method="bottleneck upstairs GD (shared)")
-        out.append({"target": f"213x320 rank {rank} N=3: factored GD / upstairs GD <= 1",
+        f = ms(rank=rank, method="factored downstairs GD")
+        core = ms(rank=rank, method="factored downstairs GD (QR + 2r core SVD route)")
+        for label in ("library, shared", "hand-written"):
+            u = ms(rank=rank, method=f"bottleneck upstairs GD ({label})")
+            out.append({"target": f"213x320 rank {rank} N=3: factored GD / upstairs GD "
+                                  f"({label}) <= 1",
+                        "measured": f"{f / u:.2f} ({f:.3g} / {u:.3g} ms; QR+core route "
+                                    f"{core / u:.2f})",
+                        "met": "met" if f <= u else "missed"})
+        f = ms(rank=rank, method="engine step: factored downstairs")
+        u = ms(rank=rank, method="engine step: bottleneck upstairs")
+        out.append({"target": f"213x320 rank {rank} N=3: engine step factored / upstairs <= 1",
                     "measured": f"{f / u:.2f} ({f:.3g} / {u:.3g} ms)",
                     "met": "met" if f <= u else "missed"})
-        f = ms(moderate, rank=rank, method="factored RK45 step (lowrank_flow)")
-        d = ms(moderate, rank=rank, method="dense RK45 step (6 dense RHS)")
+        err = [r["rel_err_vs_dense"] for r in moderate
+               if r["rank"] == rank and r["method"] == "factored downstairs GD"][0]
+        out.append({"target": f"213x320 rank {rank}: factored GD step = dense step, rel <= 1e-10",
+                    "measured": f"{err:.1e}", "met": "met" if err <= 1e-10 else "missed"})
+        f = ms(rank=rank, method="factored RK45 step (lowrank_flow)")
+        d = ms(rank=rank, method="dense RK45 step (6 dense RHS)")
         out.append({"target": f"213x320 rank {rank} N=3: factored RK45 step / dense <= 1",
                     "measured": f"{f / d:.2f} ({f:.3g} / {d:.3g} ms)",
                     "met": "met" if f <= d else "missed"})
@@ -292,7 +392,7 @@ def _accuracy_rows(quick, seed=0):
         for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
             tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
             # (legacy keywords; the same as options=FlowOptions(method, rtol, 1e-14))
-            err = np.linalg.norm(tr.final.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
+            err = np.linalg.norm(tr.final_X.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
                          "rhs_evals": tr.n_rhs, "seconds": tr.wall_time,
                          "dense_DOP853_seconds": dense_s})
@@ -370,3 +470,40 @@ def run(out_dir, quick=False):
                 f"{os.getloadavg()[0]:.2f})")
     _plot(rows, acc, out_dir)
     return {"steps": rows, "accuracy": acc, "moderate": moderate, "targets": targets}
+
+
+def run_moderate(out_dir="results/benchmarks/lowrank", ranks=(20, 50), reps=15):
+    """Only the ``moderate`` section (a few minutes): rows, targets and the certified fraction.
+
+    Also runs 200 factored GD steps of depth 3 at rank 50 from X₀ = U(10⁻³ I)Vᵀ with the
+    default step (the inpainting protocol's start) and reports the fraction of steps the
+    products-only truncation certified (the others take the QR + 2r×2r core route).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    print("machine:", summary_line(), "| load average at start:", os.getloadavg())
+    with _blas_threads(1):
+        moderate = _moderate_rows(ranks, reps=reps)
+        loss, _ = random_sparse_completion((213, 320), 10, fraction=0.25, seed=0)
+        x0 = random_factored_point(213, 320, 50, seed=1, spectrum=np.full(50, 1e-3))
+        frac, eta = _certified_fraction(loss, x0, 3, 200)
+    extra = {"machine": describe(), "load_average": os.getloadavg(), "blas_threads": 1,
+             "certified_fraction": frac, "certified_run_step_size": eta}
+    write_rows(out_dir, "lowrank_moderate", moderate, extra)
+    targets = moderate_targets(moderate)
+    print_table(moderate, ["shape", "rank", "depth", "method", "ms_per_step",
+                           "rel_err_vs_dense"], "Moderate rank (213x320, 25% observed, N=3, "
+                "median CPU ms, one BLAS thread)")
+    print(f"\ncertified by the products-only truncation: {100 * frac:.1f}% of 200 GD steps "
+          f"(rank 50 from 1e-3 I, default step {eta:.3g})")
+    print_table(targets, ["target", "measured", "met"],
+                f"\nTargets (one run; load {os.getloadavg()[0]:.2f})")
+    return {"moderate": moderate, "targets": targets, "certified_fraction": frac}
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--moderate" in sys.argv:
+        run_moderate()
+    else:
+        run("results/benchmarks/lowrank", quick="--quick" in sys.argv)

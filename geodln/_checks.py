@@ -371,21 +371,49 @@ def check_nonnegative_real(value, name, allow_inf=False):
     return real
 
 
-def as_generator(seed, name="seed"):
+def as_generator(seed, name="seed", *, global_state=False):
     """Return a numpy ``Generator`` from None, an int, a ``SeedSequence`` or a ``Generator``.
 
     A ``Generator`` is returned unchanged (numpy's ``default_rng`` semantics), so callers can
     thread one stream through several functions.
 
+    Parameters
+    ----------
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The seed.
+    name : str
+        Public name of the argument (for the error message).
+    global_state : bool
+        What ``seed=None`` means: fresh OS entropy (False, the default) or a draw from numpy's
+        global state (True; the spaces use it so that ``geomstats.backend.random.seed``, which
+        geomstats' test cases call, keeps their random points reproducible).
+
+    Returns
+    -------
+    generator : numpy.random.Generator
+
     Raises
     ------
     ValueError
         If ``seed`` is none of these.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln._checks import as_generator
+    >>> float(as_generator(0).random()) == float(np.random.default_rng(0).random())
+    True
+    >>> np.random.seed(1); a = as_generator(None, global_state=True).random()
+    >>> np.random.seed(1); b = as_generator(None, global_state=True).random()
+    >>> bool(a == b)
+    True
     """
     if isinstance(seed, bool | np.bool_):
         raise ValueError(
             f"{name} must be None, an int, a SeedSequence or a Generator, got {seed!r}"
         )
+    if seed is None and global_state:
+        return np.random.default_rng(np.random.randint(0, 2**63 - 1))
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:

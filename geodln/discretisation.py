@@ -23,7 +23,13 @@ import os
 
 import numpy as np
 
-from geodln._checks import check_depth, check_finite, check_matrix
+from geodln._checks import (
+    check_depth,
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+)
 from geodln.factors import balanced_factors
 from geodln.flows import At, Solver, StoppingRules, downstairs_flow, gradient_descent, upstairs_flow
 from geodln.losses import MatrixCompletion, razin_cohen_completion
@@ -32,6 +38,7 @@ from geodln.storage import save_text
 __all__ = [
     "final_point_deviation",
     "outcome_deviation",
+    "ReferenceFlow",
     "corner_fraction",
     "loglog_slope",
     "hyperbola_loss",
@@ -174,8 +181,39 @@ def _at_level(losses, values, level):
     return (1 - w) * values[j - 1] + w * values[j]
 
 
+class ReferenceFlow:
+    """Settings of the gradient flow that :func:`outcome_deviation` compares descent with.
+
+    Parameters
+    ----------
+    max_time : float
+        Time limit of the runs (GD takes at most ``max_time / eta`` steps), > 0.
+    rtol, atol : float
+        Reference ODE tolerances (DOP853), > 0.
+    n_eval : int
+        Records of the reference flow (a fine grid; the crossing is interpolated), >= 2.
+
+    Raises
+    ------
+    ValueError
+        If a setting is not a positive finite number (``n_eval``: an integer >= 2).
+
+    Examples
+    --------
+    >>> from geodln.discretisation import ReferenceFlow
+    >>> ReferenceFlow(max_time=50.0, n_eval=200).n_eval
+    200
+    """
+
+    def __init__(self, max_time=1e3, rtol=1e-12, atol=1e-14, n_eval=4000):
+        self.max_time = check_positive_real(max_time, "max_time")
+        self.rtol = check_positive_real(rtol, "rtol")
+        self.atol = check_positive_real(atol, "atol")
+        self.n_eval = check_positive_int(n_eval, "n_eval", minimum=2)
+
+
 def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode="downstairs",
-                      max_time=1e3, rtol=1e-12, atol=1e-14, n_eval=4000):
+                      reference=None):
     r"""Deviation of ``outcome(X)`` at the loss level ``loss_level``: GD vs flow.
 
     Parameters
@@ -190,12 +228,9 @@ def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode=
         ``outcome(X) -> float`` on a batch ``[T, m, n]`` (returns ``[T]``), e.g.
         ``lambda X: abs(X[..., 0, 0])``.
     mode : {"downstairs", "upstairs"}
-    max_time : float
-        Time limit of the runs (GD takes at most ``max_time / eta`` steps).
-    rtol, atol : float
-        Reference ODE tolerances.
-    n_eval : int
-        Records of the reference flow (a fine grid; the crossing is interpolated).
+    reference : ReferenceFlow, optional
+        Time limit, tolerances and grid of the reference flow (default ``ReferenceFlow()``:
+        ``max_time`` 1000, rtol 1e-12, atol 1e-14, 4000 records).
 
     Returns
     -------
@@ -205,7 +240,8 @@ def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode=
     Raises
     ------
     ValueError
-        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape.
+        If ``X0`` is not a finite real array of matrices [..., m, n] of the expected shape, or
+        ``reference`` is not a :class:`ReferenceFlow`.
 
     References
     ----------
@@ -216,14 +252,20 @@ def outcome_deviation(loss, X0, depth, step_sizes, loss_level, outcome, *, mode=
     --------
     :math:`x_{12}` when the loss first reaches 0.01, GD against the flow:
 
-    >>> from geodln.discretisation import hyperbola_loss, outcome_deviation
+    >>> from geodln.discretisation import ReferenceFlow, hyperbola_loss, outcome_deviation
     >>> x0 = np.array([[0.3, 0.1], [0.2, 0.4]])
     >>> res = outcome_deviation(hyperbola_loss(), x0, 2, [0.1, 0.05], 1e-2,
-    ...                         lambda X: X[..., 0, 1], max_time=50.0, n_eval=200)
+    ...                         lambda X: X[..., 0, 1],
+    ...                         reference=ReferenceFlow(max_time=50.0, n_eval=200))
     >>> bool(np.all(res["deviation"] < 1e-3)), bool(res["deviation"][1] < res["deviation"][0])
     (True, True)
     """
     mode = _check_mode(mode)
+    reference = ReferenceFlow() if reference is None else reference
+    if not isinstance(reference, ReferenceFlow):
+        raise ValueError(f"reference must be a ReferenceFlow, got {reference!r}")
+    max_time, rtol, atol = reference.max_time, reference.rtol, reference.atol
+    n_eval = reference.n_eval
     x0 = check_matrix(X0, "X0", allow_batch=False)
     eta = _check_step_sizes(step_sizes)
     stop = 0.5 * loss_level
@@ -392,7 +434,7 @@ def run(out_dir, full=False, seed=0):
     x_rc = np.array([[0.1, 0.02], [-0.03, 0.1]])
     for mode in MODES:
         res = outcome_deviation(rc, x_rc, 3, etas, 3e-2, lambda X: np.abs(X[..., 0, 0]),
-                                mode=mode, max_time=2000.0)
+                                mode=mode, reference=ReferenceFlow(max_time=2000.0))
         summary[f"razin_cohen_{mode}"] = {
             "reference_abs_x11": res["reference"],
             "deviation": res["deviation"].tolist(),

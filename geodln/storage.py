@@ -135,11 +135,6 @@ def atomic_write(path, writer, mode="wb", prefix=".tmp-"):
         raise
 
 
-def _atomic_write(path, writer, mode, suffix=None):
-    """Compatibility name of :func:`atomic_write` (the suffix is taken from ``path``)."""
-    atomic_write(path, writer, mode)
-
-
 def save_arrays(path, arrays, kind, metadata=None, prefix=".tmp-"):
     """Atomically write ``arrays`` and JSON ``metadata`` to ``path`` (``.npz``, no pickle).
 
@@ -223,13 +218,16 @@ def load_arrays(path, kind):
     ----------
     path : str or os.PathLike
         The file.
-    kind : str
-        The expected kind.
+    kind : str or tuple of str
+        The expected kind, or the kinds accepted (a record type that still reads the files of
+        a former kind).
 
     Returns
     -------
     arrays : dict of str to ndarray (the shapes saved)
     metadata : dict
+        The metadata record; when ``kind`` is a tuple, its key ``"kind"`` names the kind of
+        the file (unless the writer already used that key).
 
     Raises
     ------
@@ -271,11 +269,15 @@ def load_arrays(path, kind):
         raise ValueError(
             f"{path} has format version {version!r}; this geodln reads version {VERSION}"
         )
-    if meta.get("kind") != kind:
-        raise ValueError(f"{path} holds a {meta.get('kind')!r}, expected a {kind!r}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if meta.get("kind") not in kinds:
+        expected = f"a {kind!r}" if len(kinds) == 1 else f"one of {list(kinds)}"
+        raise ValueError(f"{path} holds a {meta.get('kind')!r}, expected {expected}")
     metadata = meta.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    if isinstance(kind, tuple):
+        metadata = {"kind": meta["kind"], **metadata}
     for key, arr in raw.items():
         if arr.dtype.kind not in _STORED_KINDS:
             raise ValueError(
@@ -298,8 +300,8 @@ def load_record(path, kind, build):
     ----------
     path : str or os.PathLike
         The file.
-    kind : str
-        The expected kind.
+    kind : str or tuple of str
+        The expected kind (or the kinds accepted, see :func:`load_arrays`).
     build : callable
         ``build(arrays, metadata) -> object``.
 
@@ -327,12 +329,13 @@ def load_record(path, kind, build):
     ValueError: ... is not a valid demo file: missing 'missing'
     """
     arrays, meta = load_arrays(path, kind)
+    name = meta.get("kind", kind) if isinstance(kind, tuple) else kind
     try:
         return build(arrays, meta)
     except KeyError as exc:
-        raise ValueError(f"{os.fspath(path)} is not a valid {kind} file: missing {exc}") from exc
+        raise ValueError(f"{os.fspath(path)} is not a valid {name} file: missing {exc}") from exc
     except (TypeError, ValueError, OverflowError, AttributeError, IndexError) as exc:
-        raise ValueError(f"{os.fspath(path)} is not a valid {kind} file: {exc}") from exc
+        raise ValueError(f"{os.fspath(path)} is not a valid {name} file: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ block-diagonal starts staying block-diagonal under the flow (to round-off)."""
 import numpy as np
 import pytest
 
-from geodln import gradient_descent, upstairs_flow
+from geodln import Solver, gradient_descent, upstairs_flow
 from geodln.convergence import block_diagonal_completion, block_masks, coupling_strength
 
 
@@ -64,14 +64,14 @@ def test_block_diagonal_start_stays_decoupled(depth):
     loss = block_diagonal_completion(np.array([[1.0, 0.3], [0.7, 2.0]]), [1, 1], [1, 1])
     g = np.random.default_rng(depth)
     factors = [np.diag(0.1 + 0.1 * g.random(2)) for _ in range(depth)]
-    traj = upstairs_flow(loss, factors, (0.0, 30.0), rtol=1e-9, atol=1e-12)
+    traj = upstairs_flow(loss, factors, (0.0, 30.0), solver=Solver(rtol=1e-9, atol=1e-12))
     assert np.all(traj.X[:, 0, 1] == 0.0) and np.all(traj.X[:, 1, 0] == 0.0)
     np.testing.assert_allclose(np.diagonal(traj.final_X), [1.0, 2.0], rtol=1e-5)
     gd = gradient_descent(loss, factors, 0.05, 400, mode="upstairs")
     assert np.all(gd.X[:, 0, 1] == 0.0) and np.all(gd.X[:, 1, 0] == 0.0)
     # a generic start is coupled and fills the off-diagonal
     generic = [f + 0.05 * g.standard_normal((2, 2)) for f in factors]
-    traj = upstairs_flow(loss, generic, (0.0, 30.0), rtol=1e-9, atol=1e-12)
+    traj = upstairs_flow(loss, generic, (0.0, 30.0), solver=Solver(rtol=1e-9, atol=1e-12))
     assert abs(traj.final_X[0, 1]) > 1e-6
 
 

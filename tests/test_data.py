@@ -230,8 +230,8 @@ def test_images():
 
 def test_early_stopping_rule_inside_factored_gd_keeps_the_validation_best_point():
     """The stop rule of EarlyStopping in lowrank GD picks the best of an independent replay."""
+    from geodln.flows import Every
     from geodln.lowrank import (
-        Record,
         SparseCompletion,
         lowrank_gradient_descent,
         random_factored_point,
@@ -256,9 +256,9 @@ def test_early_stopping_rule_inside_factored_gd_keeps_the_validation_best_point(
     eta, every = 0.05, 5
     run = lowrank_gradient_descent(loss, x0, 2, eta, 4000, stop=stop.stop_rule(every, eta))
     last = stop.history[-1][0]
-    replay = lowrank_gradient_descent(loss, x0, 2, eta, last, record=Record(every, factors=True))
+    replay = lowrank_gradient_descent(loss, x0, 2, eta, last, record=Every(every, factors=True))
     steps = np.rint(replay.times / eta).astype(int)
-    dense = np.stack([replay.dense(i) for i in range(len(steps))])
+    dense = replay.X.to_dense()
     scores = val_rmse(dense)
     upto = steps <= last
     assert run.status == "stopped" and last < 4000

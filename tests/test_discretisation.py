@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from geodln.discretisation import (
+    ReferenceFlow,
     corner_fraction,
     final_point_deviation,
     hyperbola_loss,
@@ -37,7 +38,8 @@ def test_final_point_first_order(mode):
 def test_razin_cohen_outcome_first_order():
     x_rc = np.array([[0.1, 0.02], [-0.03, 0.1]])
     res = outcome_deviation(razin_cohen_completion(), x_rc, 3, ETAS, 3e-2,
-                            lambda X: np.abs(X[..., 0, 0]), max_time=2000.0)
+                            lambda X: np.abs(X[..., 0, 0]),
+                            reference=ReferenceFlow(max_time=2000.0))
     # at loss 3e-2 the flow's |x11| is ~3.9, approaching 1/sqrt(2 * loss) = 4.08 from below
     assert 3.5 < res["reference"] < 1 / np.sqrt(2 * 3e-2)
     assert 0.85 < loglog_slope(ETAS, res["deviation"]) < 1.15

@@ -117,7 +117,7 @@ def test_resume_reuses_finished_runs(tiny, monkeypatch, capsys):
     original = achl.train
 
     def counting_train(*args, **kwargs):
-        calls.append(kwargs.get("max_steps"))
+        calls.append(kwargs.get("options"))
         return original(*args, **kwargs)
 
     # n_jobs=1 runs the members in this process, so the patched train is the one called

@@ -89,7 +89,7 @@ def test_train_depth_returns_validation_best(tmp_path):
     truth = val.values - offsets.predict(val.rows, val.cols)
     rmse = []
     for k in range(len(traj.times)):
-        x = traj.dense(k)
+        x = traj.X[k].to_dense()
         rmse.append(np.sqrt(np.mean((x[val.rows, val.cols] - truth) ** 2)))
     k_best = int(np.argmin(rmse))
     assert row["best_step"] == int(round(traj.times[k_best] / row["step_size"]))

@@ -166,12 +166,12 @@ OVERRIDES = {
 #: entry points that take no input worth fuzzing, or only callables/objects of their own
 NOT_FUZZED = {"Loss", "SpectralKernel", "InfiniteDepthKernel", "EuclideanKernel",
               "razin_cohen_completion", "Ensemble", "FlowComparison", "load_ensemble",
-              "LowRankTrajectory", "DLNBundle", "cometric_sqrt_noise", "balanced_projection_step",
+              "DLNBundle", "cometric_sqrt_noise", "balanced_projection_step",
               "LowRankOperator", "FactoredTangent", "FactoredSpectralMetric",
               "sample_distinct_indices", "truncated_svd_of_product", "SparseSensing",
               "RankOneSensing", "brownian_motion", "SpectralMetric",
               # containers built by the integrators, and an exception class
-              "LowRankBatch", "BatchedSparse", "NonFiniteError"}
+              "BatchedSparse", "NonFiniteError"}
 
 
 def _public(module, names=None):

@@ -17,8 +17,10 @@ from christoffel_reference import flat_space
 from geodln import DLNMetric, RankMatrices
 from geodln.geodesics import (
     NewtonLogSolver,
+    PowerSumField,
     RootLogSolver,
     check_connected,
+    root_chart_collocation,
     root_chart_velocity,
 )
 
@@ -289,3 +291,94 @@ def test_sectional_curvature_symmetries(point):
     c, N = 2.0, 3
     np.testing.assert_allclose(metric.sectional_curvature(a, b, c * x),
                                k * c ** (-2.0 / N), rtol=1e-8)
+
+
+# -------------------------------------------------------------------------------------------
+# Jacobi equations, root-chart collocation, long ill-conditioned geodesics
+# -------------------------------------------------------------------------------------------
+def _dln_terms(depth):
+    return ([(depth - j) / depth for j in range(1, depth + 1)],
+            [(j - 1) / depth for j in range(1, depth + 1)], [1.0] * depth)
+
+
+@pytest.mark.parametrize("kind", ["generic", "identity", "tie", "near_tie"])
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_hamiltonian_jvp_matches_central_differences(kind, depth):
+    # the closed-form linearisation (second divided differences) against a fourth-order
+    # central difference of the Hamiltonian field itself
+    rng = np.random.default_rng(depth)
+    d = 4
+    q1, q2 = random_orthogonal(d, 1), random_orthogonal(d, 2)
+    if kind == "generic":
+        x = np.eye(d) + 0.3 * rng.standard_normal((2, d, d))
+    elif kind == "identity":
+        x = np.stack([np.eye(d)] * 2)
+    elif kind == "tie":
+        x = np.stack([q1 @ np.diag([2.0, 1.0, 1.0, 0.5]) @ q2] * 2)
+    else:
+        x = np.stack([q1 @ np.diag([2.0, 1.0 + 1e-5, 1.0, 1.0 - 3e-4]) @ q2] * 2)
+    p = rng.standard_normal((2, d, d))
+    e, q = rng.standard_normal((2, 3, 2, d, d))
+    terms = _dln_terms(depth)
+    d_xdot, d_pdot = PowerSumField(*terms, x).hamiltonian_jvp(p, e, q)
+    h = 1e-4
+    for k in range(3):
+        vals = [PowerSumField(*terms, x + s * e[k]).hamiltonian_field(p + s * q[k])
+                for s in (2 * h, h, -h, -2 * h)]
+        for i, got in enumerate((d_xdot[k], d_pdot[k])):
+            fd = (-vals[0][i] + 8 * vals[1][i] - 8 * vals[2][i] + vals[3][i]) / (12 * h)
+            np.testing.assert_allclose(got, fd, atol=1e-9 * np.abs(fd).max())
+
+
+def test_root_chart_collocation_is_exact_for_commuting_endpoints_and_close_otherwise():
+    depth = 3
+    space = dln_space(3, 3, depth)
+    field = space.metric.exp_solver.frame_field
+
+    def gamma(x, a, b):
+        return field(x).christoffel(a, b)
+
+    u, v = random_orthogonal(3, 4), random_orthogonal(3, 5)
+    s0, s1 = np.array([2.0, 1.0, 0.5]), np.array([1.0, 3.0, 0.4])
+    x, y = u @ np.diag(s0) @ v.T, u @ np.diag(s1) @ v.T
+    # X(t) = U((1 - t) S0^(1/N) + t S1^(1/N))^N V^T, velocity N S0^((N-1)/N)(S1^(1/N) - S0^(1/N))
+    c0, c1 = s0 ** (1 / depth), s1 ** (1 / depth)
+    exact = u @ np.diag(depth * c0 ** (depth - 1) * (c1 - c0)) @ v.T
+    guess = root_chart_collocation(y[None], x[None], depth, gamma)[0]
+    np.testing.assert_allclose(guess, exact, atol=1e-6)
+    # a long geodesic between non-commuting endpoints: the guess is within 1e-5 of the log
+    rng = np.random.default_rng(8)
+    x = np.eye(3) + 0.3 * rng.standard_normal((3, 3))
+    vel = 0.5 * rng.standard_normal((3, 3))
+    y = space.metric.exp(vel, x)
+    guess = root_chart_collocation(y[None], x[None], depth, gamma)[0]
+    np.testing.assert_allclose(guess, vel, atol=1e-5 * np.abs(vel).max())
+
+
+def test_long_ill_conditioned_log_round_trips_with_one_exact_jacobian():
+    # the benchmark's hard case at d = 6: cond(X) ~ 10, |V|_g / |X|_g > 1
+    space = dln_space(6, 6, 3)
+    rng = np.random.default_rng([2024, 6])
+    x = np.eye(6) + 0.3 * rng.standard_normal((6, 6))
+    vel = 0.3 * rng.standard_normal((6, 6))
+    y = space.metric.exp(vel, x)
+    out = space.metric.log(y, x)
+    assert np.max(np.abs(space.metric.exp(out, x) - y)) <= 1e-10
+    np.testing.assert_allclose(out, vel, atol=1e-8)
+    stats = space.metric.log_solver.last_stats
+    assert stats["fallbacks"] == 0 and stats["jacobians"] <= 2 and stats["exps"] <= 4
+
+
+def test_cut_point_log_stops_at_its_budget_and_says_what_was_tried():
+    # two minimising geodesics from diag(1, 1) to diag(1, -1) on 2 x 3 (the rotations of the
+    # (2, 2) and (2, 3) entries either way): Newton cannot choose; the fallback has a budget
+    space = dln_space(2, 3, 3)
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    solver = NewtonLogSolver(space, space.metric.exp_solver, max_iter=2, fallback_evals=3)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="point.*fallback_evals=3 batched exps.*cut point"):
+        solver.log(y, x)
+    assert time.perf_counter() - start < 120.0  # generous: a few seconds on a quiet machine
+    with pytest.raises(ValueError, match="fallback_evals"):
+        NewtonLogSolver(space, space.metric.exp_solver, fallback_evals=0)

@@ -30,7 +30,7 @@ def _sparse():
                                                                       _point()), step=np.nan),
          "step"),
         (lambda: geodln.RankMatrices(True, 3), "m"),
-        (lambda: geodln.gradient_descent(RC, np.eye(2), True, 5, depth=3), "step_size"),
+        (lambda: geodln.gradient_descent(RC, np.eye(2), True, 5, metric=3), "step_size"),
         (lambda: init.balanced((2, 2), 3, scale=True), "scale"),
         (lambda: geodln.RankMatrices(2, 2).random_point(bound=np.nan), "bound"),
         # n_grid became record=At(times) in the batched engine: the same fault, renamed
@@ -59,7 +59,7 @@ def test_issue_example_raises_value_error_naming_the_argument(call, name):
 def test_gradient_descent_divergence_keeps_the_last_finite_state(mode):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        tr = geodln.gradient_descent(RC, np.eye(2), 1e6, 50, depth=3, mode=mode)
+        tr = geodln.gradient_descent(RC, np.eye(2), 1e6, 50, metric=3, mode=mode)
     assert tr.status == "diverged"
     assert np.all(np.isfinite(tr.X)) and np.isfinite(tr.final_loss)
 
@@ -73,7 +73,7 @@ def test_loss_nan_at_the_start_is_a_value_error_naming_loss():
     x = np.array([[1.0, 0.2], [0.3, 0.8]])
     for call in (lambda: geodln.downstairs_flow(bad, x, 3, (0, 1)),
                  lambda: geodln.upstairs_flow(bad, balanced_factors(x, 3), (0, 1)),
-                 lambda: geodln.gradient_descent(bad, x, 0.1, 5, depth=3)):
+                 lambda: geodln.gradient_descent(bad, x, 0.1, 5, metric=3)):
         with pytest.raises(ValueError, match="loss"):
             call()
 

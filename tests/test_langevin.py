@@ -19,8 +19,10 @@ from scipy import stats
 from geodln.entropy import log_orbit_volume
 from geodln.factors import balanced_factors as _balanced_lift
 from geodln.langevin import (
+    Chains,
     FactorLangevinPath,
     LangevinPath,
+    LangevinScheme,
     brownian_motion,
     cometric_sqrt_noise,
     coordinate_laplacian,
@@ -207,14 +209,15 @@ def test_stationary_singular_values_match_volume_form(depth):
     """E = |X|^2/2: the sigma law of Langevin tends to e^{-beta E} x CMV volume form."""
     cdfs = sigma_marginal_cdfs(depth, BETA)
     path = riemannian_langevin(
-        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600, n_chains=2000, seed=11 + depth
+        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600,
+        chains=Chains(n_chains=2000, seed=11 + depth)
     )
     sv = path.singular_values()[-1]
     assert min(ks_pvalues(sv, cdfs)) > P_MIN
     # independent discretisation: the autonomous singular-value SDE of reference §6
     spath = singular_value_langevin(
         lambda s: s, np.linalg.svd(X0, compute_uv=False), depth, BETA, 0.005, 600,
-        n_chains=2000, seed=21 + depth,
+        chains=Chains(n_chains=2000, seed=21 + depth),
     )
     assert min(ks_pvalues(spath.final, cdfs)) > P_MIN
     # negative control: the Lebesgue-weighted law e^{-beta E} dX (no g^N volume) is rejected
@@ -226,14 +229,15 @@ def test_upstairs_balanced_langevin_pushes_forward_to_entropic_langevin():
     """Balanced-manifold Langevin, pushed forward by phi = entropic downstairs Langevin (N = 2)."""
     depth = 2
     up = factor_langevin(
-        HALF_SQUARED_NORM, balanced_factors(X0, depth), BETA, 0.005, 600, n_chains=2000, seed=5,
-        save_every=300,
+        HALF_SQUARED_NORM, balanced_factors(X0, depth), BETA, 0.005, 600,
+        chains=Chains(n_chains=2000, save_every=300, seed=5),
     )
     assert np.max(up.balance_defect) < 1e-9
     su = up.singular_values()
     down = riemannian_langevin(
-        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600, n_chains=2000, seed=6, entropic=True,
-        save_every=300,
+        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600,
+        scheme=LangevinScheme(entropic=True),
+        chains=Chains(n_chains=2000, save_every=300, seed=6),
     )
     sd = down.singular_values()
     # the processes agree at an intermediate time (t = 1.5) and at the end (t = 3)
@@ -251,14 +255,15 @@ def test_free_factor_langevin_is_not_the_downstairs_langevin():
     depth, n, t_end = 2, 4000, 0.2
     start = np.eye(2)
     up = factor_langevin(
-        None, balanced_factors(start, depth), BETA, 0.01, 20, n_chains=n, seed=8,
+        None, balanced_factors(start, depth), BETA, 0.01, 20,
         constrained=False,
+        chains=Chains(n_chains=n, seed=8),
     )
     xu = up.final
     se = xu.std(axis=0) / np.sqrt(n)
     assert np.all(np.abs(xu.mean(axis=0) - start) < 4.5 * se)
     assert np.max(up.balance_defect[-1]) > 0.1  # the balance residuals diffuse
-    down = brownian_motion(start, depth, BETA, 0.01, 20, n_chains=n, seed=9)
+    down = brownian_motion(start, depth, BETA, 0.01, 20, chains=Chains(n_chains=n, seed=9))
     xd = down.final
     se_d = xd.std(axis=0) / np.sqrt(n)
     # d/dt E[X] = (N - 1)/beta * X (X^T X)^{-1/N} = I at X = I: the mean trace moves by ~0.4
@@ -271,22 +276,28 @@ def test_free_factor_langevin_is_not_the_downstairs_langevin():
 # API: validation, seeds, storage
 # ---------------------------------------------------------------------------------------------
 def test_seeded_and_reproducible(tmp_path):
-    a = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10, n_chains=5, seed=1)
-    b = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10, n_chains=5, seed=1)
-    c = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10, n_chains=5, seed=2)
+    a = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10,
+                            chains=Chains(n_chains=5, seed=1))
+    b = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10,
+                            chains=Chains(n_chains=5, seed=1))
+    c = riemannian_langevin(HALF_SQUARED_NORM, X0, 3, 2.0, 0.01, 10,
+                            chains=Chains(n_chains=5, seed=2))
     assert np.array_equal(a.states, b.states) and not np.allclose(a.states, c.states)
     a.save(tmp_path / "p.npz")
     back = LangevinPath.load(tmp_path / "p.npz")
     assert np.array_equal(back.states, a.states) and back.metadata["depth"] == 3
-    up = factor_langevin(None, balanced_factors(X0, 2), 1.0, 0.01, 4, n_chains=3, seed=4)
+    up = factor_langevin(None, balanced_factors(X0, 2), 1.0, 0.01, 4,
+                         chains=Chains(n_chains=3, seed=4))
     up.save(tmp_path / "u.npz")
     assert np.array_equal(FactorLangevinPath.load(tmp_path / "u.npz").X, up.X)
 
 
 def test_normalized_is_time_rescaled():
     """CMV metric g = N g^N: the normalised process at time t is the plain one at time t / N."""
-    p1 = riemannian_langevin(None, X0, 3, 1.0, 0.01, 30, n_chains=4, seed=3, normalized=True)
-    p2 = riemannian_langevin(None, X0, 3, 1.0, 0.01 / 3, 30, n_chains=4, seed=3)
+    p1 = riemannian_langevin(None, X0, 3, 1.0, 0.01, 30,
+                             scheme=LangevinScheme(normalized=True),
+                             chains=Chains(n_chains=4, seed=3))
+    p2 = riemannian_langevin(None, X0, 3, 1.0, 0.01 / 3, 30, chains=Chains(n_chains=4, seed=3))
     assert np.allclose(p1.states, p2.states)
 
 
@@ -300,7 +311,7 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="X0"):
         brownian_motion(np.array([[np.nan, 0], [0, 1]]), 2, 1.0, 0.1, 2)
     with pytest.raises(ValueError, match="n_chains"):
-        brownian_motion(np.stack([X0, X0]), 2, 1.0, 0.1, 2, n_chains=3)
+        brownian_motion(np.stack([X0, X0]), 2, 1.0, 0.1, 2, chains=Chains(n_chains=3))
     with pytest.raises(ValueError, match="scheme"):
         brownian_motion(X0, 2, 1.0, 0.1, 2, scheme="rk4")
     with pytest.raises(ValueError, match="depth"):
@@ -327,9 +338,10 @@ def test_stationary_law_d3_slow(depth):
     """d = 3: the root-chart scheme and the singular-value SDE agree on every sigma marginal."""
     loss = MatrixCompletion(mask=np.ones((3, 3), bool), values=np.zeros((3, 3)))
     x0 = np.diag([1.0, 0.7, 0.4])
-    a = riemannian_langevin(loss, x0, depth, 1.0, 0.0025, 2000, n_chains=3000, seed=1)
+    a = riemannian_langevin(loss, x0, depth, 1.0, 0.0025, 2000,
+                            chains=Chains(n_chains=3000, seed=1))
     b = singular_value_langevin(
-        lambda s: s, np.diag(x0), depth, 1.0, 0.0025, 2000, n_chains=3000, seed=2
+        lambda s: s, np.diag(x0), depth, 1.0, 0.0025, 2000, chains=Chains(n_chains=3000, seed=2)
     )
     sa = a.singular_values()[-1]
     for k in range(3):

@@ -31,7 +31,7 @@ from test_langevin import (
 )
 
 from geodln.factors import balanced_factors as _balanced_lift
-from geodln.langevin import factor_langevin, riemannian_langevin
+from geodln.langevin import Chains, LangevinScheme, factor_langevin, riemannian_langevin
 from geodln.langevin.balanced_chart import (
     balanced_chart_coordinates,
     balanced_chart_drift,
@@ -149,8 +149,9 @@ def test_chart_scheme_matches_projection_scheme_at_depth_2():
     depth = 2
     kw = dict(n_chains=2000, save_every=50)
     start = balanced_factors(X0, depth)
-    chart = balanced_chart_langevin(HALF_SQUARED_NORM, start, BETA, 0.005, 600, seed=5, **kw)
-    proj = factor_langevin(HALF_SQUARED_NORM, start, BETA, 0.005, 600, seed=7, **kw)
+    chart = balanced_chart_langevin(HALF_SQUARED_NORM, start, BETA, 0.005, 600,
+                                    chains=Chains(**kw, seed=5))
+    proj = factor_langevin(HALF_SQUARED_NORM, start, BETA, 0.005, 600, chains=Chains(**kw, seed=7))
     assert np.max(chart.balance_defect) < 1e-10
     for k in (1, 12):  # t = 0.25 (far from equilibrium) and t = 3
         for a in range(2):
@@ -165,13 +166,16 @@ def test_balanced_langevin_pushes_forward_to_entropic_langevin_depth_3():
     depth = 3
     kw = dict(n_chains=2000, save_every=50)
     up = balanced_chart_langevin(
-        HALF_SQUARED_NORM, balanced_factors(X0, depth), BETA, 0.005, 600, seed=5, **kw
+        HALF_SQUARED_NORM, balanced_factors(X0, depth), BETA, 0.005, 600,
+        chains=Chains(**kw, seed=5)
     )
     assert np.max(up.balance_defect) < 1e-10
     # the chains do cross the rank-deficient stratum (det X changes sign)
     assert 0.3 < np.mean(np.linalg.det(up.X[-1]) < 0) < 0.7
     down = riemannian_langevin(
-        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600, seed=6, entropic=True, **kw
+        HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 600,
+        scheme=LangevinScheme(entropic=True),
+        chains=Chains(**kw, seed=6)
     )
     su, sd = up.singular_values(), down.singular_values()
     for k in (1, 6, 12):  # t = 0.25, 1.5, 3
@@ -186,7 +190,8 @@ def test_balanced_langevin_pushes_forward_to_entropic_langevin_depth_3():
     assert min(ks_pvalues(sd[-1], orbit)) > P_MIN
     assert min(ks_pvalues(su[-1], sigma_marginal_cdfs(depth, BETA))) < 1e-6
     # negative control at an intermediate time: the downstairs law without the entropic drift
-    plain = riemannian_langevin(HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 300, seed=6, **kw)
+    plain = riemannian_langevin(HALF_SQUARED_NORM, X0, depth, BETA, 0.005, 300,
+                                chains=Chains(**kw, seed=6))
     assert min(stats.ks_2samp(su[6, :, j], plain.singular_values()[6, :, j]).pvalue
                for j in range(2)) < 1e-6
 
@@ -202,9 +207,12 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="beta"):
         balanced_chart_langevin(None, good, 0.0, 0.1, 2)
     with pytest.raises(ValueError, match="n_chains"):
-        balanced_chart_langevin(None, [np.stack([w, w]) for w in good], 1.0, 0.1, 2, n_chains=3)
-    a = balanced_chart_langevin(HALF_SQUARED_NORM, good, 1.0, 0.01, 5, n_chains=3, seed=1)
-    b = balanced_chart_langevin(HALF_SQUARED_NORM, good, 1.0, 0.01, 5, n_chains=3, seed=1)
+        balanced_chart_langevin(None, [np.stack([w, w]) for w in good], 1.0, 0.1, 2,
+                                chains=Chains(n_chains=3))
+    a = balanced_chart_langevin(HALF_SQUARED_NORM, good, 1.0, 0.01, 5,
+                                chains=Chains(n_chains=3, seed=1))
+    b = balanced_chart_langevin(HALF_SQUARED_NORM, good, 1.0, 0.01, 5,
+                                chains=Chains(n_chains=3, seed=1))
     assert np.array_equal(a.X, b.X) and a.metadata["scheme"] == "balanced-chart"
 
 
@@ -229,12 +237,15 @@ def test_balanced_langevin_pushes_forward_depth_3_d3_slow():
     loss = MatrixCompletion(mask=np.ones((3, 3), bool), values=np.zeros((3, 3)))
     kw = dict(n_chains=2000, save_every=600)
     h, n = 0.0025, 1200  # at h = 0.005 the d = 3 schemes differ on sigma_3 at 4000 chains
-    up = balanced_chart_langevin(loss, balanced_factors(x0, depth), 1.0, h, n, seed=5, **kw)
-    down = riemannian_langevin(loss, x0, depth, 1.0, h, n, seed=6, entropic=True, **kw)
+    up = balanced_chart_langevin(loss, balanced_factors(x0, depth), 1.0, h, n,
+                                 chains=Chains(**kw, seed=5))
+    down = riemannian_langevin(loss, x0, depth, 1.0, h, n,
+                               scheme=LangevinScheme(entropic=True),
+                               chains=Chains(**kw, seed=6))
     su, sd = up.singular_values(), down.singular_values()
     for k in (1, 2):  # t = 1.5 and t = 3
         for j in range(3):
             assert stats.ks_2samp(su[k, :, j], sd[k, :, j]).pvalue > P_MIN
-    plain = riemannian_langevin(loss, x0, depth, 1.0, h, n, seed=6, **kw)
+    plain = riemannian_langevin(loss, x0, depth, 1.0, h, n, chains=Chains(**kw, seed=6))
     assert min(stats.ks_2samp(su[-1, :, j], plain.singular_values()[-1, :, j]).pvalue
                for j in range(3)) < 1e-6

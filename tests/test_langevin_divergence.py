@@ -14,6 +14,7 @@ import pytest
 import geodln
 from geodln import langevin
 from geodln.factors import balanced_factors
+from geodln.langevin import Chains
 
 LOSS = geodln.losses.razin_cohen_completion()
 
@@ -29,7 +30,7 @@ def _runs():
     yield "entries", lambda: langevin.riemannian_langevin(
         LOSS, np.eye(2), 3, 10.0, 10.0, 50, scheme="entries")
     yield "root, batch", lambda: langevin.riemannian_langevin(
-        _quartic, np.eye(2), 2, 10.0, 1.0, 50, n_chains=3, seed=0, save_every=1)
+        _quartic, np.eye(2), 2, 10.0, 1.0, 50, chains=Chains(n_chains=3, save_every=1, seed=0))
     yield "free factors", lambda: langevin.factor_langevin(
         _quartic, balanced_factors(3 * np.eye(2), 3), 10.0, 1.0, 50, constrained=False)
     yield "balanced factors", lambda: langevin.factor_langevin(
@@ -64,7 +65,7 @@ def test_diverged_path_round_trips(tmp_path):
 
 
 def test_stable_run_is_completed():
-    path = langevin.riemannian_langevin(LOSS, np.eye(2), 3, 10.0, 1e-3, 20, seed=1)
+    path = langevin.riemannian_langevin(LOSS, np.eye(2), 3, 10.0, 1e-3, 20, chains=Chains(seed=1))
     assert path.status == "completed" and path.times[-1] == pytest.approx(0.02)
 
 

@@ -14,12 +14,11 @@ import scipy.sparse as sp
 from brute import brute_A, brute_product, rel_err
 
 import geodln
-from geodln.flows import StoppingRules
+from geodln.flows import At, Every, StoppingRules
 from geodln.lowrank import (
     FactoredDLNMetric,
     FactoredPoint,
     NonFiniteError,
-    Record,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -122,19 +121,19 @@ def test_batched_gradient_descent_equals_solo_per_member(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         batch = lowrank_gradient_descent(problem, x0, 3, eta, steps, stop=stop,
-                                         record=Record(every=5))
+                                         record=Every(5))
     assert len(batch) == B
     statuses = batch.status
     assert "diverged" in statuses and "loss_tol" in statuses and "completed" in statuses
     for b in range(B):
         solo = lowrank_gradient_descent(problem, x0[b], 3, eta, steps, stop=stop,
-                                        record=Record(every=5))
+                                        record=Every(5))
         member = batch[b]
         assert member.status == solo.status
         assert np.array_equal(member.steps, solo.steps)
-        assert np.allclose(member.sigma, solo.sigma, rtol=1e-10)
-        assert rel_err(member.final.to_dense(), solo.final.to_dense()) < 1e-10
-        assert np.all(np.isfinite(member.final.s)) and np.all(np.isfinite(member.loss))
+        assert np.allclose(member.singular_values, solo.singular_values, rtol=1e-10)
+        assert rel_err(member.final_X.to_dense(), solo.final_X.to_dense()) < 1e-10
+        assert np.all(np.isfinite(member.final_X.s)) and np.all(np.isfinite(member.loss))
 
 
 def test_batched_upstairs_descent_equals_solo_and_dense(problem):
@@ -145,7 +144,7 @@ def test_batched_upstairs_descent_equals_solo_and_dense(problem):
     for b in range(B):
         solo = upstairs_gradient_descent(problem, [w[b] for w in factors], eta, steps)
         assert batch[b].status == solo.status == "completed"
-        assert np.allclose(batch[b].sigma, solo.sigma, rtol=1e-10)
+        assert np.allclose(batch[b].singular_values, solo.singular_values, rtol=1e-10)
         dense = geodln.gradient_descent(problem.to_dense_loss(), [w[b] for w in factors], eta,
                                         steps, mode="upstairs")
         assert rel_err(brute_product([w[b] for w in batch.factors]), dense.X[-1]) < 1e-10
@@ -163,8 +162,8 @@ def test_recorded_metrics_on_factored_points(problem):
 
     x0 = batch_points(seed=10)[0]
     tr = lowrank_gradient_descent(problem, x0, 2, 0.05, 6,
-                                  record=Record(factors=True, metrics={"rmse": heldout}))
-    dense = np.einsum("tir,tr,tjr->tij", tr.u, tr.sigma, tr.v)
+                                  record=Every(factors=True, metrics={"rmse": heldout}))
+    dense = np.einsum("tir,tr,tjr->tij", tr.X.u, tr.X.s, tr.X.v)
     expected = np.sqrt(np.mean((dense[:, rows, cols] - truth) ** 2, axis=-1))
     assert np.allclose(tr.metrics["rmse"], expected, rtol=1e-12)
 
@@ -184,11 +183,11 @@ def test_lowrank_descent_divergence_ends_cleanly(completion_40x30, eta):
         warnings.simplefilter("error")
         tr = lowrank_gradient_descent(loss, x0, 3, eta, 50)
     assert tr.status == "diverged"
-    assert np.all(np.isfinite(tr.final.s)) and np.isfinite(tr.final_loss)
-    assert np.all(np.isfinite(tr.sigma)) and np.all(np.isfinite(tr.loss))
+    assert np.all(np.isfinite(tr.final_X.s)) and np.isfinite(tr.final_loss)
+    assert np.all(np.isfinite(tr.singular_values)) and np.all(np.isfinite(tr.loss))
     assert np.array_equal(tr.steps, np.arange(len(tr)))  # full per-step record
     # the final state is the last finite one: one more step from it overflows
-    assert np.isclose(loss.value(tr.final), tr.final_loss, rtol=1e-12)
+    assert np.isclose(loss.value(tr.final_X), tr.final_loss, rtol=1e-12)
 
 
 def test_upstairs_descent_divergence_does_not_hang(completion_40x30):
@@ -199,8 +198,8 @@ def test_upstairs_descent_divergence_does_not_hang(completion_40x30):
         tr = upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 5.0, 50)
     assert tr.status == "diverged"
     assert all(np.all(np.isfinite(w)) for w in tr.factors)
-    assert np.all(np.isfinite(tr.loss)) and np.all(np.isfinite(tr.sigma))
-    assert np.isclose(loss.value(tr.final), tr.final_loss, rtol=1e-8)
+    assert np.all(np.isfinite(tr.loss)) and np.all(np.isfinite(tr.singular_values))
+    assert np.isclose(loss.value(tr.final_X), tr.final_loss, rtol=1e-8)
 
 
 def test_factorisations_refuse_non_finite_input():
@@ -236,7 +235,7 @@ def test_batched_flow_equals_solo(problem):
     batch = lowrank_flow(problem, x0, 3, (0.0, 0.5), rtol=1e-8)
     for b in range(2):
         solo = lowrank_flow(problem, x0[b], 3, (0.0, 0.5), rtol=1e-8)
-        assert np.allclose(batch[b].sigma, solo.sigma, rtol=1e-12)
+        assert np.allclose(batch[b].singular_values, solo.singular_values, rtol=1e-12)
         assert batch[b].status == "completed"
 
 
@@ -247,12 +246,13 @@ def test_flow_factored_and_dense_stage_sums_equal_dense_flow(shape, rank):
     loss = random_sparse_completion(shape, rank, fraction=0.5, seed=12)[0]
     x0 = random_factored_point(m, n, rank, seed=13, spectrum=[1.0, 0.4])
     t_eval = np.linspace(0.0, 1.0, 5)
-    lr = lowrank_flow(loss, x0, 3, (0.0, 1.0), t_eval=t_eval, rtol=1e-11, atol=1e-13,
-                      record=Record(factors=True))
-    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), 3, (0.0, 1.0),
-                                   rank=rank, t_eval=t_eval, method="DOP853", rtol=1e-12,
-                                   atol=1e-14)
-    xs = np.einsum("tir,tr,tjr->tij", lr.u, lr.sigma, lr.v)
+    lr = lowrank_flow(loss, x0, 3, (0.0, 1.0), rtol=1e-11, atol=1e-13,
+                      record=At(t_eval, factors=True))
+    metric = geodln.DLNMetric(geodln.RankMatrices(m, n, rank, equip=False), 3)
+    dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), metric, (0.0, 1.0),
+                                   solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14),
+                                   record=geodln.At(t_eval))
+    xs = np.einsum("tir,tr,tjr->tij", lr.X.u, lr.X.s, lr.X.v)
     assert max(rel_err(a, b) for a, b in zip(xs, dense.X)) < 1e-7
 
 

@@ -12,11 +12,9 @@ from scipy.integrate import solve_ivp
 
 import geodln
 from geodln.factors import balance_defect
-from geodln.flows import StoppingRules
+from geodln.flows import At, Every, StoppingRules, Trajectory
 from geodln.lowrank import (
     FactoredPoint,
-    LowRankTrajectory,
-    Record,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -41,7 +39,7 @@ def problem():
 
 
 def factored_states(traj):
-    return np.einsum("tir,tr,tjr->tij", traj.u, traj.sigma, traj.v)
+    return np.einsum("tir,tr,tjr->tij", traj.X.u, traj.X.s, traj.X.v)
 
 
 def max_rel_err(xs, ys):
@@ -82,14 +80,14 @@ def upstairs_reference(loss, factors0, t_eval):
 def test_flow_matches_dense_downstairs_flow(problem, depth, spectrum):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=spectrum)
-    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-11,
-                      atol=1e-13, record=Record(factors=True))
+    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), rtol=1e-11, atol=1e-13,
+                      record=At(T_EVAL, factors=True))
     assert lr.status == "completed" and np.allclose(lr.times, T_EVAL)
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(depth),
                                    (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
                                    solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14))
     assert max_rel_err(factored_states(lr), dense.X) < 1e-6
-    assert np.allclose(lr.sigma, dense.singular_values[:, :R], rtol=1e-6)
+    assert np.allclose(lr.singular_values, dense.singular_values[:, :R], rtol=1e-6)
     assert np.allclose(lr.loss, dense.loss, rtol=1e-6)
 
 
@@ -100,26 +98,26 @@ def test_flow_with_tiny_singular_value():
     """
     loss, _ = random_sparse_completion((M, N_COLS), R, fraction=0.5, seed=0)
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=[1.0, 1e-8])
-    lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-10,
-                      atol=1e-13, record=Record(factors=True))
-    assert np.all(np.isfinite(lr.sigma)) and lr.status == "completed"
+    lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]), rtol=1e-10, atol=1e-13,
+                      record=At(T_EVAL, factors=True))
+    assert np.all(np.isfinite(lr.singular_values)) and lr.status == "completed"
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(3),
                                    (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
                                    solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14))
     assert max_rel_err(factored_states(lr), dense.X) < 1e-6
     ref = upstairs_reference(loss, bottleneck_factors(x0, 3), T_EVAL)
     s_ref = np.linalg.svd(ref, compute_uv=False)[:, :R]
-    assert np.max(np.abs(lr.sigma[:, 0] - s_ref[:, 0]) / s_ref[:, 0]) < 1e-6
-    assert np.max(np.abs(lr.sigma[:, 1] - s_ref[:, 1]) / s_ref[:, 1]) < 3e-3
-    assert np.all(lr.sigma[:, 1] > 0.9e-8)
+    assert np.max(np.abs(lr.singular_values[:, 0] - s_ref[:, 0]) / s_ref[:, 0]) < 1e-6
+    assert np.max(np.abs(lr.singular_values[:, 1] - s_ref[:, 1]) / s_ref[:, 1]) < 3e-3
+    assert np.all(lr.singular_values[:, 1] > 0.9e-8)
 
 
 @pytest.mark.parametrize("depth", [2, 3])
 def test_flow_matches_upstairs_flow_with_bottleneck_widths(problem, depth):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=2, spectrum=[0.9, 0.2])
-    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), t_eval=T_EVAL, rtol=1e-11,
-                      atol=1e-13, record=Record(factors=True))
+    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), rtol=1e-11, atol=1e-13,
+                      record=At(T_EVAL, factors=True))
     ref = upstairs_reference(loss, bottleneck_factors(x0, depth), T_EVAL)
     assert max_rel_err(factored_states(lr), ref) < 1e-6
 
@@ -134,7 +132,7 @@ def test_flow_error_decreases_with_tolerance(problem):
     for method in ("RK23", "RK45"):
         for rtol in (1e-4, 1e-8):
             tr = lowrank_flow(loss, x0, 3, (0.0, 1.0), method=method, rtol=rtol, atol=1e-14)
-            errs[method, rtol] = rel_err(tr.final.to_dense(), dense.X[-1])
+            errs[method, rtol] = rel_err(tr.final_X.to_dense(), dense.X[-1])
     for method in ("RK23", "RK45"):
         assert errs[method, 1e-8] < 1e-2 * errs[method, 1e-4]
         assert errs[method, 1e-8] < 1e-6
@@ -146,7 +144,7 @@ def test_gradient_descent_matches_dense(problem, depth):
     x0 = random_factored_point(M, N_COLS, R, seed=4, spectrum=[1.0, 0.05])
     eta, steps = 0.02, 15
     lr = lowrank_gradient_descent(loss, x0, depth, eta, steps,
-                                  record=Record(factors=True))
+                                  record=Every(factors=True))
     dense = geodln.gradient_descent(loss.to_dense_loss(), x0.to_dense(), eta, steps,
                                     metric=_on_rank(depth))
     xs = factored_states(lr)
@@ -172,7 +170,7 @@ def test_upstairs_descent_matches_dense_upstairs(problem):
     eta, steps = 0.02, 12
     thin = upstairs_gradient_descent(loss, factors, eta, steps)
     dense = geodln.gradient_descent(loss.to_dense_loss(), factors, eta, steps, mode="upstairs")
-    assert np.allclose(thin.sigma, dense.singular_values[:, :R], rtol=1e-10, atol=1e-13)
+    assert np.allclose(thin.singular_values, dense.singular_values[:, :R], rtol=1e-10, atol=1e-13)
     assert rel_err(brute_product(thin.factors), dense.X[-1]) < 1e-10
     # GD does not conserve balance exactly (the flow does); the defect equals the dense run's
     assert abs(thin.metadata["balance_defect"] - balance_defect(dense.factors)) < 1e-10
@@ -181,20 +179,21 @@ def test_upstairs_descent_matches_dense_upstairs(problem):
 def test_trajectory_files_and_dense_conversion(problem, tmp_path):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=6, spectrum=[1.0, 0.5])
-    tr = lowrank_gradient_descent(loss, x0, 3, 0.02, 5, record=Record(factors=True))
+    tr = lowrank_gradient_descent(loss, x0, 3, 0.02, 5, record=Every(factors=True))
     path = tmp_path / "run.npz"
     tr.save(path)
-    back = LowRankTrajectory.load(path)
-    assert np.array_equal(back.sigma, tr.sigma) and np.array_equal(back.u, tr.u)
-    assert back.status == tr.status and rel_err(back.final.to_dense(), tr.final.to_dense()) == 0
-    dense = tr.to_trajectory()
-    assert np.allclose(dense.singular_values[:, :R], tr.sigma, rtol=1e-12)
+    back = Trajectory.load(path)
+    assert back.state == "factored"
+    assert np.array_equal(back.singular_values, tr.singular_values)
+    assert np.array_equal(back.X.u, tr.X.u) and np.array_equal(back.X.v, tr.X.v)
+    assert back.status == tr.status and rel_err(back.final_X.to_dense(),
+                                                tr.final_X.to_dense()) == 0
+    dense = tr.to_dense()
+    assert np.allclose(dense.singular_values[:, :R], tr.singular_values, rtol=1e-12)
     assert np.allclose(dense.effective_rank, tr.effective_rank, rtol=1e-10)
-    with pytest.raises(ValueError, match="lowrank_trajectory"):
-        geodln.Trajectory.load(path)
     bare = lowrank_gradient_descent(loss, x0, 3, 0.02, 2)
-    with pytest.raises(ValueError, match="store_factors"):
-        bare.to_trajectory()
+    with pytest.raises(ValueError, match="factors=True"):
+        bare.to_dense()
 
 
 def test_stopping_rules(problem):
@@ -223,8 +222,8 @@ def test_flow_bad_input(problem):
         lowrank_flow(loss, np.ones((M, N_COLS)), 3, (0.0, 1.0))
     with pytest.raises(ValueError, match="rank"):
         FactoredPoint.from_dense(np.ones((M, N_COLS)), rank=20)
-    with pytest.raises(ValueError, match="t_eval"):
-        lowrank_flow(loss, x0, 3, (0.0, 1.0), t_eval=[2.0])
+    with pytest.raises(ValueError, match="record times"):
+        lowrank_flow(loss, x0, 3, (0.0, 1.0), record=At([2.0]))
     with pytest.raises(ValueError, match="step_size"):
         lowrank_gradient_descent(loss, x0, 3, -1.0, 3)
     with pytest.raises(ValueError, match="depth"):

@@ -16,6 +16,8 @@ from brute import brute_cometric_matrix  # noqa: E402
 
 from geodln.entropy import log_orbit_volume  # noqa: E402
 from geodln.plotting.volume import (  # noqa: E402
+    SlicePlane,
+    SliceStyle,
     diagonal_completion_slice,
     log_volume_on_slice,
     plot_log_volume_slice,
@@ -44,7 +46,7 @@ def test_diagonal_completion_slice_is_the_cmv_plane():
 @pytest.mark.parametrize("depth,normalized", [(3, False), (5, True)])
 def test_heat_map_values_against_brute_force(depth, normalized):
     res = 41
-    fig, ax = plot_log_volume_slice(depth=depth, normalized=normalized, resolution=res)
+    fig, ax = plot_log_volume_slice(depth, normalized, plane=SlicePlane(resolution=res))
     assert isinstance(fig, matplotlib.figure.Figure)
     assert ax in fig.axes
     image = ax.images[0].get_array()
@@ -65,7 +67,7 @@ def test_heat_map_values_against_brute_force(depth, normalized):
 
 
 def test_rank_one_hyperbola_is_drawn():
-    fig, ax = plot_log_volume_slice(depth=5, resolution=301)
+    fig, ax = plot_log_volume_slice(5, plane=SlicePlane(resolution=301))
     contour = [c for c in ax.collections if hasattr(c, "get_paths") and c.get_paths()]
     verts = np.concatenate([p.vertices for c in contour for p in c.get_paths()])
     assert len(verts) > 50
@@ -85,7 +87,8 @@ def test_generic_slice_kernel_and_points():
     a = 0.5 * (np.kron(x @ x.T, np.eye(3)) + np.kron(np.eye(3), x.T @ x))
     np.testing.assert_allclose(vals[5, 2], -0.5 * np.linalg.slogdet(a)[1], rtol=1e-10)
     fig, ax = plot_log_volume_slice(
-        base, dirs, kernel, extent=(-1, 1, -0.5, 0.5), resolution=21, points=[[0.1, 0.2]]
+        kernel, plane=SlicePlane(base, dirs, extent=(-1, 1, -0.5, 0.5), resolution=21),
+        points=[[0.1, 0.2]]
     )
     assert ax.get_xlabel() == "s"
     assert len(ax.collections) >= 1
@@ -96,36 +99,46 @@ def test_entropy_quantity_and_non_square_slice():
     s, t, vals = log_volume_on_slice(base, dirs, 3, quantity="entropy", resolution=5)
     x = base + s[1] * dirs[0] + t[3] * dirs[1]
     np.testing.assert_allclose(vals[3, 1], log_orbit_volume(x, 3), rtol=1e-14)
-    fig, ax = plot_log_volume_slice(depth=3, quantity="entropy", resolution=21)
+    fig, ax = plot_log_volume_slice(3, quantity="entropy", plane=SlicePlane(resolution=21))
     assert np.all(np.isfinite(ax.images[0].get_array()))  # the orbit volume is finite
     # a non-square slice: no rank locus by default
     rng = np.random.default_rng(2)
     fig, ax = plot_log_volume_slice(
-        rng.standard_normal((2, 3)), rng.standard_normal((2, 2, 3)), 2, resolution=11
+        2, plane=SlicePlane(rng.standard_normal((2, 3)), rng.standard_normal((2, 2, 3)),
+                            resolution=11)
     )
     assert ax.images
 
 
 def test_infinite_depth_plot():
-    fig, ax = plot_log_volume_slice(depth=np.inf, normalized=True, resolution=21)
+    fig, ax = plot_log_volume_slice(np.inf, True, plane=SlicePlane(resolution=21))
     assert "inf" in ax.get_title()
 
 
 def test_bad_input():
     base, dirs = diagonal_completion_slice()
     with pytest.raises(ValueError, match="directions"):
-        plot_log_volume_slice(base, dirs[0], 3)
+        SlicePlane(base, dirs[0])
     with pytest.raises(ValueError, match="both"):
-        plot_log_volume_slice(base=base, depth=3)
+        SlicePlane(base=base)
     with pytest.raises(ValueError, match="quantity"):
-        plot_log_volume_slice(depth=3, quantity="volume")
+        plot_log_volume_slice(3, quantity="volume")
     with pytest.raises(ValueError, match="extent"):
-        plot_log_volume_slice(depth=3, extent=(1, -1, 0, 1))
+        SlicePlane(extent=(1, -1, 0, 1))
     with pytest.raises(ValueError, match="resolution"):
-        plot_log_volume_slice(depth=3, resolution=1)
+        SlicePlane(resolution=1)
     with pytest.raises(ValueError, match="points"):
-        plot_log_volume_slice(depth=3, resolution=5, points=[1.0, 2.0, 3.0])
+        plot_log_volume_slice(3, plane=SlicePlane(resolution=5), points=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="square"):
-        plot_log_volume_slice(np.ones((2, 3)), np.ones((2, 2, 3)), 3, rank_locus=True)
+        plot_log_volume_slice(3, plane=SlicePlane(np.ones((2, 3)), np.ones((2, 2, 3))),
+                              style=SliceStyle(rank_locus=True))
     with pytest.raises(ValueError, match="depth"):
-        plot_log_volume_slice(depth=0)
+        plot_log_volume_slice(0, plane=SlicePlane(resolution=5))
+    with pytest.raises(ValueError, match="vmax_quantile"):
+        SliceStyle(vmax_quantile=1.5)
+    with pytest.raises(ValueError, match="colorbar"):
+        SliceStyle(colorbar=1)
+    with pytest.raises(ValueError, match="plane"):
+        plot_log_volume_slice(3, plane=(base, dirs))
+    with pytest.raises(ValueError, match="style"):
+        plot_log_volume_slice(3, plane=SlicePlane(resolution=5), style={"cmap": "gray"})

@@ -76,7 +76,7 @@ def test_genuine_file_loads(tmp_path):
         (lambda r: r.update(version="1"), "version"),
         (lambda r: r.update(version=True), "version"),
         (lambda r: r.update(format="other"), "not a geodln file"),
-        (lambda r: r.update(kind="ensemble-run"), "expected a 'trajectory'"),
+        (lambda r: r.update(kind="ensemble-run"), "expected one of \\['trajectory'"),
     ],
 )
 def test_forged_metadata_raises_value_error(tmp_path, edit, match):
@@ -314,7 +314,8 @@ def test_schema_helpers():
         check_finite_for_status("loss_tol", loss=np.array([np.inf]))
 
 
-def _lowrank(tmp_path):
+def _lowrank(tmp_path, batch=None, factors=False):
+    from geodln.flows import Every
     from geodln.lowrank import (
         lowrank_gradient_descent,
         random_factored_point,
@@ -322,7 +323,8 @@ def _lowrank(tmp_path):
     )
 
     loss, _ = random_sparse_completion((8, 6), 2, fraction=0.5, seed=0)
-    tr = lowrank_gradient_descent(loss, random_factored_point(8, 6, 2, seed=1), 3, 0.02, 4)
+    x0 = random_factored_point(8, 6, 2, seed=1, batch=batch)
+    tr = lowrank_gradient_descent(loss, x0, 3, 0.02, 4, record=Every(factors=factors))
     path = tmp_path / "lowrank.npz"
     tr.save(path)
     return path
@@ -335,17 +337,106 @@ def _lowrank(tmp_path):
         (lambda r: r["metadata"].update(wall_time=-1.0), None, "wall_time"),
         (lambda r: r["metadata"].update(metadata=[1]), None, "metadata"),
         (lambda r: r["metadata"].pop("status"), None, "status"),
+        (lambda r: r["metadata"].update(state="sparse"), None, "state"),
         (None, {"times": np.array([0.0, 0.1, 0.05, 0.3, 0.4])}, "non-decreasing"),
         (None, {"loss": np.array([1.0, np.nan, 0.5, 0.4, 0.3])}, "loss contains NaN"),
-        (None, {"sigma": np.ones((5, 2)) * np.inf}, "sigma contains NaN"),
-        (None, {"final_s": np.array([1.0, 0.0])}, "s"),
+        (None, {"singular_values": np.ones((5, 2)) * np.inf}, "singular_values contains NaN"),
+        (None, {"singular_values": -np.ones((5, 2))}, "singular_values must be >= 0"),
+        (None, {"singular_values": np.ones((4, 2))}, "singular_values must have shape"),
+        (None, {"final_s": np.array([1.0, 0.0])}, "s must be > 0"),
+        (None, {"final_U": np.ones((8, 2))}, "orthonormal"),
     ],
 )
-def test_forged_lowrank_trajectory_raises_value_error(tmp_path, edit, arrays, match):
-    from geodln.lowrank import LowRankTrajectory
-
+def test_forged_factored_trajectory_raises_value_error(tmp_path, edit, arrays, match):
     path = _lowrank(tmp_path)
-    assert LowRankTrajectory.load(path).status == "completed"
+    assert Trajectory.load(path).state == "factored"
     forged = _forge(tmp_path, path, meta=edit, arrays=arrays)
     with pytest.raises(ValueError, match=match):
-        LowRankTrajectory.load(forged)
+        Trajectory.load(forged)
+
+
+@pytest.mark.parametrize(
+    "arrays,match",
+    [
+        ({"U": np.full((5, 8, 2), np.nan)}, "X.u contains NaN"),
+        ({"V": np.ones((4, 6, 2))}, "X must be a FactoredPoint of batch shape"),
+        ({"V": np.linalg.qr(np.ones((5, 5, 2)))[0]}, "final_point has shape"),
+        ({"U": None}, "give both U and V"),
+    ],
+)
+def test_forged_factor_records_raise_value_error(tmp_path, arrays, match):
+    path = _lowrank(tmp_path, factors=True)
+    assert Trajectory.load(path).X.batch_shape == (5,)
+    members = {k: v for k, v in arrays.items() if v is not None}
+    forged = _forge(tmp_path, path, arrays=members)
+    if any(v is None for v in arrays.values()):  # drop the array instead
+        data = _members(forged)
+        for key in arrays:
+            data.pop(key)
+        np.savez(forged, **data)
+    with pytest.raises(ValueError, match=match):
+        Trajectory.load(forged)
+
+
+def _former_lowrank_file(path, u=True):
+    """A file in the layout the former ``LowRankTrajectory.save`` wrote (kind
+    ``lowrank_trajectory``), built here with plain numpy arrays and JSON."""
+    rng = np.random.default_rng(3)
+    times = np.array([0.0, 0.1, 0.2])
+    us = np.linalg.qr(rng.standard_normal((3, 5, 2)))[0]
+    vs = np.linalg.qr(rng.standard_normal((3, 4, 2)))[0]
+    sigma = np.array([[2.0, 1.0], [2.5, 0.5], [3.0, 0.25]])
+    arrays = {"times": times, "sigma": sigma, "loss": np.array([1.0, 0.6, 0.3]),
+              "final_u": us[-1], "final_s": sigma[-1], "final_v": vs[-1],
+              "steps": np.array([0, 1, 2]), "metric:rmse": np.array([0.9, 0.8, 0.7])}
+    if u:
+        arrays["u"], arrays["v"] = us, vs
+    save_arrays(path, arrays, "lowrank_trajectory",
+                {"mode": "downstairs", "status": "loss_tol", "message": "old", "n_rhs": 2,
+                 "wall_time": 0.5, "metadata": {"step_size": 0.1}})
+    return arrays
+
+
+@pytest.mark.parametrize("with_factors", [True, False])
+def test_files_of_the_former_lowrank_trajectory_load_as_factored(tmp_path, with_factors):
+    path = tmp_path / "old.npz"
+    arrays = _former_lowrank_file(path, u=with_factors)
+    tr = Trajectory.load(path)
+    assert (tr.state, tr.mode, tr.status, tr.message, tr.n_rhs) == (
+        "factored", "downstairs", "loss_tol", "old", 2)
+    assert tr.metadata == {"step_size": 0.1} and tr.wall_time == 0.5
+    np.testing.assert_array_equal(tr.singular_values, arrays["sigma"])
+    np.testing.assert_array_equal(tr.steps, arrays["steps"])
+    np.testing.assert_array_equal(tr.metrics["rmse"], arrays["metric:rmse"])
+    np.testing.assert_array_equal(tr.final_X.u, arrays["final_u"])
+    dense_final = arrays["final_u"] @ np.diag(arrays["final_s"]) @ arrays["final_v"].T
+    np.testing.assert_allclose(tr.final_X.to_dense(), dense_final, rtol=1e-14)
+    np.testing.assert_allclose(tr.frobenius_norm, np.sqrt(np.sum(arrays["sigma"] ** 2, -1)),
+                               rtol=1e-14)
+    if with_factors:
+        np.testing.assert_array_equal(tr.X.u, arrays["u"])
+        np.testing.assert_array_equal(tr.X.v, arrays["v"])
+    else:
+        assert tr.X is None
+    # and it is written back in the current layout
+    tr.save(tmp_path / "new.npz")
+    again = Trajectory.load(tmp_path / "new.npz")
+    np.testing.assert_array_equal(again.singular_values, arrays["sigma"])
+
+
+@pytest.mark.parametrize(
+    "edit,arrays,match",
+    [
+        (lambda r: r["metadata"].pop("status"), None, "status"),
+        (None, {"sigma": np.ones((3, 2)) * np.inf}, "singular_values contains NaN"),
+        (None, {"final_s": np.array([1.0, 0.0])}, "s must be > 0"),
+        (None, {"times": np.array([0.0, 0.2, 0.1])}, "non-decreasing"),
+    ],
+)
+def test_forged_former_lowrank_files_raise_value_error(tmp_path, edit, arrays, match):
+    path = tmp_path / "old.npz"
+    _former_lowrank_file(path)
+    forged = _forge(tmp_path, path, meta=edit, arrays=arrays)
+    with pytest.raises(ValueError, match=match) as info:
+        Trajectory.load(forged)
+    assert "lowrank_trajectory file" in str(info.value)

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from geodln.ensemble import EnsembleOptions, run_ensemble
-from geodln.storage import _atomic_write, save_json, save_text
+from geodln.storage import atomic_write, save_json, save_text
 
 SIZES = ("tiny", "reduced", "full")
 
@@ -106,7 +106,7 @@ def save_figure(fig, path, dpi=120):
     import matplotlib.pyplot as plt
 
     try:
-        _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), "wb", ".png")
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), "wb")
     finally:
         plt.close(fig)
     return path

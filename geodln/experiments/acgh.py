@@ -62,7 +62,7 @@ def _bound_run(rng, index, depths, steps, n_starts):
     every member satisfies Theorem 1's step condition; each member's bound uses its own
     margin c and the shared step.
     """
-    from geodln import gradient_descent
+    from geodln import Every, gradient_descent
     from geodln.convergence import acgh_bound, acgh_conditions
     from geodln.factors import balanced_factors
     from geodln.losses import LeastSquares
@@ -84,7 +84,7 @@ def _bound_run(rng, index, depths, steps, n_starts):
     for mult in MULTIPLIERS:
         eta = mult * step_max
         traj = gradient_descent(loss, factors, eta, steps, mode="upstairs",
-                                log_every=max(1, steps // 200))
+                                record=Every(max(1, steps // 200)))
         losses = np.asarray(traj.loss, float).reshape(n_starts, -1)
         steps_done = np.broadcast_to(np.asarray(traj.steps, float), losses.shape)
         bound = np.stack([acgh_bound(steps_done[b], float(losses[b, 0]), eta, margin[b], depth)

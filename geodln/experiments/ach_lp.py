@@ -92,11 +92,12 @@ def _depth1(loss, x0, eta, steps, method):
 
 
 def _deep(loss, x0, eta, steps, depth):
-    from geodln import gradient_descent
+    from geodln import StoppingRules, gradient_descent
     from geodln.factors import balanced_factors
 
     factors = balanced_factors(x0, depth, widths=[1] * (depth - 1), seed=0)
-    traj = gradient_descent(loss, factors, eta, steps, mode="upstairs", max_norm=1e8)
+    traj = gradient_descent(loss, factors, eta, steps, mode="upstairs",
+                            stop=StoppingRules(max_norm=1e8))
     out = np.asarray(traj.loss, float)
     if traj.status != "completed":
         out = np.append(out, np.inf)

@@ -202,7 +202,7 @@ def train_depth(rows, cols, values, w, depth, rng, max_steps):
         ``test_error`` (ACHL's), ``rel_error``, ``train_loss`` (ACHL's mean), ``steps``,
         ``status`` (``loss_tol`` when ACHL's threshold was reached), ``erank``.
     """
-    from geodln.flows import gradient_descent
+    from geodln.flows import Every, StoppingRules, gradient_descent
     from geodln.losses import MatrixCompletion
     from geodln.measures import effective_rank
 
@@ -211,8 +211,9 @@ def train_depth(rows, cols, values, w, depth, rng, max_steps):
     factors = achl_init(side, depth, PROTOCOL["init_scale"], rng)
     eta = step_size(depth, np.linalg.norm(w, 2))
     tol = PROTOCOL["train_thres"] * len(values) / 2.0  # L <= thres  <=>  E <= |Ω| thres / 2
-    traj = gradient_descent(loss, factors, eta, max_steps, mode="upstairs", loss_tol=tol,
-                            max_norm=1e8, log_every=max_steps)
+    traj = gradient_descent(loss, factors, eta, max_steps, mode="upstairs",
+                            stop=StoppingRules(loss_tol=tol, max_norm=1e8),
+                            record=Every(max_steps))
     x = traj.final_X
     test = float(np.mean((x - w) ** 2))
     return {"test_error": test, "rel_error": float(np.linalg.norm(x - w) / np.linalg.norm(w)),

@@ -66,15 +66,18 @@ from geodln.experiments._common import (
     save_table,
     start_run,
 )
+from geodln.flows import StoppingRules
 from geodln.lowrank import (
     FactoredPoint,
+    FlowOptions,
     SparseCompletion,
     lowrank_flow,
     sample_distinct_indices,
 )
 from geodln.lowrank.retraction import frobenius_norm_of_product
 
-__all__ = ["run", "make_problem", "unobserved_error", "train", "summarize", "SETTINGS"]
+__all__ = ["run", "make_problem", "unobserved_error", "train", "flow_options", "summarize",
+           "SETTINGS"]
 
 NAME = "achl-at-scale"
 DEPTH1_LABEL = "depth 1 = rank-10 Euclidean flow (ours)"
@@ -169,8 +172,29 @@ def unobserved_error(point, truth, loss):
     return float(np.sqrt(max(full - observed, 0.0) / max(truth_unobs, np.finfo(float).tiny)))
 
 
-def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, max_steps=3000,
-          rel_loss_tol=1e-8, rtol=RTOL):
+def flow_options(max_steps):
+    """Return the integrator settings of a run: projected RK23, rtol ``RTOL``, atol 1e-12.
+
+    Parameters
+    ----------
+    max_steps : int
+        Step budget (a run that exhausts it ends ``"failed"``).
+
+    Returns
+    -------
+    options : geodln.lowrank.FlowOptions
+
+    Examples
+    --------
+    >>> opts = flow_options(3000)
+    >>> opts.method, opts.rtol, opts.atol, opts.max_steps
+    ('RK23', 0.0001, 1e-12, 3000)
+    """
+    return FlowOptions(method="RK23", rtol=RTOL, atol=1e-12, max_steps=max_steps)
+
+
+def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, rel_loss_tol=1e-8,
+          options=None):
     r"""One run: the factored downstairs flow from a small start.
 
     Parameters
@@ -185,12 +209,11 @@ def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, max_steps=3
         Draws the Haar singular vectors of the start.
     init_scale : float
         End-to-end scale α of the start :math:`U \alpha I V^\top`.
-    max_steps : int
-        Step budget of the integrator.
     rel_loss_tol : float
         Stop when the loss is below ``rel_loss_tol`` times its initial value.
-    rtol : float
-        Relative tolerance of the projected RK23.
+    options : geodln.lowrank.FlowOptions, optional
+        The integrator (default :func:`flow_options` ``(3000)``: projected RK23, rtol
+        ``RTOL``, atol 1e-12, a budget of 3000 steps).
 
     Returns
     -------
@@ -203,9 +226,10 @@ def train(loss, truth, depth, work_rank, rng, init_scale=INIT_SCALE, max_steps=3
     v, _ = np.linalg.qr(rng.standard_normal((n, work_rank)))
     x0 = FactoredPoint(u, np.full(work_rank, init_scale), v, check=False)
     loss0 = loss.value(x0)
-    traj = lowrank_flow(loss, x0, depth, (0.0, 1e12), method="RK23", rtol=rtol, atol=1e-12,
-                        loss_tol=rel_loss_tol * loss0, max_steps=max_steps)
-    final = traj.final
+    options = flow_options(3000) if options is None else options
+    traj = lowrank_flow(loss, x0, depth, (0.0, 1e12), options=options,
+                        stop=StoppingRules(loss_tol=rel_loss_tol * loss0))
+    final = traj.final_X
     return {"error": unobserved_error(final, truth, loss), "loss": traj.final_loss / loss0,
             "steps": int(traj.metadata["n_steps"]), "time": traj.final_time,
             "erank": float(traj.effective_rank[-1]), "sigma": final.s.copy(),
@@ -228,8 +252,8 @@ def _completion_run(rng, index, cases, problem_entropy, n_problems, side, work_r
     child = np.random.SeedSequence(problem_entropy).spawn(n_problems)[problem]
     with _blas_single_thread():
         loss, truth = make_problem(side, TRUE_RANK, n_observed, np.random.default_rng(child))
-        res = train(loss, truth, depth, work_rank, rng, max_steps=max_steps,
-                    rel_loss_tol=REL_LOSS_TOL)
+        res = train(loss, truth, depth, work_rank, rng, rel_loss_tol=REL_LOSS_TOL,
+                    options=flow_options(max_steps))
     res.pop("seconds")  # wall time is in the run's metadata; files stay reproducible
     # fingerprint of the problem: the depths of one problem index must share it
     return {**res, "problem": problem, "n_observed": n_observed, "depth": depth,

@@ -64,10 +64,10 @@ def _diag_loss():
 
 
 def _flow(loss, factors):
-    from geodln import upstairs_flow
+    from geodln import Solver, StoppingRules, upstairs_flow
 
-    return upstairs_flow(loss, factors, (0.0, T_MAX), loss_tol=LOSS_TOL, rtol=1e-9,
-                         atol=1e-12)
+    return upstairs_flow(loss, factors, (0.0, T_MAX), solver=Solver(rtol=1e-9, atol=1e-12),
+                         stop=StoppingRules(loss_tol=LOSS_TOL))
 
 
 def _starts(rng, depth, kind, n):
@@ -135,7 +135,7 @@ def coupling_trace(depth, kind, seed, windows=12):
     >>> float(np.max(np.abs(strength)))
     0.0
     """
-    from geodln import upstairs_flow
+    from geodln import Solver, upstairs_flow
     from geodln.convergence import block_masks, coupling_strength
     from geodln.factors import product
 
@@ -149,7 +149,7 @@ def coupling_trace(depth, kind, seed, windows=12):
     edges = np.concatenate([[0.0], np.logspace(-1, 3, windows)])
     values = [coupling_strength(factors, loss.euclidean_gradient(product(factors)), masks)]
     for t0, t1 in zip(edges[:-1], edges[1:]):
-        traj = upstairs_flow(loss, factors, (t0, t1), rtol=1e-9, atol=1e-12)
+        traj = upstairs_flow(loss, factors, (t0, t1), solver=Solver(rtol=1e-9, atol=1e-12))
         factors = list(traj.factors)
         grad = loss.euclidean_gradient(product(factors))
         values.append(coupling_strength(factors, grad, masks) if np.any(grad) else 0.0)

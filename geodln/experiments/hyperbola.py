@@ -353,14 +353,15 @@ def _fig_outcomes(results):
 def _fig_volume(results):
     import matplotlib.pyplot as plt
 
-    from geodln.plotting.volume import plot_log_volume_slice
+    from geodln.plotting.volume import SlicePlane, SliceStyle, plot_log_volume_slice
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 4.2),
                              layout="constrained", squeeze=False)
     for ax, (depth, x, _, _) in zip(axes[0], results):
         pts = np.stack([x[:, 0, 1], x[:, 1, 0]], axis=1)
-        plot_log_volume_slice(depth=depth, normalized=True, extent=(-3, 3, -3, 3),
-                              resolution=161, points=pts, ax=ax, vmax_quantile=0.97)
+        plot_log_volume_slice(depth, True, plane=SlicePlane(extent=(-3, 3, -3, 3),
+                                                           resolution=161),
+                              points=pts, ax=ax, style=SliceStyle(vmax_quantile=0.97))
         ax.set_title(f"log volume density, N = {_depth_json(depth)}", fontsize=9)
     fig.suptitle("log volume density of $g^N$ (A/N) on {x11 = x22 = 1} with outcomes "
                  "(CMV Fig. 5)")

@@ -67,7 +67,7 @@ def aligned_part(depths, points, seed):
     s : ndarray, shape=[3]
         The target's singular values.
     """
-    from geodln import downstairs_flow, upstairs_flow
+    from geodln import At, Solver, downstairs_flow, upstairs_flow
     from geodln.convergence import aligned_start, mode_strength, mode_strengths, mode_time
     from geodln.factors import balanced_factors
     from geodln.losses import LeastSquares
@@ -85,7 +85,7 @@ def aligned_part(depths, points, seed):
         t_end = float(np.max(mode_time(s * (1 - 1e-4), s, a0, n)))
         times = np.linspace(0.0, t_end, points)
         ref = mode_strength(times[:, None], s, a0, n)
-        opts = {"method": "DOP853", "rtol": 1e-13, "atol": 1e-16, "t_eval": times}
+        opts = {"solver": Solver("DOP853", rtol=1e-13, atol=1e-16), "record": At(times)}
         down = downstairs_flow(loss, x0, n, (0.0, t_end), **opts)
         up = upstairs_flow(loss, balanced_factors(x0, n, seed=seed), (0.0, t_end), **opts)
         err_d = float(np.max(np.abs(mode_strengths(down.X, u, v) / ref - 1)))
@@ -149,7 +149,7 @@ def digits_part(depths, components, init_scale, seed):
     curves : dict
         ``depth -> (times, mode strengths, singular values, predicted)``, for the figure.
     """
-    from geodln import upstairs_flow
+    from geodln import At, Solver, upstairs_flow
     from geodln.convergence import mode_strengths, transition_time
     from geodln.losses import LeastSquares
 
@@ -171,8 +171,8 @@ def digits_part(depths, components, init_scale, seed):
         predicted = transition_time(s, a0, n)
         t_end = 1.5 * float(np.max(predicted))
         times = np.linspace(0.0, t_end, 600)
-        traj = upstairs_flow(loss, factors, (0.0, t_end), t_eval=times, rtol=1e-8,
-                             atol=1e-11)
+        traj = upstairs_flow(loss, factors, (0.0, t_end), solver=Solver(rtol=1e-8, atol=1e-11),
+                             record=At(times))
         a = mode_strengths(traj.X, u, v)
         for k in range(s.size):
             above = np.flatnonzero(np.abs(a[:, k]) >= s[k] / 2)

@@ -1,11 +1,16 @@
 r"""What a run records: :class:`Every` (every k-th step) or :class:`At` (given times).
 
-One name, ``every``, is the recording interval of every integrator (accepted steps of the
-adaptive methods, steps of gradient descent); the first and the last state of a run are always
-recorded. Both options take user ``metrics``: ``{name: callable}``, each called on the
-recorded end-to-end matrices ``X`` of shape ``[T, m, n]`` and returning an array with leading
-length ``T`` (a held-out error, a norm, a distance to a reference, ...); the values are stored
-in ``Trajectory.metrics[name]``.
+The one recording hook of every integrator, dense or factored. One name, ``every``, is the
+recording interval (accepted steps of the adaptive methods, steps of gradient descent); the
+first and the last state of a run are always recorded. Both options take user ``metrics``:
+``{name: callable}``, stored in ``Trajectory.metrics[name]``. On a dense run each is called on
+the recorded end-to-end matrices ``X`` of shape ``[T, m, n]`` and returns an array with leading
+length ``T`` (a held-out error, a norm, a distance to a reference, ...); on a factored run
+(:mod:`geodln.lowrank`, where no m×n array is ever formed) it is called on the factored point
+of one member at one record and returns a float (e.g. a held-out error from
+:meth:`geodln.lowrank.FactoredPoint.entries`, O(k r)). ``factors=True`` makes a factored run
+record ``U`` and ``V`` at every record too (O(T (m + n) r) memory per member; the singular
+values are always recorded).
 """
 
 import numpy as np
@@ -13,6 +18,12 @@ import numpy as np
 from geodln._checks import MAX_STEPS, check_positive_int
 
 __all__ = ["Every", "At", "as_record", "evaluate_metrics", "RecordBuffer"]
+
+
+def _check_factors(factors):
+    if not isinstance(factors, bool | np.bool_):
+        raise ValueError(f"record factors must be True or False, got {factors!r}")
+    return bool(factors)
 
 
 def _check_metrics(metrics):
@@ -36,27 +47,36 @@ class Every:
     every : int
         Recording interval in steps (>= 1).
     metrics : dict of str to callable, optional
-        User metrics ``f(X [T, m, n]) -> [T, ...]`` evaluated on the records.
+        User metrics evaluated on the records: ``f(X [T, m, n]) -> [T, ...]`` on a dense
+        run, ``f(point) -> float`` on the factored point of one member of a factored run.
+    factors : bool
+        Factored runs: also record ``U`` and ``V`` (``Trajectory.X`` is then a
+        ``FactoredPoint`` of the records). Ignored by dense runs (they record X).
 
     Raises
     ------
     ValueError
-        If ``every`` is not a positive integer or ``metrics`` is not a dict of callables.
+        If ``every`` is not a positive integer, ``metrics`` is not a dict of callables or
+        ``factors`` is not a bool.
 
     Examples
     --------
     >>> Every(10).every
     10
+    >>> Every(5, metrics={"s1": lambda p: float(p.s.max())}, factors=True).factors
+    True
     """
 
     times = None
 
-    def __init__(self, every=1, metrics=None):
+    def __init__(self, every=1, metrics=None, factors=False):
         self.every = check_positive_int(every, "every", maximum=MAX_STEPS)
         self.metrics = _check_metrics(metrics)
+        self.factors = _check_factors(factors)
 
     def __repr__(self):
-        return f"Every({self.every}, metrics={sorted(self.metrics)})"
+        extra = ", factors=True" if self.factors else ""
+        return f"Every({self.every}, metrics={sorted(self.metrics)}{extra})"
 
 
 class At:
@@ -68,11 +88,14 @@ class At:
         Strictly increasing finite times inside the time span.
     metrics : dict of str to callable, optional
         As in :class:`Every`.
+    factors : bool
+        As in :class:`Every`.
 
     Raises
     ------
     ValueError
-        If ``times`` is empty, not finite or not strictly increasing.
+        If ``times`` is empty, not finite or not strictly increasing, or ``factors`` is not a
+        bool.
 
     Examples
     --------
@@ -82,7 +105,7 @@ class At:
 
     every = 1
 
-    def __init__(self, times, metrics=None):
+    def __init__(self, times, metrics=None, factors=False):
         try:
             times = np.asarray(times, dtype=float)
         except (TypeError, ValueError):
@@ -93,9 +116,11 @@ class At:
             raise ValueError("record times must be strictly increasing")
         self.times = times
         self.metrics = _check_metrics(metrics)
+        self.factors = _check_factors(factors)
 
     def __repr__(self):
-        return f"At({self.times.size} times, metrics={sorted(self.metrics)})"
+        extra = ", factors=True" if self.factors else ""
+        return f"At({self.times.size} times, metrics={sorted(self.metrics)}{extra})"
 
 
 def as_record(record):

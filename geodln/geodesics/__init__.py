@@ -12,8 +12,10 @@ geomstats geometry from here:
 - :class:`NewtonLogSolver` — ``log`` (hence ``dist``, ``squared_dist``, ladder transport) by a
   batched quasi-Newton iteration (closed-form Jacobian :math:`I - \Gamma_X(V, \cdot)`,
   Broyden updates, exact Jacobians from the variational equations when needed) from the best
-  of a second-order guess and the root-chart guess (:func:`root_chart_velocity`), with
-  :class:`RootLogSolver` (root finding, Levenberg–Marquardt) as its fallback;
+  of the root-chart collocation guess (:func:`root_chart_collocation`: the geodesic boundary
+  value problem in the chart :math:`U\Sigma^{1/N}V^\top` by Anderson-accelerated Picard
+  iteration), a second-order guess and the root-chart guess (:func:`root_chart_velocity`),
+  with :class:`RootLogSolver` (root finding, Levenberg–Marquardt) as its fallback;
 - :class:`TangentCoordinates` — Riemannian-orthonormal tangent coordinates (batched), the
   unknowns of both log solvers;
 - :class:`LeviCivitaMixin` — ``christoffels``, ``curvature``, ``riemann_tensor`` (hence
@@ -39,6 +41,7 @@ from geodln.geodesics.operators import (
 )
 from geodln.geodesics.power_family import sym_power_family
 from geodln.geodesics.power_sum_field import PowerSumField
+from geodln.geodesics.root_chart_collocation import root_chart_collocation
 from geodln.geodesics.root_log import RootLogSolver
 from geodln.geodesics.tangent_coordinates import TangentCoordinates
 
@@ -50,6 +53,7 @@ __all__ = [
     "PowerSumField",
     "check_connected",
     "root_chart_velocity",
+    "root_chart_collocation",
     "TangentCoordinates",
     "PowerSumCometric",
     "DLNCometric",

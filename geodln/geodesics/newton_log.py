@@ -50,7 +50,9 @@ References
 import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 
+from geodln._checks import check_positive_int
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
+from geodln.geodesics.root_chart_collocation import root_chart_collocation
 from geodln.geodesics.root_log import RootLogSolver
 from geodln.geodesics.tangent_coordinates import TangentCoordinates
 from geodln.spectral import DLNKernel
@@ -64,6 +66,8 @@ NEAR = 1e-5  # relative error below which shots run at the exp solver's own tole
 THIRD_ORDER_DIM = 40  # up to this dimension the closed-form Jacobian is third order
 SHOT_EVALS = 400  # right-hand-side budget of a trial shot (regular geodesics need 40-150)
 POOR = 0.3  # a contraction of the error by less than this factor refreshes the Jacobian
+FALLBACK_EVALS = 40  # batched exps of the root-finding fallback (~10 s CPU at 2 x 3)
+LONG = 0.6  # |V|_g/|X|_g above which the closed-form Jacobian is poor: exact from the start
 POOR_EXACT = 0.8  # the same once Jacobians are exact (Broyden between exact Jacobians)
 # Gauss-Legendre nodes on [0, 1] for the second-order guess
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(3)
@@ -72,6 +76,26 @@ _NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS
 
 def _t(a):
     return np.swapaxes(a, -1, -2)
+
+
+class _BudgetExceeded(Exception):
+    """The fallback used up its exps (not a ValueError: the root finder must not catch it)."""
+
+
+class _BudgetedExp:
+    """The exp solver with a budget on ``exp_batch`` calls (the fallback's evaluations)."""
+
+    def __init__(self, exp_solver, budget):
+        self._exp, self._budget, self.calls = exp_solver, budget, 0
+
+    def exp_batch(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls > self._budget:
+            raise _BudgetExceeded
+        return self._exp.exp_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._exp, name)
 
 
 def root_chart_velocity(point, base_point, depth, rank=None):
@@ -173,12 +197,17 @@ class NewtonLogSolver(LogSolver):
         Integrator tolerance of the variational equations (exact Jacobians).
     far_rtol : float
         Integrator tolerance of the shots while the relative error exceeds 1e-5.
+    fallback_evals : int
+        Budget of the fallback: at most this many batched exps (residuals and
+        finite-difference Jacobians) before ``log`` gives up with a ``ValueError`` (a cut
+        point, where Newton cannot choose between two minimising geodesics, would otherwise
+        keep the root finder busy for minutes).
 
     Raises
     ------
     ValueError
-        If ``tol``, ``jac_rtol`` or ``far_rtol`` is not in (0, 1) or ``max_iter`` is not an
-        integer >= 0.
+        If ``tol``, ``jac_rtol`` or ``far_rtol`` is not in (0, 1), ``max_iter`` is not an
+        integer >= 0 or ``fallback_evals`` not an integer >= 1.
 
     References
     ----------
@@ -201,7 +230,7 @@ class NewtonLogSolver(LogSolver):
     """
 
     def __init__(self, space, exp_solver, tol=DEFAULT_TOL, max_iter=30, fallback=True,
-                 jac_rtol=1e-5, far_rtol=1e-7):
+                 jac_rtol=1e-5, far_rtol=1e-7, fallback_evals=FALLBACK_EVALS):
         super().__init__(solves_bvp=False)
         self._space = space
         self.exp_solver = exp_solver
@@ -216,6 +245,7 @@ class NewtonLogSolver(LogSolver):
         self.jac_rtol = float(jac_rtol)
         self.fallback = bool(fallback)
         self.far_rtol = float(far_rtol)
+        self.fallback_evals = check_positive_int(fallback_evals, "fallback_evals")
         self.last_stats = {}
 
     # -- validation ----------------------------------------------------------------------
@@ -264,7 +294,9 @@ class NewtonLogSolver(LogSolver):
         ValueError
             On invalid input, singular points, ``point`` in another connected component
             than ``base_point`` (opposite determinant signs, square full rank), or if no
-            geodesic reaching ``point`` is found within the budget (and the fallback).
+            geodesic reaching ``point`` is found within the budget (``max_iter`` Newton
+            iterations, then ``fallback_evals`` batched exps of the fallback): the message
+            names ``point`` and what was tried.
         """
         batch, ys, xs = broadcast_flat(point, "point", base_point, self._space.shape)
         self._validate(ys, xs)
@@ -287,8 +319,24 @@ class NewtonLogSolver(LogSolver):
                         "exp (g^N is geodesically incomplete)"
                     )
                 self.last_stats["fallbacks"] = len(failed)
-                slow = RootLogSolver(self._space, self.exp_solver)
-                out[failed] = slow.log(ys[failed], xs[failed])
+                budget = _BudgetedExp(self.exp_solver, self.fallback_evals)
+                slow = RootLogSolver(self._space, budget)
+                try:
+                    out[failed] = slow.log(ys[failed], xs[failed])
+                except _BudgetExceeded:
+                    stats = self.last_stats
+                    raise ValueError(
+                        f"log: no geodesic from base_point to point was found for "
+                        f"{len(failed)} of {len(ys)} targets: Newton ({stats['iterations']} "
+                        f"iterations, {stats['exps']} shots, {stats['jacobians']} exact "
+                        "Jacobians, from the root-chart collocation, second-order and "
+                        "root-chart guesses) did not converge, and the Levenberg-Marquardt "
+                        f"fallback stopped at its budget of fallback_evals={self.fallback_evals}"
+                        " batched exps; point may be a cut point of base_point (several "
+                        "minimising geodesics, e.g. [[1, 0, 0], [0, -1, 0]] from "
+                        "[[1, 0, 0], [0, 1, 0]]), beyond the domain of exp (g^N is "
+                        "geodesically incomplete), or very far from base_point"
+                    ) from None
         return out.reshape(batch + self._space.shape)
 
     # -- pieces --------------------------------------------------------------------------
@@ -299,7 +347,11 @@ class NewtonLogSolver(LogSolver):
             return None
 
     def _candidates(self, ys, xs):
-        """Return the initial guesses ``[C, B, m, n]`` (second-order guess, root chart).
+        """Return the initial guesses ``[C, B, m, n]`` and whether the first is expected close.
+
+        DLN metric of finite depth on a full-rank space: root-chart collocation
+        (:func:`~geodln.geodesics.root_chart_collocation.root_chart_collocation`, usually
+        within 1e-6), then the others.
 
         The second-order guess inverts :math:`Y - X = V - \\int_0^1 (1 - t)\\,
         \\Gamma_{X(t)}(\\dot X, \\dot X)\\,dt` along the straight line (three Gauss
@@ -318,7 +370,13 @@ class NewtonLogSolver(LogSolver):
         if isinstance(kernel, DLNKernel) and kernel.depth != np.inf and kernel.depth > 1:
             with np.errstate(all="ignore"):
                 out.append(root_chart_velocity(ys, xs, kernel.depth, self._space.rank))
-        return np.stack(out)
+            if field is not None and self._space.full_rank:
+                def gamma(x, a, b):
+                    return self._field(x).christoffel(a, b)
+
+                out.insert(0, root_chart_collocation(ys, xs, kernel.depth, gamma))
+                return np.stack(out), True
+        return np.stack(out), False
 
     def _approx_jacobian(self, coords, xs, c):
         r"""Closed-form Jacobian of :math:`V \mapsto \exp_X(V)` from its Taylor expansion.
@@ -441,9 +499,14 @@ class NewtonLogSolver(LogSolver):
         accept = self.tol * scale
         near = NEAR * scale
         # -- start: the second-order guess; the other candidates only where it is far off
-        cands = self._candidates(ys, xs)
+        cands, first_close = self._candidates(ys, xs)
         c = coords.to_coords(cands[0])
-        res, err, _ = self._shoot(coords, c, xs, ys, rtol=self.far_rtol)
+        # the collocation guess is usually within NEAR: shot at once at the exp solver's
+        # tolerance (a looser shot's residual is at the level of its integration error)
+        res, err, _ = self._shoot(coords, c, xs, ys,
+                                  rtol=None if first_close else self.far_rtol)
+        precise = np.full(n, first_close) & (err <= near)
+        c0 = c.copy()
         for cand in cands[1:]:
             idx = np.flatnonzero(~(err <= FAR * scale))
             if not len(idx):
@@ -459,17 +522,28 @@ class NewtonLogSolver(LogSolver):
             c[bad] = 0.0
             res[bad] = -coords.take(np.flatnonzero(bad)).to_coords(ys[bad] - xs[bad])
             err[bad] = np.max(np.abs(ys[bad] - xs[bad]), axis=(-2, -1))
-        precise = np.zeros(n, dtype=bool)
+        precise &= np.isfinite(err) & (c == c0).all(axis=1)
+        # a start within NEAR is shot again at the exp solver's tolerance: the looser shot's
+        # residual is at the level of its integration error there
+        close = np.flatnonzero((err <= near) & ~precise)
+        if len(close):
+            res[close], err[close], _ = self._shoot(coords.take(close), c[close], xs[close],
+                                                    ys[close])
+            precise[close] = True
         jac = self._approx_jacobian(coords, xs, c)
         level = np.zeros(n, dtype=int)  # 0 closed form + Broyden, 1 fresh closed form, 2+ exact
         done = np.zeros(n, dtype=bool)
         failed = np.zeros(n, dtype=bool)
         # far from the solution the second-order Jacobian is useless: exact Jacobians at once
-        far = np.flatnonzero(err > FAR * scale)
+        off = err > FAR * scale
+        # |V|_g / |X|_g: scale-free length (A_{cX} = c^(2(N-1)/N) A_X for g^N)
+        length = np.linalg.norm(c, axis=1) / np.linalg.norm(coords.to_coords(xs), axis=1)
+        far = np.flatnonzero(off | (length > LONG))
         if len(far):
             level[far] = 2
+            # long geodesics whose start is close keep the residual of the tighter shot
             self._exact_jacobian(coords, c, xs, ys, far, jac, res, err, failed,
-                                 far=np.ones(len(far), bool))
+                                 far=np.ones(len(far), bool), keep=~off[far])
         for _ in range(self.max_iter):
             active = np.flatnonzero(~done & ~failed)
             if not len(active):
@@ -532,11 +606,12 @@ class NewtonLogSolver(LogSolver):
         return coords.to_vector(c), done
 
     def _exact_jacobian(self, coords, c, xs, ys, idx, jac, res, err, failed, precise=None,
-                        far=None):
+                        far=None, keep=None):
         """Integrate the variational equations at ``c[idx]``; update the arrays in place.
 
         While the error is large (not ``precise``) the shot runs at ``jac_rtol`` too; where it
-        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3.
+        is ``far`` (relative error above 5 %) shot and Jacobian run at 1e-4 and 1e-3. Members
+        in ``keep`` keep their residual (it came from a tighter shot).
         """
         precise = np.zeros(len(idx), bool) if precise is None else precise
         far = np.zeros(len(idx), bool) if far is None else far & ~precise
@@ -555,5 +630,6 @@ class NewtonLogSolver(LogSolver):
                     derivative_rtol=d_rtol)
         ok = np.all(np.isfinite(j_j), axis=(1, 2)) & np.isfinite(e_j)
         jac[idx[ok]] = j_j[ok]
-        res[idx[ok]], err[idx[ok]] = r_j[ok], e_j[ok]
+        new = ok if keep is None else ok & ~keep
+        res[idx[new]], err[idx[new]] = r_j[new], e_j[new]
         failed[idx[~ok]] = True

@@ -32,13 +32,15 @@ from geodln.langevin.factors import (
     balanced_projection_step,
     factor_langevin,
 )
-from geodln.langevin.path import LangevinPath, as_generator
+from geodln.langevin.path import Chains, LangevinPath, LangevinScheme, as_generator
 from geodln.langevin.riemannian import brownian_motion, riemannian_langevin
 from geodln.langevin.root_chart import root_chart_coefficients, root_coordinates, svd
 from geodln.langevin.singular_values import singular_value_langevin
 
 __all__ = [
     "LangevinPath",
+    "Chains",
+    "LangevinScheme",
     "coordinate_laplacian",
     "cometric_sqrt_noise",
     "riemannian_langevin",

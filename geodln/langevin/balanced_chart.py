@@ -72,6 +72,7 @@ from geodln._checks import check_nonnegative_real, check_positive_int, check_pos
 from geodln.factors import balance_defect, check_factors, product, product_adjoint
 from geodln.langevin.factors import FactorLangevinPath, finite_product_record
 from geodln.langevin.path import (
+    Chains,
     as_generator,
     gradient_function,
     integrate_chains,
@@ -333,10 +334,8 @@ def balanced_chart_langevin(
     step_size,
     n_steps,
     *,
-    n_chains=None,
-    save_every=None,
-    seed=None,
     balance_tol=1e-8,
+    chains=None,
 ):
     r"""Langevin dynamics on the balanced manifold, integrated in the balanced chart.
 
@@ -357,11 +356,11 @@ def balanced_chart_langevin(
         Inverse temperature.
     step_size : float
     n_steps : int
-    n_chains : int, optional
-    save_every : int, optional
-    seed : int, SeedSequence or numpy Generator, optional
     balance_tol : float
         Relative balance defect accepted for ``factors0``.
+    chains : Chains, optional
+        Number of chains (when the start is a single point), save interval (default: start
+        and end only) and seed (:class:`geodln.langevin.Chains`).
 
     Returns
     -------
@@ -384,14 +383,16 @@ def balanced_chart_langevin(
     Examples
     --------
     >>> from geodln.init import balanced
-    >>> from geodln.langevin import balanced_chart_langevin
+    >>> from geodln.langevin import Chains, balanced_chart_langevin
     >>> ws = balanced((2, 2), 3, 1.0, seed=0)
-    >>> path = balanced_chart_langevin(None, ws, 10.0, 1e-3, 4, n_chains=2, seed=0)
+    >>> path = balanced_chart_langevin(None, ws, 10.0, 1e-3, 4, chains=Chains(n_chains=2, seed=0))
     >>> path.status, path.X.shape  # [saved times, chains, m, n]
     ('completed', (2, 2, 2, 2))
     >>> bool(np.max(path.balance_defect) < 1e-10)
     True
     """
+    chains = Chains.coerce(chains)
+    n_chains, save_every, seed = chains.n_chains, chains.save_every, chains.seed
     ws = check_factors(factors0, "factors0")
     d = ws[0].shape[-1]
     if any(w.shape[-2:] != (d, d) for w in ws):

@@ -73,6 +73,7 @@ from geodln.factors import (
 )
 from geodln.langevin.path import (
     ChainDivergence,
+    Chains,
     as_generator,
     gradient_function,
     integrate_chains,
@@ -396,11 +397,9 @@ def factor_langevin(
     step_size,
     n_steps,
     *,
-    n_chains=None,
     constrained=True,
-    save_every=None,
-    seed=None,
     balance_tol=1e-8,
+    chains=None,
 ):
     r"""Langevin dynamics of the factors (balanced-manifold or free), batched over chains.
 
@@ -418,14 +417,14 @@ def factor_langevin(
         Inverse temperature.
     step_size : float
     n_steps : int
-    n_chains : int, optional
     constrained : bool
         ``True``: Langevin on the balanced manifold (projection scheme). ``False``: free
         Euclidean Langevin on the factors.
-    save_every : int, optional
-    seed : int, SeedSequence or numpy Generator, optional
     balance_tol : float
         Relative balance defect accepted for ``factors0`` when ``constrained``.
+    chains : Chains, optional
+        Number of chains (when the start is a single point), save interval (default: start
+        and end only) and seed (:class:`geodln.langevin.Chains`).
 
     Returns
     -------
@@ -445,12 +444,14 @@ def factor_langevin(
     Examples
     --------
     >>> from geodln.init import balanced
-    >>> from geodln.langevin import factor_langevin
+    >>> from geodln.langevin import Chains, factor_langevin
     >>> ws = balanced((2, 2), 3, 1.0, seed=0)
-    >>> path = factor_langevin(None, ws, 10.0, 1e-3, 4, n_chains=2, seed=0)
+    >>> path = factor_langevin(None, ws, 10.0, 1e-3, 4, chains=Chains(n_chains=2, seed=0))
     >>> path.status, path.X.shape
     ('completed', (2, 2, 2, 2))
     """
+    chains = Chains.coerce(chains)
+    n_chains, save_every, seed = chains.n_chains, chains.save_every, chains.seed
     ws = check_factors(factors0, "factors0")
     if ws[0].ndim == 2:
         b = 1 if n_chains is None else check_positive_int(n_chains, "n_chains")

@@ -6,13 +6,18 @@ and is saved through :mod:`geodln.storage`. The helpers here are the pieces ever
 the seed (int, ``SeedSequence`` or ``Generator``), the broadcast of a start to ``n_chains``
 chains, the save schedule (every ``save_every`` steps, plus the last), and the energy argument
 (``None``, a :class:`geodln.losses.Loss` or a callable returning :math:`\nabla E`); ``beta`` and
-``step_size`` are checked by :func:`geodln._checks.check_positive_real`.
+``step_size`` are checked by :func:`geodln._checks.check_positive_real`. The options objects
+of the Langevin entry points live here too: :class:`Chains` (how many chains, how often they
+are saved, the seed) and :class:`LangevinScheme` (which Riemannian Langevin equation and its
+discretisation).
+
+Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23); MY = Menon, Yu (MY25).
 """
 
 
 import numpy as np
 
-from geodln._checks import as_generator, check_positive_int
+from geodln._checks import as_generator, check_bool, check_choice, check_positive_int
 from geodln.storage import (
     check_finite_for_status,
     check_record_array,
@@ -23,6 +28,8 @@ from geodln.storage import (
 
 __all__ = [
     "LangevinPath",
+    "Chains",
+    "LangevinScheme",
     "as_generator",
     "broadcast_chains",
     "save_schedule",
@@ -76,6 +83,127 @@ def broadcast_chains(x0, n_chains, name, core_ndim=2):
     if n_chains is not None and check_positive_int(n_chains, "n_chains") != x0.shape[0]:
         raise ValueError(f"n_chains={n_chains} does not match {name}.shape[0]={x0.shape[0]}")
     return x0.copy()
+
+
+class Chains:
+    """How a Langevin run is sampled: the number of chains, the save interval and the seed.
+
+    The options object of every Langevin entry point (``chains=Chains(...)``).
+
+    Parameters
+    ----------
+    n_chains : int, optional
+        Number of independent chains when the start is a single point (default: the start's
+        own batch, or 1).
+    save_every : int, optional
+        Record every this many steps (default: the start and the end only).
+    seed : int, SeedSequence or numpy Generator, optional
+        The noise (None: fresh OS entropy).
+
+    Raises
+    ------
+    ValueError
+        If ``n_chains`` or ``save_every`` is given and is not a positive integer, or ``seed`` is
+        not a seed.
+
+    Examples
+    --------
+    >>> from geodln.langevin import Chains
+    >>> Chains(n_chains=4, save_every=10, seed=0)
+    Chains(n_chains=4, save_every=10, seed=0)
+    """
+
+    def __init__(self, n_chains=None, save_every=None, seed=None):
+        if n_chains is not None:
+            check_positive_int(n_chains, "n_chains")
+        if save_every is not None:
+            check_positive_int(save_every, "save_every")
+        if isinstance(seed, bool | np.bool_) or not (
+                seed is None or isinstance(seed, int | np.integer | np.random.SeedSequence
+                                           | np.random.Generator)):
+            raise ValueError(f"seed must be None, an int, a SeedSequence or a Generator, got "
+                             f"{seed!r}")
+        self.n_chains, self.save_every, self.seed = n_chains, save_every, seed
+
+    @classmethod
+    def coerce(cls, chains):
+        """Return ``chains`` as :class:`Chains` (None: the defaults).
+
+        Raises
+        ------
+        ValueError
+            If ``chains`` is neither None nor a :class:`Chains`.
+        """
+        if chains is None:
+            return cls()
+        if not isinstance(chains, cls):
+            raise ValueError(f"chains must be a Chains(n_chains=..., save_every=..., seed=...), "
+                             f"got {chains!r}")
+        return chains
+
+    def __repr__(self):
+        return (f"Chains(n_chains={self.n_chains!r}, save_every={self.save_every!r}, "
+                f"seed={self.seed!r})")
+
+
+class LangevinScheme:
+    r"""Which Riemannian Langevin equation, and how it is discretised.
+
+    Parameters
+    ----------
+    method : {"root", "entries"}
+        Euler–Maruyama in the root chart (default) or in the entries of X.
+    normalized : bool
+        CMV convention :math:`A/N` (time runs N times slower than with the plain sum).
+    entropic : bool
+        Add :math:`+\tfrac1\beta\mathrm{grad}_{g^N}\log\mathrm{vol}(O_X)` (free energy
+        :math:`F_\beta = E - S/\beta`, Menon–Yu entropy of :mod:`geodln.entropy`).
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown or a flag is not a bool.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the normalised
+       co-metric :math:`A_{N,X}/N` of ``normalized=True``).
+    .. [2] MY25: Menon, Yu, arXiv:2509.09088, Theorem 4 (the orbit volume behind
+       ``entropic=True``).
+
+    Examples
+    --------
+    >>> from geodln.langevin import LangevinScheme
+    >>> LangevinScheme("entries", normalized=True)
+    LangevinScheme(method='entries', normalized=True, entropic=False)
+    """
+
+    METHODS = ("root", "entries")
+
+    def __init__(self, method="root", normalized=False, entropic=False):
+        check_choice(method, "method", self.METHODS)
+        self.method = method
+        self.normalized = check_bool(normalized, "normalized")
+        self.entropic = check_bool(entropic, "entropic")
+
+    @classmethod
+    def coerce(cls, scheme):
+        """Return ``scheme`` as :class:`LangevinScheme` (a str is the method).
+
+        Raises
+        ------
+        ValueError
+            If ``scheme`` is neither a method name nor a :class:`LangevinScheme`.
+        """
+        if isinstance(scheme, cls):
+            return scheme
+        if isinstance(scheme, str):
+            return cls(check_choice(scheme, "scheme", cls.METHODS))
+        raise ValueError(f"scheme must be 'root', 'entries' or a LangevinScheme, got {scheme!r}")
+
+    def __repr__(self):
+        return (f"LangevinScheme(method={self.method!r}, normalized={self.normalized}, "
+                f"entropic={self.entropic})")
 
 
 def save_schedule(n_steps, save_every):

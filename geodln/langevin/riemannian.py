@@ -40,7 +40,9 @@ from geodln._checks import (
 )
 from geodln.langevin.entries import entries_step
 from geodln.langevin.path import (
+    Chains,
     LangevinPath,
+    LangevinScheme,
     as_generator,
     broadcast_chains,
     check_start_gradient,
@@ -70,12 +72,8 @@ def riemannian_langevin(
     step_size,
     n_steps,
     *,
-    n_chains=None,
-    normalized=False,
-    entropic=False,
-    save_every=None,
-    seed=None,
     scheme="root",
+    chains=None,
 ):
     r"""Euler–Maruyama for the Riemannian Langevin equation on :math:`(M_d, g^N)`.
 
@@ -101,18 +99,15 @@ def riemannian_langevin(
         Time step h.
     n_steps : int
         Number of steps (final time ``n_steps * step_size``).
-    n_chains : int, optional
-        Number of independent chains when ``X0`` is a single matrix.
-    normalized : bool
-        CMV convention :math:`A/N` (time runs N times slower than with the plain sum).
-    entropic : bool
-        Add :math:`+\tfrac1\beta\mathrm{grad}_{g^N}\log\mathrm{vol}(O_X)` (free energy
+    scheme : {"root", "entries"} or LangevinScheme
+        Euler–Maruyama in the root chart (default) or in the entries of X; a
+        :class:`geodln.langevin.LangevinScheme` also sets ``normalized`` (CMV convention
+        :math:`A/N`: time runs N times slower than with the plain sum) and ``entropic``
+        (add :math:`+\tfrac1\beta\mathrm{grad}_{g^N}\log\mathrm{vol}(O_X)`: the free energy
         :math:`F_\beta = E - S/\beta`, Menon–Yu entropy of :mod:`geodln.entropy`).
-    save_every : int, optional
-        Record every this many steps (default: start and end only).
-    seed : int, SeedSequence or numpy Generator, optional
-    scheme : {"root", "entries"}
-        Euler–Maruyama in the root chart (default) or in the entries of X.
+    chains : Chains, optional
+        Number of chains (when the start is a single point), save interval (default: start
+        and end only) and seed (:class:`geodln.langevin.Chains`).
 
     Returns
     -------
@@ -138,13 +133,17 @@ def riemannian_langevin(
 
     Examples
     --------
-    >>> from geodln.langevin import riemannian_langevin
+    >>> from geodln.langevin import Chains, riemannian_langevin
     >>> from geodln.losses import razin_cohen_completion
     >>> path = riemannian_langevin(razin_cohen_completion(), np.eye(2), 2, 10.0, 1e-3, 5,
-    ...                            n_chains=3, seed=0)
+    ...                            chains=Chains(n_chains=3, seed=0))
     >>> path.status, path.states.shape  # [saved times, chains, d, d]
     ('completed', (2, 3, 2, 2))
     """
+    chains = Chains.coerce(chains)
+    n_chains, save_every, seed = chains.n_chains, chains.save_every, chains.seed
+    scheme = LangevinScheme.coerce(scheme)
+    normalized, entropic, scheme = scheme.normalized, scheme.entropic, scheme.method
     x = broadcast_chains(check_square(X0, "X0"), n_chains, "X0")
     depth = check_depth(depth, allow_inf=False)
     beta, h = check_positive_real(beta, "beta"), check_positive_real(step_size, "step_size")
@@ -192,7 +191,7 @@ def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
     step_size : float
     n_steps : int
     **kwargs
-        ``n_chains``, ``normalized``, ``entropic``, ``save_every``, ``seed``, ``scheme``.
+        ``scheme`` and ``chains`` (as in :func:`riemannian_langevin`).
 
     Returns
     -------
@@ -206,8 +205,8 @@ def brownian_motion(X0, depth, beta, step_size, n_steps, **kwargs):
 
     Examples
     --------
-    >>> from geodln.langevin import brownian_motion
-    >>> path = brownian_motion(np.eye(2), 3, 1.0, 1e-3, 4, n_chains=2, seed=1)
+    >>> from geodln.langevin import Chains, brownian_motion
+    >>> path = brownian_motion(np.eye(2), 3, 1.0, 1e-3, 4, chains=Chains(n_chains=2, seed=1))
     >>> path.status, path.times
     ('completed', array([0.   , 0.004]))
     """

@@ -24,6 +24,7 @@ import numpy as np
 
 from geodln._checks import check_bool, check_depth, check_finite, check_positive_real
 from geodln.langevin.path import (
+    Chains,
     LangevinPath,
     as_generator,
     broadcast_chains,
@@ -42,10 +43,8 @@ def singular_value_langevin(
     step_size,
     n_steps,
     *,
-    n_chains=None,
     normalized=False,
-    save_every=None,
-    seed=None,
+    chains=None,
 ):
     r"""Langevin dynamics of the singular values for a spectral energy :math:`E = f(\sigma)`.
 
@@ -70,11 +69,11 @@ def singular_value_langevin(
         N >= 1.
     beta, step_size : float
     n_steps : int
-    n_chains : int, optional
     normalized : bool
         CMV convention (the generator is divided by N: the plain process at time t/N).
-    save_every : int, optional
-    seed : int, SeedSequence or numpy Generator, optional
+    chains : Chains, optional
+        Number of chains (when the start is a single point), save interval (default: start
+        and end only) and seed (:class:`geodln.langevin.Chains`).
 
     Returns
     -------
@@ -100,12 +99,14 @@ def singular_value_langevin(
     --------
     Brownian motion of the singular values (no potential), two chains:
 
-    >>> from geodln.langevin import singular_value_langevin
+    >>> from geodln.langevin import Chains, singular_value_langevin
     >>> path = singular_value_langevin(None, np.array([2.0, 1.0]), 2, 10.0, 1e-3, 5,
-    ...                                n_chains=2, seed=0)
+    ...                                chains=Chains(n_chains=2, seed=0))
     >>> path.status, path.states.shape  # [saved times, chains, d]
     ('completed', (2, 2, 2))
     """
+    chains = Chains.coerce(chains)
+    n_chains, save_every, seed = chains.n_chains, chains.save_every, chains.seed
     s0 = broadcast_chains(check_finite(sigma0, "sigma0"), n_chains, "sigma0", core_ndim=1)
     if s0.shape[-1] < 1:
         raise ValueError(f"sigma0 must have shape [d] or [n_chains, d], got {np.shape(sigma0)}")

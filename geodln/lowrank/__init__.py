@@ -14,8 +14,11 @@ vectorised computation, per-member stopping).
   :class:`SparseSensing`, :class:`RankOneSensing`, :func:`random_sparse_completion`;
 - dynamics: :func:`lowrank_flow` (projected Runge–Kutta), :func:`lowrank_gradient_descent`
   (Riemannian GD with retraction), :func:`upstairs_gradient_descent` on thin factors
-  (:func:`bottleneck_factors`); results in :class:`LowRankTrajectory` (one run) or
-  :class:`LowRankBatch`; options :class:`Record`, :class:`FlowOptions`.
+  (:func:`bottleneck_factors`); options :class:`FlowOptions`, ``stop=`` and ``record=``
+  (:class:`geodln.flows.StoppingRules`, :class:`geodln.flows.Every` with ``factors=True`` to
+  keep U and V); the result is the engine's :class:`geodln.flows.Trajectory` with a factored
+  state (``state="factored"``: σ at every record, ``final_X`` a :class:`FactoredPoint`,
+  ``trajectory[k]`` member k of a batch).
 """
 
 from geodln.lowrank.cometric import (
@@ -39,7 +42,6 @@ from geodln.lowrank.tangent import (
     LowRankOperator,
     project_to_tangent,
 )
-from geodln.lowrank.trajectory import LowRankBatch, LowRankTrajectory, Record
 from geodln.lowrank.upstairs import (
     bottleneck_factors,
     end_to_end_factors,
@@ -56,9 +58,6 @@ __all__ = [
     "SparseCompletion",
     "SparseSensing",
     "RankOneSensing",
-    "LowRankTrajectory",
-    "LowRankBatch",
-    "Record",
     "FlowOptions",
     "BatchedSparse",
     "NonFiniteError",

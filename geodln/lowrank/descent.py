@@ -1,11 +1,14 @@
 r"""Fixed-step Riemannian gradient descent on factored rank-r points, batched.
 
 :math:`X_{k+1} = R_{X_k}(-\eta\,A_{N,X_k}(\nabla E(X_k)))` with the metric-projection
-retraction (truncated SVD of :math:`X + \xi` from a 2r×2r core,
-:func:`geodln.lowrank.retraction.retract`). This is the low-rank version of the dense
-downstairs step :math:`X \leftarrow P_{M_r}(X - \eta A_{N,X}(\nabla E))` of
-:func:`geodln.gradient_descent` (the discrete end-to-end update of ACH18, Arora, Cohen, Hazan,
-arXiv:1802.06509, Section 5), and agrees with it to rounding. One step costs
+retraction (the truncated SVD of :math:`X + \xi`, :func:`geodln.lowrank.retraction.retract`:
+from rank 16 by Gram matrices, r×r inverses and one r×r SVD,
+:func:`geodln.lowrank.tangent_truncation.truncate_tangent_step`, certified per member;
+otherwise, and for uncertified members, from two thin QRs and a 2r×2r core). This is the
+low-rank version of the dense downstairs step
+:math:`X \leftarrow P_{M_r}(X - \eta A_{N,X}(\nabla E))` of :func:`geodln.gradient_descent`
+(the discrete end-to-end update of ACH18, Arora, Cohen, Hazan, arXiv:1802.06509, Section 5),
+and agrees with it to rounding. One step costs
 O(|Ω| r + (m + n) r² + r³) per member for completion: no m×n array, independent of the depth.
 A batch of B starts runs as one vectorised computation with per-member stopping: the engine's
 fixed-step descent (:func:`geodln.flows.descend`) on the factored field
@@ -26,7 +29,6 @@ from geodln.lowrank.driver import (
 from geodln.lowrank.field import FactoredField
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members
-from geodln.lowrank.trajectory import Record
 from geodln.step_size import default_step_size
 
 __all__ = ["lowrank_gradient_descent"]
@@ -73,10 +75,9 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
         Stopping rules checked at every step: a :class:`geodln.flows.StoppingRules`
         (``loss_tol``, ``max_norm``, ``max_wall_time``, ``stop``) or a callable
         ``stop(t, point, loss) -> bool`` receiving one member's factored point.
-    record : None, int or Record, optional
-        Every step (None), every k steps (int) or a
-        :class:`~geodln.lowrank.trajectory.Record` (factors, user metrics evaluated on
-        factored points).
+    record : None, int or Every, optional
+        Every step (None), every k steps (int) or :class:`geodln.flows.Every` (``factors=True``
+        records U and V too; user metrics are evaluated on the factored point of a member).
     **legacy
         Keywords of earlier versions (``depth``, ``normalized``, ``loss_tol``, ``max_norm``,
         ``max_wall_time``, ``record_every``, ``store_factors``), translated by
@@ -84,9 +85,11 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
 
     Returns
     -------
-    trajectory : LowRankTrajectory or LowRankBatch
-        ``times = step * step_size``; ``steps`` holds the step indices. A diverging member
-        ends with ``status="diverged"``, its last finite state and its full record.
+    trajectory : Trajectory
+        Factored (``state="factored"``: σ at every record, ``final_X`` a
+        :class:`FactoredPoint`), batched for a batched ``X0``; ``times = step * step_size``;
+        ``steps`` holds the step indices. A diverging member ends with
+        ``status="diverged"``, its last finite state and its full record.
 
     Raises
     ------
@@ -121,4 +124,4 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
     check_loss(loss)
     field = FactoredField(loss, metric, x0.shape, x0.rank)
-    return run_fixed_steps(field, field.pack(x0), eta, n_steps, stop, Record.of(record), single)
+    return run_fixed_steps(field, field.pack(x0), eta, n_steps, stop, record, single)

@@ -14,10 +14,9 @@ import numpy as np
 
 from geodln._checks import check_positive_int
 from geodln.flows.descent import descend
-from geodln.flows.recording import Every
+from geodln.flows.recording import Every, as_record
 from geodln.flows.stopping import StoppingRules
 from geodln.lowrank.point import FactoredPoint
-from geodln.lowrank.trajectory import Record
 
 __all__ = ["stopping_of", "engine_rules", "legacy_arguments", "check_step_size", "check_n_steps",
            "run_fixed_steps", "factored_velocity", "as_batch", "check_loss"]
@@ -125,7 +124,8 @@ def legacy_arguments(function, metric, stop, record, legacy, extra=()):
     if "record_every" in legacy or legacy.get("store_factors"):
         if record is not None:
             raise ValueError(f"{function}: give record or record_every/store_factors, not both")
-        record = Record(legacy.get("record_every", 1), bool(legacy.get("store_factors")))
+        record = Every(legacy.get("record_every", 1),
+                       factors=bool(legacy.get("store_factors")))
     if metric is None:
         raise ValueError(f"{function}: metric (a depth N or a spectral metric) is required")
     return metric, stop, record
@@ -346,7 +346,7 @@ def run_fixed_steps(field, y0, eta, n_steps, stop, record, single):
     Parameters
     ----------
     field : FactoredRecords
-        The field (its ``record`` is the :class:`Record`).
+        The field (its ``record`` becomes ``record``).
     y0 : ndarray, shape=[B, d]
         Start states.
     eta : float
@@ -355,19 +355,20 @@ def run_fixed_steps(field, y0, eta, n_steps, stop, record, single):
         Steps (>= 0).
     stop : None, StoppingRules or callable
         See :func:`engine_rules`.
-    record : Record
-        Recording interval and contents.
+    record : None, int or Every
+        Recording interval and contents (:func:`geodln.flows.recording.as_record`).
     single : bool
         Return member 0 (the caller passed one point).
 
     Returns
     -------
-    trajectory : LowRankTrajectory or LowRankBatch
+    trajectory : Trajectory
+        Factored (``state="factored"``), batched unless ``single``.
 
     Raises
     ------
     ValueError
-        If the loss is not finite at a start.
+        If the loss is not finite at a start, or ``record`` is not ``Every(k)``.
 
     Examples
     --------
@@ -377,11 +378,14 @@ def run_fixed_steps(field, y0, eta, n_steps, stop, record, single):
     >>> loss, _ = random_sparse_completion((6, 5), 2, fraction=0.6, seed=0)
     >>> field = FactoredField(loss, as_factored_metric(3), (6, 5), 2)
     >>> y0 = field.pack(random_factored_point(6, 5, 2, seed=1, batch=2))
-    >>> out = run_fixed_steps(field, y0, 0.02, 5, None, Record(every=5), False)
-    >>> out.status, out[0].steps.tolist()
+    >>> out = run_fixed_steps(field, y0, 0.02, 5, None, 5, False)
+    >>> out.status.tolist(), out[0].steps.tolist()
     (['completed', 'completed'], [0, 5])
     """
+    record = as_record(record)
+    if record.times is not None:
+        raise ValueError("record must be Every(k) for gradient descent (At(times) is for flows)")
     field.record = record
     rules = engine_rules(stop)
-    out = descend(field, y0, eta, max(int(n_steps), 0), rules, Every(record.every))
+    out = descend(field, y0, eta, max(int(n_steps), 0), rules, record)
     return out[0] if single else out

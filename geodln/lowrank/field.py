@@ -21,14 +21,17 @@ share the engine's step-size control, stopping, event location and recording:
 - :class:`geodln.lowrank.upstairs.ThinFactorField` — upstairs gradient descent on thin
   factors (built on :class:`FactoredRecords`, defined next to the sparse factor gradient).
 
-Both record σ, the loss and the user metrics of a :class:`~geodln.lowrank.trajectory.Record`
-(evaluated on the factored point; with ``factors=True`` also U and V) — never an m×n array —
-and return a :class:`~geodln.lowrank.trajectory.LowRankBatch`.
+Both record σ, the loss and the user metrics of the recording options
+(:class:`geodln.flows.Every` / :class:`geodln.flows.At`, evaluated on the factored point; with
+``factors=True`` also U and V) — never an m×n array — and return a factored
+:class:`geodln.flows.Trajectory` (``state="factored"``, batched).
 """
 
 import numpy as np
 
 from geodln.flows.fields import VectorField
+from geodln.flows.recording import Every
+from geodln.flows.trajectory import Trajectory
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import (
     frobenius_norm_of_product,
@@ -36,7 +39,6 @@ from geodln.lowrank.retraction import (
     truncated_svd_or_nan,
 )
 from geodln.lowrank.tangent import FactoredTangent
-from geodln.lowrank.trajectory import LowRankBatch, LowRankTrajectory, Record
 from geodln.measures import frobenius_norm_from_singular_values
 
 __all__ = ["FactoredField", "FactoredRecords"]
@@ -48,21 +50,13 @@ def _slices(sizes):
     return [slice(a, b) for a, b in zip([0] + ends[:-1], ends)]
 
 
-def _member_metadata(meta, k):
-    """Metadata of member k (per-member lists such as ``n_steps`` reduced to the member's)."""
-    out = dict(meta)
-    if isinstance(out.get("n_steps"), list):
-        out["n_steps"] = int(out["n_steps"][k])
-    return out
-
-
 class FactoredRecords(VectorField):
     """Records and results of the factored fields (base class, flat states).
 
     A record keeps ``[loss, σ, metrics..., (U, V)]`` of a member (:meth:`record_row`, never an
-    m×n array); :meth:`trajectory` builds a :class:`LowRankBatch`. Subclasses set ``loss``,
-    ``shape``, ``rank``, ``record`` (a :class:`Record`) and ``point(y)`` (a batched
-    :class:`FactoredPoint`).
+    m×n array); :meth:`trajectory` builds a factored :class:`geodln.flows.Trajectory`.
+    Subclasses set ``loss``, ``shape``, ``rank``, ``record`` (:class:`geodln.flows.Every` or
+    :class:`geodln.flows.At`) and ``point(y)`` (a batched :class:`FactoredPoint`).
 
     Examples
     --------
@@ -103,31 +97,33 @@ class FactoredRecords(VectorField):
         return np.concatenate(cols, axis=-1)
 
     def trajectory(self, times, rows, counts, final, *, record, steps=None, **run_info):
-        """Return a :class:`LowRankBatch` of the members' :class:`LowRankTrajectory`."""
-        fin = self.point(final)
+        """Return the batched factored :class:`geodln.flows.Trajectory` of the records.
+
+        ``record`` is the integrator's copy of the recording options (the field evaluates its
+        own, ``self.record``); the other arguments are those of
+        :meth:`geodln.flows.fields.VectorField.trajectory`.
+        """
         m, n = self.shape
         r = self.rank
+        b, t_len = times.shape
         names = list(self.record.metrics)
-        members = []
-        for k in range(final.shape[0]):
-            count = int(counts[k])
-            row = rows[k, :count]
+        valid = np.arange(t_len)[None, :] < counts[:, None]
+        rows = np.where(valid[..., None], rows, np.nan)
+        sigma = rows[..., 1:1 + r]
+        recs = {"n_records": counts, "final_point": self.point(final),
+                "metrics": {name: rows[..., 1 + r + i] for i, name in enumerate(names)}}
+        if steps is not None:
+            recs["steps"] = np.where(valid, steps, -1).astype(np.int64)
+        recs.update(self.final_extras(final))
+        x = None
+        if self.record.factors:
             off = 1 + r + len(names)
-            extra = {}
-            if self.record.factors:
-                extra = {"u": row[:, off:off + m * r].reshape(count, m, r),
-                         "v": row[:, off + m * r:off + (m + n) * r].reshape(count, n, r)}
-            members.append(LowRankTrajectory(
-                times[k, :count], row[:, 1:1 + r], row[:, 0], fin[k], mode=self.mode,
-                status=str(run_info["status"][k]), message=run_info["message"][k],
-                n_rhs=int(run_info["n_rhs"][k]), wall_time=run_info["wall_time"],
-                steps=None if steps is None else steps[k, :count],
-                metadata=_member_metadata(run_info["metadata"], k),
-                metrics={name: row[:, 1 + r + i] for i, name in enumerate(names)}, **extra))
-        out = LowRankBatch(members, fin)
-        for key, value in self.final_extras(final).items():
-            setattr(out, key, value)
-        return out
+            x = FactoredPoint(rows[..., off:off + m * r].reshape(b, t_len, m, r), sigma,
+                              rows[..., off + m * r:off + (m + n) * r].reshape(b, t_len, n, r),
+                              check=False)
+        else:
+            recs["singular_values"] = sigma
+        return Trajectory(times, x, rows[..., 0], mode=self.mode, records=recs, **run_info)
 
 
 class FactoredField(FactoredRecords):
@@ -144,8 +140,8 @@ class FactoredField(FactoredRecords):
         ``(m, n)``.
     rank : int
         r.
-    record : Record, optional
-        What each record keeps (default: σ and the loss).
+    record : Every or At, optional
+        What each record keeps (default ``Every(1)``: σ and the loss at every step).
 
     References
     ----------
@@ -170,7 +166,7 @@ class FactoredField(FactoredRecords):
     def __init__(self, loss, metric, shape, rank, record=None):
         self.loss, self.metric = loss, metric
         self.shape, self.rank = tuple(shape), int(rank)
-        self.record = Record() if record is None else record
+        self.record = Every() if record is None else record
         m, n = self.shape
         r = self.rank
         self._state = _slices([m * r, r, n * r])

@@ -47,13 +47,12 @@ import numpy as np
 
 from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
 from geodln.flows.ode import Solver
-from geodln.flows.recording import At, Every
+from geodln.flows.recording import At, as_record
 from geodln.flows.runge_kutta import integrate_batch
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
 from geodln.lowrank.driver import as_batch, check_loss, engine_rules, legacy_arguments
 from geodln.lowrank.field import FactoredField
-from geodln.lowrank.trajectory import Record
 
 __all__ = ["lowrank_flow", "FlowOptions", "METHODS"]
 
@@ -119,7 +118,7 @@ _OPTION_KEYS = ("method", "rtol", "atol", "first_step", "max_step", "max_steps")
 
 
 def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop=None,
-                 record=None, t_eval=None, **legacy):
+                 record=None, **legacy):
     r"""Integrate :math:`\dot X = -A_{X}(\nabla E(X))` on :math:`M_r` in factored form.
 
     Parameters
@@ -139,21 +138,22 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     stop : None, StoppingRules or callable, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent`, checked after each accepted
         step; the loss and norm rules are located inside the step on the dense output.
-    record : None, int or Record, optional
-        Every accepted step (None), every k accepted steps, or a :class:`Record`.
-    t_eval : array-like, shape=[T], optional
-        Record only at these times (the dense output, retracted to :math:`M_r`), plus the
-        stopping point.
+    record : None, int, Every or At, optional
+        Every accepted step (None), every k accepted steps (int, ``Every(k)``), or only at
+        given times (``At(times)``: the dense output, retracted to :math:`M_r`, plus the
+        stopping point); ``factors=True`` records U and V too, user metrics are evaluated on
+        the factored point of a member.
     **legacy
         The keywords of earlier versions (``depth``, ``normalized``, ``method``, ``rtol``,
         ``atol``, ``first_step``, ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``,
-        ``max_wall_time``, ``record_every``, ``store_factors``), mapped onto ``metric``,
-        ``options``, ``stop`` and ``record``.
+        ``max_wall_time``, ``record_every``, ``store_factors``, ``t_eval``), mapped onto
+        ``metric``, ``options``, ``stop`` and ``record``.
 
     Returns
     -------
-    trajectory : LowRankTrajectory or LowRankBatch
-        A run whose state stops being finite ends ``status="diverged"`` with its last finite
+    trajectory : Trajectory
+        Factored (``state="factored"``), batched for a batched ``X0``. A run whose state stops
+        being finite ends ``status="diverged"`` with its last finite
         state and record.
 
     Raises
@@ -187,13 +187,9 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     t0, t1 = (float(v) for v in t_span)
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}")
-    record = Record.of(record)
-    every = Every(record.every)
-    if t_eval is not None:
-        targets = np.sort(check_finite(t_eval, "t_eval").reshape(-1))
-        if targets.size == 0 or targets[0] < t0 or targets[-1] > t1:
-            raise ValueError(f"t_eval must be non-empty and inside t_span {(t0, t1)}")
-        every = At(np.unique(targets))
+    record = as_record(record)
+    if record.times is not None and (record.times[0] < t0 or record.times[-1] > t1):
+        raise ValueError(f"record times must lie inside t_span {(t0, t1)}")
     rules = engine_rules(stop)
     budget = rules.max_steps is None
     if budget:  # the options' step budget: a member that exhausts it has "failed"
@@ -201,19 +197,27 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     field = FactoredField(loss, metric, x0.shape, x0.rank, record)
     solver = Solver(options.method, rtol=options.rtol, atol=options.atol,
                     max_step=options.max_step, first_step=options.first_step)
-    out = integrate_batch(field, field.pack(x0), (t0, t1), rules, solver, every)
-    for member in out if budget else ():
-        if member.status == "max_steps":
-            member.status = "failed"
-            member.message = (f"max_steps={options.max_steps} exceeded at "
-                              f"t={member.final_time:.6g}")
+    out = integrate_batch(field, field.pack(x0), (t0, t1), rules, solver, record)
+    if budget:  # the options' step budget: a member that exhausts it has "failed"
+        hit = out.status == "max_steps"
+        out.status = np.where(hit, "failed", out.status)
+        out.message = np.array([f"max_steps={options.max_steps} exceeded at t={t:.6g}" if h
+                                else msg for h, msg, t in zip(hit, out.message,
+                                                              out.final_time)])
     return out[0] if single else out
 
 
 def _legacy(options, metric, stop, record, legacy):
     """Map the keywords of earlier versions onto the options objects."""
     metric, stop, record = legacy_arguments("lowrank_flow", metric, stop, record, legacy,
-                                            extra=_OPTION_KEYS)
+                                            extra=_OPTION_KEYS + ("t_eval",))
+    if legacy.get("t_eval") is not None:
+        if record is not None:
+            raise ValueError("give record=At(times) or t_eval, not both")
+        targets = np.sort(check_finite(legacy["t_eval"], "t_eval").reshape(-1))
+        if targets.size == 0:
+            raise ValueError("t_eval must be non-empty")
+        record = At(np.unique(targets))
     opts = {k: legacy[k] for k in _OPTION_KEYS if k in legacy}
     if opts:
         if options is not None:

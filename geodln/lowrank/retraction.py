@@ -14,8 +14,12 @@ For one tangent vector at the base point, :func:`retract` uses the block structu
           \end{pmatrix} [V\; Q_v]^\top ,
 
 and the SVD of the 2r×2r core gives the metric projection (VAN13, Vandereycken,
-arXiv:1209.3834, Section 3; Absil–Oseledets 2015). Every array may carry batch axes; the
-factorisations are batched LAPACK calls.
+arXiv:1209.3834, Section 3; Absil–Oseledets 2015) — :func:`retract_by_core_svd`. For a
+rank-r result :func:`retract_or_nan` first computes the same truncation without any QR or
+2r×2r SVD (:func:`geodln.lowrank.tangent_truncation.truncate_tangent_step`: Riccati
+equations of the singular subspaces, Gram matrices, one r×r SVD, certified per member) and
+uses the core route only for the members that route does not certify. Every array may carry
+batch axes; the factorisations are batched LAPACK calls.
 
 Non-finite input is refused *before* any factorisation (LAPACK may hang or raise on NaN):
 :class:`~geodln.lowrank.point.NonFiniteError`, a ``ValueError``.
@@ -25,6 +29,7 @@ import numpy as np
 
 from geodln._checks import check_rank
 from geodln.lowrank.point import FactoredPoint, NonFiniteError
+from geodln.lowrank.tangent_truncation import truncate_tangent_step
 
 __all__ = [
     "truncated_svd_of_product",
@@ -32,10 +37,17 @@ __all__ = [
     "truncated_svd_of_dense",
     "retract",
     "retract_or_nan",
+    "retract_by_core_svd",
     "finite_members",
     "combine",
     "frobenius_norm_of_product",
 ]
+
+
+#: Below this rank the QR + 2r×2r-core route is the cheaper one (its LAPACK calls are small;
+#: the products-only route costs a fixed number of array operations): measured crossover
+#: about r = 15–20 at 213×320 (``python -m benchmarks.bench_lowrank --moderate``).
+PRODUCTS_ROUTE_MIN_RANK = 16
 
 
 def _swap(a):
@@ -392,6 +404,63 @@ def retract_or_nan(base_point, tangent_vec, step, rank=None):
     r = base_point.rank
     rank = r if rank is None else rank
     t = np.asarray(step, float)
+    if rank > r or r < PRODUCTS_ROUTE_MIN_RANK:
+        return retract_by_core_svd(base_point, tangent_vec, t, rank)
+    # products-only truncation (Riccati equations + an r x r SVD), certified per member;
+    # the members it does not certify take the general path (thin QRs, 2r x 2r core SVD)
+    u, s, v, ok = truncate_tangent_step(base_point.u, base_point.s, base_point.v,
+                                        (tangent_vec.m_core, tangent_vec.up, tangent_vec.vp),
+                                        t, rank)
+    if np.all(ok):
+        return FactoredPoint(u, s, v, check=False)
+    if not np.any(ok):
+        return retract_by_core_svd(base_point, tangent_vec, t, rank)
+    rest = ~ok
+    other = retract_by_core_svd(
+        base_point[rest], type(tangent_vec)(tangent_vec.m_core[rest], tangent_vec.up[rest],
+                                            tangent_vec.vp[rest]),
+        t[rest] if t.ndim else t, rank)
+    u[rest], s[rest], v[rest] = other.u, other.s, other.v
+    return FactoredPoint(u, s, v, check=False)
+
+
+def retract_by_core_svd(base_point, tangent_vec, step, rank=None):
+    r""":func:`retract_or_nan` the general way: two thin QRs and the SVD of the 2r×2r core.
+
+    The path :func:`retract_or_nan` takes for the members that
+    :func:`geodln.lowrank.tangent_truncation.truncate_tangent_step` does not certify (and for
+    ``rank > r``); also the reference the faster route is measured against. Members with
+    non-finite input get NaN.
+
+    Parameters
+    ----------
+    base_point : FactoredPoint
+    tangent_vec : FactoredTangent
+    step : float or ndarray, shape=[batch]
+    rank : int, optional
+
+    Returns
+    -------
+    point : FactoredPoint
+
+    References
+    ----------
+    .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 3 (retraction by metric projection
+       through the 2r×2r core).
+
+    Examples
+    --------
+    >>> from geodln.lowrank import project_to_tangent
+    >>> from geodln.lowrank.retraction import retract_by_core_svd
+    >>> from geodln.lowrank.point import FactoredPoint
+    >>> x = FactoredPoint(np.eye(3)[:, :2], [2.0, 1.0], np.eye(2))  # diag(2, 1) in R^{3x2}
+    >>> z = project_to_tangent(np.ones((3, 2)), x)
+    >>> bool(np.allclose(retract_by_core_svd(x, z, 0.1).to_dense(), x.to_dense() + 0.1))
+    True
+    """
+    t = np.asarray(step, float)
+    r = base_point.rank
+    rank = r if rank is None else rank
     m, n = base_point.shape
     if rank > 2 * r or 2 * r >= min(m, n):
         ok = (finite_members(base_point.u) & finite_members(base_point.v)

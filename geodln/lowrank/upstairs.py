@@ -31,6 +31,7 @@ import numpy as np
 
 from geodln._checks import check_bool, check_depth
 from geodln.factors import balance_defect, check_factors
+from geodln.flows.recording import Every
 from geodln.lowrank.driver import (
     check_loss,
     check_n_steps,
@@ -41,7 +42,6 @@ from geodln.lowrank.driver import (
 from geodln.lowrank.field import FactoredRecords
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import finite_members, truncated_svd_or_nan
-from geodln.lowrank.trajectory import Record
 from geodln.step_size import default_step_size
 
 __all__ = ["bottleneck_factors", "end_to_end_factors", "upstairs_gradient",
@@ -229,8 +229,8 @@ class ThinFactorField(FactoredRecords):
         ``(d_0 = n, d_1, ..., d_N = m)``.
     shared : bool
         See :func:`geodln.lowrank.upstairs.upstairs_gradient`.
-    record : Record, optional
-        What each record keeps.
+    record : Every, optional
+        What each record keeps (default ``Every(1)``).
 
     References
     ----------
@@ -256,7 +256,7 @@ class ThinFactorField(FactoredRecords):
         self.widths = tuple(int(w) for w in widths)
         self.shape = (self.widths[-1], self.widths[0])
         self.rank = min(self.widths)
-        self.record = Record() if record is None else record
+        self.record = Every() if record is None else record
         self._shapes = [(self.widths[p + 1], self.widths[p]) for p in range(len(widths) - 1)]
         self._offsets = np.cumsum([a * b for a, b in self._shapes])[:-1]
 
@@ -331,7 +331,7 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
         See :func:`upstairs_gradient`.
     stop : None, StoppingRules or callable, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent` (the point is the factored X).
-    record : None, int or Record, optional
+    record : None, int or Every, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent`.
     **legacy
         Keywords of earlier versions (``loss_tol``, ``max_norm``, ``max_wall_time``,
@@ -339,11 +339,11 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
 
     Returns
     -------
-    trajectory : LowRankTrajectory or LowRankBatch
-        Singular values of X (rank ``min d_p``) from thin QRs and a small SVD of ``L Rᵀ``;
-        ``factors`` holds the final factors and ``metadata["balance_defect"]`` their
-        balancedness defect. A diverging member ends ``"diverged"`` with its last finite
-        factors and its record.
+    trajectory : Trajectory
+        Factored, ``mode="upstairs"``. Singular values of X (rank ``min d_p``) from thin QRs
+        and a small SVD of ``L Rᵀ``; ``factors`` holds the final factors and
+        ``metadata["balance_defect"]`` their balancedness defect. A diverging member ends
+        ``"diverged"`` with its last finite factors and its record.
 
     Raises
     ------
@@ -383,12 +383,8 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     field = ThinFactorField(loss, [factors[0].shape[-1]] + [w.shape[-2] for w in factors],
                             shared)
     check_loss(loss)
-    out = run_fixed_steps(field, field.pack(state), eta, n_steps, stop, Record.of(record), False)
+    out = run_fixed_steps(field, field.pack(state), eta, n_steps, stop, record, False)
     final = [w[0] for w in out.factors] if single else out.factors
-    defect = np.asarray(balance_defect(final), float).tolist()
-    for member in out:
-        member.metadata = {**member.metadata, "balance_defect": defect}
-    if single:
-        out = out[0]
-    out.factors = final
-    return out
+    out.metadata = {**out.metadata,
+                    "balance_defect": np.asarray(balance_defect(final), float).tolist()}
+    return out[0] if single else out

@@ -20,11 +20,12 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geodln._checks import check_matrix, check_positive_int
+from geodln._checks import check_bool, check_matrix, check_positive_int, real_scalar
 from geodln.entropy import log_orbit_volume
 from geodln.volume import log_volume_density, resolve_kernel
 
-__all__ = ["diagonal_completion_slice", "log_volume_on_slice", "plot_log_volume_slice"]
+__all__ = ["diagonal_completion_slice", "log_volume_on_slice", "plot_log_volume_slice",
+           "SlicePlane", "SliceStyle"]
 
 _QUANTITIES = ("density", "entropy")
 
@@ -170,22 +171,104 @@ def log_volume_on_slice(
     return s, t, values
 
 
-def plot_log_volume_slice(
-    base=None,
-    directions=None,
-    depth=5,
-    normalized=False,
-    extent=(-3.0, 3.0, -3.0, 3.0),
-    resolution=201,
-    quantity="density",
-    rank_locus=None,
-    points=None,
-    ax=None,
-    cmap="viridis",
-    vmax_quantile=0.99,
-    colorbar=True,
-    labels=None,
-):
+class SlicePlane:
+    r"""The affine slice :math:`X(s, t) = B + s D_1 + t D_2` and the grid a heat map is drawn on.
+
+    Parameters
+    ----------
+    base, directions : array-like, optional
+        B ``[m, n]`` and ``[D1, D2]`` ``[2, m, n]``; both None (default): the CMV 2×2
+        diagonal-completion plane (:func:`diagonal_completion_slice`).
+    extent : tuple of float
+        ``(s_min, s_max, t_min, t_max)``.
+    resolution : int
+        Grid points per axis (>= 2).
+
+    Raises
+    ------
+    ValueError
+        If only one of ``base`` and ``directions`` is given, they are not finite ``[m, n]`` /
+        ``[2, m, n]`` arrays, ``extent`` is not four finite increasing bounds, or
+        ``resolution`` is not an integer >= 2.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Fig. 5 (the plane of solutions of
+       the 2×2 diagonal completion).
+
+    Examples
+    --------
+    >>> from geodln.plotting.volume import SlicePlane
+    >>> plane = SlicePlane(extent=(-1, 1, -2, 2), resolution=5)
+    >>> plane.default, plane.base.shape, plane.extent
+    (True, (2, 2), (-1.0, 1.0, -2.0, 2.0))
+    """
+
+    def __init__(self, base=None, directions=None, extent=(-3.0, 3.0, -3.0, 3.0),
+                 resolution=201):
+        self.default = base is None and directions is None
+        if self.default:
+            base, directions = diagonal_completion_slice()
+        elif base is None or directions is None:
+            raise ValueError("pass both base and directions, or neither (diagonal-completion "
+                             "plane)")
+        self.base, self.directions = _check_slice(base, directions)
+        self.extent = _check_extent(extent)
+        self.resolution = check_positive_int(resolution, "resolution", minimum=2)
+
+    @property
+    def square(self):
+        """Whether the slice's matrices are square."""
+        return self.base.shape[0] == self.base.shape[1]
+
+
+class SliceStyle:
+    r"""How :func:`plot_log_volume_slice` draws: colours, colour bar, labels, the locus.
+
+    Parameters
+    ----------
+    cmap : str
+        Colormap.
+    vmax_quantile : float
+        Upper colour limit as a quantile of the finite values, in (0, 1] (the density blows
+        up near the locus).
+    colorbar : bool
+        Add a colour bar.
+    labels : tuple of str, optional
+        Axis labels (default :math:`x_{12}`, :math:`x_{21}` for the default slice, else
+        ``s``, ``t``).
+    rank_locus : bool, optional
+        Draw the zero set of :math:`\det X(s, t)` (square slices; default: when square).
+
+    Raises
+    ------
+    ValueError
+        If ``vmax_quantile`` is not a number in (0, 1], ``colorbar`` is not a bool or
+        ``labels`` is not a pair of strings.
+
+    Examples
+    --------
+    >>> from geodln.plotting.volume import SliceStyle
+    >>> SliceStyle(vmax_quantile=0.97, colorbar=False).vmax_quantile
+    0.97
+    """
+
+    def __init__(self, cmap="viridis", vmax_quantile=0.99, colorbar=True, labels=None,
+                 rank_locus=None):
+        q = real_scalar(vmax_quantile)
+        if q is None or not 0 < q <= 1:
+            raise ValueError(f"vmax_quantile must be in (0, 1], got {vmax_quantile!r}")
+        self.cmap, self.vmax_quantile = cmap, float(q)
+        self.colorbar = check_bool(colorbar, "colorbar")
+        if labels is not None and (len(labels) != 2
+                                   or not all(isinstance(x, str) for x in labels)):
+            raise ValueError(f"labels must be a pair of strings, got {labels!r}")
+        self.labels = None if labels is None else tuple(labels)
+        self.rank_locus = None if rank_locus is None else check_bool(rank_locus, "rank_locus")
+
+
+def plot_log_volume_slice(depth=5, normalized=False, *, plane=None, quantity="density",
+                          points=None, ax=None, style=None):
     r"""Heat map of a log volume over an affine slice, with the rank-deficient locus drawn.
 
     Default slice: the CMV 2×2 diagonal-completion plane (:func:`diagonal_completion_slice`),
@@ -193,35 +276,22 @@ def plot_log_volume_slice(
 
     Parameters
     ----------
-    base, directions : array-like, optional
-        B ``[m, n]`` and ``[D1, D2]`` ``[2, m, n]``; default the diagonal-completion plane.
     depth : int, numpy.inf or SpectralKernel
         Depth N (``inf`` needs ``normalized=True``) or any spectral kernel.
     normalized : bool
         CMV normalisation :math:`A/N`.
-    extent : tuple of float
-        ``(s_min, s_max, t_min, t_max)``.
-    resolution : int
-        Grid points per axis.
+    plane : SlicePlane, optional
+        The slice, its extent and resolution (default ``SlicePlane()``: the
+        diagonal-completion plane on ``[-3, 3]²``, 201 points per axis).
     quantity : {"density", "entropy"}
         :func:`geodln.volume.log_volume_density` (diverges on the locus) or the Menon–Yu
         entropy :func:`geodln.entropy.log_orbit_volume` (finite, small on the locus).
-    rank_locus : bool, optional
-        Draw the zero set of :math:`\det X(s, t)` (square slices; default: when square).
     points : array-like, shape=[k, 2], optional
         Slice coordinates ``(s, t)`` to scatter on top (e.g. training outcomes).
     ax : matplotlib Axes, optional
         Axes to draw in (default: a new figure).
-    cmap : str
-        Colormap.
-    vmax_quantile : float
-        Upper colour limit as a quantile of the finite values (the density blows up near
-        the locus).
-    colorbar : bool
-        Add a colour bar.
-    labels : tuple of str, optional
-        Axis labels (default :math:`x_{12}`, :math:`x_{21}` for the default slice, else
-        ``s``, ``t``).
+    style : SliceStyle, optional
+        Colormap, colour limit, colour bar, labels, rank locus (default ``SliceStyle()``).
 
     Returns
     -------
@@ -231,10 +301,9 @@ def plot_log_volume_slice(
     Raises
     ------
     ValueError
-        If only one of ``base`` and ``directions`` is given, the slice or ``extent`` is invalid,
-        ``rank_locus`` is asked for a non-square slice, ``vmax_quantile`` is not in (0, 1], the
-        log volume is infinite on the whole grid, ``points`` is not [k, 2], or any argument of
-        :func:`log_volume_on_slice` is invalid.
+        If ``plane`` or ``style`` is not a :class:`SlicePlane` / :class:`SliceStyle`, the rank
+        locus is asked for a non-square slice, the log volume is infinite on the whole grid,
+        ``points`` is not [k, 2], or any argument of :func:`log_volume_on_slice` is invalid.
 
     References
     ----------
@@ -246,33 +315,30 @@ def plot_log_volume_slice(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from geodln.plotting.volume import plot_log_volume_slice
-    >>> fig, ax = plot_log_volume_slice(depth=3, resolution=21)
+    >>> from geodln.plotting.volume import SlicePlane, plot_log_volume_slice
+    >>> fig, ax = plot_log_volume_slice(3, plane=SlicePlane(resolution=21))
     >>> ax.get_xlabel(), ax.get_ylabel()
     ('$x_{12}$', '$x_{21}$')
     """
-    default = base is None and directions is None
-    if default:
-        base, directions = diagonal_completion_slice()
-    elif base is None or directions is None:
-        raise ValueError("pass both base and directions, or neither (diagonal-completion plane)")
-    base, directions = _check_slice(base, directions)
-    square = base.shape[0] == base.shape[1]
-    if rank_locus is None:
-        rank_locus = square
-    if rank_locus and not square:
+    plane = SlicePlane() if plane is None else plane
+    style = SliceStyle() if style is None else style
+    if not isinstance(plane, SlicePlane):
+        raise ValueError(f"plane must be a SlicePlane, got {type(plane).__name__}")
+    if not isinstance(style, SliceStyle):
+        raise ValueError(f"style must be a SliceStyle, got {type(style).__name__}")
+    base, directions = plane.base, plane.directions
+    rank_locus = plane.square if style.rank_locus is None else style.rank_locus
+    if rank_locus and not plane.square:
         raise ValueError("rank_locus (the det = 0 set) needs a square slice")
-    if not 0 < float(vmax_quantile) <= 1:
-        raise ValueError(f"vmax_quantile must be in (0, 1], got {vmax_quantile!r}")
     s, t, values = log_volume_on_slice(
-        base, directions, depth, normalized, extent, resolution, quantity
+        base, directions, depth, normalized, plane.extent, plane.resolution, quantity
     )
     finite = np.isfinite(values)
     if not np.any(finite):
         raise ValueError("the log volume is infinite on the whole grid; change extent")
     masked = np.ma.masked_invalid(values)
     vmin = float(np.min(values[finite]))
-    vmax = float(np.quantile(values[finite], vmax_quantile))
+    vmax = float(np.quantile(values[finite], style.vmax_quantile))
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 4.5))
     else:
@@ -282,12 +348,12 @@ def plot_log_volume_slice(
         origin="lower",
         extent=(s[0], s[-1], t[0], t[-1]),
         aspect="auto",
-        cmap=cmap,
+        cmap=style.cmap,
         vmin=vmin,
         vmax=max(vmax, vmin + 1e-12),
         interpolation="nearest",
     )
-    if colorbar:
+    if style.colorbar:
         name = "log density" if quantity == "density" else "entropy S"
         fig.colorbar(image, ax=ax, label=name)
     if rank_locus:
@@ -298,8 +364,9 @@ def plot_log_volume_slice(
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"points must have shape (k, 2), got {pts.shape}")
         ax.scatter(pts[:, 0], pts[:, 1], s=4, c="red", alpha=0.5, linewidths=0)
+    labels = style.labels
     if labels is None:
-        labels = ("$x_{12}$", "$x_{21}$") if default else ("s", "t")
+        labels = ("$x_{12}$", "$x_{21}$") if plane.default else ("s", "t")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     kname = resolve_kernel(depth, normalized).name

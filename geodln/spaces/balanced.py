@@ -51,7 +51,14 @@ from geomstats.geometry.euclidean import Euclidean
 from geomstats.geometry.manifold import Manifold
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
-from geodln._checks import check_bool, check_depth, check_finite, check_positive_int, check_rank
+from geodln._checks import (
+    as_generator,
+    check_bool,
+    check_depth,
+    check_finite,
+    check_positive_int,
+    check_rank,
+)
 from geodln.factors import (
     balance_residuals,
     balanced_factors,
@@ -59,7 +66,7 @@ from geodln.factors import (
     check_widths,
     widths_of,
 )
-from geodln.spaces.rank_matrices import RankMatrices, _rng
+from geodln.spaces.rank_matrices import RankMatrices
 
 DEFAULT_ATOL = 1e-10
 #: relative balance defect above which a point is rejected where a balanced point is required
@@ -410,7 +417,7 @@ class BalancedManifold(Manifold):
         -------
         samples : ndarray, shape=[..., total_dim]
         """
-        rng = _rng(seed)
+        rng = as_generator(seed, global_state=True)
         x = self.base_space.random_point(n_samples, bound, seed=rng)
         return self.lift(x, seed=rng)
 
@@ -445,7 +452,7 @@ class BalancedManifold(Manifold):
                     f"n_samples={n_samples} does not match the base_point batch {batch}"
                 )
             batch = (n_samples,)
-        z = _rng(seed).standard_normal(batch + (self.total_dim,))
+        z = as_generator(seed, global_state=True).standard_normal(batch + (self.total_dim,))
         return self.to_tangent(z, base_point)
 
     # -- tangent space ---------------------------------------------------------------------

@@ -32,17 +32,6 @@ def _tolerances(atol, rtol, default_rtol):
     return (0.0 if atol is None else float(atol)), float(rtol)
 
 
-def _rng(seed):
-    """Return a numpy ``Generator``; ``seed=None`` draws from numpy's global state.
-
-    The global state keeps ``geomstats.backend.random.seed`` (used by geomstats' test cases)
-    in control when no seed is given.
-    """
-    if seed is None:
-        return np.random.default_rng(np.random.randint(0, 2**63 - 1))
-    return as_generator(seed)
-
-
 class RankMatrices(Manifold):
     r"""Manifold of m×n real matrices of rank exactly ``rank``.
 
@@ -253,7 +242,7 @@ class RankMatrices(Manifold):
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         bound = check_positive_real(bound, "bound")
-        rng = _rng(seed)
+        rng = as_generator(seed, global_state=True)
         left = rng.standard_normal((n_samples, self.m, self.rank))
         right = rng.standard_normal((n_samples, self.n, self.rank))
         out = bound * left @ np.swapaxes(right, -1, -2) / np.sqrt(self.rank)
@@ -280,7 +269,7 @@ class RankMatrices(Manifold):
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         base_point = self._check(base_point, "base_point")
-        rng = _rng(seed)
+        rng = as_generator(seed, global_state=True)
         batch = base_point.shape[:-2]
         if n_samples > 1:
             if batch and batch != (n_samples,):
