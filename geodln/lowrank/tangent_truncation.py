@@ -61,8 +61,10 @@ from geodln._checks import check_positive_int
 
 __all__ = ["truncate_tangent_step"]
 
-#: Largest number of Riccati sweeps before a member is left to the general path.
-MAX_SWEEPS = 12
+#: Largest number of Riccati sweeps before a member is left to the general path, and the
+#: smallest per-sweep contraction of the change worth iterating on.
+MAX_SWEEPS = 8
+SLOW_CONTRACTION = 1e-2
 _EPS = np.finfo(float).eps
 #: Gram matrices of the unscaled normal blocks are used directly when their trace is in
 #: [1/_SAFE, _SAFE]; outside, the blocks are rescaled first.
@@ -185,6 +187,8 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
     except np.linalg.LinAlgError:  # an exactly singular A: the general path decides
         return u[..., :rank], s[..., :rank], v[..., :rank], np.zeros_like(ok)
     ok &= conv
+    if not ok.any():
+        return u[..., :rank], s[..., :rank], v[..., :rank], ok
     # orthonormal bases W_L L_L^{-T}, W_R L_R^{-T} of the two subspaces (Cholesky factors of
     # Gram matrices I + O(t^2): perfectly conditioned), and T = L_L^T A L_R^{-T} (r x r)
     lower_l = np.linalg.cholesky(eye + _swap(ai) @ gu @ ai)
@@ -217,6 +221,7 @@ def _riccati(a, gu, gv):
     """
     scale2 = _frob2(a)
     aa = a
+    previous = None
     for _ in range(MAX_SWEEPS):
         ai = np.linalg.inv(aa)
         bb = a + _swap(ai) @ gu
@@ -227,5 +232,11 @@ def _riccati(a, gu, gv):
         conv = change2 <= (16 * _EPS) ** 2 * scale2
         if np.all(conv | ~np.isfinite(change2)):
             break
+        # a sweep that shrinks the change by less than SLOW_CONTRACTION means a step close to
+        # the gap sigma_r / sigma_(r+1): leave it to the general path instead of iterating on
+        if previous is not None and np.all(conv | ~(change2 < SLOW_CONTRACTION ** 2
+                                                      * previous)):
+            break
+        previous = change2
     # (ai is the inverse of the previous iterate: equal to inv(aa) to rounding at convergence)
     return aa, ai, bi, conv
