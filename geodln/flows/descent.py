@@ -25,7 +25,6 @@ from geodln._checks import check_choice, check_positive_int, check_positive_real
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows import descent_kernel
 from geodln.flows.fields import DownstairsField, UpstairsField
-from geodln.flows.legacy import translate
 from geodln.flows.recording import RecordBuffer, as_record
 from geodln.flows.stopping import StoppingRules, describe
 from geodln.losses import MatrixCompletion, as_loss
@@ -266,7 +265,7 @@ def _step_size(step_size):
 
 
 def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, mode="downstairs",
-                     stop=None, record=None, **legacy):
+                     stop=None, record=None):
     r"""Fixed-step gradient descent upstairs or downstairs, batched, with a per-step log.
 
     Parameters
@@ -299,9 +298,6 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     record : Every or int, optional
         Record every k-th step (default 1: a complete per-step log); ``Every(k, metrics=...)``
         adds user metrics, ``Every(k).progress = True`` shows a tqdm bar.
-    **legacy
-        Former keywords (``depth``, ``normalized``, ``rank``, ``loss_tol``, ``max_norm``,
-        ``max_wall_time``, ``log_every``), see :mod:`geodln.flows.legacy`.
 
     Returns
     -------
@@ -343,15 +339,6 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     if n_steps is None:
         raise ValueError("n_steps is required (a positive int)")
     n_steps = check_positive_int(n_steps, "n_steps")
-    if isinstance(start, list | tuple):
-        lshape = (np.shape(start[-1])[-2], np.shape(start[0])[-1]) if start else None
-    else:
-        lshape = np.shape(start)[-2:] if np.ndim(start) >= 2 else None
-    if mode == "upstairs" and legacy.get("depth") is not None and metric is None \
-            and isinstance(start, list | tuple) and legacy["depth"] != len(start):
-        raise ValueError(f"depth={legacy['depth']} but start holds {len(start)} factors")
-    metric, _, stop, record = translate("gradient_descent", lshape if mode == "downstairs"
-                                        else None, metric, None, stop, record, legacy)
     rules = StoppingRules.coerce(stop)
     record = as_record(record)
     if record.times is not None:

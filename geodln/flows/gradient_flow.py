@@ -18,7 +18,6 @@ import numpy as np
 
 from geodln.factors import check_factors
 from geodln.flows.fields import DownstairsField, UpstairsField
-from geodln.flows.legacy import translate
 from geodln.flows.ode import Solver, check_t_span, integrate
 from geodln.flows.recording import as_record
 from geodln.flows.runge_kutta import BATCH_METHODS, integrate_batch
@@ -99,8 +98,7 @@ def _check_on_rank(field, y0):
         )
 
 
-def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=None, record=None,
-                    **legacy):
+def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=None, record=None):
     r"""Riemannian gradient flow :math:`\dot X = -A_X(\nabla E(X))` on :math:`M_r`, batched.
 
     With ``metric=N`` the co-metric is the plain sum
@@ -126,10 +124,6 @@ def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=Non
         Stopping rules (a callable is the user rule ``stop(t, X, loss)``).
     record : Every, At or int, optional
         What to record (default: every accepted step).
-    **legacy
-        Former keywords (``depth``, ``normalized``, ``rank``, ``method``, ``rtol``, ``atol``,
-        ``t_eval``, ``loss_tol``, ``max_norm``, ``max_wall_time``), see
-        :mod:`geodln.flows.legacy`.
 
     Returns
     -------
@@ -157,8 +151,6 @@ def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=Non
     """
     shape = np.shape(X0)[-2:] if np.ndim(X0) >= 2 else None
     loss = as_loss(loss, shape)
-    metric, solver, stop, record = translate("downstairs_flow", shape, metric, solver, stop,
-                                             record, legacy)
     if metric is None:
         raise ValueError("metric is required: a depth N (int or numpy.inf) or a metric object")
     field = DownstairsField(loss, metric)
@@ -167,7 +159,7 @@ def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=Non
     return run_flow(field, y0, np.ndim(X0) == 3, t_span, solver, stop, record)
 
 
-def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record=None, **legacy):
+def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record=None):
     r"""Euclidean gradient flow of :math:`E\circ\phi` on the factors (the network's training).
 
     :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi) = -W_{N:p+1}^\top\nabla E(X)W_{p-1:1}^\top`
@@ -182,7 +174,7 @@ def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record
         ``[W_1, ..., W_N]``, ``W_p`` of shape ``(d_p, d_{p-1})`` or ``(B, d_p, d_{p-1})``.
     t_span : tuple of float
         ``(t0, t1)``.
-    solver, stop, record, **legacy
+    solver, stop, record
         As in :func:`downstairs_flow`.
 
     Returns
@@ -208,7 +200,6 @@ def upstairs_flow(loss, factors0, t_span=None, *, solver=None, stop=None, record
     """
     factors0 = check_factors(factors0, "factors0")
     loss = as_loss(loss, (factors0[-1].shape[-2], factors0[0].shape[-1]))
-    _, solver, stop, record = translate("upstairs_flow", None, None, solver, stop, record, legacy)
     field = UpstairsField.from_factors(loss, factors0)
     y0 = field.pack(factors0)
     return run_flow(field, y0, np.ndim(factors0[0]) == 3, t_span, solver, stop, record)
