@@ -14,7 +14,7 @@ DOCS_STAMP := $(VENV)/.docs-stamp
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench,distributed,baselines]'
+	$(BIN)/pip install --quiet -e '.[test,bench,distributed,baselines,fast]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -5,7 +5,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from geodln import downstairs_flow, upstairs_flow
+from geodln import At, Solver, downstairs_flow, upstairs_flow
 from geodln.convergence import (
     aligned_start,
     mode_strength,
@@ -106,7 +106,7 @@ def test_aligned_flows_follow_closed_form(n, a0, t_end):
     times = np.linspace(0.0, t_end, 41)
     ref = mode_strength(times[:, None], s, starts, n)
     assert np.all(ref[-1] > 0.999 * s) and np.all(ref[0] < 0.1 * s)  # the whole sigmoid
-    opts = {"method": "DOP853", "rtol": 1e-13, "atol": 1e-16, "t_eval": times}
+    opts = {"solver": Solver("DOP853", rtol=1e-13, atol=1e-16), "record": At(times)}
     down = downstairs_flow(loss, x0, n, (0.0, t_end), **opts)
     np.testing.assert_allclose(mode_strengths(down.X, u, v), ref, rtol=1e-8)
     up = upstairs_flow(loss, balanced_factors(x0, n, seed=1), (0.0, t_end), **opts)

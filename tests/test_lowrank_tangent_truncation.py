@@ -116,7 +116,7 @@ def test_gradient_descent_step_equals_dense_downstairs_step():
         u, s, v = u[:, :r], s[:r], vt[:r].T  # x has rank r exactly
         a = sum(_power(u, s, (3 - j) / 3) @ g @ _power(v, s, (j - 1) / 3) for j in (1, 2, 3))
         x, _ = dense_truncation(x - eta * a, r)
-    assert rel(tr.final.to_dense(), x) < 1e-10
+    assert rel(tr.final_X.to_dense(), x) < 1e-10
 
 
 def _power(q, s, p):
@@ -133,3 +133,18 @@ def test_factored_velocity_step_matches_general_path():
     assert bool(ok)
     expected, _ = dense_truncation(x.to_dense() + 1e-3 * k.to_dense(x), 10)
     assert rel((un * sn) @ vn.T, expected) < 1e-12
+
+
+def test_bad_input_raises_value_error():
+    x, z = step_problem(10, 8, 3, [3.0, 2.0, 1.0], seed=9)
+    blocks = (z.m_core, z.up, z.vp)
+    with pytest.raises(ValueError, match="rank"):
+        truncate_tangent_step(x.u, x.s, x.v, blocks, 0.1, 4)
+    with pytest.raises(ValueError, match="rank"):
+        truncate_tangent_step(x.u, x.s, x.v, blocks, 0.1, True)
+    with pytest.raises(ValueError, match="must match"):
+        truncate_tangent_step(x.u, x.s, x.v, (z.m_core, z.up[:5], z.vp), 0.1, 3)
+    with pytest.raises(ValueError, match="must match"):
+        truncate_tangent_step(x.u, x.s, x.v, blocks, np.ones(2), 3)
+    with pytest.raises(ValueError, match="real arrays"):
+        truncate_tangent_step(x.u, x.s, x.v, blocks, "a", 3)

@@ -181,52 +181,6 @@ def rc_loss(x):
     return 0.5 * np.sum((mask * (np.asarray(x) - target)) ** 2, axis=(-2, -1))
 
 
-def rc_gd_step(factors, lr, trained=None):
-    r"""One step of RC's GD, ``W_p - lr * dE/dW_p``, for factors [B, N, 2, 2] (W_1 first).
-
-    Parameters
-    ----------
-    factors : ndarray, shape=[B, N, 2, 2]
-        :math:`X = W_N \cdots W_1` with ``factors[:, p]`` = :math:`W_{p+1}`.
-    lr : ndarray, shape=[B]
-        Learning rate of each member (step factor 1 on E = :func:`rc_loss`).
-    trained : ndarray, shape=[B, N], optional
-        1 for a trained layer, 0 for a frozen one (used to pad shallower networks with
-        identity layers so that every depth runs in one batch); default all 1.
-
-    Returns
-    -------
-    factors : ndarray, shape=[B, N, 2, 2]
-
-    Examples
-    --------
-    One step of depth 2 from :math:`W_1 = W_2 = I/2` lowers the loss:
-
-    >>> from geodln.experiments.razin_cohen import rc_gd_step, rc_loss
-    >>> factors = np.broadcast_to(0.5 * np.eye(2), (1, 2, 2, 2)).copy()
-    >>> after = rc_gd_step(factors, np.array([0.1]))
-    >>> bool(rc_loss(after[0, 1] @ after[0, 0]) < rc_loss(factors[0, 1] @ factors[0, 0]))
-    True
-    """
-    mask, target = rc_problem()
-    w = np.asarray(factors, float)
-    depth = w.shape[1]
-    rate = np.asarray(lr, float)[:, None] * (np.ones(w.shape[:2]) if trained is None
-                                             else np.asarray(trained, float))
-    below = [None, w[:, 0]]  # below[p] = W_p ... W_1
-    for p in range(1, depth):
-        below.append(w[:, p] @ below[-1])
-    grad_x = mask * (below[-1] - target)
-    new = w.copy()
-    above = None  # W_N ... W_{p+2} while updating W_{p+1}
-    for p in range(depth - 1, -1, -1):
-        left = grad_x if above is None else np.swapaxes(above, -1, -2) @ grad_x
-        grad = left if p == 0 else left @ np.swapaxes(below[p], -1, -2)
-        new[:, p] -= rate[:, p, None, None] * grad
-        above = w[:, p] if above is None else above @ w[:, p]
-    return new
-
-
 def _rc_start(rng, depth, alpha, kind, det_sign):
     from geodln import init
 
@@ -240,75 +194,67 @@ def _rc_start(rng, depth, alpha, kind, det_sign):
 
 
 def _gd_group_run(rng, index, groups, max_epochs, protocol):
-    """RC's GD for a group of configurations, as one batch (shallower ones padded).
+    """RC's GD for a group of configurations on the engine's batched descent.
 
-    Members stop on RC's rule (:data:`PROTOCOL`); a stopped or diverged member keeps its last
-    finite iterate. Records every ``check_every`` steps (thinned to at most ``MAX_RECORDS``).
+    The starts are drawn in the order of the group (one generator); each depth then runs as
+    one batch of :func:`geodln.gradient_descent` (upstairs, a step per member, RC's stopping
+    rule as ``StoppingRules(loss_tol, check_every, patience)``), in the compiled kernel when
+    numba is installed. A stopped or diverged member keeps its last finite iterate. Records
+    every ``check_every`` steps (thinned to at most ``MAX_RECORDS``) and at the stop.
     """
+    from geodln.flows import Every, StoppingRules, gradient_descent
+    from geodln.losses import razin_cohen_completion
+
     configs = groups[index]
-    top = max(c[0] for c in configs)
-    w = np.zeros((len(configs), top, 2, 2))
-    trained = np.zeros((len(configs), top))
-    for i, (d, _, a, k, s) in enumerate(configs):
-        w[i, :d] = _rc_start(rng, d, a, k, s)
-        w[i, d:] = np.eye(2)  # frozen identity layers on the output side
-        trained[i, :d] = 1.0
-    lr = np.array([c[1] * protocol["step_factor"] for c in configs])
-    every, patience, tol = protocol["check_every"], protocol["patience"], protocol["stop_tol"]
-    n = len(configs)
-    active = np.ones(n, bool)
-    below = np.zeros(n, int)
-    stop_step = np.full(n, -1)
-    status = np.array(["epoch_cap"] * n, dtype=object)
-    thin = max(1, max_epochs // every // MAX_RECORDS)
-    steps, xs = [0], [_product(w)]
-    k = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        while k < max_epochs and active.any():
-            new = rc_gd_step(w[active], lr[active], trained[active])
-            k += 1
-            finite = np.all(np.isfinite(new), axis=(-3, -2, -1))
-            idx = np.flatnonzero(active)
-            w[idx[finite]] = new[finite]
-            if not finite.all():
-                status[idx[~finite]] = "diverged"
-                stop_step[idx[~finite]] = k
-                active[idx[~finite]] = False
-            if k % every == 0:
-                x = _product(w)
-                loss = rc_loss(x)
-                below = np.where(loss < tol, below + 1, 0)
-                done = active & (below > patience)
-                status[done] = "stopped"
-                stop_step[done] = k
-                active &= ~done
-                if (k // every) % thin == 0 or done.any():
-                    steps.append(k)
-                    xs.append(x)
-    steps.append(k)
-    xs.append(_product(w))
-    return {"steps": np.array(steps), "X": np.stack(xs, axis=1), "status": status.astype(str),
-            "stop_step": stop_step, "X0": xs[0]}
+    starts = [_rc_start(rng, d, a, k, s) for d, _, a, k, s in configs]
+    every = protocol["check_every"]
+    every *= max(1, max_epochs // every // MAX_RECORDS)
+    stop = StoppingRules(loss_tol=protocol["stop_tol"], check_every=protocol["check_every"],
+                         patience=protocol["patience"])
+    members = [None] * len(configs)
+    for depth in sorted({c[0] for c in configs}):
+        idx = [i for i, c in enumerate(configs) if c[0] == depth]
+        factors = [np.stack([starts[i][p] for i in idx]) for p in range(depth)]
+        lr = np.array([configs[i][1] * protocol["step_factor"] for i in idx])
+        traj = gradient_descent(razin_cohen_completion(), factors, lr, max_epochs,
+                                mode="upstairs", stop=stop, record=Every(every))
+        for j, i in enumerate(idx):
+            members[i] = traj[j]
+    t_len = max(len(m.steps) for m in members)
+    steps = np.full((len(configs), t_len), -1, dtype=np.int64)
+    xs = np.full((len(configs), t_len, 2, 2), np.nan)
+    for i, m in enumerate(members):
+        steps[i, :len(m.steps)], xs[i, :len(m.steps)] = m.steps, m.X
+    status = np.array([_STATUS.get(m.status, m.status) for m in members])
+    stop_step = np.array([-1 if m.status == "completed" else
+                          int(m.n_rhs) + (m.status == "diverged") for m in members])
+    return {"steps": steps, "X": xs, "counts": np.array([len(m.steps) for m in members]),
+            "status": status, "stop_step": stop_step, "X0": xs[:, 0]}
 
 
-def _product(w):
-    x = w[..., 0, :, :]
-    for p in range(1, w.shape[-3]):
-        x = w[..., p, :, :] @ x
-    return x
+#: engine status -> the name this experiment reports (RC's vocabulary)
+_STATUS = {"loss_tol": "stopped", "completed": "epoch_cap"}
+
+
+def _member_runs(res):
+    """Split a stored GD group into per-member ``(steps, X)`` (also reads the former format)."""
+    if "counts" not in res:  # before the engine port: one record grid shared by the group
+        return [(res["steps"], x) for x in res["X"]]
+    return [(res["steps"][i, :c], res["X"][i, :c]) for i, c in enumerate(res["counts"])]
 
 
 def _flow_run(rng, index, cases):
     """One downstairs flow from X(0) = scale * G with the requested sign of det."""
-    from geodln.flows import downstairs_flow
+    from geodln.flows import Solver, StoppingRules, downstairs_flow
     from geodln.init import gaussian_matrix
     from geodln.losses import razin_cohen_completion
 
     depth, det_sign, scale, loss_tol = cases[index]
     x0 = gaussian_matrix((2, 2), scale, seed=rng, det_sign=det_sign)
     traj = downstairs_flow(
-        razin_cohen_completion(), x0, depth, (0.0, 1e12), loss_tol=loss_tol, max_norm=1e6,
-        method="LSODA", rtol=1e-8, atol=1e-12,
+        razin_cohen_completion(), x0, depth, (0.0, 1e12),
+        solver=Solver("LSODA", rtol=1e-8, atol=1e-12),
+        stop=StoppingRules(loss_tol=loss_tol, max_norm=1e6),
     )
     return {"times": traj.times, "X": traj.X, "loss": traj.loss, "status": traj.status}
 
@@ -534,10 +480,9 @@ def run(out_dir, full=False, seed=0, n_jobs=None, progress=True, size=None):
                   n_jobs, progress)
     gd_cfgs, gd_runs = [], []
     for group, res in zip(groups, gd.runs):
-        for i, c in enumerate(group):
-            x = res["X"][i]
+        for i, (c, (steps, x)) in enumerate(zip(group, _member_runs(res))):
             gd_cfgs.append(c)
-            gd_runs.append({"steps": res["steps"], "X": x, "loss": rc_loss(x),
+            gd_runs.append({"steps": steps, "X": x, "loss": rc_loss(x),
                             "status": res["status"][i], "stop_step": res["stop_step"][i]})
     # det < 0 flows run on to 1e-8: |x11| must settle (bounded), not grow like 1/sqrt(2E)
     flow_cases = [(d, s, FLOW_SCALE, 1e-4 if s > 0 else NEG_FLOW_TOL) for d in (2, 3, 4)

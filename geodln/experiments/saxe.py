@@ -67,7 +67,7 @@ def aligned_part(depths, points, seed):
     s : ndarray, shape=[3]
         The target's singular values.
     """
-    from geodln import downstairs_flow, upstairs_flow
+    from geodln import At, Solver, downstairs_flow, upstairs_flow
     from geodln.convergence import aligned_start, mode_strength, mode_strengths, mode_time
     from geodln.factors import balanced_factors
     from geodln.losses import LeastSquares
@@ -85,7 +85,7 @@ def aligned_part(depths, points, seed):
         t_end = float(np.max(mode_time(s * (1 - 1e-4), s, a0, n)))
         times = np.linspace(0.0, t_end, points)
         ref = mode_strength(times[:, None], s, a0, n)
-        opts = {"method": "DOP853", "rtol": 1e-13, "atol": 1e-16, "t_eval": times}
+        opts = {"solver": Solver("DOP853", rtol=1e-13, atol=1e-16), "record": At(times)}
         down = downstairs_flow(loss, x0, n, (0.0, t_end), **opts)
         up = upstairs_flow(loss, balanced_factors(x0, n, seed=seed), (0.0, t_end), **opts)
         err_d = float(np.max(np.abs(mode_strengths(down.X, u, v) / ref - 1)))

@@ -7,7 +7,8 @@ One batched engine (Arora–Cohen–Hazan, ACH18; Cohen–Menon–Veraszto, CMV2
 - :func:`upstairs_flow` — :math:`\dot W_p = -\nabla_{W_p}(E\circ\phi)` (any widths, batched);
 - :func:`gradient_descent` — fixed-step GD in either mode, batched, with a per-step log;
 - :func:`compare_flows` — both flows from the same balanced start, deviation and costs;
-- :class:`Trajectory` — the recorded result with a batch axis (save/load, measures).
+- :class:`Trajectory` — the one result type: dense or factored (U, σ, V) states with a batch
+  axis (save/load, measures, ``trajectory[k]``), also of the low-rank dynamics.
 
 Options objects, the same for every entry point: ``metric=`` (an int N is the plain-sum DLN
 metric :math:`g^N`), ``solver=`` (:class:`Solver`), ``stop=`` (:class:`StoppingRules`),

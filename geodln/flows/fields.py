@@ -52,6 +52,7 @@ import numbers
 import numpy as np
 from geomstats.geometry.scalar_product_metric import ScalarProductMetric
 
+from geodln import small_cometric
 from geodln._checks import check_depth, check_matrix
 from geodln.factors import balance_defect, check_factors, product, product_adjoint, widths_of
 from geodln.flows.recording import evaluate_metrics
@@ -59,7 +60,7 @@ from geodln.flows.trajectory import Trajectory
 from geodln.metric import DLNMetric, SpectralMetric
 from geodln.small_svd import apply_2x2
 from geodln.spaces import RankMatrices
-from geodln.spectral import SpectralKernel
+from geodln.spectral import DLNKernel, SpectralKernel
 from geodln.svd_frame import SVDFrame
 
 __all__ = ["VectorField", "DownstairsField", "UpstairsField", "resolve_metric"]
@@ -222,11 +223,13 @@ class VectorField:
         y_new : ndarray, shape=[b, d]
         """
         weights = np.asarray(weights, float)
-        if weights.ndim == 1:
-            dy = np.tensordot(weights, ks, axes=1)
+        if weights.ndim == 1:  # one matrix-vector product over the stages
+            dy = (weights @ ks.reshape(ks.shape[0], -1)).reshape(ks.shape[1:])
         else:
             dy = np.einsum("sb,sbd->bd", weights, ks)
-        return self.retract(y + dy * h[:, None])
+        dy *= h[:, None]
+        dy += y
+        return self.retract(dy)
 
     def error_norm(self, y, y_new, h, ks, tableau, rtol, atol):
         """Scaled local error of each member, as ``solve_ivp`` measures it (flat states).
@@ -251,8 +254,10 @@ class VectorField:
         """
         scale = atol + np.maximum(np.abs(y), np.abs(y_new)) * rtol
         if tableau.E is not None:
-            err = np.tensordot(tableau.E, ks, axes=1) * h[:, None] / scale
-            return np.sqrt(np.mean(err * err, axis=-1))
+            err = (tableau.E @ ks.reshape(ks.shape[0], -1)).reshape(ks.shape[1:])
+            err *= h[:, None]
+            err /= scale
+            return np.sqrt(np.einsum("bd,bd->b", err, err) / err.shape[-1])
         err5 = np.tensordot(tableau.E5, ks, axes=1) / scale
         err3 = np.tensordot(tableau.E3, ks, axes=1) / scale
         n5, n3 = np.sum(err5 * err5, axis=-1), np.sum(err3 * err3, axis=-1)
@@ -432,6 +437,11 @@ class DownstairsField(VectorField):
         self.kernel = self.metric.kernel
         self.project = bool(project) and self.rank < min(self.shape)
         self._lean = self.shape == (2, 2) and self.rank == 2
+        m, n = self.shape
+        # the compiled loop: DLN kernels at full-rank square points up to MAX_SIZE (numba)
+        self._compiled = (small_cometric.AVAILABLE and m == n == self.rank
+                          and m <= small_cometric.MAX_SIZE
+                          and isinstance(self.kernel, DLNKernel))
 
     def pack(self, start, name="X0"):
         """Validate X0 ``[m, n]`` or ``[B, m, n]``; return the state ``[B, m*n]``.
@@ -454,10 +464,22 @@ class DownstairsField(VectorField):
         return np.reshape(y, y.shape[:-1] + self.shape)
 
     def _velocity_at(self, x, grad):
+        if self._compiled:
+            res = small_cometric.dln_cometric_small(self.kernel, x, grad)
+            if res is not None:
+                v, ok = res
+                v *= -1.0 / self.scale
+                if not ok.all():  # non-finite or extreme members: the general path
+                    v[~ok] = self._velocity_general(x[~ok], grad[~ok])
+                return v.reshape(x.shape[0], -1)
         if self._lean and x.shape[0] == 1:  # one 2×2 run: the lean closed-form path
             v = apply_2x2(self.kernel, x[0], grad[0])
             if v is not None:
                 return (v.reshape(1, 4) * (-1.0 / self.scale))
+        return self._velocity_general(x, grad).reshape(x.shape[0], -1)
+
+    def _velocity_general(self, x, grad):
+        """:math:`-A_X(\nabla E)/c` by :class:`SVDFrame` (rescaling), NaN for bad members."""
         bad = ~np.all(np.isfinite(grad), axis=(-2, -1))
         if bad.any():
             grad = np.where(bad[:, None, None], 0.0, grad)
@@ -466,7 +488,7 @@ class DownstairsField(VectorField):
             v[bad] = np.nan
         if self.scale != 1.0:
             v = v / self.scale
-        return v.reshape(x.shape[0], -1)
+        return v
 
     def velocity(self, y):
         """:math:`-A_X(\\nabla E(X))/c` for every member, ``[B, m*n]``."""

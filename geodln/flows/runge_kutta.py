@@ -262,9 +262,8 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             t_old, y_old = tt[acc], yy[acc]
             t[members], y[members], f[members] = t_new[acc], y_new[acc], f_new[acc]
             steps[members] += 1
-            k_acc = ks[:, acc]
             h_acc = h[acc]
-            dense = _StepDense(field, tab, y_old, h_acc, k_acc, n_rhs, members)
+            dense = _StepDense(field, tab, y_old, h_acc, (ks, acc), n_rhs, members)
 
             # -- records at given times (dense output) ------------------------------------
             if at is not None:
@@ -286,8 +285,8 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             new_status = rules.check(t[members], x_new, loss_new,
                                      field.velocity_norm(f[members]), steps[members],
                                      norm=field.point_norm(y_members, x_new))
-            continuous = np.flatnonzero(np.isin(new_status, ("loss_tol", "max_norm",
-                                                             "diverged")))
+            continuous = np.flatnonzero((new_status == "loss_tol") | (new_status == "max_norm")
+                                        | (new_status == "diverged"))
             if continuous.size:
                 frac, found = _locate(field, rules, new_status[continuous], dense, continuous)
                 hit = continuous[found]
@@ -330,8 +329,18 @@ class _StepDense:
     """Dense output of the members accepted in one step: ``dense(sub, x)`` at fractions x."""
 
     def __init__(self, field, tab, y_old, h, ks, n_rhs, members):
-        self.field, self.tab, self.y_old, self.h, self.ks = field, tab, y_old, h, ks
+        # ks: the stage velocities of the accepted members, or (all stages, accepted index)
+        # taken only when the dense output is needed (records at given times, events)
+        self.field, self.tab, self.y_old, self.h, self._ks = field, tab, y_old, h, ks
         self.n_rhs, self.members, self.extended = n_rhs, members, None
+
+    @property
+    def ks(self):
+        """Stage velocities ``[n_K, b, d]`` of the accepted members."""
+        if isinstance(self._ks, tuple):
+            ks, acc = self._ks
+            self._ks = ks if acc.size == ks.shape[1] else ks[:, acc]
+        return self._ks
 
     def __call__(self, sub, x):
         ks = self.ks

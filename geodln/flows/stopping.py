@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from geodln._checks import MAX_STEPS, real_scalar
+from geodln._checks import MAX_STEPS, check_positive_int, real_scalar
 
 __all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES", "is_blow_up"]
 
@@ -77,11 +77,19 @@ class StoppingRules:
         Stop after this many accepted steps (status ``"max_steps"``).
     max_wall_time : float, optional
         Stop after this many seconds.
+    check_every : int
+        Gradient descent only: evaluate the ``loss_tol`` rule every ``check_every`` steps
+        (default 1: after every step).
+    patience : int
+        Gradient descent only: the ``loss_tol`` rule fires once the loss has been
+        ``<= loss_tol`` at more than ``patience`` consecutive checks (default 0: at the first).
+        ``check_every=50, patience=10`` is Razin–Cohen's (RC20) ``StopOnZeroTrainLoss``.
 
     Raises
     ------
     ValueError
-        If a tolerance or limit is not positive and finite, or ``stop`` is not callable.
+        If a tolerance or limit is not positive and finite, ``stop`` is not callable, or
+        ``check_every`` is not a positive int or ``patience`` not an int >= 0.
 
     Examples
     --------
@@ -91,7 +99,7 @@ class StoppingRules:
     """
 
     def __init__(self, loss_tol=None, grad_tol=None, max_norm=None, stop=None, max_steps=None,
-                 max_wall_time=None):
+                 max_wall_time=None, check_every=1, patience=0):
         if loss_tol is not None and (real_scalar(loss_tol) is None
                                      or not np.isfinite(real_scalar(loss_tol))):
             raise ValueError(f"loss_tol must be a finite number or None, got {loss_tol!r}")
@@ -103,7 +111,14 @@ class StoppingRules:
         self.stop = stop
         self.max_steps = _optional_positive(max_steps, "max_steps", integer=True)
         self.max_wall_time = _optional_positive(max_wall_time, "max_wall_time")
+        self.check_every = check_positive_int(check_every, "check_every", maximum=MAX_STEPS)
+        self.patience = check_positive_int(patience, "patience", minimum=0, maximum=MAX_STEPS)
         self.start_clock()
+
+    @property
+    def per_check(self):
+        """Whether the loss rule is checked on a schedule (``check_every``/``patience`` set)."""
+        return self.check_every != 1 or self.patience != 0
 
     @classmethod
     def coerce(cls, stop):
@@ -130,7 +145,8 @@ class StoppingRules:
         """Seconds since :meth:`start_clock`."""
         return time.perf_counter() - self._t0
 
-    def check(self, t, x, loss, velocity_norm=None, steps=None, batched=True, norm=None):
+    def check(self, t, x, loss, velocity_norm=None, steps=None, batched=True, norm=None,
+              streak=None):
         """Status of each member after a step: a rule's name, or ``"running"``.
 
         Parameters
@@ -146,10 +162,19 @@ class StoppingRules:
         norm : ndarray, shape=[b], optional
             Frobenius norms of the points (default: from ``x``; a factored state passes them
             and gives ``x`` in its own form, seen only by the user rule).
+        streak : ndarray of int, shape=[b], optional
+            Consecutive loss checks below ``loss_tol`` so far, updated in place (required with
+            ``check_every``/``patience``, with ``steps``).
 
         Returns
         -------
         status : ndarray of str, shape=[b]
+
+        Raises
+        ------
+        ValueError
+            If ``check_every``/``patience`` are set and ``steps`` or ``streak`` is missing (a
+            flow, which has no fixed steps).
         """
         t = np.asarray(t, float)
         loss = np.asarray(loss, float)
@@ -163,6 +188,13 @@ class StoppingRules:
         free = ~bad
         if self.loss_tol is not None:
             hit = free & (loss <= self.loss_tol)
+            if self.per_check:
+                if streak is None or steps is None:
+                    raise ValueError("stop: check_every and patience apply to gradient descent "
+                                     "only (fixed steps)")
+                at = np.asarray(steps) % self.check_every == 0
+                streak[...] = np.where(at & free, np.where(hit, streak + 1, 0), streak)
+                hit = at & free & (streak > self.patience)
             out[hit], free = "loss_tol", free & ~hit
         if self.grad_tol is not None and velocity_norm is not None:
             hit = free & (np.asarray(velocity_norm) <= self.grad_tol)
@@ -190,6 +222,8 @@ class StoppingRules:
     def __repr__(self):
         fields = ("loss_tol", "grad_tol", "max_norm", "stop", "max_steps", "max_wall_time")
         set_ = [f"{k}={getattr(self, k)!r}" for k in fields if getattr(self, k) is not None]
+        if self.per_check:
+            set_ += [f"check_every={self.check_every}", f"patience={self.patience}"]
         return f"StoppingRules({', '.join(set_)})"
 
 

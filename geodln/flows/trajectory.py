@@ -534,7 +534,7 @@ class Trajectory:
         """Readable description of the run (one paragraph per member, at most 5 shown)."""
         kind = "" if self.state == "dense" else f"factored rank-{self.rank} "
         if self.batch_size is not None:
-            counts = {s: int(np.sum(self.status == s)) for s in np.unique(self.status)}
+            counts = {str(s): int(np.sum(self.status == s)) for s in np.unique(self.status)}
             head = (f"{self.mode} {kind}batch of {self.batch_size} runs, X of shape "
                     f"{self.shape}, status counts {counts}, {self.wall_time:.3g} s")
             return "\n".join([head] + [self[k].summary() for k in range(min(5, len(self)))])

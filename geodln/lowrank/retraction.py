@@ -45,8 +45,8 @@ __all__ = [
 
 
 #: Below this rank the QR + 2r×2r-core route is the cheaper one (its LAPACK calls are small;
-#: the products-only route costs a fixed number of array operations): measured crossover
-#: about r = 15–20 at 213×320 (``python -m benchmarks.bench_lowrank --moderate``).
+#: the products-only route costs a fixed number of array operations): the two tie at about
+#: r = 20–30 at 213×320 (``python -m benchmarks.bench_lowrank --moderate``).
 PRODUCTS_ROUTE_MIN_RANK = 16
 
 

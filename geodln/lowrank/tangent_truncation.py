@@ -57,10 +57,14 @@ leading batch axes; the work is batched numpy products.
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from geodln._checks import check_positive_int
+
 __all__ = ["truncate_tangent_step"]
 
-#: Largest number of Riccati sweeps before a member is left to the general path.
-MAX_SWEEPS = 12
+#: Largest number of Riccati sweeps before a member is left to the general path, and the
+#: smallest per-sweep contraction of the change worth iterating on.
+MAX_SWEEPS = 8
+SLOW_CONTRACTION = 1e-2
 _EPS = np.finfo(float).eps
 #: Gram matrices of the unscaled normal blocks are used directly when their trace is in
 #: [1/_SAFE, _SAFE]; outside, the blocks are rescaled first.
@@ -104,6 +108,12 @@ def truncate_tangent_step(u, s, v, tangent_blocks, step, rank):
         Members computed and certified here; the others hold arbitrary values and must be
         computed another way.
 
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, ``rank`` is not an integer in ``1..r`` (bools refused), or
+        an argument is not a real array.
+
     References
     ----------
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 3 (metric-projection retraction).
@@ -123,9 +133,22 @@ def truncate_tangent_step(u, s, v, tangent_blocks, step, rank):
     >>> bool(ok), bool(np.allclose(sn, np.linalg.svd(y, compute_uv=False)[:2], rtol=1e-13))
     (True, True)
     """
-    m_core, up, vp = tangent_blocks
-    r = s.shape[-1]
-    t = np.asarray(step, float)
+    try:
+        m_core, up, vp = (np.asarray(a, float) for a in tangent_blocks)
+        u, s, v = np.asarray(u, float), np.asarray(s, float), np.asarray(v, float)
+        t = np.asarray(step, float)
+    except (TypeError, ValueError):
+        raise ValueError("u, s, v, tangent_blocks and step must be real arrays") from None
+    r = s.shape[-1] if s.ndim else 0
+    lead = s.shape[:-1]
+    if (r < 1 or u.shape[:-2] + u.shape[-1:] != lead + (r,) or v.shape[:-2] + v.shape[-1:]
+            != lead + (r,) or m_core.shape != lead + (r, r) or up.shape != u.shape
+            or vp.shape != v.shape or t.shape not in ((), lead)):
+        raise ValueError(
+            "u [..., m, r], s [..., r], v [..., n, r], tangent_blocks (M [..., r, r], U_p "
+            "[..., m, r], V_p [..., n, r]) and step (scalar or [...]) must match; got "
+            f"{u.shape}, {s.shape}, {v.shape}, {m_core.shape}, {up.shape}, {vp.shape}, {t.shape}")
+    rank = check_positive_int(rank, "rank", maximum=r)
     tb = t[..., None, None] if t.ndim else t
     with np.errstate(all="ignore"):
         return _truncate(u, s, v, m_core, up, vp, tb, r, rank)
@@ -164,6 +187,8 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
     except np.linalg.LinAlgError:  # an exactly singular A: the general path decides
         return u[..., :rank], s[..., :rank], v[..., :rank], np.zeros_like(ok)
     ok &= conv
+    if not ok.any():
+        return u[..., :rank], s[..., :rank], v[..., :rank], ok
     # orthonormal bases W_L L_L^{-T}, W_R L_R^{-T} of the two subspaces (Cholesky factors of
     # Gram matrices I + O(t^2): perfectly conditioned), and T = L_L^T A L_R^{-T} (r x r)
     lower_l = np.linalg.cholesky(eye + _swap(ai) @ gu @ ai)
@@ -196,6 +221,7 @@ def _riccati(a, gu, gv):
     """
     scale2 = _frob2(a)
     aa = a
+    previous = None
     for _ in range(MAX_SWEEPS):
         ai = np.linalg.inv(aa)
         bb = a + _swap(ai) @ gu
@@ -206,5 +232,11 @@ def _riccati(a, gu, gv):
         conv = change2 <= (16 * _EPS) ** 2 * scale2
         if np.all(conv | ~np.isfinite(change2)):
             break
+        # a sweep that shrinks the change by less than SLOW_CONTRACTION means a step close to
+        # the gap sigma_r / sigma_(r+1): leave it to the general path instead of iterating on
+        if previous is not None and np.all(conv | ~(change2 < SLOW_CONTRACTION ** 2
+                                                      * previous)):
+            break
+        previous = change2
     # (ai is the inverse of the previous iterate: equal to inv(aa) to rounding at convergence)
     return aa, ai, bi, conv
