@@ -12,7 +12,8 @@ for every member ``b`` of a batch in one compiled call, member after member, eac
 step :math:`\eta_b`, its own stopping and its own records. It is used by
 :func:`~geodln.flows.descent.descend` when numba is installed (the ``fast`` extra), the field
 is upstairs, the loss is a :class:`~geodln.losses.MatrixCompletion` and every width is at most
-:data:`MAX_WIDTH`; otherwise the numpy path of ``descend`` runs. Both follow one semantics:
+:data:`MAX_WIDTH`; otherwise (or with the environment variable ``GEODLN_NO_JIT=1``) the numpy
+path of ``descend`` runs. Both follow one semantics:
 
 - the rules of :class:`~geodln.flows.stopping.StoppingRules` in its order (``diverged`` when
   :math:`\|X\|_F` is not finite or exceeds ``OVERFLOW_NORM`` or the loss is not finite — the
@@ -36,10 +37,13 @@ References
 """
 
 import math
+import os
 
 import numpy as np
 
-try:  # the optional "fast" extra
+try:  # the optional "fast" extra; GEODLN_NO_JIT=1 turns every compiled path off
+    if os.environ.get("GEODLN_NO_JIT", "") not in ("", "0"):
+        raise ImportError("disabled by GEODLN_NO_JIT")
     import numba
 except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None
