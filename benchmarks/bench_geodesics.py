@@ -2,9 +2,11 @@
 
 Three implementations are timed in the same run:
 
-- **fast** (``DLNMetric``): closed-form Hamiltonian field, batched quasi-Newton log with the
-  closed-form third-order Jacobian of exp (geodln.geodesics.NewtonLogSolver), component-aware
-  ``dist``, Christoffels/curvature in closed form;
+- **fast** (``DLNMetric``): closed-form Hamiltonian field, batched quasi-Newton log from the
+  root-chart collocation guess, with the closed-form third-order Jacobian of exp for short
+  geodesics and one exact Jacobian (closed-form Jacobi equations) for long ones
+  (geodln.geodesics.NewtonLogSolver), component-aware ``dist``, Christoffels/curvature in
+  closed form;
 - **today** (the geodesics of the previous release, rebuilt here from the library's own
   classes so that it runs in the same process): ``HamiltonianExpSolver(field="autograd")``
   (one autograd reverse pass per right-hand side) with ``RootLogSolver`` (Levenberg–Marquardt,
@@ -21,7 +23,9 @@ FrechetMean and the capped generic curvature).
 Points: X = I + 0.3 G/sqrt(d), V = 0.3 G'/sqrt(d) (seeded Gaussians), depth 3; the "hard"
 d = 10 case drops the 1/sqrt(d) (condition number ~30, |V|_g ~ 2.3). The log target is
 exp_X(V); the error columns are the round trip
-max|exp(log) - Y| and max|log - V|.
+max|exp(log) - Y| and max|log - V|. Each log row records the wall time (median of repeats) and
+the CPU time of one call (``fast_cpu_s``): on a shared machine the wall time of a ``nice``
+process can be many times its CPU time.
 
 ``python -m benchmarks.bench_geodesics [--quick]`` (alone), ``python -m benchmarks --only
 geodesics`` or ``run(out_dir, quick=False)``.

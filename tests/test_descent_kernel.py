@@ -180,3 +180,16 @@ def test_per_member_step_size():
             gradient_descent(loss, fs, bad, 3, mode="upstairs")
     with pytest.raises(ValueError, match="step_size"):
         gradient_descent(loss, [f[0] for f in fs], np.array([0.01]), 3, mode="upstairs")
+
+
+@needs_numba
+@pytest.mark.slow
+def test_kernel_equals_numpy_path_over_a_long_run():
+    """40 000 steps of RC's depth-3 GD from a balanced start: agreement to 1e-12, not bits."""
+    loss = razin_cohen_completion()
+    factors = [w[None] for w in geodln.init.balanced((2, 2), 3, 1e-2, seed=3, det_sign=1)]
+    runs = {k: _run(k, loss, factors, 6e-3, 40_000, StoppingRules(), 50)
+            for k in ("numpy", "numba")}
+    a, b = runs["numpy"], runs["numba"]
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_allclose(b.X, a.X, rtol=1e-12, atol=1e-14 * np.abs(a.X).max())

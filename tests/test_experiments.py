@@ -242,6 +242,24 @@ def test_razin_cohen_gd_step_is_plain_gd_on_half_sum_of_squares(depth, kernel, m
                                rtol=1e-12, atol=1e-15)
 
 
+def test_razin_cohen_gd_kernel_equals_numpy_path_member_for_member(monkeypatch):
+    """The experiment's GD group (depths 2-4, per-member lr, RC's rule) on both paths."""
+    from geodln.flows import descent_kernel
+
+    if not descent_kernel.available():
+        pytest.skip("numba not installed")
+    proto = dict(razin_cohen.PROTOCOL, stop_tol=3e-2)
+    cfg = [(2, 2e-2, 0.3, "balanced", 1), (3, 3e-2, 0.3, "normal", 1),
+           (3, 1e-2, 0.05, "normal", 1), (4, 2e-2, 0.4, "balanced", 1)]
+    fast = razin_cohen._gd_group_run(np.random.default_rng(11), 0, [cfg], 2500, proto)
+    monkeypatch.setattr(descent_kernel, "numba", None)
+    slow = razin_cohen._gd_group_run(np.random.default_rng(11), 0, [cfg], 2500, proto)
+    assert set(fast["status"]) == {"stopped", "epoch_cap"}, fast["status"]
+    for key in ("status", "stop_step", "counts", "steps"):
+        np.testing.assert_array_equal(fast[key], slow[key])
+    np.testing.assert_allclose(fast["X"], slow["X"], rtol=1e-12, atol=1e-14)
+
+
 def test_razin_cohen_stopping_rule_is_rcs():
     """A run stops after more than `patience` consecutive checks below tol, checked every 50."""
     from autograd import grad
