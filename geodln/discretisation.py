@@ -198,6 +198,11 @@ class ReferenceFlow:
     ValueError
         If a setting is not a positive finite number (``n_eval``: an integer >= 2).
 
+    References
+    ----------
+    .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Section 5 (gradient descent on the
+       end-to-end matrix against the flow it discretises).
+
     Examples
     --------
     >>> from geodln.discretisation import ReferenceFlow

@@ -416,6 +416,12 @@ class BalancedManifold(Manifold):
         Returns
         -------
         samples : ndarray, shape=[..., total_dim]
+
+        Raises
+        ------
+        ValueError
+            If ``seed`` is not None, an int, a ``SeedSequence`` or a ``Generator``, or
+            ``n_samples``/``bound`` are invalid (see :meth:`RankMatrices.random_point`).
         """
         rng = as_generator(seed, global_state=True)
         x = self.base_space.random_point(n_samples, bound, seed=rng)
