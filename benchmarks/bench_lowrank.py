@@ -57,6 +57,7 @@ from geodln.factors import balanced_factors, product, product_adjoint  # noqa: E
 from geodln.flows import Every  # noqa: E402
 from geodln.lowrank import (  # noqa: E402
     FactoredDLNMetric,
+    FlowOptions,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -120,7 +121,8 @@ def _factored_rows(side, fraction, depths, seed=0):
             return retract(x0, factored_velocity(loss, metric, x0)[1], -ETA)
 
         def rk_step(depth=depth):
-            return lowrank_flow(loss, x0, depth, (0.0, 1e6), first_step=ETA, max_steps=2)
+            return lowrank_flow(loss, x0, depth, (0.0, 1e6),
+                                options=FlowOptions(first_step=ETA, max_steps=2))
 
         factors = bottleneck_factors(x0, depth)
 
@@ -290,7 +292,8 @@ def _moderate_rows(ranks, depth=3, shape=(213, 320), fraction=0.25, seed=0, reps
                                                                  x))
 
         def rk_step():
-            return lowrank_flow(loss, x0, depth, (0.0, 1e6), first_step=ETA, max_steps=1)
+            return lowrank_flow(loss, x0, depth, (0.0, 1e6),
+                                options=FlowOptions(first_step=ETA, max_steps=1))
 
         def dense_rk_rhs():
             for _ in range(6):
@@ -390,8 +393,8 @@ def _accuracy_rows(quick, seed=0):
     rows = []
     for method in ("RK23", "RK45"):
         for rtol in (1e-4, 1e-6, 1e-8) if quick else (1e-4, 1e-6, 1e-8, 1e-10):
-            tr = lowrank_flow(loss, x0, 3, (0.0, t1), method=method, rtol=rtol, atol=1e-14)
-            # (legacy keywords; the same as options=FlowOptions(method, rtol, 1e-14))
+            tr = lowrank_flow(loss, x0, 3, (0.0, t1),
+                              options=FlowOptions(method=method, rtol=rtol, atol=1e-14))
             err = np.linalg.norm(tr.final_X.to_dense() - ref.X[-1]) / np.linalg.norm(ref.X[-1])
             rows.append({"method": method, "rtol": rtol, "rel_err_X(T)": float(err),
                          "rhs_evals": tr.n_rhs, "seconds": tr.wall_time,

@@ -7,6 +7,7 @@ import pytest
 
 from geodln.experiments.depth_study import StudySettings, train_depth
 from geodln.experiments.reproduce import run_experiment
+from geodln.flows import Every
 
 
 def _write_movielens(folder, seed=0, users=40, items=50, rank=2):
@@ -82,9 +83,9 @@ def test_train_depth_returns_validation_best(tmp_path):
     u = np.linalg.qr(rng.standard_normal((m, 3)))[0]
     v = np.linalg.qr(rng.standard_normal((n, 3)))[0]
     traj = lr.lowrank_gradient_descent(offsets.residuals(split.train).to_loss(),
-                                       lr.FactoredPoint(u, np.full(3, 1e-3), v), depth=2,
+                                       lr.FactoredPoint(u, np.full(3, 1e-3), v), metric=2,
                                        step_size=row["step_size"], n_steps=300,
-                                       record_every=10, store_factors=True)
+                                       record=Every(10, factors=True))
     val = split.validation
     truth = val.values - offsets.predict(val.rows, val.cols)
     rmse = []

@@ -118,8 +118,8 @@ OVERRIDES = {
     "project_to_tangent": lambda: dict(covector=np.ones((4, 3)), base_point=_point()),
     "random_factored_point": lambda: dict(m=4, n=3, rank=2, seed=0),
     "random_sparse_completion": lambda: dict(shape=(4, 3), rank=1, fraction=0.5, seed=0),
-    "lowrank_flow": lambda: dict(loss=_sparse(), X0=_point(), depth=3, t_span=(0.0, 0.1)),
-    "lowrank_gradient_descent": lambda: dict(loss=_sparse(), X0=_point(), depth=3,
+    "lowrank_flow": lambda: dict(loss=_sparse(), X0=_point(), metric=3, t_span=(0.0, 0.1)),
+    "lowrank_gradient_descent": lambda: dict(loss=_sparse(), X0=_point(), metric=3,
                                              step_size=0.01, n_steps=3),
     "upstairs_gradient_descent": lambda: dict(
         loss=_sparse(), factors0=lowrank.bottleneck_factors(_point(), 3), step_size=0.01,

@@ -7,6 +7,7 @@ import pytest
 
 import geodln
 from geodln import init, lowrank
+from geodln.lowrank import FlowOptions
 
 RC = geodln.losses.razin_cohen_completion()
 
@@ -41,7 +42,8 @@ def _sparse():
         (lambda: geodln.DLNBundle(geodln.BalancedManifold(3, 2, 2)).lift(np.nan * np.eye(2)),
          "point"),
         (lambda: lowrank.FactoredPoint(np.eye(3)[:, :2], [1.0, 0.0], np.eye(3)[:, :2]), "s"),
-        (lambda: lowrank.lowrank_flow(_sparse(), _point(), 3, (0, 1), max_steps=0),
+        (lambda: lowrank.lowrank_flow(_sparse(), _point(), 3, (0, 1),
+                                      options=FlowOptions(max_steps=0)),
          "max_steps"),
     ],
     ids=["upstairs_flow-1d-factor", "MatrixCompletion-complex", "DLNMetric-None",

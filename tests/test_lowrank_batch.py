@@ -18,6 +18,7 @@ from geodln.flows import At, Every, StoppingRules
 from geodln.lowrank import (
     FactoredDLNMetric,
     FactoredPoint,
+    FlowOptions,
     NonFiniteError,
     bottleneck_factors,
     lowrank_flow,
@@ -232,9 +233,9 @@ def test_non_finite_start_loss_names_loss(problem):
 
 def test_batched_flow_equals_solo(problem):
     x0 = batch_points(seed=11)[:2]
-    batch = lowrank_flow(problem, x0, 3, (0.0, 0.5), rtol=1e-8)
+    batch = lowrank_flow(problem, x0, 3, (0.0, 0.5), options=FlowOptions(rtol=1e-8))
     for b in range(2):
-        solo = lowrank_flow(problem, x0[b], 3, (0.0, 0.5), rtol=1e-8)
+        solo = lowrank_flow(problem, x0[b], 3, (0.0, 0.5), options=FlowOptions(rtol=1e-8))
         assert np.allclose(batch[b].singular_values, solo.singular_values, rtol=1e-12)
         assert batch[b].status == "completed"
 
@@ -246,8 +247,8 @@ def test_flow_factored_and_dense_stage_sums_equal_dense_flow(shape, rank):
     loss = random_sparse_completion(shape, rank, fraction=0.5, seed=12)[0]
     x0 = random_factored_point(m, n, rank, seed=13, spectrum=[1.0, 0.4])
     t_eval = np.linspace(0.0, 1.0, 5)
-    lr = lowrank_flow(loss, x0, 3, (0.0, 1.0), rtol=1e-11, atol=1e-13,
-                      record=At(t_eval, factors=True))
+    lr = lowrank_flow(loss, x0, 3, (0.0, 1.0),
+                      record=At(t_eval, factors=True), options=FlowOptions(rtol=1e-11, atol=1e-13))
     metric = geodln.DLNMetric(geodln.RankMatrices(m, n, rank, equip=False), 3)
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), metric, (0.0, 1.0),
                                    solver=geodln.Solver("DOP853", rtol=1e-12, atol=1e-14),
@@ -267,7 +268,7 @@ def test_bad_arguments_name_the_parameter(problem):
     with pytest.raises(ValueError, match="step_size"):
         lowrank_gradient_descent(problem, x0, 3, True, 3)
     with pytest.raises(ValueError, match="max_steps"):
-        lowrank_flow(problem, x0, 3, (0.0, 1.0), max_steps=0)
+        lowrank_flow(problem, x0, 3, (0.0, 1.0), options=FlowOptions(max_steps=0))
     with pytest.raises(ValueError, match="record"):
         lowrank_gradient_descent(problem, x0, 3, 0.1, 3, record=0)
     with pytest.raises(ValueError, match="stop"):

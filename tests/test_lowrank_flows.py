@@ -15,6 +15,7 @@ from geodln.factors import balance_defect
 from geodln.flows import At, Every, StoppingRules, Trajectory
 from geodln.lowrank import (
     FactoredPoint,
+    FlowOptions,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -80,8 +81,8 @@ def upstairs_reference(loss, factors0, t_eval):
 def test_flow_matches_dense_downstairs_flow(problem, depth, spectrum):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=spectrum)
-    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), rtol=1e-11, atol=1e-13,
-                      record=At(T_EVAL, factors=True))
+    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]),
+                      record=At(T_EVAL, factors=True), options=FlowOptions(rtol=1e-11, atol=1e-13))
     assert lr.status == "completed" and np.allclose(lr.times, T_EVAL)
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(depth),
                                    (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
@@ -98,8 +99,8 @@ def test_flow_with_tiny_singular_value():
     """
     loss, _ = random_sparse_completion((M, N_COLS), R, fraction=0.5, seed=0)
     x0 = random_factored_point(M, N_COLS, R, seed=1, spectrum=[1.0, 1e-8])
-    lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]), rtol=1e-10, atol=1e-13,
-                      record=At(T_EVAL, factors=True))
+    lr = lowrank_flow(loss, x0, 3, (0.0, T_EVAL[-1]),
+                      record=At(T_EVAL, factors=True), options=FlowOptions(rtol=1e-10, atol=1e-13))
     assert np.all(np.isfinite(lr.singular_values)) and lr.status == "completed"
     dense = geodln.downstairs_flow(loss.to_dense_loss(), x0.to_dense(), _on_rank(3),
                                    (0.0, T_EVAL[-1]), record=geodln.At(T_EVAL),
@@ -116,8 +117,8 @@ def test_flow_with_tiny_singular_value():
 def test_flow_matches_upstairs_flow_with_bottleneck_widths(problem, depth):
     loss, _ = problem
     x0 = random_factored_point(M, N_COLS, R, seed=2, spectrum=[0.9, 0.2])
-    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]), rtol=1e-11, atol=1e-13,
-                      record=At(T_EVAL, factors=True))
+    lr = lowrank_flow(loss, x0, depth, (0.0, T_EVAL[-1]),
+                      record=At(T_EVAL, factors=True), options=FlowOptions(rtol=1e-11, atol=1e-13))
     ref = upstairs_reference(loss, bottleneck_factors(x0, depth), T_EVAL)
     assert max_rel_err(factored_states(lr), ref) < 1e-6
 
@@ -131,7 +132,8 @@ def test_flow_error_decreases_with_tolerance(problem):
     errs = {}
     for method in ("RK23", "RK45"):
         for rtol in (1e-4, 1e-8):
-            tr = lowrank_flow(loss, x0, 3, (0.0, 1.0), method=method, rtol=rtol, atol=1e-14)
+            tr = lowrank_flow(loss, x0, 3, (0.0, 1.0),
+                              options=FlowOptions(method=method, rtol=rtol, atol=1e-14))
             errs[method, rtol] = rel_err(tr.final_X.to_dense(), dense.X[-1])
     for method in ("RK23", "RK45"):
         assert errs[method, 1e-8] < 1e-2 * errs[method, 1e-4]
@@ -215,9 +217,11 @@ def test_flow_bad_input(problem):
     with pytest.raises(ValueError, match="t_span"):
         lowrank_flow(loss, x0, 3, (1.0, 0.0))
     with pytest.raises(ValueError, match="method"):
-        lowrank_flow(loss, x0, 3, (0.0, 1.0), method="Euler")
-    with pytest.raises(ValueError, match="unknown argument"):
-        lowrank_flow(loss, x0, 3, (0.0, 1.0), rank=3)
+        lowrank_flow(loss, x0, 3, (0.0, 1.0), options=FlowOptions(method="Euler"))
+    with pytest.raises(ValueError, match="metric"):  # the former depth= keyword is gone
+        lowrank_flow(loss, x0, None, (0.0, 1.0))
+    with pytest.raises(ValueError, match="options must be a FlowOptions"):
+        lowrank_flow(loss, x0, 3, (0.0, 1.0), options={"rtol": 1e-6})
     with pytest.raises(ValueError, match="X0 must be a FactoredPoint"):
         lowrank_flow(loss, np.ones((M, N_COLS)), 3, (0.0, 1.0))
     with pytest.raises(ValueError, match="rank"):

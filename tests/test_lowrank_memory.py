@@ -13,6 +13,7 @@ import numpy as np
 
 from geodln.lowrank import (
     FactoredDLNMetric,
+    FlowOptions,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -36,7 +37,7 @@ def test_factored_path_never_allocates_dense():
         tangent = FactoredDLNMetric(3).sharp(grad, x0)
         assert tangent.up.shape == (SIDE, 3)
         gd = lowrank_gradient_descent(loss, x0, 3, 1e-3, 3)
-        flow = lowrank_flow(loss, x0, 3, (0.0, 1e-3), max_steps=2)
+        flow = lowrank_flow(loss, x0, 3, (0.0, 1e-3), options=FlowOptions(max_steps=2))
         up = upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 1e-3, 3)
         up2 = upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 1e-3, 1, shared=False)
         peak = tracemalloc.get_traced_memory()[1]

@@ -23,7 +23,6 @@ from geodln.lowrank.driver import (
     check_loss,
     check_n_steps,
     check_step_size,
-    legacy_arguments,
     run_fixed_steps,
 )
 from geodln.lowrank.field import FactoredField
@@ -53,7 +52,7 @@ def check_start(X0):
 
 
 def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None, *, stop=None,
-                             record=None, **legacy):
+                             record=None):
     r"""Riemannian gradient descent :math:`X \leftarrow R_X(-\eta A_{X}(\nabla E))`, batched.
 
     Parameters
@@ -78,10 +77,6 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     record : None, int or Every, optional
         Every step (None), every k steps (int) or :class:`geodln.flows.Every` (``factors=True``
         records U and V too; user metrics are evaluated on the factored point of a member).
-    **legacy
-        Keywords of earlier versions (``depth``, ``normalized``, ``loss_tol``, ``max_norm``,
-        ``max_wall_time``, ``record_every``, ``store_factors``), translated by
-        :func:`geodln.lowrank.driver.legacy_arguments`.
 
     Returns
     -------
@@ -112,8 +107,8 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
-    metric, stop, record = legacy_arguments("lowrank_gradient_descent", metric, stop, record,
-                                            legacy)
+    if metric is None:
+        raise ValueError("metric (a depth N or a spectral metric) is required")
     x0, single = as_batch(check_start(X0))
     if step_size is None:  # the stable step at the start and the solution's scale
         if isinstance(metric, bool) or not isinstance(metric, int | np.integer):

@@ -14,11 +14,11 @@ import numpy as np
 
 from geodln._checks import check_positive_int
 from geodln.flows.descent import descend
-from geodln.flows.recording import Every, as_record
+from geodln.flows.recording import as_record
 from geodln.flows.stopping import StoppingRules
 from geodln.lowrank.point import FactoredPoint
 
-__all__ = ["stopping_of", "engine_rules", "legacy_arguments", "check_step_size", "check_n_steps",
+__all__ = ["stopping_of", "engine_rules", "check_step_size", "check_n_steps",
            "run_fixed_steps", "factored_velocity", "as_batch", "check_loss"]
 
 
@@ -63,72 +63,6 @@ def stopping_of(stop):
         return StoppingRules(), stop
     raise ValueError(f"stop must be None, a StoppingRules or a callable stop(t, point, loss), "
                      f"got {stop!r}")
-
-
-#: Keywords of earlier versions accepted by the descents and the flow (thin compatibility layer).
-LEGACY_STOP = ("loss_tol", "max_norm", "max_wall_time")
-
-
-def legacy_arguments(function, metric, stop, record, legacy, extra=()):
-    """Map the keywords of earlier versions onto ``metric``/``stop``/``record``.
-
-    Earlier signatures took ``depth``, ``normalized``, ``loss_tol``, ``max_norm``,
-    ``max_wall_time``, ``record_every`` and ``store_factors``; they are still accepted and
-    translated here (``extra`` names further keywords the caller handles itself).
-
-    Parameters
-    ----------
-    function : str
-        Name of the public function (for messages).
-    metric, stop, record
-        The new-style arguments as given.
-    legacy : dict
-        The extra keywords.
-    extra : tuple of str
-        Keywords the caller handles.
-
-    Returns
-    -------
-    metric, stop, record
-
-    Raises
-    ------
-    ValueError
-        On an unknown keyword or a keyword given twice (old and new style).
-
-    Examples
-    --------
-    >>> from geodln.lowrank.driver import legacy_arguments
-    >>> legacy_arguments("lowrank_gradient_descent", None, None, None,
-    ...                  {"depth": 3, "loss_tol": 1e-6})
-    (FactoredDLNMetric(depth=3, normalized=False), StoppingRules(loss_tol=1e-06), None)
-    """
-    known = {"depth", "normalized", "record_every", "store_factors", *LEGACY_STOP, *extra}
-    unknown = set(legacy) - known
-    if unknown:
-        raise ValueError(f"unknown argument(s) {sorted(unknown)} of {function}")
-    if "depth" in legacy or "normalized" in legacy:
-        if metric is not None:
-            raise ValueError(f"{function}: give metric or depth, not both")
-        from geodln.lowrank.cometric import FactoredDLNMetric
-
-        if legacy.get("depth") is None:
-            raise ValueError(f"{function}: depth must be given with normalized")
-        metric = FactoredDLNMetric(legacy["depth"], bool(legacy.get("normalized", False)))
-    rules = {k: legacy[k] for k in LEGACY_STOP if legacy.get(k) is not None}
-    if rules:
-        if isinstance(stop, StoppingRules):
-            raise ValueError(f"{function}: give stop=StoppingRules(...) or {sorted(rules)}, "
-                             "not both")
-        stop = StoppingRules(**rules, stop=stop)
-    if "record_every" in legacy or legacy.get("store_factors"):
-        if record is not None:
-            raise ValueError(f"{function}: give record or record_every/store_factors, not both")
-        record = Every(legacy.get("record_every", 1),
-                       factors=bool(legacy.get("store_factors")))
-    if metric is None:
-        raise ValueError(f"{function}: metric (a depth N or a spectral metric) is required")
-    return metric, stop, record
 
 
 def check_step_size(step_size):

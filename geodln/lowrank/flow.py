@@ -47,11 +47,11 @@ import numpy as np
 
 from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
 from geodln.flows.ode import Solver
-from geodln.flows.recording import At, as_record
+from geodln.flows.recording import as_record
 from geodln.flows.runge_kutta import integrate_batch
 from geodln.lowrank.cometric import as_factored_metric
 from geodln.lowrank.descent import check_start
-from geodln.lowrank.driver import as_batch, check_loss, engine_rules, legacy_arguments
+from geodln.lowrank.driver import as_batch, check_loss, engine_rules
 from geodln.lowrank.field import FactoredField
 
 __all__ = ["lowrank_flow", "FlowOptions", "METHODS"]
@@ -113,12 +113,8 @@ class FlowOptions:
         self.max_steps = check_positive_int(max_steps, "max_steps")
 
 
-#: Legacy keywords of :func:`lowrank_flow` mapped to their options object.
-_OPTION_KEYS = ("method", "rtol", "atol", "first_step", "max_step", "max_steps")
-
-
 def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop=None,
-                 record=None, **legacy):
+                 record=None):
     r"""Integrate :math:`\dot X = -A_{X}(\nabla E(X))` on :math:`M_r` in factored form.
 
     Parameters
@@ -143,11 +139,6 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
         given times (``At(times)``: the dense output, retracted to :math:`M_r`, plus the
         stopping point); ``factors=True`` records U and V too, user metrics are evaluated on
         the factored point of a member.
-    **legacy
-        The keywords of earlier versions (``depth``, ``normalized``, ``method``, ``rtol``,
-        ``atol``, ``first_step``, ``max_step``, ``max_steps``, ``loss_tol``, ``max_norm``,
-        ``max_wall_time``, ``record_every``, ``store_factors``, ``t_eval``), mapped onto
-        ``metric``, ``options``, ``stop`` and ``record``.
 
     Returns
     -------
@@ -177,7 +168,11 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
-    options, metric, stop, record = _legacy(options, metric, stop, record, legacy)
+    if metric is None:
+        raise ValueError("metric (a depth N or a spectral metric) is required")
+    options = FlowOptions() if options is None else options
+    if not isinstance(options, FlowOptions):
+        raise ValueError(f"options must be a FlowOptions, got {options!r}")
     metric = as_factored_metric(metric)
     check_loss(loss)
     x0, single = as_batch(check_start(X0))
@@ -205,25 +200,3 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
                                 else msg for h, msg, t in zip(hit, out.message,
                                                               out.final_time)])
     return out[0] if single else out
-
-
-def _legacy(options, metric, stop, record, legacy):
-    """Map the keywords of earlier versions onto the options objects."""
-    metric, stop, record = legacy_arguments("lowrank_flow", metric, stop, record, legacy,
-                                            extra=_OPTION_KEYS + ("t_eval",))
-    if legacy.get("t_eval") is not None:
-        if record is not None:
-            raise ValueError("give record=At(times) or t_eval, not both")
-        targets = np.sort(check_finite(legacy["t_eval"], "t_eval").reshape(-1))
-        if targets.size == 0:
-            raise ValueError("t_eval must be non-empty")
-        record = At(np.unique(targets))
-    opts = {k: legacy[k] for k in _OPTION_KEYS if k in legacy}
-    if opts:
-        if options is not None:
-            raise ValueError(f"give options or the legacy keywords {sorted(opts)}, not both")
-        options = FlowOptions(**opts)
-    options = FlowOptions() if options is None else options
-    if not isinstance(options, FlowOptions):
-        raise ValueError(f"options must be a FlowOptions, got {options!r}")
-    return options, metric, stop, record

@@ -36,7 +36,6 @@ from geodln.lowrank.driver import (
     check_loss,
     check_n_steps,
     check_step_size,
-    legacy_arguments,
     run_fixed_steps,
 )
 from geodln.lowrank.field import FactoredRecords
@@ -313,7 +312,7 @@ class ThinFactorField(FactoredRecords):
 
 
 def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, shared=True,
-                              stop=None, record=None, **legacy):
+                              stop=None, record=None):
     r"""Plain gradient descent :math:`W_p \leftarrow W_p - \eta \nabla_{W_p}(E\circ\phi)`.
 
     Parameters
@@ -333,9 +332,6 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
         As in :func:`geodln.lowrank.lowrank_gradient_descent` (the point is the factored X).
     record : None, int or Every, optional
         As in :func:`geodln.lowrank.lowrank_gradient_descent`.
-    **legacy
-        Keywords of earlier versions (``loss_tol``, ``max_norm``, ``max_wall_time``,
-        ``record_every``, ``store_factors``).
 
     Returns
     -------
@@ -365,8 +361,6 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
-    _, stop, record = legacy_arguments("upstairs_gradient_descent", "upstairs", stop, record,
-                                       legacy)
     check_loss(loss)
     shared = check_bool(shared, "shared")
     factors = _check_factor_list(factors0, "factors0")
