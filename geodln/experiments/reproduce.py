@@ -90,7 +90,8 @@ def run_experiment(name, out_dir=None, full=False, seed=0, n_jobs=None, progress
 def _add_arguments(parser):
     parser.add_argument("name", choices=sorted(EXPERIMENTS), help="experiment to reproduce")
     parser.add_argument("--full", action="store_true",
-                        help="paper size (minutes to tens of minutes); default: reduced size")
+                        help="paper size (minutes to hours: see the README for each wall time); "
+                             "default: reduced size")
     parser.add_argument("--size", choices=["tiny", "reduced", "full"], default=None,
                         help="explicit size (tiny: seconds, smoke test)")
     parser.add_argument("--out", type=output_dir, default=None,
