@@ -357,8 +357,17 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> metric = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=2)
         >>> float(metric.norm(np.eye(2), np.diag([4.0, 4.0])))
         0.5
+
+        The vector is scaled by its largest entry first, so the norm is exact where
+        :math:`g_X(Z, Z)` itself would under- or overflow:
+
+        >>> float(metric.norm(1e-200 * np.eye(2), np.diag([4.0, 4.0])))
+        5e-201
         """
-        return np.sqrt(self.squared_norm(vector, base_point))
+        z = self._vec(vector, "vector")
+        scale = np.max(np.abs(z), axis=(-2, -1), keepdims=True)
+        scale = np.where(scale > 0, scale, 1.0)
+        return scale[..., 0, 0] * np.sqrt(self.squared_norm(z / scale, base_point))
 
     # -- matrices in entry coordinates ----------------------------------------------------
     def _entry_eigenvalues(self, base_point):

@@ -105,7 +105,7 @@ def atomic_write(path, writer, mode="wb", prefix=".tmp-"):
     Raises
     ------
     ValueError
-        If ``mode`` is not ``"wb"`` or ``"w"``.
+        If ``mode`` is not ``"wb"`` or ``"w"``, or ``path`` is not a str or os.PathLike.
 
     Examples
     --------
@@ -118,6 +118,8 @@ def atomic_write(path, writer, mode="wb", prefix=".tmp-"):
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise ValueError(f"path must be a str or os.PathLike, got {path!r}")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

@@ -371,3 +371,22 @@ def test_frobenius_norm_scaled():
     traj = Trajectory(np.arange(2.0), X, np.zeros(2), mode="downstairs")
     np.testing.assert_allclose(traj.frobenius_norm, [np.sqrt(2) * 1e200, np.sqrt(2) * 1e-200],
                                rtol=1e-15)
+
+
+@pytest.mark.parametrize("c, s", [(1e-100, 1e150), (1e100, 1e-150), (1e-150, 1.0), (1e150, 1.0)])
+def test_norm_exact_where_the_squared_norm_under_or_overflows(c, s):
+    # g^N is homogeneous: |cZ|_{sX} = |c| s^{-(N-1)/N} |Z|_X (A_{N,sX} = s^{2(N-1)/N} A_{N,X});
+    # the reference |Z|_X is a brute-force sqrt(vec(Z)^T A^{-1} vec(Z)) at unit scale
+    from brute import brute_A
+
+    depth = 3
+    metric = geodln.DLNMetric(geodln.RankMatrices(3, 3), depth=depth)
+    x0 = np.array([[1.0, 0.2, 0.0], [0.1, 2.0, 0.3], [0.0, 0.4, 3.0]])
+    z = np.arange(9.0).reshape(3, 3) - 4.0
+    basis = np.eye(9).reshape(9, 3, 3)
+    a = np.stack([brute_A(x0, e, depth).reshape(-1) for e in basis], axis=1)  # A as a 9x9 matrix
+    ref = np.sqrt(z.reshape(-1) @ np.linalg.solve(a, z.reshape(-1)))
+    expected = c * s ** (-(depth - 1) / depth) * ref
+    got = metric.norm(c * z, s * x0)
+    assert np.isfinite(got) and got > 0
+    assert got == pytest.approx(expected, rel=1e-10)

@@ -440,3 +440,13 @@ def test_forged_former_lowrank_files_raise_value_error(tmp_path, edit, arrays, m
     with pytest.raises(ValueError, match=match) as info:
         Trajectory.load(forged)
     assert "lowrank_trajectory file" in str(info.value)
+
+
+@pytest.mark.parametrize("path", [123, None, 1.5, ["a.npz"]])
+def test_save_to_a_non_path_names_path(path):
+    import geodln
+    from geodln.losses import razin_cohen_completion
+
+    tr = geodln.downstairs_flow(razin_cohen_completion(), 0.5 * np.eye(2), 2, (0.0, 0.1))
+    with pytest.raises(ValueError, match="path must be a str or os.PathLike"):
+        tr.save(path)
