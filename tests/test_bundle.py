@@ -171,3 +171,15 @@ def test_lift_and_submersion():
     assert H.shape == (4, total.total_dim)
     assert np.all(bundle.is_horizontal(H, W))
     np.testing.assert_allclose(bundle.tangent_riemannian_submersion(H, W), Z, atol=1e-12)
+
+
+def test_lift_of_a_point_of_higher_rank_is_refused_not_truncated():
+    # a rank-3 matrix on the rank-2 balanced manifold: the lift would drop sigma_3 silently
+    from geodln.bundle import DLNBundle
+    from geodln.spaces import BalancedManifold
+
+    bundle = DLNBundle(BalancedManifold(3, 4, 3, rank=2, widths=(5, 2)))
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    assert np.linalg.svd(x, compute_uv=False)[2] > 0.1  # independent: x really has rank 3
+    with pytest.raises(ValueError, match="point must have rank 2"):
+        bundle.lift(x)

@@ -67,6 +67,7 @@ from geodln.factors import (
     widths_of,
 )
 from geodln.spaces.rank_matrices import RankMatrices
+from geodln.svd_frame import RANK_RTOL
 
 DEFAULT_ATOL = 1e-10
 #: relative balance defect above which a point is rejected where a balanced point is required
@@ -384,6 +385,10 @@ class BalancedManifold(Manifold):
         s = np.linalg.svd(x, compute_uv=False)
         if np.any(s[..., self.rank - 1] <= 1e-14 * np.maximum(s[..., 0], 1e-300)):
             raise ValueError(f"x must have rank {self.rank}: a singular value <= rank is ~0")
+        if s.shape[-1] > self.rank and np.any(s[..., self.rank] > RANK_RTOL * s[..., 0]):
+            raise ValueError(f"x must have rank {self.rank}: singular value {self.rank + 1} is "
+                             f"not ~0 (relative tolerance {RANK_RTOL:g}); the lift would "
+                             "truncate it")
         gen = None if seed is None else np.random.default_rng(seed)
         batch = x.shape[:-2]
         flat = x.reshape((-1,) + x.shape[-2:])
