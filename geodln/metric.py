@@ -367,7 +367,8 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         z = self._vec(vector, "vector")
         scale = np.max(np.abs(z), axis=(-2, -1), keepdims=True)
         scale = np.where(scale > 0, scale, 1.0)
-        return scale[..., 0, 0] * np.sqrt(self.squared_norm(z / scale, base_point))
+        return scale[..., 0, 0] * np.sqrt(
+            self.frame(base_point).inner_product(self.kernel, z / scale, z / scale))
 
     # -- matrices in entry coordinates ----------------------------------------------------
     def _entry_eigenvalues(self, base_point):

@@ -168,8 +168,6 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     >>> tr.status, bool(tr.final_loss < tr.loss[0])
     ('completed', True)
     """
-    if metric is None:
-        raise ValueError("metric (a depth N or a spectral metric) is required")
     options = FlowOptions() if options is None else options
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
