@@ -42,8 +42,9 @@ so a rank-1 completion :math:`uv^\top` has all :math:`u_i, v_j \ne 0`, and then
 rtol 1e-8, atol 1e-12, a step size and a stopping rule per member, :data:`BATCH` runs per
 ensemble task); at depths N ≥ :data:`STIFF_DEPTH` the converging runs turn stiff and the explicit
 RK45 is limited by its stability region (a 250-member N = 10 batch had not finished after 50 min
-wall, about 30 min of CPU), so those runs use one LSODA ``solve_ivp`` per member at the same tolerances (about
-0.45 s a run; the integrator the check below uses as its reference); 500 runs per task and depth at
+wall, about 30 min of CPU), so those runs use one LSODA ``solve_ivp`` per member at the same
+tolerances (about 0.45 s a run; the integrator the check below uses as its reference); 500 runs
+per task and depth at
 full size (100 reduced); robustness: α = 1e-2 at N = 5; integrator check: the first runs of
 the corners task at N = 5 re-run alone with LSODA from the same starts
 (``claims["batched_rk45_vs_solo_lsoda_max_abs_diff"]``).
