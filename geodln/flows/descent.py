@@ -281,8 +281,8 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     start : array-like or list of array-like
         End-to-end matrix ``[m, n]`` (any array-like, e.g. a nested list of rows) / batch
         ``[B, m, n]`` (an ndarray), or factors ``[W_1, ..., W_N]`` (a list or tuple of
-        matrices, each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors uses their
-        product; upstairs from a matrix uses its balanced lift with identity frames
+        matrices, each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors
+        uses their product; upstairs from a matrix uses its balanced lift with identity frames
         (:func:`geodln.factors.balanced_factors`) of depth ``metric``.
     step_size : float or array-like, shape=[B], optional
         :math:`\eta > 0`, or one step per member of a batched start. Default (None):
