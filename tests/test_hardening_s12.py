@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from geodln import RankMatrices
 from geodln.flows import compare_flows, downstairs_flow, gradient_descent
 from geodln.losses import MatrixCompletion
 from geodln.lowrank import (
@@ -17,6 +18,8 @@ from geodln.lowrank import (
     random_sparse_completion,
     upstairs_gradient_descent,
 )
+from geodln.metric import SpectralMetric
+from geodln.spectral import CallableKernel
 
 START = [[1.0, 0.2], [0.0, 1.0]]
 B = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -88,3 +91,30 @@ def test_every_gradient_descent_takes_a_single_step():
                upstairs_gradient_descent(loss, bottleneck_factors(x0, 3), 0.01, 1),
                gradient_descent(_completion(), np.eye(2), 0.01, 1, metric=2)):
         assert tr.steps.tolist() == [0, 1]
+
+
+# -- item 4: a custom kernel returning NaN is named as the culprit -------------------------
+def _nan_kernel(degree):
+    return CallableKernel(lambda a, b: np.where(a + b > 0, np.nan, 0.0) + a + b,
+                          name="broken", degree=degree)
+
+
+@pytest.mark.parametrize("degree", [None, 1.0])
+@pytest.mark.parametrize("call", ["sharp", "flat", "flow"])
+def test_callable_kernel_returning_nan_is_reported_as_such(degree, call):
+    kernel = _nan_kernel(degree)
+    x, z = np.array(START), np.ones((2, 2))
+    run = {
+        "sharp": lambda: SpectralMetric(RankMatrices(2, 2), kernel).sharp(z, x),
+        "flat": lambda: SpectralMetric(RankMatrices(2, 2), kernel).flat(z, x),
+        "flow": lambda: downstairs_flow(_completion(), x, kernel, (0.0, 0.1)),
+    }[call]
+    with pytest.raises(ValueError, match=r"kernel CallableKernel\('broken'\) returned non-finite"):
+        run()
+
+
+def test_callable_kernel_inf_on_scaled_arguments_is_refused():
+    """With a degree the kernel sees arguments <= 1: an inf there is the kernel's fault."""
+    kernel = CallableKernel(lambda a, b: 1.0 / (a - b) ** 2, name="pole", degree=-2.0)
+    with np.errstate(divide="ignore"), pytest.raises(ValueError, match="non-finite"):
+        kernel.values(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
