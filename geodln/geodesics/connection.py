@@ -243,13 +243,15 @@ class LeviCivitaMixin:
 
         Examples
         --------
+        A batch of two planes at one point; parallel vectors span none:
+
         >>> import numpy as np
         >>> from geodln import DLNMetric, RankMatrices
-        >>> metric = DLNMetric(RankMatrices(2, 2), depth=1)  # Euclidean: flat
-        >>> a, b = np.eye(2), np.array([[0.0, 1.0], [0.0, 0.0]])
-        >>> float(metric.sectional_curvature(a, b, np.diag([1.0, 2.0])))
-        0.0
-        >>> metric.sectional_curvature(a, 2.0 * a, np.diag([1.0, 2.0]))
+        >>> metric = DLNMetric(RankMatrices(2, 2), depth=2)
+        >>> x, e = np.diag([2.0, 1.0]), np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 1.0])])
+        >>> metric.sectional_curvature(e, e[::-1], x).shape
+        (2,)
+        >>> metric.sectional_curvature(e[0], -3.0 * e[0], x)
         Traceback (most recent call last):
         ...
         ValueError: tangent_vec_a and tangent_vec_b must span a plane at base_point: ...
