@@ -139,10 +139,14 @@ def load_status(path=STATUS):
     if not path.exists():
         return {}
     with path.open(newline="", encoding="utf-8") as fh:
-        return {
-            (r["key"], normalise(r["locator"])): r
-            for r in csv.DictReader(line for line in fh if not line.startswith("#"))
-        }
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    for r in rows:
+        if None in r or None in r.values():
+            raise ValueError(
+                f"{path.name}: row {r.get('key')} {r.get('locator')} does not have exactly the "
+                "five fields key,locator,status,source,evidence (quote a field with a comma)"
+            )
+    return {(r["key"], normalise(r["locator"])): r for r in rows}
 
 
 def _cell(text):
@@ -162,8 +166,9 @@ def write_page(out=DOCS / "citations.md"):
         "",
         "- **verified**: the numbered item was read in the paper's own text and states the formula",
         "  or claim the docstring attributes to it;",
-        "- **partial**: the locator exists (its heading or number was seen) and the claim is",
-        "  stated in the paper's abstract, but the item's own text was not read;",
+        "- **partial**: the locator exists (its heading or number was seen) but only part of the",
+        "  claim was read: the item's words without its formula (a text whose displays are",
+        "  placeholders), or the claim in the paper's abstract only;",
         "- **secondary**: the number comes from a third-party reading of the paper that names it;",
         "  the paper's own text was not reached;",
         "- **unverified**: the paper's text (or the relevant part) could not be reached (books,",

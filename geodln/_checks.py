@@ -260,6 +260,40 @@ def as_real_array(x, name):
     return arr.astype(float, copy=False)
 
 
+def is_factor_list(start):
+    """Whether a start is a factor list ``[W_1, ..., W_N]`` rather than one matrix array-like.
+
+    A list or tuple is a factor list when one of its elements is itself a matrix (an
+    array-like with at least 2 axes); a nested list of numbers such as ``[[1.0, 0.2], [0.0,
+    1.0]]`` (the rows of one matrix) is a matrix, converted like any array-like. A batch of
+    matrices must therefore be an ndarray ``[B, m, n]``: a list of matrices is read as factors.
+
+    Parameters
+    ----------
+    start : object
+        The start as the caller gave it.
+
+    Returns
+    -------
+    is_factors : bool
+
+    Examples
+    --------
+    >>> is_factor_list([[1.0, 0.2], [0.0, 1.0]]), is_factor_list([np.eye(2), np.eye(2)])
+    (False, True)
+    """
+    if not isinstance(start, list | tuple):
+        return False
+
+    def axes(element):
+        try:
+            return np.ndim(element)
+        except (TypeError, ValueError):  # a ragged element: let the factor check name it
+            return 2
+
+    return len(start) == 0 or any(axes(w) >= 2 for w in start)
+
+
 def check_finite(x, name):
     """Return ``x`` as a float array with only finite entries, else raise ``ValueError``.
 

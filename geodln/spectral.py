@@ -1089,8 +1089,56 @@ class CallableKernel(SpectralKernel):
         self.name = name or getattr(func, "__name__", "user kernel")
 
     def __call__(self, a, b):
-        """Evaluate the wrapped function."""
-        return np.asarray(self.func(np.asarray(a, float), np.asarray(b, float)), dtype=float)
+        """Evaluate the wrapped function; refuse non-finite or non-numeric values.
+
+        Parameters
+        ----------
+        a, b : array-like
+            Squared singular values ``>= 0``, broadcast together.
+
+        Returns
+        -------
+        values : ndarray
+            ``func(a, b)`` as floats.
+
+        Raises
+        ------
+        ValueError
+            If ``func`` returns something that is not a real array broadcastable with
+            ``a, b``, or NaN anywhere, or ``±inf`` where ``max(a, b) > 0`` while
+            :attr:`degree` is set (the generic code then calls it on arguments scaled to
+            ``max = 1``, where a valid kernel is finite; without a degree, ``inf`` is left
+            as the overflow of a large value). The message names the ``kernel``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln.spectral import CallableKernel
+        >>> CallableKernel(lambda a, b: a + b)(1.0, 2.0).tolist()
+        3.0
+        """
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        try:
+            out = np.asarray(self.func(a, b), dtype=float)
+            shape = np.broadcast_shapes(out.shape, a.shape, b.shape)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"kernel {self!r}: func(a, b) must return real numbers "
+                             f"broadcast with a and b ({exc})") from None
+        bad = np.isnan(out)
+        if self.degree is not None:
+            big = np.broadcast_to(np.maximum(a, b) > 0, shape)
+            bad = bad | (np.isinf(out) & big)
+        if np.any(bad):
+            where = np.argwhere(np.broadcast_to(bad, shape))[0]
+            at = tuple(int(i) for i in where)
+            a0 = float(np.broadcast_to(a, shape)[at])
+            b0 = float(np.broadcast_to(b, shape)[at])
+            raise ValueError(
+                f"kernel {self!r} returned non-finite values (NaN or inf), e.g. "
+                f"func({a0:.6g}, {b0:.6g}) = {float(np.broadcast_to(out, shape)[at])}: a "
+                "kernel must be finite and positive where max(a, b) > 0"
+            )
+        return out
 
     def __repr__(self):
         return f"CallableKernel({self.name!r})"

@@ -19,7 +19,7 @@ With :math:`\rho = s^{1/N}` and :math:`v = (a/s)^{1/N}` the time to go from :mat
 and :math:`c_k = P(\omega_k)/(N q'(\omega_k))` where :math:`q(v) = \sum_{j<N} v^j` and
 :math:`P(v) = -1 + \sum_{k=1}^{N-2}(N-1-k)v^k` (partial fractions of the smooth part of
 :math:`v/(1 - v^N)`). N = 1 gives :math:`a = s + (a_0 - s)e^{-t}`, N = 2 the logistic curve of
-SMG14 Eq. (7) (with their :math:`\tau = 1`). The inverse :math:`a(t)` is found by a vectorised
+SMG14 Eq. (12) (with their :math:`\tau = 1`). The inverse :math:`a(t)` is found by a vectorised
 bisection in :math:`y = \log|1 - v|` (the variable in which the sigmoid's tail is linear),
 polished by Newton steps, so the strength is exact to a few ulps over the whole sigmoid.
 
@@ -121,7 +121,9 @@ def mode_time(strength, target, start, depth):
 
     References
     ----------
-    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (5)-(7).
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (11) (learning
+       time at depth 2) and Eq. (15) (the mode equation at every depth; their
+       :math:`N_l - 1` is our N).
     .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
 
     Examples
@@ -226,7 +228,9 @@ def mode_strength(t, target, start, depth):
 
     References
     ----------
-    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (5)-(7).
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (12) (sigmoidal
+       time course at depth 2) and Eq. (15) (the mode equation at every depth; their
+       :math:`N_l - 1` is our N).
     .. [2] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1.
 
     Examples
@@ -288,7 +292,7 @@ def transition_time(target, start, depth, fraction=0.5):
 
     References
     ----------
-    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (7) and Fig. 3.
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (11) and Fig. 3.
 
     Examples
     --------

@@ -1,8 +1,8 @@
 r"""SMG14 (Saxe, McClelland, Ganguli, arXiv:1312.6120): exact sigmoidal mode dynamics.
 
-1. **Aligned starts** (SMG14 Eq. (5)-(7), extended to every depth): whitened regression
-   :math:`E(X) = \tfrac12\|X - S\|_F^2` (:class:`geodln.losses.LeastSquares` with identity
-   inputs), :math:`S = U\mathrm{diag}(3, 2, 1)V^\top` (4×5, random frames); the start
+1. **Aligned starts** (SMG14 Eqs. (8)-(12) at depth 2, Eq. (15) at every depth): whitened
+   regression :math:`E(X) = \tfrac12\|X - S\|_F^2` (:class:`geodln.losses.LeastSquares` with
+   identity inputs), :math:`S = U\mathrm{diag}(3, 2, 1)V^\top` (4×5, random frames); the start
    :math:`X_0 = U\mathrm{diag}(a_0)V^\top` is lifted to balanced factors. Downstairs
    (:func:`geodln.downstairs_flow`) and upstairs (:func:`geodln.upstairs_flow`) flows
    (DOP853, rtol 1e-13) at depths 1, 2, 3, 5 against the closed form

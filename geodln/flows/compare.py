@@ -13,7 +13,7 @@ loss, status).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix
+from geodln._checks import check_depth, check_matrix, is_factor_list
 from geodln.factors import balance_defect, balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.gradient_flow import run_flow
@@ -172,7 +172,8 @@ def compare_flows(loss, start, depth=None, t_span=None, *, solver=None, stop=Non
     loss : geodln.losses.Loss or callable
         The loss.
     start : array-like or list of array-like
-        ``X0`` ``[m, n]`` (or a batch ``[B, m, n]``), lifted to balanced factors of depth
+        ``X0`` ``[m, n]`` (any array-like, e.g. a nested list of rows; a batch ``[B, m, n]``
+        as an ndarray), lifted to balanced factors of depth
         ``depth`` with identity hidden frames, or balanced factors ``[W_1, ..., W_N]`` (each
         ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``; build other lifts with
         :func:`geodln.init.from_matrix`).
@@ -218,7 +219,7 @@ def compare_flows(loss, start, depth=None, t_span=None, *, solver=None, stop=Non
     True
     """
     t_span = check_t_span(t_span)
-    if isinstance(start, list | tuple):
+    if is_factor_list(start):
         factors = check_factors(start, "start")
         if depth is not None and check_depth(depth, allow_inf=False) != len(factors):
             raise ValueError(f"depth={depth} but start holds {len(factors)} factors")

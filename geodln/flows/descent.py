@@ -21,7 +21,13 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from geodln._checks import check_choice, check_positive_int, check_positive_real
+from geodln._checks import (
+    check_choice,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+    is_factor_list,
+)
 from geodln.factors import balanced_factors, check_factors, product
 from geodln.flows import descent_kernel
 from geodln.flows.fields import DownstairsField, UpstairsField
@@ -273,9 +279,10 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     loss : geodln.losses.Loss or callable
         The loss (a plain callable is :math:`E(X)`, differentiated by autograd).
     start : array-like or list of array-like
-        End-to-end matrix ``[m, n]`` / batch ``[B, m, n]``, or factors ``[W_1, ..., W_N]``
-        (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors uses their
-        product; upstairs from a matrix uses its balanced lift with identity frames
+        End-to-end matrix ``[m, n]`` (any array-like, e.g. a nested list of rows) / batch
+        ``[B, m, n]`` (an ndarray), or factors ``[W_1, ..., W_N]`` (a list or tuple of
+        matrices, each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``). Downstairs from factors
+        uses their product; upstairs from a matrix uses its balanced lift with identity frames
         (:func:`geodln.factors.balanced_factors`) of depth ``metric``.
     step_size : float or array-like, shape=[B], optional
         :math:`\eta > 0`, or one step per member of a batched start. Default (None):
@@ -343,12 +350,13 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     record = as_record(record)
     if record.times is not None:
         raise ValueError("record must be Every(k) for gradient descent (At(times) is for flows)")
-    is_factors = isinstance(start, list | tuple)
+    is_factors = is_factor_list(start)
     if is_factors:
         factors = check_factors(start, "start")
         shape = (factors[-1].shape[-2], factors[0].shape[-1])
     else:
-        shape = np.shape(start)[-2:] if np.ndim(start) >= 2 else None
+        start = check_matrix(start, "start")
+        shape = start.shape[-2:]
     loss = as_loss(loss, shape)
     if mode == "downstairs":
         if is_factors:
@@ -365,8 +373,7 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
             if metric is None or isinstance(metric, bool) or not isinstance(metric, int):
                 raise ValueError("metric must be the depth (int) to lift a matrix start "
                                  "upstairs")
-            x0 = np.asarray(start)
-            factors = balanced_factors(x0, metric, frames="identity")
+            factors = balanced_factors(start, metric, frames="identity")
         field = UpstairsField.from_factors(loss, factors, "start")
         y0 = field.pack(factors, "start")
         batched = factors[0].ndim == 3

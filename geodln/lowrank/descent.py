@@ -69,7 +69,7 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
         :func:`geodln.step_size.default_step_size`, the stable step at the start and at the
         estimated solution scale (recorded in ``metadata["step_size"]``).
     n_steps : int
-        Number of steps (>= 0).
+        Number of steps (>= 1; required).
     stop : None, StoppingRules or callable, optional
         Stopping rules checked at every step: a :class:`geodln.flows.StoppingRules`
         (``loss_tol``, ``max_norm``, ``max_wall_time``, ``stop``) or a callable

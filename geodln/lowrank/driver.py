@@ -105,7 +105,7 @@ def check_step_size(step_size):
 
 
 def check_n_steps(n_steps):
-    """Return ``n_steps`` as an int >= 0.
+    """Return ``n_steps`` as an int >= 1 (the rule of every gradient-descent entry point).
 
     Parameters
     ----------
@@ -119,15 +119,18 @@ def check_n_steps(n_steps):
     Raises
     ------
     ValueError
-        If ``n_steps`` is not an integer >= 0 (bools are refused).
+        If ``n_steps`` is None or not an integer >= 1 (bools are refused), as
+        :func:`geodln.flows.gradient_descent`.
 
     Examples
     --------
     >>> from geodln.lowrank.driver import check_n_steps
-    >>> check_n_steps(0), check_n_steps(3)
-    (0, 3)
+    >>> check_n_steps(1), check_n_steps(3.0)
+    (1, 3)
     """
-    return check_positive_int(n_steps, "n_steps", minimum=0)
+    if n_steps is None:
+        raise ValueError("n_steps is required (a positive int)")
+    return check_positive_int(n_steps, "n_steps")
 
 
 def as_batch(point):
@@ -286,7 +289,7 @@ def run_fixed_steps(field, y0, eta, n_steps, stop, record, single):
     eta : float
         Step size.
     n_steps : int
-        Steps (>= 0).
+        Steps (>= 1).
     stop : None, StoppingRules or callable
         See :func:`engine_rules`.
     record : None, int or Every

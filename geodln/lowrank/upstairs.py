@@ -325,7 +325,7 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
         η > 0. Default (None): :func:`geodln.step_size.default_step_size` of depth N at the
         product of the factors (recorded in ``metadata["step_size"]``).
     n_steps : int
-        Number of steps (>= 0).
+        Number of steps (>= 1; required).
     shared : bool
         See :func:`upstairs_gradient`.
     stop : None, StoppingRules or callable, optional
