@@ -51,13 +51,16 @@ one, a (nearly) rank-deficient X, non-finite or overflowing input) the caller
 computes it the general way (thin QRs and the 2r×2r SVD,
 :func:`geodln.lowrank.retraction.retract_or_nan`). Everything is scaled by
 :math:`\|A\|_F` first, so the range of the input does not matter. Every array may carry
-leading batch axes; the work is batched numpy products.
+leading batch axes; the work is batched numpy products and the r×r factorisations of
+:mod:`geodln.lowrank.core_linalg` (LAPACK directly for a single member). The Gram matrices
+of the Riccati sweep are reused: :math:`N_L = I + (\mathcal A^{-\top}G_u)\mathcal A^{-1}`
+and :math:`N_R = I + \mathcal B^{-1}(G_v\mathcal B^{-\top})` cost one r×r product each.
 """
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from geodln._checks import check_positive_int
+from geodln.lowrank.core_linalg import cholesky_lower, inverse, solve_lower, svd
 
 __all__ = ["truncate_tangent_step"]
 
@@ -164,18 +167,22 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
     ci = (1.0 / np.where(ok, c, 1.0))[..., None, None]
     a = a * ci
     w = tb * ci  # Ubar / c = w U_p, Vbar / c = w V_p
-    gu = _swap(up) @ up
+    gu = _swap(up) @ up  # (syrk)
     gv = _swap(vp) @ vp
-    tr = np.trace(gu, axis1=-2, axis2=-1) + np.trace(gv, axis1=-2, axis2=-1)
+    tr_u = np.trace(gu, axis1=-2, axis2=-1)
+    tr_v = np.trace(gv, axis1=-2, axis2=-1)
+    tr = tr_u + tr_v
     if not np.all((tr < _SAFE) & (tr > 1.0 / _SAFE) | (tr == 0)):
         # Gram matrices near over/underflow: scale the factors first (exact at any scale)
         up, vp, w = w * up, w * vp, np.ones_like(w)
         gu = _swap(up) @ up
         gv = _swap(vp) @ vp
-    gu = gu * (w * w)
-    gv = gv * (w * w)
-    ok &= np.isfinite(_frob2(a) + np.trace(gu, axis1=-2, axis2=-1)
-                      + np.trace(gv, axis1=-2, axis2=-1))
+        tr_u = np.trace(gu, axis1=-2, axis2=-1)
+        tr_v = np.trace(gv, axis1=-2, axis2=-1)
+    w2 = w * w
+    gu = gu * w2
+    gv = gv * w2
+    ok &= np.isfinite((tr_u + tr_v) * w2[..., 0, 0])
     if not ok.all():  # LAPACK never sees a non-finite member
         if not ok.any():
             return u[..., :rank], s[..., :rank], v[..., :rank], ok
@@ -183,50 +190,48 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
         gu = np.where(ok[..., None, None], gu, 0.0)
         gv = np.where(ok[..., None, None], gv, 0.0)
     try:
-        aa, ai, bi, conv = _riccati(a, gu, gv)
+        aa, ai, bi, tu, tv, conv = _riccati(a, gu, gv)
+        ok &= conv
+        if not ok.any():
+            return u[..., :rank], s[..., :rank], v[..., :rank], ok
+        # orthonormal bases W_L L_L^{-T}, W_R L_R^{-T} of the two subspaces (Cholesky factors
+        # of the Gram matrices N_L = I + ai^T G_u ai = I + tu ai, N_R = I + bi G_v bi^T =
+        # I + bi tv), and T = L_L^T A L_R^{-T} (r x r)
+        lower_l = cholesky_lower(eye + tu @ ai)
+        lower_r = cholesky_lower(eye + bi @ tv)
+        core = _swap(solve_lower(lower_r, _swap(aa) @ lower_l))
+        finite = np.all(np.isfinite(core), axis=(-2, -1))
+        if not finite.all():  # an overflowing member: the SVD never sees it
+            ok &= finite
+            core = np.where(finite[..., None, None], core, eye)
+        cu, sig, cvt = svd(core)
     except np.linalg.LinAlgError:  # an exactly singular A: the general path decides
         return u[..., :rank], s[..., :rank], v[..., :rank], np.zeros_like(ok)
-    ok &= conv
-    if not ok.any():
-        return u[..., :rank], s[..., :rank], v[..., :rank], ok
-    # orthonormal bases W_L L_L^{-T}, W_R L_R^{-T} of the two subspaces (Cholesky factors of
-    # Gram matrices I + O(t^2): perfectly conditioned), and T = L_L^T A L_R^{-T} (r x r)
-    lower_l = np.linalg.cholesky(eye + _swap(ai) @ gu @ ai)
-    lower_r = np.linalg.cholesky(eye + bi @ gv @ _swap(bi))
-    core = _swap(_solve_lower(lower_r, _swap(aa) @ lower_l))
-    cu, sig, cvt = np.linalg.svd(core)
     # certificate: the discarded block is below the smallest kept singular value
     d = ai @ a @ bi - ai - bi
-    discarded2 = np.einsum("...ij,...ij->...", d, gu @ d @ gv)
+    discarded2 = np.einsum("...ij,...ij->...", gu @ d, d @ gv)
     ok &= discarded2 < (1.0 - 1e-6) * sig[..., -1] ** 2
-    x = _solve_lower(lower_l, cu[..., :rank], transposed=True)
-    y = _solve_lower(lower_r, _swap(cvt[..., :rank, :]), transposed=True)
+    x = solve_lower(lower_l, cu[..., :rank], transposed=True)
+    y = solve_lower(lower_r, _swap(cvt[..., :rank, :]), transposed=True)
     u_new = u @ x + up @ (w * (ai @ x))
     v_new = v @ y + vp @ (w * (_swap(bi) @ y))
     return u_new, sig[..., :rank] * c[..., None], v_new, ok
 
 
-def _solve_lower(lower, b, transposed=False):
-    """``lower⁻¹ b`` (or ``lower⁻ᵀ b``) for a lower-triangular ``lower`` (batched)."""
-    if lower.ndim == 2:
-        return solve_triangular(lower, b, trans=1 if transposed else 0, lower=True,
-                                check_finite=False)
-    return np.linalg.solve(_swap(lower) if transposed else lower, b)
-
-
 def _riccati(a, gu, gv):
     r"""Solve the Riccati pair (module docstring, item 1) by fixed-point sweeps.
 
-    Returns ``(𝒜, 𝒜_prev⁻¹, ℬ⁻¹, converged)``.
+    Returns ``(𝒜, 𝒜_prev⁻¹, ℬ⁻¹, 𝒜_prev⁻ᵀ G_u, G_v ℬ⁻ᵀ, converged)``.
     """
     scale2 = _frob2(a)
     aa = a
     previous = None
     for _ in range(MAX_SWEEPS):
-        ai = np.linalg.inv(aa)
-        bb = a + _swap(ai) @ gu
-        bi = np.linalg.inv(bb)
-        new = a + gv @ _swap(bi)
+        ai = inverse(aa)
+        tu = _swap(ai) @ gu
+        bi = inverse(a + tu)
+        tv = gv @ _swap(bi)
+        new = a + tv
         change2 = _frob2(new - aa)
         aa = new
         conv = change2 <= (16 * _EPS) ** 2 * scale2
@@ -239,4 +244,4 @@ def _riccati(a, gu, gv):
             break
         previous = change2
     # (ai is the inverse of the previous iterate: equal to inv(aa) to rounding at convergence)
-    return aa, ai, bi, conv
+    return aa, ai, bi, tu, tv, conv
