@@ -294,6 +294,48 @@ def is_factor_list(start):
     return len(start) == 0 or any(axes(w) >= 2 for w in start)
 
 
+def check_start_loss(loss_values, start="X0"):
+    """Raise ``ValueError`` naming ``loss`` if the loss is not finite at a start.
+
+    An infinite value of a finite start is an overflow of the true loss (beyond ~1.8e308; for a
+    completion loss, observed values ~1e200 give residuals whose squares overflow): the message
+    says so and names the data to rescale. NaN is reported as such.
+
+    Parameters
+    ----------
+    loss_values : array-like, shape=[B] or []
+        E at the start of each member.
+    start : str
+        Public name of the start in the message.
+
+    Raises
+    ------
+    ValueError
+        If some value is NaN or ``±inf``.
+
+    Examples
+    --------
+    >>> check_start_loss([1.0, float("inf")])
+    Traceback (most recent call last):
+    ...
+    ValueError: loss overflowed at the start of member(s) [1]: E(X0) = inf ...
+    """
+    values = np.atleast_1d(np.asarray(loss_values, dtype=float))
+    bad = ~np.isfinite(values)
+    if not np.any(bad):
+        return
+    where = f" of member(s) {np.flatnonzero(bad)[:5].tolist()}" if values.size > 1 else ""
+    first = float(values[bad][0])
+    if np.isinf(first):
+        raise ValueError(
+            f"loss overflowed at the start{where}: E({start}) = {first} (the true value exceeds "
+            "the float range ~1.8e308). Rescale the data the loss is built from (e.g. the "
+            f"observed `values` of a MatrixCompletion, the targets) and {start} by a common "
+            "factor c: E scales by c**2"
+        )
+    raise ValueError(f"loss is not finite at the start{where} (E({start}) = {first})")
+
+
 def check_finite(x, name):
     """Return ``x`` as a float array with only finite entries, else raise ``ValueError``.
 

@@ -13,8 +13,12 @@ with the Razin–Cohen (RC20) convention :math:`E = \tfrac12 \sum (\text{residua
 - ``loss.value_and_gradient(X)`` — optional, both at once (a shared residual); the base class
   provides it from the two methods above.
 
-All three are batched over leading axes. A plain callable is always :math:`E(X)` itself: wrap it
-with :func:`as_loss` (the flows do this for you), which differentiates it with autograd.
+All three are batched over leading axes. The values are exact at any scale of the residuals
+(the sum of squares is rescaled by a power of 2 when it would over- or underflow) and ``inf``,
+without a numpy warning, only where the true value exceeds the float range; the integrators
+then refuse the start with a ``ValueError`` that says the loss overflowed. A plain callable is
+always :math:`E(X)` itself: wrap it with :func:`as_loss` (the flows do this for you), which
+differentiates it with autograd.
 
 - :class:`MatrixCompletion` — observed entries :math:`\Omega`,
   :math:`E(X) = \tfrac12\sum_{(i,j)\in\Omega}(X_{ij} - b_{ij})^2`;
@@ -233,6 +237,31 @@ class Loss:
         return f"{type(self).__name__}(shape={self.shape})"
 
 
+def _residual(fitted, observed):
+    """``fitted - observed``; ``±inf`` without a warning where the difference overflows."""
+    with np.errstate(over="ignore"):
+        return fitted - observed
+
+
+def _half_sum_squares(r, axes):
+    r""":math:`\tfrac12\sum r^2` over ``axes``, exact at any scale of the residuals.
+
+    ``inf`` (no warning) only where the true value exceeds the float range: when the plain
+    sum over- or underflows, the residuals are divided by the power of 2 of their largest
+    entry first and the scale is restored exactly (``ldexp``).
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        value = 0.5 * np.sum(r * r, axis=axes)
+    if np.all((value > 2.0**-968) & (value < 2.0**1000) | (value == 0.0) & ~np.any(r, axis=axes)):
+        return value
+    with np.errstate(invalid="ignore"):
+        top = np.max(np.abs(r), axis=axes, keepdims=True)
+        exponent = np.frexp(np.where(np.isfinite(top) & (top > 0), top, 1.0))[1]
+        half = 0.5 * np.sum(np.square(np.ldexp(r, -exponent)), axis=axes)
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(half, 2 * np.squeeze(exponent, axis=axes))
+
+
 def _overrides(loss, name):
     """Whether ``type(loss)`` replaces :class:`Loss`'s public method ``name``."""
     return getattr(type(loss), name) is not getattr(Loss, name)
@@ -377,8 +406,7 @@ class MatrixCompletion(Loss):
         return self.check_point(x)[..., self.rows, self.cols] - self.values
 
     def _value(self, x):
-        r = x[..., self.rows, self.cols] - self.values
-        return 0.5 * np.sum(r * r, axis=-1)
+        return _half_sum_squares(_residual(x[..., self.rows, self.cols], self.values), (-1,))
 
     def _gradient(self, x):
         g = np.zeros(x.shape)
@@ -387,10 +415,10 @@ class MatrixCompletion(Loss):
 
     def _value_and_gradient(self, x):
         # one residual for both (Loss.value_and_gradient validates, then calls this)
-        r = x[..., self.rows, self.cols] - self.values
+        r = _residual(x[..., self.rows, self.cols], self.values)
         g = np.zeros(x.shape)
         g[..., self.rows, self.cols] = r
-        return 0.5 * np.sum(r * r, axis=-1), g
+        return _half_sum_squares(r, (-1,)), g
 
     def __repr__(self):
         return f"MatrixCompletion(shape={self.shape}, n_observed={self.n_observed})"
@@ -447,8 +475,9 @@ class MatrixSensing(Loss):
         return np.einsum("kij,...ij->...k", self.A, self.check_point(x))
 
     def _value(self, x):
-        r = np.einsum("kij,...ij->...k", self.A, x) - self.y
-        return 0.5 * np.sum(r * r, axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = np.einsum("kij,...ij->...k", self.A, x) - self.y
+        return _half_sum_squares(r, (-1,))
 
     def _gradient(self, x):
         r = np.einsum("kij,...ij->...k", self.A, x) - self.y
@@ -793,12 +822,15 @@ class LeastSquares(Loss):
 
     def _value_and_gradient(self, x):
         # one residual for both (Loss.value_and_gradient validates, then calls this)
-        r = x @ self.inputs - self.targets
-        return 0.5 * np.sum(r * r, axis=(-2, -1)), r @ self.inputs.T
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = x @ self.inputs - self.targets
+            grad = r @ self.inputs.T
+        return _half_sum_squares(r, (-2, -1)), grad
 
     def _value(self, x):
-        r = x @ self.inputs - self.targets
-        return 0.5 * np.sum(r * r, axis=(-2, -1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = x @ self.inputs - self.targets
+        return _half_sum_squares(r, (-2, -1))
 
     def _gradient(self, x):
         return (x @ self.inputs - self.targets) @ self.inputs.T

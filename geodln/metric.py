@@ -16,7 +16,9 @@ O(mnr) work, independently of the depth.
 **Numerics.** Every method is exact to a few ulps times :math:`1 + |\log\sigma|` in the
 kernel values, for singular values anywhere in the float range (the kernels are evaluated
 from the singular values, :mod:`geodln.spectral`; LAPACK's SVD scales internally), and
-returns ``inf``/``0`` only where the exact value is not representable. A ``base_point`` of
+returns ``inf``/``0`` only where the exact value is not representable (never NaN, and no numpy
+``RuntimeWarning`` leaks: out-of-range results are a documented outcome, not an error). A
+``base_point`` of
 rank > r (a singular value beyond r above ``geodln.svd_frame.RANK_RTOL`` times the largest)
 raises ``ValueError`` instead of being truncated. The flows use the unvalidated fast path
 ``SVDFrame(X, rank, check=False).apply(kernel, Z)`` after validating once.

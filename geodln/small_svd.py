@@ -159,7 +159,8 @@ def svd_2x2(x):
     References
     ----------
     .. [1] GVL13: Golub, Van Loan, Matrix Computations, 4th ed. (2013), Algorithm 8.5.1
-       (symmetric Schur decomposition) and Section 8.6.3 (2×2 SVD).
+       (symmetric Schur decomposition) and Section 8.6.4 with Problem P8.6.5 (2×2 SVD: a
+       rotation that makes the matrix symmetric, then the symmetric Schur decomposition).
 
     Examples
     --------

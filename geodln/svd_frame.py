@@ -24,8 +24,12 @@ at most r up to the relative tolerance :data:`RANK_RTOL`); ``SVDFrame(X, rank, c
 is the documented unvalidated fast path for callers that validated once (the flows call it on
 every step). The kernel arithmetic is exact at any scale (:mod:`geodln.spectral`), and LAPACK's
 SVD scales internally, so every method is exact for singular values anywhere in the float
-range. 2×2 points use the closed-form :func:`geodln.small_svd.svd_2x2` (exactly scaled, LAPACK
-for the rare members it cannot serve), the hot path of the small-problem ensembles.
+range: where an eigenvalue or a product leaves the float range, the methods evaluate from the
+logarithms of the eigenvalues (``kernel.log_values``) in bands of binary orders and apply the
+powers of 2 last, so a result is ``inf`` or 0 only where its exact value is out of range, never
+NaN, and no numpy warning is emitted. 2×2 points use the closed-form
+:func:`geodln.small_svd.svd_2x2` (exactly scaled, LAPACK for the rare members it cannot serve),
+the hot path of the small-problem ensembles.
 """
 
 import numpy as np
@@ -37,6 +41,10 @@ __all__ = ["SVDFrame", "RANK_RTOL"]
 
 #: Relative rank tolerance: singular values ``<= RANK_RTOL * sigma_1`` count as zero.
 RANK_RTOL = 1e-8
+
+#: Width, in binary orders, of the bands of eigenvalues evaluated together when some
+#: eigenvalue or product is out of the float range (:meth:`SVDFrame._banded`).
+_BAND = 512
 
 
 class SVDFrame:
@@ -322,12 +330,19 @@ class SVDFrame:
         >>> c.tolist(), l.tolist(), r.tolist()
         ([[4.0]], [[2.0], [2.0], [2.0]], [[2.0, 2.0]])
         """
-        K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        return (
-            K * core,
-            None if left is None else left * ell[..., None, :],
-            None if right is None else ell[..., :, None] * right,
-        )
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        if not self._out_of_range(eigenvalues):
+            K, ell = eigenvalues
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    return (
+                        K * core,
+                        None if left is None else left * ell[..., None, :],
+                        None if right is None else ell[..., :, None] * right,
+                    )
+            except FloatingPointError:  # a product overflowed: exact scaled products below
+                pass
+        return _scaled_products(self._log2_eigenvalues(kernel, eigenvalues), (core, left, right))
 
     def apply_inverse_blocks(self, kernel, core, left=None, right=None, eigenvalues=None):
         r"""Metric on blocks: ``(core / K, left / ell, right / ell)``.
@@ -351,8 +366,8 @@ class SVDFrame:
             If a needed co-metric eigenvalue is 0: the metric is not defined at base_point (a
             zero singular value within the rank, or a kernel vanishing on the mixed blocks of
             a rank-deficient point, e.g. infinite depth). An eigenvalue that merely
-            underflowed (positive singular values, a kernel with a homogeneity degree) gives
-            ``inf`` entries instead, the exact values being out of range.
+            underflowed (positive singular values, a kernel with a homogeneity degree) is no
+            error: the exact values are returned (``inf`` where out of range).
 
         Examples
         --------
@@ -364,50 +379,111 @@ class SVDFrame:
         >>> np.round(c, 12).tolist()
         [[0.25, 0.333333333333], [0.333333333333, 0.5]]
         """
-        blocks, half = self._inverse_parts(kernel, (core, left, right), eigenvalues)
-        if half is None:
-            return blocks
-        with np.errstate(over="ignore", invalid="ignore"):
-            return tuple(
-                None if b is None else (b * half[..., None, None]) * half[..., None, None]
-                for b in blocks
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        self._check_metric_defined(kernel, eigenvalues, left is not None or right is not None)
+        if not self._out_of_range(eigenvalues):
+            K, ell = eigenvalues
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    return (
+                        core / K,
+                        None if left is None else left / ell[..., None, :],
+                        None if right is None else right / ell[..., :, None],
+                    )
+            except FloatingPointError:  # a quotient overflowed: exact scaled products below
+                pass
+        lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        return _scaled_products((-lk, None if ll is None else -ll), (core, left, right))
+
+    def _check_metric_defined(self, kernel, eigenvalues, mixed):
+        r"""Raise ValueError if a co-metric eigenvalue the metric needs is 0 (not by underflow).
+
+        An eigenvalue that underflowed to 0 although every singular value within the rank is
+        positive (e.g. :math:`\sigma^{2-2/N}` below the smallest float for N = 8,
+        :math:`\sigma = 10^{-200}`, a kernel with a homogeneity degree) is not an error: the
+        methods then evaluate from the logarithms of the eigenvalues, and out-of-range values
+        come out as ``inf``.
+        """
+        K, ell = eigenvalues
+        if np.all(K > 0) and (not mixed or np.all(ell > 0)):
+            return
+        degree = getattr(kernel, "degree", None)
+        if degree is None or not np.all(self.s > 0) or (mixed and kernel.degenerate_on_mixed()):
+            raise ValueError(
+                "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
+                "(a zero singular value within the rank, or a kernel that vanishes on the "
+                "mixed blocks of a rank-deficient point, e.g. infinite depth)"
             )
 
-    def _inverse_parts(self, kernel, blocks, eigenvalues):
-        r"""Blocks divided by the eigenvalues, and a per-point factor ``half`` (or ``None``).
+    def _out_of_range(self, eigenvalues):
+        """Whether an eigenvalue over- or underflowed (inf, or 0 at positive singular values)."""
+        K, ell = eigenvalues
+        for values in (K, ell):
+            if values is not None and not (np.all(np.isfinite(values))
+                                           and (np.all(values > 0) or not np.all(self.s > 0))):
+                return True
+        return False
 
-        The metric is ``blocks * half**2``. ``half`` is needed only when an eigenvalue
-        underflowed to 0 although every singular value within the rank is positive (e.g.
-        :math:`\sigma^{2-2/N}` below the smallest float for N = 8, :math:`\sigma = 10^{-200}`):
-        the eigenvalues are then taken at :math:`t\sigma` (t a power of 2 with
-        :math:`t\sigma_1 \in [1/2, 1)`) and :math:`A_X^{-1} = t^{2d} A_{tX}^{-1}` (homogeneity
-        of degree d), so out-of-range values come out as ``inf``, never as an error.
+    def _log2_eigenvalues(self, kernel, eigenvalues):
+        """``log2`` of the core and mixed eigenvalues, from the kernel's exact ``log_values``.
+
+        ``-inf`` where an eigenvalue is 0 (a zero singular value); with ``kernel=None`` the
+        logarithms of the given eigenvalues.
         """
+        K, ell = eigenvalues
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            if kernel is None:
+                return np.log2(K), None if ell is None else np.log2(ell)
+            s = self.s
+            lk = kernel.log_values(s[..., :, None], s[..., None, :]) / np.log(2.0)
+            ll = None if ell is None else kernel.log_values(s, np.zeros_like(s)) / np.log(2.0)
+        return np.asarray(lk, dtype=float), None if ll is None else np.asarray(ll, dtype=float)
+
+    def _banded(self, logs, evaluate, shift):
+        r"""``sum_b evaluate(m_b) * 2**(E_b + shift)`` over bands of the eigenvalue exponents.
+
+        The eigenvalues :math:`2^{L}` (``logs``: log2 of the core and mixed ones) are split
+        into bands of :data:`_BAND` binary orders; in band b the multipliers
+        :math:`2^{L - E_b}` lie in :math:`[2^{-256}, 2^{256})`, ``evaluate`` (linear in the
+        multipliers, on blocks normalised to entries <= 1) stays finite, and the exact power of
+        2 is applied last: ``inf`` or 0 only where the true value is out of range, never NaN.
+        """
+        lk, ll = (None if v is None else np.where(v == np.inf, 4 * _BAND, v) for v in logs)
+        finite = [v[np.isfinite(v)] for v in (lk, ll) if v is not None]
+        bands = np.unique(np.floor(np.concatenate(finite) / _BAND))
+
+        def multipliers(values, band, centre):
+            if values is None:
+                return None
+            with np.errstate(invalid="ignore"):
+                inside = np.floor(values / _BAND) == band
+            return np.where(inside, np.exp2(np.where(inside, values - centre, 0.0)), 0.0)
+
+        out = None
+        for band in bands if bands.size else [0.0]:
+            centre = (band + 0.5) * _BAND
+            part = evaluate(multipliers(lk, band, centre), multipliers(ll, band, centre))
+            part = _times_pow2(part, centre + shift)
+            with np.errstate(invalid="ignore", over="ignore"):
+                out = part if out is None else np.where(np.isinf(part), part, out + part)
+        return out
+
+    def _banded_assemble(self, kernel, eigenvalues, blocks, inverse):
+        """:meth:`assemble` of the blocks times the eigenvalues (or divided), exact at any range."""
+        lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        if inverse:
+            lk, ll = -lk, None if ll is None else -ll
+        blocks, shift = _normalised(blocks)
         core, left, right = blocks
-        K, ell = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        mixed = left is not None or right is not None
-        half = None
-        if not np.all(K > 0) or (mixed and not np.all(ell > 0)):
-            degree = getattr(kernel, "degree", None)
-            if (
-                degree is None
-                or not np.all(self.s > 0)
-                or (mixed and kernel.degenerate_on_mixed())
-            ):
-                raise ValueError(
-                    "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
-                    "(a zero singular value within the rank, or a kernel that vanishes on the "
-                    "mixed blocks of a rank-deficient point, e.g. infinite depth)"
-                )
-            t = np.ldexp(1.0, -np.frexp(self.s[..., 0])[1])
-            K, ell = kernel.eigenvalues(self.s * t[..., None], self.shape)
-            with np.errstate(over="ignore"):
-                half = t**degree
-        return (
-            core / K,
-            None if left is None else left / ell[..., None, :],
-            None if right is None else right / ell[..., :, None],
-        ), half
+
+        def evaluate(mk, ml):
+            return self.assemble(
+                mk * core,
+                None if left is None else left * ml[..., None, :],
+                None if right is None else ml[..., :, None] * right,
+            )
+
+        return self._banded((lk, ll), evaluate, shift[..., None, None])
 
     def scale_blocks(self, kernel, blocks, eigenvalues=None, inverse=False):
         r"""Apply the co-metric (or its inverse) to tangent blocks ``(core, left, right)``.
@@ -480,13 +556,21 @@ class SVDFrame:
         """
         eigenvalues = kernel.eigenvalues(self.s, self.shape) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
-        try:
-            with np.errstate(over="raise", invalid="raise"):
-                if blocks[1] is None and blocks[2] is None:  # square full rank
-                    return self.u @ (eigenvalues[0] * blocks[0]) @ self.vt
-                return self.assemble(*self.apply_blocks(kernel, *blocks, eigenvalues=eigenvalues))
-        except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
-            return self._rescaled(eigenvalues, blocks, inverse=False)
+        if not self._out_of_range(eigenvalues):
+            K, ell = eigenvalues
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    if blocks[1] is None and blocks[2] is None:  # square full rank
+                        return self.u @ (K * blocks[0]) @ self.vt
+                    core, left, right = blocks
+                    return self.assemble(
+                        K * core,
+                        None if left is None else left * ell[..., None, :],
+                        None if right is None else ell[..., :, None] * right,
+                    )
+            except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan)
+                pass
+        return self._banded_assemble(kernel, eigenvalues, blocks, inverse=False)
 
     def apply_inverse(self, kernel, z, eigenvalues=None):
         """Metric (flat) :math:`A_X^{-1}(Z)` on the tangent space; the normal part is dropped.
@@ -518,42 +602,21 @@ class SVDFrame:
         """
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
         blocks = self.blocks(z)
-        inverse, half = self._inverse_parts(kernel, blocks, eigenvalues)
-        if half is not None:  # eigenvalues underflowed: scaled products, then the scale
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = self.assemble(*inverse)
-                return (out * half[..., None, None]) * half[..., None, None]
-        try:
-            with np.errstate(over="raise", invalid="raise", divide="raise"):
-                return self.assemble(*inverse)
-        except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan in a product)
-            return self._rescaled(eigenvalues, blocks, inverse=True)
-
-    def _rescaled(self, eigenvalues, blocks, inverse):
-        """Co-metric (or metric) with the eigenvalues scaled by a power of 2 per point.
-
-        Used only when the direct evaluation over- or underflowed in an intermediate
-        (``inf * 0 = nan`` in the frame products): the scaled products stay finite, and the
-        final multiplication gives ``inf`` exactly where the true value is out of range.
-        """
-        K, ell = eigenvalues
-        top = np.max(K, axis=(-2, -1))
-        if ell is not None:
-            top = np.maximum(top, np.max(ell, axis=-1))
-        if inverse:
-            pos = np.where(K > 0, K, np.inf)
-            top = np.min(pos, axis=(-2, -1))
-            if ell is not None:
-                top = np.minimum(top, np.min(np.where(ell > 0, ell, np.inf), axis=-1))
-        top = np.where(np.isfinite(top) & (top > 0), top, 1.0)
-        p = np.ldexp(1.0, np.frexp(top)[1])
-        scaled = (K / p[..., None, None], None if ell is None else ell / p[..., None])
-        with np.errstate(over="ignore", invalid="ignore"):
-            if inverse:
-                out = self.assemble(*self.apply_inverse_blocks(None, *blocks, eigenvalues=scaled))
-                return out / p[..., None, None]
-            out = self.assemble(*self.apply_blocks(None, *blocks, eigenvalues=scaled))
-            return out * p[..., None, None]
+        self._check_metric_defined(kernel, eigenvalues, blocks[1] is not None
+                                   or blocks[2] is not None)
+        if not self._out_of_range(eigenvalues):
+            K, ell = eigenvalues
+            core, left, right = blocks
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    return self.assemble(
+                        core / K,
+                        None if left is None else left / ell[..., None, :],
+                        None if right is None else right / ell[..., :, None],
+                    )
+            except FloatingPointError:  # an intermediate overflowed (inf * 0 = nan)
+                pass
+        return self._banded_assemble(kernel, eigenvalues, blocks, inverse=True)
 
     def inner_product(self, kernel, z_a, z_b, eigenvalues=None):
         r"""Metric inner product :math:`\mathrm{tr}(Z_a^\top A_X^{-1} Z_b)` in block coordinates.
@@ -586,14 +649,34 @@ class SVDFrame:
         >>> float(SVDFrame(np.diag([2.0, 1.0])).inner_product(DLNKernel(2), np.eye(2), np.eye(2)))
         0.75
         """
-        a = self.blocks(z_a)
-        b, half = self._inverse_parts(kernel, self.blocks(z_b), eigenvalues)
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.sum(a[0] * b[0], axis=(-2, -1))
-            for x, y in zip(a[1:], b[1:]):
-                if x is not None:
-                    total = total + np.sum(x * y, axis=(-2, -1))
-            return total if half is None else (total * half) * half
+        a, b = self.blocks(z_a), self.blocks(z_b)
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        self._check_metric_defined(kernel, eigenvalues, b[1] is not None or b[2] is not None)
+        if not self._out_of_range(eigenvalues):
+            K, ell = eigenvalues
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    total = np.sum(a[0] * (b[0] / K), axis=(-2, -1))
+                    if a[1] is not None:
+                        total = total + np.sum(a[1] * (b[1] / ell[..., None, :]), axis=(-2, -1))
+                    if a[2] is not None:
+                        total = total + np.sum(a[2] * (b[2] / ell[..., :, None]), axis=(-2, -1))
+                    return total
+            except FloatingPointError:  # a term overflowed: exact scaled terms below
+                pass
+        lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        (a0, a1, a2), shift_a = _normalised(a)
+        (b0, b1, b2), shift_b = _normalised(b)
+
+        def evaluate(mk, ml):
+            total = np.sum(a0 * b0 * mk, axis=(-2, -1))
+            if a1 is not None:
+                total = total + np.sum(a1 * b1 * ml[..., None, :], axis=(-2, -1))
+            if a2 is not None:
+                total = total + np.sum(a2 * b2 * ml[..., :, None], axis=(-2, -1))
+            return total
+
+        return self._banded((-lk, None if ll is None else -ll), evaluate, shift_a + shift_b)
 
     def to_tangent(self, z):
         r"""Orthogonal (Frobenius) projection onto :math:`T_X M_r`.
@@ -620,3 +703,48 @@ class SVDFrame:
         [[1.0, 1.0], [1.0, 0.0]]
         """
         return self.assemble(*self.blocks(z))
+
+
+def _times_pow2(x, shift):
+    """``x * 2**shift`` elementwise (``shift`` broadcast against ``x``), exact and range-safe.
+
+    The integer part of ``shift`` is applied by ``ldexp``: 0 stays 0, out-of-range values
+    become ``±inf`` or 0 (never NaN, no warning); ``shift = -inf`` gives 0.
+    """
+    shift = np.asarray(shift, dtype=float)
+    finite = np.isfinite(shift)
+    safe = np.where(finite, shift, 0.0)
+    whole = np.floor(safe)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = np.ldexp(x * np.exp2(safe - whole), whole.astype(np.int64))
+    if not np.all(finite):
+        out = np.where(shift == -np.inf, 0.0, out)
+        out = np.where((shift == np.inf) & (x != 0), np.copysign(np.inf, x), out)
+    return out
+
+
+def _normalised(blocks):
+    """Blocks divided by a per-point power of 2 (largest entry in [1/2, 1)), and its exponent."""
+    top = None
+    for b in blocks:
+        if b is not None:
+            t = np.max(np.abs(b), axis=(-2, -1))
+            top = t if top is None else np.maximum(top, t)
+    exponent = np.frexp(np.where(top > 0, top, 1.0))[1]
+    return tuple(None if b is None else np.ldexp(b, -exponent[..., None, None])
+                 for b in blocks), exponent
+
+
+def _scaled_products(logs, blocks):
+    """Blocks times the eigenvalues ``2**logs`` elementwise, exact for any exponents."""
+    lk, ll = logs
+    core, left, right = blocks
+    mant, expo = np.frexp(core)
+    out = [_times_pow2(mant, expo + lk)]
+    for b, axis in ((left, -2), (right, -1)):
+        if b is None:
+            out.append(None)
+        else:
+            mant, expo = np.frexp(b)
+            out.append(_times_pow2(mant, expo + np.expand_dims(ll, axis)))
+    return tuple(out)

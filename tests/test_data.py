@@ -204,6 +204,26 @@ def test_early_stopping_keeps_validation_best():
             EarlyStopping(lambda x: 0.0, **bad)
 
 
+def test_early_stopping_relative_patience_crosses_a_plateau():
+    # validation curve with a plateau: best 1.0 at step 10, flat until step 45, then 0.5
+    steps = range(0, 100, 5)
+    values = {s: (2.0 if s < 10 else 1.0 if s < 50 else 0.5) for s in steps}
+    plain = EarlyStopping(lambda v: v, patience=2)
+    stopped = next(s for s in steps if plain(s, values[s]))
+    assert stopped == 20 and plain.best_value == 1.0  # two flat evaluations after step 10
+    # waits until step - best >= 4 * best: crosses the plateau (40 >= 40 only at step 50,
+    # where the value improves); after the new best 50 it would wait until step 250
+    rel = EarlyStopping(lambda v: v, patience=2, relative_patience=4.0)
+    decisions = [rel(s, values[s]) for s in steps]
+    assert not any(decisions) and rel.best_step == 50 and rel.best_value == 0.5
+    short = EarlyStopping(lambda v: v, patience=2, relative_patience=1.0)
+    stopped = next(s for s in steps if short(s, values[s]))
+    assert stopped == 20 and short.best_step == 10  # 20 - 10 >= 1 * 10: stops on the plateau
+    for bad in [-1.0, float("nan"), float("inf"), True, "1"]:
+        with pytest.raises(ValueError, match="relative_patience"):
+            EarlyStopping(lambda v: v, relative_patience=bad)
+
+
 def test_images():
     rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3)).astype(np.uint8)
     grey = grayscale(rgb)

@@ -4,11 +4,14 @@ Expected values are independent of the code under test: closed forms computed he
 scipy, mpmath at 50 digits, or the documented exception.
 """
 
+import warnings
+
+import mpmath as mp
 import numpy as np
 import pytest
 import scipy.linalg
 
-from geodln import RankMatrices
+from geodln import DLNMetric, RankMatrices
 from geodln.flows import compare_flows, downstairs_flow, gradient_descent
 from geodln.losses import MatrixCompletion
 from geodln.lowrank import (
@@ -118,3 +121,132 @@ def test_callable_kernel_inf_on_scaled_arguments_is_refused():
     kernel = CallableKernel(lambda a, b: 1.0 / (a - b) ** 2, name="pole", degree=-2.0)
     with np.errstate(divide="ignore"), pytest.raises(ValueError, match="non-finite"):
         kernel.values(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+
+
+# -- item 5: the sectional curvature of a degenerate plane is an error ---------------------
+A_VEC = np.array([[1.0, 0.3], [0.2, -0.5]])
+B_VEC = np.array([[0.0, 1.0], [0.4, 0.1]])
+BASE = np.diag([2.0, 1.0])
+
+
+@pytest.mark.parametrize("b", [2.0 * A_VEC, -1e-7 * A_VEC, np.zeros((2, 2))],
+                         ids=["parallel", "antiparallel-small", "zero"])
+def test_sectional_curvature_of_dependent_vectors_raises(b):
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    with pytest.raises(ValueError, match="tangent_vec_a and tangent_vec_b must span a plane"):
+        metric.sectional_curvature(A_VEC, b, BASE)
+    with pytest.raises(ValueError, match="span a plane"):
+        metric.sectional_curvature(b, A_VEC, BASE)
+
+
+def test_sectional_curvature_checks_every_member():
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    a = np.stack([A_VEC, A_VEC, A_VEC])
+    b = np.stack([B_VEC, 3.0 * A_VEC, B_VEC])
+    with pytest.raises(ValueError, match=r"member\(s\) \[1\]"):
+        metric.sectional_curvature(a, b, BASE)
+
+
+def test_sectional_curvature_depends_on_the_plane_only():
+    """K(a, b) = K(2a, -3b + 5a): the textbook quotient <R(a,b)b,a> / (|a|^2|b|^2 - <a,b>^2)."""
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    r = metric.curvature(A_VEC, B_VEC, B_VEC, BASE)
+    num = metric.inner_product(r, A_VEC, BASE)
+    den = (metric.squared_norm(A_VEC, BASE) * metric.squared_norm(B_VEC, BASE)
+           - metric.inner_product(A_VEC, B_VEC, BASE) ** 2)
+    got = metric.sectional_curvature(np.stack([A_VEC, 2.0 * A_VEC, 1e-150 * A_VEC]),
+                                     np.stack([B_VEC, -3.0 * B_VEC + 5.0 * A_VEC, 1e150 * B_VEC]),
+                                     BASE)
+    np.testing.assert_allclose(got, num / den, rtol=1e-8)
+    assert abs(num / den) > 0.1  # a curved plane: the check is not vacuous
+
+
+# -- items 6 and 7: out-of-range values are inf (no warning), representable ones exact -------
+def _mp_cometric(x, z, depth, inverse):
+    """A_{N,X}(Z) (or its inverse on the tangent space) at 50 digits, from mpmath's SVD."""
+    mp.mp.dps = 50
+    U, S, V = mp.svd_r(mp.matrix(x.tolist()))
+    C = U.T * mp.matrix(z.tolist()) * V.T
+    m, n = x.shape
+    out = mp.matrix(m, n)
+    for k in range(m):
+        for l in range(n):
+            a, b = S[k] ** 2, S[l] ** 2
+            lam = sum(a ** (mp.mpf(depth - j) / depth) * b ** (mp.mpf(j - 1) / depth)
+                      for j in range(1, depth + 1))
+            out[k, l] = C[k, l] / lam if inverse else C[k, l] * lam
+    R = U * out * V
+    return np.array([[float(R[i, j]) for j in range(n)] for i in range(m)])
+
+
+def _assert_matches(got, expected):
+    assert np.array_equal(np.isinf(got), np.isinf(expected)), (got, expected)
+    assert np.array_equal(np.sign(got), np.sign(expected)), (got, expected)
+    finite = np.isfinite(expected) & (expected != 0)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-10)
+
+
+X3 = np.array([[1.0, 0.2, -0.3], [0.4, -1.1, 0.5], [0.0, 0.3, 0.9]])
+Z3 = np.array([[0.7, -1.2, 0.4], [0.1, 0.9, -0.6], [-0.8, 0.2, 1.3]])
+
+
+@pytest.mark.parametrize("depth", [2, 3, 5])
+@pytest.mark.parametrize("scale,z_scale", [(1e300, 1.0), (1e300, 1e-200), (1e-300, 1e200),
+                                           (1e-150, 1e200), (1e150, 1e150)])
+def test_sharp_and_flat_at_extreme_scales_match_mpmath(depth, scale, z_scale):
+    metric = DLNMetric(RankMatrices(3, 3), depth=depth)
+    x, z = scale * X3, z_scale * Z3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sharp, flat = metric.sharp(z, x), metric.flat(z, x)
+    _assert_matches(sharp, _mp_cometric(x, z, depth, inverse=False))
+    _assert_matches(flat, _mp_cometric(x, z, depth, inverse=True))
+
+
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_sharp_of_a_point_with_huge_and_unit_singular_values(depth):
+    """X = diag(1e300, 1): the (2, 2) entry 3 * N is exact next to overflowing ones."""
+    metric = DLNMetric(RankMatrices(2, 2), depth=depth)
+    x, z = np.diag([1e300, 1.0]), np.array([[1.0, -2.0], [0.5, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = metric.sharp(z, x)
+    _assert_matches(got, _mp_cometric(x, z, depth, inverse=False))
+    assert got[1, 1] == pytest.approx(3.0 * depth, rel=1e-12)
+
+
+def test_flat_and_norm_overflow_to_inf_without_warning():
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    x, z = 1e-150 * np.array(START), 1e200 * np.array([[1.0, 0.3], [0.5, -1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        flat = metric.flat(z, x)
+        sq = metric.squared_norm(z, x)
+    _assert_matches(flat, _mp_cometric(x, z, 3, inverse=True))
+    assert sq == np.inf
+
+
+def test_completion_loss_is_exact_near_the_top_of_the_range():
+    """E = (r1^2 + r2^2) / 2 with r = 1.5e154: the plain sum of squares overflows, E does not."""
+    loss = MatrixCompletion(indices=([0, 1], [1, 0]), values=[1.5e154, -1.5e154], shape=(2, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        value = float(loss.value(np.zeros((2, 2))))
+        huge = float(loss.value(np.zeros((2, 2)) + 1e200))
+    mp.mp.dps = 50
+    assert value == pytest.approx(float(mp.mpf(1.5e154) ** 2), rel=1e-14)
+    assert huge == np.inf
+
+
+@pytest.mark.parametrize("run", ["descent", "descent-default-step", "flow"])
+def test_overflowing_completion_loss_is_named(run):
+    loss = MatrixCompletion(mask=OBSERVED, values=1e200 * np.array([[0.0, 2.0], [3.0, 1.0]]))
+    call = {
+        "descent": lambda: gradient_descent(loss, np.eye(2), 0.1, 3, metric=2),
+        "descent-default-step": lambda: gradient_descent(loss, np.eye(2), None, 3, metric=2),
+        "flow": lambda: downstairs_flow(loss, np.eye(2), 2, (0.0, 1.0)),
+    }[run]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"loss overflowed at the start.*`values`"):
+            call()

@@ -203,6 +203,12 @@ class EarlyStopping:
         Number of evaluations without improvement tolerated (>= 1).
     min_delta : float
         Improvement below this (absolute) does not count.
+    relative_patience : float
+        Also wait at least ``relative_patience · best_step`` steps after the best step (>= 0;
+        default 0: the wait is ``patience`` evaluations only). Deep networks learn in
+        plateaus whose length grows with the time already spent (incremental learning from a
+        small start, SMG14 Eq. (15)): a wait proportional to the best step lets a run cross
+        the next plateau instead of stopping on it.
 
     Attributes
     ----------
@@ -214,8 +220,8 @@ class EarlyStopping:
     Raises
     ------
     ValueError
-        If ``metric`` is not callable, ``patience`` is not an int >= 1, or ``min_delta`` is
-        negative or not finite.
+        If ``metric`` is not callable, ``patience`` is not an int >= 1, or ``min_delta`` or
+        ``relative_patience`` is negative or not finite.
 
     Examples
     --------
@@ -224,9 +230,20 @@ class EarlyStopping:
     [False, False, False, False, False, True, True]
     >>> stop.best_step, stop.best_point
     (3, 3.0)
+
+    With ``relative_patience=2`` the run also waits 2·3 steps after the best step 3:
+
+    >>> stop = EarlyStopping(lambda x: abs(x - 3), patience=2, relative_patience=2.0)
+    >>> [stop(step, float(step)) for step in range(11)][4:]
+    [False, False, False, False, False, True, True]
+
+    References
+    ----------
+    .. [1] SMG14: Saxe, McClelland, Ganguli, arXiv:1312.6120, Eq. (15) (mode learning times
+       of deep linear networks, which set the plateau lengths).
     """
 
-    def __init__(self, metric, patience=5, min_delta=0.0):
+    def __init__(self, metric, patience=5, min_delta=0.0, relative_patience=0.0):
         if not callable(metric):
             raise ValueError("metric must be a callable point -> float")
         if isinstance(patience, bool) or not isinstance(patience, int | np.integer) or (
@@ -237,7 +254,14 @@ class EarlyStopping:
             np.isfinite(min_delta) and min_delta >= 0
         ):
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if isinstance(relative_patience, bool) or not isinstance(
+            relative_patience, int | float | np.integer | np.floating
+        ) or not (np.isfinite(relative_patience) and relative_patience >= 0):
+            raise ValueError(
+                f"relative_patience must be a finite number >= 0, got {relative_patience!r}"
+            )
         self.metric, self.patience, self.min_delta = metric, int(patience), float(min_delta)
+        self.relative_patience = float(relative_patience)
         self.best_point = self.best_step = None
         self.best_value = np.inf
         self.history = []
@@ -312,4 +336,6 @@ class EarlyStopping:
             self._waited = 0
             return False
         self._waited += 1
-        return self._waited >= self.patience
+        if self._waited < self.patience:
+            return False
+        return step - self.best_step >= self.relative_patience * self.best_step

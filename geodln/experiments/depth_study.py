@@ -15,8 +15,12 @@ protocol, not a paper's; every choice is listed here and in the summary's ``sett
    L = 1 for completion, :math:`s` = ``scale`` — the largest singular value the run is expected
    to reach, estimated as twice that of the validation-best soft-impute solution, whose
    nuclear-norm shrinkage makes it smaller than the unregularised fit), c = 0.5;
-4. validation RMSE every ``eval_every`` steps; early stopping with ``patience``
-   (:class:`geodln.data.EarlyStopping`); the validation-best point is scored on the test set;
+4. validation RMSE every ``eval_every`` steps; early stopping (:class:`geodln.data.EarlyStopping`)
+   once ``patience`` evaluations have not improved AND ``relative_patience`` × (best step)
+   steps have passed since the best step — deep networks learn in plateaus whose length grows
+   with the time already spent (incremental learning from a small start), and a fixed wait
+   stopped depths 3–4 on their first (rank-1) plateau; the validation-best point within the
+   ``n_steps`` budget is scored on the test set;
 5. baseline: soft-impute (MHT10) along the path :math:`\lambda = \lambda_{\max}\cdot`
    ``geomspace(0.9, 0.01, n_lambdas)`` (warm starts, ranks capped at ``4 work_rank``), ended
    once the validation RMSE has risen twice in a row; λ chosen on the validation set.
@@ -56,6 +60,8 @@ class StudySettings:
         Step budget per depth (early stopping usually ends sooner).
     eval_every : int
     patience : int
+    relative_patience : float
+        Minimum wait after the best step, as a multiple of the best step.
     safety : float
         c in the step-size rule.
     n_lambdas : int
@@ -74,6 +80,7 @@ class StudySettings:
     n_steps: int = 5000
     eval_every: int = 25
     patience: int = 8
+    relative_patience: float = 3.0
     safety: float = 0.5
     n_lambdas: int = 15
 
@@ -116,7 +123,8 @@ def train_depth(split, offsets, depth, settings, scale, seed):
     dense_start = (start.u * start.s) @ start.v.T
     eta = stable_step_size(loss, dense_start, depth, reference=float(scale),
                            safety=settings.safety)
-    stopper = EarlyStopping(val.metric("rmse"), patience=settings.patience)
+    stopper = EarlyStopping(val.metric("rmse"), patience=settings.patience,
+                            relative_patience=settings.relative_patience)
     every = settings.eval_every
 
     traj = lowrank_gradient_descent(loss, start, depth, eta, settings.n_steps,
@@ -263,7 +271,10 @@ def validation_figure(rows, metric_name="validation RMSE"):
 
 
 def save_study(out_dir, name, rows, metric_name):
-    """Write ``name.png`` (validation curves) and ``name.csv``; return the rows without history.
+    """Write ``name.png``, ``name.csv`` and ``name_history.csv``; return the rows without history.
+
+    ``name_history.csv`` holds every recorded validation value (``depth``, ``step``,
+    ``validation``), so the figure can be re-plotted without rerunning.
 
     Parameters
     ----------
@@ -284,6 +295,10 @@ def save_study(out_dir, name, rows, metric_name):
     from geodln.experiments._common import save_figure, save_table
 
     save_figure(validation_figure(rows, metric_name), os.path.join(out_dir, f"{name}.png"))
+    history = [{"depth": r["depth"], "step": int(step), "validation": float(value)}
+               for r in rows if "depth" in r for step, value in r["history"]]
+    if history:
+        save_table(os.path.join(out_dir, f"{name}_history.csv"), history)
     rows = [{k: v for k, v in r.items() if k != "history"} for r in rows]
     save_table(os.path.join(out_dir, f"{name}.csv"), rows)
     return rows

@@ -15,7 +15,8 @@ nothing is downloaded), converted to grey (ITU-R BT.601) and block-averaged by
 
 Sizes: ``tiny`` (test suite: depths 1–2, rank 4, 200 steps, downsampled by 8),
 ``reduced`` (depths 1–4, rank 30, 2 000 steps, by 4), ``full`` (depths 1–4, rank 50,
-20 000 steps, by 2).
+200 000 steps, by 2). Every size waits ``relative_patience`` = 3 times the best step before
+stopping (see :mod:`geodln.experiments.depth_study`).
 """
 
 import os
@@ -36,7 +37,7 @@ SETTINGS = {
                               patience=4, n_lambdas=5)),
     "reduced": (4, StudySettings(depths=(1, 2, 3, 4), work_rank=30, n_steps=2000,
                                  eval_every=20, patience=6)),
-    "full": (2, StudySettings(depths=(1, 2, 3, 4), work_rank=50, n_steps=20000,
+    "full": (2, StudySettings(depths=(1, 2, 3, 4), work_rank=50, n_steps=200000,
                               eval_every=50, patience=10)),
 }
 

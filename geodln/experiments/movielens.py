@@ -15,7 +15,7 @@ test RMSE of the DLN dynamics of depth 1–4 at the validation-best point, again
   :math:`\alpha = 10^{-3}`, stable fixed step per depth, early stopping on validation RMSE.
 
 Sizes: ``tiny`` (test suite, any small file: depths 1–2, rank 3, 200 steps), ``reduced``
-(depths 1–4, 2 000 steps), ``full`` (depths 1–4, 20 000 steps; early stopping ends sooner).
+(depths 1–4, 2 000 steps), ``full`` (depths 1–4, 200 000 steps; early stopping ends sooner).
 """
 
 import os
@@ -35,7 +35,7 @@ SETTINGS = {
                           n_lambdas=5),
     "reduced": StudySettings(depths=(1, 2, 3, 4), work_rank=20, n_steps=2000, eval_every=20,
                              patience=6),
-    "full": StudySettings(depths=(1, 2, 3, 4), work_rank=20, n_steps=20000, eval_every=50,
+    "full": StudySettings(depths=(1, 2, 3, 4), work_rank=20, n_steps=200000, eval_every=50,
                           patience=10),
 }
 

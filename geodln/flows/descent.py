@@ -26,6 +26,7 @@ from geodln._checks import (
     check_matrix,
     check_positive_int,
     check_positive_real,
+    check_start_loss,
     is_factor_list,
 )
 from geodln.factors import balanced_factors, check_factors, product
@@ -100,10 +101,7 @@ def descend(field, y0, step_size, n_steps, rules, record, kernel="auto"):
     y = y0.copy()
     with np.errstate(over="ignore", invalid="ignore"):
         loss, v = field.value_and_velocity(y)
-    if not np.all(np.isfinite(loss)):
-        bad = np.flatnonzero(~np.isfinite(loss))
-        raise ValueError(f"loss is not finite at the start of member(s) {bad[:5].tolist()} "
-                         f"(E(X0) = {loss[bad[0]]})")
+    check_start_loss(loss)
     steps = np.zeros(b, dtype=np.int64)
     streak = np.zeros(b, dtype=np.int64)
     status = rules.check(steps * eta, field.point(y), loss, field.velocity_norm(v), steps,
@@ -399,6 +397,8 @@ class _ScaledCometric:
 def _default_step(loss, field, y0, metric):
     """Return the stable default step (one for the batch) at the start's end-to-end matrix."""
     x = field.point(y0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        check_start_loss(loss.value(x))  # an overflowed loss is the error, not the step
     if isinstance(metric, int | np.integer) and not isinstance(metric, bool):
         return default_step_size(loss, x, int(metric))
     return default_step_size(loss, x, _ScaledCometric(field))

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from geodln._checks import check_positive_real, real_scalar
+from geodln._checks import check_positive_real, check_start_loss, real_scalar
 from geodln.flows.recording import evaluate_metrics
 from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
 from geodln.flows.trajectory import Trajectory
@@ -261,8 +261,7 @@ def integrate(field, y0, t_span, rules, solver, record):
     meta = {**solver.metadata(method), "t_span": [t0, t1], "integrator": "solve_ivp"}
     meta.update(field.metadata())
     loss0 = float(field.loss_value(y0)[0])
-    if not np.isfinite(loss0):
-        raise ValueError(f"loss is not finite at the start (E(X0) = {loss0})")
+    check_start_loss(loss0)
     n_rhs = 0
     cache = {"y": None, "f": None}
 

@@ -29,6 +29,7 @@ import time
 import numpy as np
 from scipy.integrate import DOP853, RK23, RK45
 
+from geodln._checks import check_start_loss
 from geodln.flows.recording import RecordBuffer
 from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
 
@@ -179,9 +180,7 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
     clock = time.perf_counter()
     y = y0.copy()
     loss = field.loss_value(y)
-    if not np.all(np.isfinite(loss)):
-        bad = np.flatnonzero(~np.isfinite(loss))
-        raise ValueError(f"loss is not finite at the start of member(s) {bad[:5].tolist()}")
+    check_start_loss(loss)
     f = field.velocity(y)
     n_rhs = np.ones(b, dtype=np.int64)
     t = np.full(b, t0)

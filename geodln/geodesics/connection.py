@@ -16,7 +16,10 @@ code cannot provide for matrix-shaped points:
   - \Gamma(b, \Gamma(a, c))`, with the directional derivatives of the exact
   :math:`\Gamma` by a fourth-order central difference in X (step :math:`2\cdot10^{-3}
   \sigma_{\min}(X)`; relative error about :math:`10^{-10}`): O(d³) work, no curvature tensor is
-  formed. geomstats' generic ``sectional_curvature`` (and ``directional_curvature``) run on it;
+  formed. ``sectional_curvature(a, b, base_point)`` is :math:`\langle R(\hat a, \hat b)\hat b,
+  \hat a\rangle` on a g-orthonormal basis of the plane (Gram–Schmidt in the metric), and
+  raises ``ValueError`` where ``a`` and ``b`` span no plane (geomstats' generic formula
+  returns 0 there); geomstats' generic ``directional_curvature`` runs on ``curvature``;
 - ``riemann_tensor(base_point)``: geomstats' formula (``Connection.riemann_tensor``) with the
   Jacobian of the Christoffel symbols by the same difference scheme; ``ricci_tensor`` and
   ``scalar_curvature`` are geomstats' generic code on it. Memory :math:`O((mn)^4)`: small
@@ -41,7 +44,11 @@ import numpy as np
 from geodln._checks import check_matrix
 from geodln.geodesics.newton_log import check_connected
 
-__all__ = ["LeviCivitaMixin"]
+__all__ = ["LeviCivitaMixin", "PLANE_RTOL"]
+
+#: tangent vectors whose angle in the metric has sine <= PLANE_RTOL span no plane (to working
+#: precision, the orthogonalised second vector would be rounding error)
+PLANE_RTOL = 1e-10
 
 _STENCIL = ((-2.0, 1.0 / 12.0), (-1.0, -8.0 / 12.0), (1.0, 8.0 / 12.0), (2.0, -1.0 / 12.0))
 _REL_STEP = 2e-3
@@ -207,6 +214,74 @@ class LeviCivitaMixin:
         d_b = self._directional(x, smin, b, lambda y: self._gamma(y, a, c))
         return d_a - d_b + field.christoffel(a, g_bc) - field.christoffel(b, g_ac)
 
+    def sectional_curvature(self, tangent_vec_a, tangent_vec_b, base_point=None):
+        r"""Sectional curvature :math:`K(a, b)` of the plane spanned by ``a`` and ``b``.
+
+        :math:`K = \langle R(a, b)b, a\rangle / (|a|^2|b|^2 - \langle a, b\rangle^2)`,
+        evaluated as :math:`\langle R(\hat a, \hat b)\hat b, \hat a\rangle` with
+        :math:`\hat a, \hat b` the Gram–Schmidt orthonormalisation of ``a, b`` in the metric
+        at ``base_point`` (same value, no cancellation in the denominator, independent of the
+        scale of ``a`` and ``b``). Batched: every member is checked and evaluated.
+
+        Parameters
+        ----------
+        tangent_vec_a, tangent_vec_b : array-like, shape=[..., m, n]
+            Tangent vectors at ``base_point``, linearly independent in every member.
+        base_point : array-like, shape=[..., m, n]
+            Full-rank point.
+
+        Returns
+        -------
+        sectional_curvature : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            If ``tangent_vec_a`` and ``tangent_vec_b`` do not span a plane in some member (one
+            of them is zero, or they are parallel: the sine of their angle in the metric is
+            at most :data:`PLANE_RTOL`), naming the members; or as :meth:`curvature`.
+
+        Examples
+        --------
+        A batch of two planes at one point; parallel vectors span none:
+
+        >>> import numpy as np
+        >>> from geodln import DLNMetric, RankMatrices
+        >>> metric = DLNMetric(RankMatrices(2, 2), depth=2)
+        >>> x, e = np.diag([2.0, 1.0]), np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 1.0])])
+        >>> metric.sectional_curvature(e, e[::-1], x).shape
+        (2,)
+        >>> metric.sectional_curvature(e[0], -3.0 * e[0], x)
+        Traceback (most recent call last):
+        ...
+        ValueError: tangent_vec_a and tangent_vec_b must span a plane at base_point: ...
+        """
+        x, _ = self._full_rank_point(base_point, "sectional_curvature")
+        shape = self._space.shape
+        a = check_matrix(tangent_vec_a, "tangent_vec_a", shape=shape)
+        b = check_matrix(tangent_vec_b, "tangent_vec_b", shape=shape)
+        a, b, x = np.broadcast_arrays(a, b, x)
+        a, b = _entry_scaled(a), _entry_scaled(b)
+        aa, bb = self.squared_norm(a, x), self.squared_norm(b, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(aa > 0, self.inner_product(a, b, x) / aa, 0.0)
+        b_perp = b - c[..., None, None] * a
+        pp = self.squared_norm(b_perp, x)
+        flat = ~(aa > 0) | ~(pp > PLANE_RTOL**2 * bb)
+        if np.any(flat):
+            where = ""
+            if flat.ndim:
+                members = [tuple(i) if len(i) > 1 else i[0] for i in np.argwhere(flat)[:5].tolist()]
+                where = f" in member(s) {members}"
+            raise ValueError(
+                "tangent_vec_a and tangent_vec_b must span a plane at base_point: they are "
+                f"linearly dependent (parallel, or one is zero){where} (sine of their angle "
+                f"in the metric <= {PLANE_RTOL:g})"
+            )
+        a_hat = a / np.sqrt(aa)[..., None, None]
+        b_hat = b_perp / np.sqrt(pp)[..., None, None]
+        return self.inner_product(self.curvature(a_hat, b_hat, b_hat, x), a_hat, x)
+
     def riemann_tensor(self, base_point):
         r"""Riemann tensor :math:`R_{ijk}^l` in entry coordinates (geomstats' index convention).
 
@@ -303,3 +378,10 @@ class LeviCivitaMixin:
             As ``squared_dist``.
         """
         return np.sqrt(self.squared_dist(point_a, point_b))
+
+
+def _entry_scaled(z):
+    """``z`` divided by the power of 2 of its largest entry per member (zero stays zero)."""
+    top = np.max(np.abs(z), axis=(-2, -1))
+    exponent = np.frexp(np.where(top > 0, top, 1.0))[1]
+    return np.ldexp(z, -exponent[..., None, None])

@@ -8,7 +8,7 @@ arithmetic itself at r = 20. Every function here takes the usual leading batch a
 ``[..., r, r]``: a batch of several members is one numpy call (LAPACK looped in C); a single
 member (no batch axes, or a batch of one) goes straight to the LAPACK routines of
 :mod:`scipy.linalg.lapack` (``getrf``/``getri``, ``potrf``, ``trtrs``, ``gesdd``) — the same
-arithmetic (GVL13, Golub, Van Loan, Matrix Computations, Sections 3.2, 4.2 and 8.6) without
+arithmetic (GVL13, Golub, Van Loan, Matrix Computations, Sections 3.4, 4.2 and 8.6) without
 the dispatch. A failed factorisation raises :class:`numpy.linalg.LinAlgError` either way.
 The caller keeps non-finite members away (LAPACK's SVD may not terminate on NaN).
 """
@@ -49,8 +49,8 @@ def inverse(a):
 
     References
     ----------
-    .. [1] GVL13: Golub, Van Loan, Matrix Computations (4th ed., 2013), Section 3.2
-       (LU factorisation with partial pivoting).
+    .. [1] GVL13: Golub, Van Loan, Matrix Computations (4th ed., 2013), Section 3.4,
+       Algorithm 3.4.1 (LU factorisation with partial pivoting, PA = LU).
 
     Examples
     --------

@@ -120,7 +120,7 @@ class FactoredPoint(SVDFrame):
     .. [1] VAN13: Vandereycken, arXiv:1209.3834, Section 2.1 (factored points of
        :math:`M_r`).
     .. [2] AMS08: Absil, Mahony, Sepulchre, Optimization Algorithms on Matrix Manifolds
-       (2008), Section 3.
+       (2008), Chapter 3 (first-order geometry of matrix manifolds).
 
     Examples
     --------
