@@ -263,3 +263,16 @@ def test_riemannian_langevin_names_its_start_x0_like_the_flows():
     with pytest.raises(ValueError, match="X0 must be square"):
         riemannian_langevin(None, X0=np.ones((2, 3)), depth=2, beta=1.0, step_size=1e-3,
                             n_steps=2, chains=Chains(n_chains=2, seed=0))
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_connection_at_extreme_scales_follows_the_homothety(scale):
+    """X -> cX is a homothety of g^N: Gamma_cX = Gamma_X / c, K_cX = c^(2d - 2) K_X, d = 2/3."""
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        gamma = metric.christoffels(scale * BASE)
+        k = metric.sectional_curvature(A_VEC, B_VEC, scale * BASE)
+    np.testing.assert_allclose(gamma * scale, metric.christoffels(BASE), rtol=1e-12, atol=1e-15)
+    expected = float(metric.sectional_curvature(A_VEC, B_VEC, BASE)) * scale ** (4 / 3 - 2)
+    assert k == pytest.approx(expected, rel=1e-9)
