@@ -122,14 +122,14 @@ class FactoredSpectralMetric:
         m, n = base_point.shape
         r = base_point.rank
         return (z.m_core, z.up if r < m else None,
-                np.swapaxes(z.vp, -1, -2) if r < n else None)
+                z.vp.mT if r < n else None)
 
     @staticmethod
     def _tangent_of(blocks, z):
         core, left, right = blocks
         return FactoredTangent(core, np.zeros_like(z.up) if left is None else left,
                                np.zeros_like(z.vp) if right is None
-                               else np.swapaxes(right, -1, -2))
+                               else right.mT)
 
     # -- co-metric and metric ------------------------------------------------------------------
     def sharp(self, cotangent_vec, base_point, eigenvalues=None):

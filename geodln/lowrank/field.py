@@ -201,13 +201,20 @@ class FactoredField(FactoredRecords):
 
     def _pack_velocity(self, tangent, x):
         b = x.s.shape[0]
-        return np.concatenate([-tangent.m_core.reshape(b, -1), -tangent.up.reshape(b, -1),
-                               -tangent.vp.reshape(b, -1), x.u.reshape(b, -1),
-                               x.v.reshape(b, -1)], axis=-1)
+        out = np.concatenate([tangent.m_core.reshape(b, -1), tangent.up.reshape(b, -1),
+                              tangent.vp.reshape(b, -1), x.u.reshape(b, -1),
+                              x.v.reshape(b, -1)], axis=-1)
+        out[:, :self._velocity[2].stop] *= -1.0  # -A(grad E), negated in place
+        return out
 
     def value_and_velocity(self, y):
         """Loss ``[B]`` and packed velocity from one ``loss.value_and_gradient`` call."""
-        ok = np.all(np.isfinite(y), axis=-1)
+        ok = np.isfinite(y).all(axis=-1)
+        if ok.all():  # no member diverged: no copies of the running states
+            x = self.point(y)
+            val, grad = self.loss.value_and_gradient(x)
+            return (np.asarray(np.atleast_1d(val), float),
+                    self._pack_velocity(self.metric.sharp(grad, x), x))
         value = np.full(y.shape[0], np.nan)
         out = np.full((y.shape[0], self._velocity[-1].stop), np.nan)
         if ok.any():

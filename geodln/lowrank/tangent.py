@@ -29,7 +29,7 @@ __all__ = ["FactoredTangent", "project_to_tangent", "LowRankOperator", "BatchedS
 
 
 def _swap(a):
-    return np.swapaxes(a, -1, -2)
+    return a.mT
 
 
 def _sum_last2(a):

@@ -75,7 +75,7 @@ _SAFE = 1e200
 
 
 def _swap(a):
-    return np.swapaxes(a, -1, -2)
+    return a.mT
 
 
 def _frob2(a):
@@ -169,16 +169,16 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
     w = tb * ci  # Ubar / c = w U_p, Vbar / c = w V_p
     gu = _swap(up) @ up  # (syrk)
     gv = _swap(vp) @ vp
-    tr_u = np.trace(gu, axis1=-2, axis2=-1)
-    tr_v = np.trace(gv, axis1=-2, axis2=-1)
+    tr_u = gu.trace(axis1=-2, axis2=-1)
+    tr_v = gv.trace(axis1=-2, axis2=-1)
     tr = tr_u + tr_v
     if not np.all((tr < _SAFE) & (tr > 1.0 / _SAFE) | (tr == 0)):
         # Gram matrices near over/underflow: scale the factors first (exact at any scale)
         up, vp, w = w * up, w * vp, np.ones_like(w)
         gu = _swap(up) @ up
         gv = _swap(vp) @ vp
-        tr_u = np.trace(gu, axis1=-2, axis2=-1)
-        tr_v = np.trace(gv, axis1=-2, axis2=-1)
+        tr_u = gu.trace(axis1=-2, axis2=-1)
+        tr_v = gv.trace(axis1=-2, axis2=-1)
     w2 = w * w
     gu = gu * w2
     gv = gv * w2
@@ -200,7 +200,7 @@ def _truncate(u, s, v, m_core, up, vp, tb, r, rank):
         lower_l = cholesky_lower(eye + tu @ ai)
         lower_r = cholesky_lower(eye + bi @ tv)
         core = _swap(solve_lower(lower_r, _swap(aa) @ lower_l))
-        finite = np.all(np.isfinite(core), axis=(-2, -1))
+        finite = np.isfinite(core).all(axis=(-2, -1))
         if not finite.all():  # an overflowing member: the SVD never sees it
             ok &= finite
             core = np.where(finite[..., None, None], core, eye)
@@ -235,7 +235,7 @@ def _riccati(a, gu, gv):
         change2 = _frob2(new - aa)
         aa = new
         conv = change2 <= (16 * _EPS) ** 2 * scale2
-        if np.all(conv | ~np.isfinite(change2)):
+        if (conv | ~np.isfinite(change2)).all():
             break
         # a sweep that shrinks the change by less than SLOW_CONTRACTION means a step close to
         # the gap sigma_r / sigma_(r+1): leave it to the general path instead of iterating on
