@@ -4,6 +4,7 @@ Expected values are independent of the code under test: closed forms computed he
 scipy, mpmath at 50 digits, or the documented exception.
 """
 
+import inspect
 import warnings
 
 import mpmath as mp
@@ -13,9 +14,11 @@ import scipy.linalg
 
 from geodln import DLNMetric, RankMatrices
 from geodln.flows import compare_flows, downstairs_flow, gradient_descent
+from geodln.langevin import Chains, brownian_motion, riemannian_langevin
 from geodln.losses import MatrixCompletion
 from geodln.lowrank import (
     bottleneck_factors,
+    lowrank_flow,
     lowrank_gradient_descent,
     random_factored_point,
     random_sparse_completion,
@@ -250,3 +253,26 @@ def test_overflowing_completion_loss_is_named(run):
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match=r"loss overflowed at the start.*`values`"):
             call()
+
+
+# -- item 1: the Langevin start is X0, as in the other dynamics entry points ---------------
+def test_riemannian_langevin_names_its_start_x0_like_the_flows():
+    for func in (riemannian_langevin, brownian_motion, downstairs_flow,
+                 lowrank_gradient_descent, lowrank_flow):
+        assert "X0" in inspect.signature(func).parameters, func.__name__
+    with pytest.raises(ValueError, match="X0 must be square"):
+        riemannian_langevin(None, X0=np.ones((2, 3)), depth=2, beta=1.0, step_size=1e-3,
+                            n_steps=2, chains=Chains(n_chains=2, seed=0))
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_connection_at_extreme_scales_follows_the_homothety(scale):
+    """X -> cX is a homothety of g^N: Gamma_cX = Gamma_X / c, K_cX = c^(2d - 2) K_X, d = 2/3."""
+    metric = DLNMetric(RankMatrices(2, 2), depth=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        gamma = metric.christoffels(scale * BASE)
+        k = metric.sectional_curvature(A_VEC, B_VEC, scale * BASE)
+    np.testing.assert_allclose(gamma * scale, metric.christoffels(BASE), rtol=1e-12, atol=1e-15)
+    expected = float(metric.sectional_curvature(A_VEC, B_VEC, BASE)) * scale ** (4 / 3 - 2)
+    assert k == pytest.approx(expected, rel=1e-9)

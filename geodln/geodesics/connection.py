@@ -31,6 +31,11 @@ code cannot provide for matrix-shaped points:
 Depth 1 is the Euclidean metric: Christoffel symbols and curvature vanish (the divided
 differences of :math:`\mu^0` are 0).
 
+For a kernel with a homogeneity degree the dilation :math:`X \mapsto cX` is a homothety of the
+metric, so :math:`\Gamma_{cX} = \Gamma_X / c` and :math:`R_{cX} = R_X / c^2`: ``christoffels``
+and ``curvature`` are evaluated at the point scaled by a power of 2 to unit size and rescaled
+exactly, hence valid for base points of any scale (e.g. entries of size 1e-150 or 1e150).
+
 References
 ----------
 .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the co-metric in the
@@ -88,6 +93,21 @@ class LeviCivitaMixin:
             raise ValueError("base_point must be a full-rank matrix (sigma_min > 0)")
         return x, s[..., -1]
 
+    def _unit_scaled(self, x):
+        r"""``(2**-e X, e)`` with the largest entry of :math:`2^{-e}X` in [1/2, 1), per point.
+
+        For a kernel with a homogeneity degree the dilation :math:`X \mapsto cX` is a
+        homothety of the metric (:math:`g_{cX}(cZ, cZ) = c^{2-2d} g_X(Z, Z)`), so it preserves
+        the Levi-Civita connection: :math:`\Gamma_X = 2^{-e}\Gamma_{2^{-e}X}` and
+        :math:`R_X = 4^{-e}R_{2^{-e}X}` for constant fields. The connection is evaluated at the
+        scaled point (exact at any scale); without a degree, ``e = 0``.
+        """
+        if getattr(getattr(self, "kernel", None), "degree", None) is None:
+            return x, np.zeros(x.shape[:-2], dtype=int)
+        top = np.max(np.abs(x), axis=(-2, -1))
+        exponent = np.frexp(np.where(top > 0, top, 1.0))[1]
+        return np.ldexp(x, -exponent[..., None, None]), exponent
+
     def _field(self, x):
         return self.exp_solver.frame_field(x)
 
@@ -138,6 +158,7 @@ class LeviCivitaMixin:
         (4, 4, 4)
         """
         x, _ = self._full_rank_point(base_point, "christoffels")
+        x, exponent = self._unit_scaled(x)
         m, n = self._space.shape
         d = m * n
         batch = x.shape[:-2]
@@ -145,8 +166,9 @@ class LeviCivitaMixin:
         field = self._field(x)
         out = np.stack([field.christoffel(unit[i], unit) for i in range(d)])  # [i, j, ..., m, n]
         out = out.reshape((d, d) + batch + (d,))
-        return np.moveaxis(out, -1, 0).transpose(
-            tuple(range(3, 3 + len(batch))) + (0, 1, 2))
+        out = np.moveaxis(out, -1, 0).transpose(tuple(range(3, 3 + len(batch))) + (0, 1, 2))
+        with np.errstate(over="ignore", under="ignore"):  # Gamma_X = 2**-e Gamma_{2**-e X}
+            return np.ldexp(out, -exponent[..., None, None, None])
 
     def inner_product_derivative_matrix(self, base_point):
         r"""Return :math:`\partial_k g_{ij}`, the derivative of the metric matrix.
@@ -206,13 +228,18 @@ class LeviCivitaMixin:
         a = check_matrix(tangent_vec_a, "tangent_vec_a", shape=shape)
         b = check_matrix(tangent_vec_b, "tangent_vec_b", shape=shape)
         c = check_matrix(tangent_vec_c, "tangent_vec_c", shape=shape)
+        x, exponent = self._unit_scaled(x)
+        smin = np.ldexp(smin, -exponent)
         a, b, c, x = np.broadcast_arrays(a, b, c, x)
         smin = np.broadcast_to(smin, x.shape[:-2])
+        exponent = np.broadcast_to(exponent, x.shape[:-2])
         field = self._field(x)
         g_bc, g_ac = field.christoffel(b, c), field.christoffel(a, c)
         d_a = self._directional(x, smin, a, lambda y: self._gamma(y, b, c))
         d_b = self._directional(x, smin, b, lambda y: self._gamma(y, a, c))
-        return d_a - d_b + field.christoffel(a, g_bc) - field.christoffel(b, g_ac)
+        out = d_a - d_b + field.christoffel(a, g_bc) - field.christoffel(b, g_ac)
+        with np.errstate(over="ignore", under="ignore"):  # R_X = 4**-e R_{2**-e X}
+            return np.ldexp(out, -2 * exponent[..., None, None])
 
     def sectional_curvature(self, tangent_vec_a, tangent_vec_b, base_point=None):
         r"""Sectional curvature :math:`K(a, b)` of the plane spanned by ``a`` and ``b``.
