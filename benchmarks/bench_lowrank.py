@@ -56,9 +56,11 @@ Sections (``run(out_dir, quick=False)``):
     U_p = GV − U M and V_p = GᵀU − V Mᵀ ((m + n) r²; the engine's velocity is the tangent
     triple, and their Gram matrices then have no cancellation).
 
-  The floor ratio (shared + floor) / (shared + upstairs) exceeds 1 at every size where
-  n > m / 3: against upstairs, the factored step saves P (m r²) but pays half an m-side Gram,
-  a second m r² of the frame, the whole n side (2.5 n r²) and the SVD.
+  The floor ratio (shared + floor) / (shared + upstairs) exceeds 1 at every size: against
+  the hand-written upstairs step the factored step saves P (m r²) but pays half an m-side
+  Gram, a second m r² of the frame, the whole n side (2.5 n r²) and the SVD — ½ m r² +
+  2.5 n r² + O(r³) more. Non-orthonormal frames with a separate r×r core would save n r² of
+  the frames but pay m r² for the residual factor: still ½ m r² + 1.5 n r² + O(r³) more.
 - ``accuracy``: projected RK45/RK23 vs the dense downstairs flow (scipy DOP853, rtol 1e-12)
   on a 120×100 rank-5 completion problem, depth 3: relative error of X(T) vs rtol.
 
