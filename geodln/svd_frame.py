@@ -418,9 +418,12 @@ class SVDFrame:
     def _out_of_range(self, eigenvalues):
         """Whether an eigenvalue over- or underflowed (inf, or 0 at positive singular values)."""
         K, ell = eigenvalues
-        for values in (K, ell):
-            if values is not None and not (np.all(np.isfinite(values))
-                                           and (np.all(values > 0) or not np.all(self.s > 0))):
+        for values in (K, ell):  # (ndarray methods: this runs once per co-metric call)
+            if values is None:
+                continue
+            values = np.asarray(values)
+            if not np.isfinite(values).all() or (
+                    not (values > 0).all() and (np.asarray(self.s) > 0).all()):
                 return True
         return False
 
