@@ -26,6 +26,7 @@ from geodln.lowrank import (
 )
 from geodln.metric import SpectralMetric
 from geodln.spectral import CallableKernel
+from geodln.step_size import gradient_lipschitz_constant
 
 START = [[1.0, 0.2], [0.0, 1.0]]
 B = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -276,3 +277,12 @@ def test_connection_at_extreme_scales_follows_the_homothety(scale):
     np.testing.assert_allclose(gamma * scale, metric.christoffels(BASE), rtol=1e-12, atol=1e-15)
     expected = float(metric.sectional_curvature(A_VEC, B_VEC, BASE)) * scale ** (4 / 3 - 2)
     assert k == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("data_scale", [1e100, 1e150])
+def test_hessian_norm_of_completion_with_huge_data(data_scale):
+    """The Hessian of a completion loss is the projection onto the observed set: norm 1."""
+    loss = MatrixCompletion(mask=OBSERVED, values=data_scale * np.array([[0.0, 2.0], [3.0, 1.0]]))
+    assert gradient_lipschitz_constant(loss, np.eye(2)) == pytest.approx(1.0, rel=1e-6)
+    tr = gradient_descent(loss, np.eye(2), None, 2, metric=2)  # default step: no false error
+    assert tr.status == "completed"
