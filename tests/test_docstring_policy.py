@@ -170,6 +170,8 @@ EXAMPLES_EXEMPT_OBJECTS = {
     "geodln.experiments.depth_study.compare_depths": _TRAIN,
     "geodln.experiments.depth_study.validation_figure": "plots the rows of compare_depths",
     "geodln.experiments.depth_study.save_study": "writes the rows of compare_depths",
+    "geodln.experiments.depth_study.replot_study": "redraws the files save_study wrote "
+    "(tested in tests/test_experiments_realdata.py)",
     "geodln.experiments.diag3.analyse_surface": "analyses an ensemble of trained outcomes",
     "geodln.experiments.diag3.analyse": "analyses an ensemble of trained outcomes",
     "geodln.experiments.hyperbola.volume_correlations": "analyses an ensemble of trained "

@@ -40,6 +40,22 @@ def test_movielens_tiny(tmp_path):
         assert np.isfinite(r["test_rmse"]) and r["test_rmse"] < 2.0
     on_disk = json.dumps(json.loads((tmp_path / "out" / "summary.json").read_text()))
     assert '"experiment": "movielens"' in on_disk
+    # the saved validation history re-plots the figure without a rerun, and agrees with
+    # the table: each depth's best value is the minimum of its recorded history
+    import csv
+
+    from geodln.experiments.depth_study import replot_study
+
+    with open(tmp_path / "out" / "movielens_history.csv", newline="") as fh:
+        history = list(csv.DictReader(fh))
+    for r in rows[:-1]:
+        values = [float(h["validation"]) for h in history if int(h["depth"]) == r["depth"]]
+        assert min(values) == pytest.approx(r["validation_rmse"], rel=1e-12)
+    (tmp_path / "out" / "movielens.png").unlink()
+    replot_study(str(tmp_path / "out"), "movielens", "validation RMSE")
+    assert (tmp_path / "out" / "movielens.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="out_dir"):
+        replot_study(str(tmp_path / "nowhere"), "movielens", "validation RMSE")
 
 
 def test_movielens_needs_data(tmp_path):

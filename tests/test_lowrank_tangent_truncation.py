@@ -148,3 +148,22 @@ def test_bad_input_raises_value_error():
         truncate_tangent_step(x.u, x.s, x.v, blocks, np.ones(2), 3)
     with pytest.raises(ValueError, match="real arrays"):
         truncate_tangent_step(x.u, x.s, x.v, blocks, "a", 3)
+
+
+@pytest.mark.parametrize("batch", [None, 1, 2])
+@pytest.mark.parametrize("scale", [1e-150, 1e-3, 1e150])
+def test_tied_singular_values_one_member_and_batches(batch, scale):
+    """The inpainting start U (c I) Vᵀ: all σ tied; LAPACK directly (one member) or batched."""
+    m, n, r, t = 40, 50, 18, 1e-2
+    x = random_factored_point(m, n, r, seed=11, spectrum=np.full(r, scale), batch=batch)
+    g = np.random.default_rng(12).standard_normal(x.batch_shape + (m, n)) * scale
+    z = project_to_tangent(g, x)
+    un, sn, vn, ok = truncate_tangent_step(x.u, x.s, x.v, (z.m_core, z.up, z.vp), t, r)
+    assert np.all(ok)
+    y = (x.to_dense() + t * z.to_dense(x)) / scale
+    expected, s_exp = dense_truncation(y, r)
+    assert np.allclose(sn / scale, s_exp, rtol=1e-12)
+    assert rel((un * (sn / scale)[..., None, :]) @ np.swapaxes(vn, -1, -2), expected) < 1e-12
+    eye = np.eye(r)
+    assert np.abs(np.swapaxes(un, -1, -2) @ un - eye).max() < 1e-13
+    assert np.abs(np.swapaxes(vn, -1, -2) @ vn - eye).max() < 1e-13

@@ -43,6 +43,7 @@ __all__ = [
     "soft_impute_baseline",
     "compare_depths",
     "validation_figure",
+    "replot_study",
     "save_study",
 ]
 
@@ -252,15 +253,28 @@ def validation_figure(rows, metric_name="validation RMSE"):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    starts, lows = [], []
     for row in rows:
         if "depth" not in row or not row["history"]:
             continue
         steps, values = zip(*row["history"])
-        (line,) = ax.plot(steps, values, label=f"depth {row['depth']}")
+        diverged = row.get("status") == "diverged"
+        (line,) = ax.plot(steps, values,
+                          label=f"depth {row['depth']}" + (" (diverged)" if diverged else ""))
         ax.plot([row["best_step"]], [row["validation_rmse"]], "o", color=line.get_color())
+        if diverged:
+            ax.plot([steps[-1]], [values[-1]], "x", color=line.get_color())
+        starts.append(values[0])
+        lows.append(row["validation_rmse"])
     base = rows[-1]
     ax.axhline(base["validation_rmse"], color="k", ls="--",
                label=f"soft-impute (λ = {base['lambda']:.3g}, rank {base['rank']})")
+    if starts:
+        # the interesting range: from below the best values to a little above the starts;
+        # curves of overfitting runs leave through the top
+        low = min(lows + [base["validation_rmse"]])
+        span = max(starts) - low
+        ax.set_ylim(low - 0.1 * span, max(starts) + 0.25 * span)
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlim(left=0)
     ax.set_xlabel("gradient-descent step")
@@ -268,6 +282,59 @@ def validation_figure(rows, metric_name="validation RMSE"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def replot_study(out_dir, name, metric_name):
+    """Redraw ``name.png`` from ``name.csv`` and ``name_history.csv`` (no rerun).
+
+    Parameters
+    ----------
+    out_dir : str
+        The folder :func:`save_study` wrote.
+    name : str
+        File stem.
+    metric_name : str
+        Axis label.
+
+    Returns
+    -------
+    path : str
+        The figure written.
+
+    Raises
+    ------
+    ValueError
+        If either table is missing or lacks the columns :func:`save_study` writes.
+    """
+    import csv
+    import os
+
+    from geodln.experiments._common import save_figure
+
+    try:
+        with open(os.path.join(out_dir, f"{name}.csv"), newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        with open(os.path.join(out_dir, f"{name}_history.csv"), newline="") as fh:
+            history = list(csv.DictReader(fh))
+        table = []
+        for row in rows:
+            if row.get("depth"):
+                depth = int(row["depth"])
+                table.append({
+                    "depth": depth, "status": row["status"],
+                    "best_step": int(row["best_step"]),
+                    "validation_rmse": float(row["validation_rmse"]),
+                    "history": [(int(h["step"]), float(h["validation"]))
+                                for h in history if int(h["depth"]) == depth],
+                })
+            else:
+                table.append({"validation_rmse": float(row["validation_rmse"]),
+                              "lambda": float(row["lambda"]), "rank": int(row["rank"])})
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"out_dir: no readable {name}.csv / {name}_history.csv in "
+                         f"{out_dir!r} ({exc})") from None
+    return save_figure(validation_figure(table, metric_name),
+                       os.path.join(out_dir, f"{name}.png"))
 
 
 def save_study(out_dir, name, rows, metric_name):
