@@ -17,6 +17,8 @@ from geodln.flows import compare_flows, downstairs_flow, gradient_descent
 from geodln.langevin import Chains, brownian_motion, riemannian_langevin
 from geodln.losses import MatrixCompletion
 from geodln.lowrank import (
+    FactoredDLNMetric,
+    FactoredPoint,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -286,3 +288,17 @@ def test_hessian_norm_of_completion_with_huge_data(data_scale):
     assert gradient_lipschitz_constant(loss, np.eye(2)) == pytest.approx(1.0, rel=1e-6)
     tr = gradient_descent(loss, np.eye(2), None, 2, metric=2)  # default step: no false error
     assert tr.status == "completed"
+
+
+def test_norms_overflow_to_inf_without_warning_dense_and_factored():
+    """|Z|_X^2 ~ 1e600 / sigma: not representable, so inf, and no RuntimeWarning leaks."""
+    z = 1e300 * np.array([[1.0, 0.3, 0.0], [0.5, -1.0, 0.2], [0.0, 0.1, 0.7]])
+    point = random_factored_point(3, 3, 2, seed=0)
+    point = FactoredPoint(point.u, 1e-150 * point.s, point.v)
+    dense = DLNMetric(RankMatrices(3, 3), depth=2)
+    factored = FactoredDLNMetric(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert float(dense.norm(z, 1e-150 * X3)) == np.inf
+        tangent = factored.sharp(z, point)
+        assert float(factored.squared_norm(1e150 * tangent, point)) == np.inf
