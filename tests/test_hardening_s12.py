@@ -302,3 +302,10 @@ def test_norms_overflow_to_inf_without_warning_dense_and_factored():
         assert float(dense.norm(z, 1e-150 * X3)) == np.inf
         tangent = factored.sharp(z, point)
         assert float(factored.squared_norm(1e150 * tangent, point)) == np.inf
+
+
+def test_kernel_without_degree_at_overflowing_squares_asks_for_the_degree():
+    kernel = CallableKernel(lambda a, b: np.sqrt(a) * np.sqrt(b) / (a + b), name="ratio")
+    metric = SpectralMetric(RankMatrices(2, 2), kernel)
+    with np.errstate(invalid="ignore"), pytest.raises(ValueError, match="degree"):
+        metric.sharp(np.ones((2, 2)), np.diag([1e200, 1.0]))
