@@ -369,8 +369,9 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         z = self._vec(vector, "vector")
         scale = np.max(np.abs(z), axis=(-2, -1), keepdims=True)
         scale = np.where(scale > 0, scale, 1.0)
-        return scale[..., 0, 0] * np.sqrt(
-            self.frame(base_point).inner_product(self.kernel, z / scale, z / scale))
+        root = np.sqrt(self.frame(base_point).inner_product(self.kernel, z / scale, z / scale))
+        with np.errstate(over="ignore"):  # inf only where the norm itself is out of range
+            return scale[..., 0, 0] * root
 
     # -- matrices in entry coordinates ----------------------------------------------------
     def _entry_eigenvalues(self, base_point):

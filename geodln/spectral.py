@@ -1133,10 +1133,13 @@ class CallableKernel(SpectralKernel):
             at = tuple(int(i) for i in where)
             a0 = float(np.broadcast_to(a, shape)[at])
             b0 = float(np.broadcast_to(b, shape)[at])
+            hint = ("a kernel must be finite and positive where max(a, b) > 0"
+                    if np.isfinite(a0) and np.isfinite(b0) else
+                    "the squared singular values overflowed; give the kernel its homogeneity "
+                    "degree (CallableKernel(func, degree=d)) to evaluate it at any scale")
             raise ValueError(
                 f"kernel {self!r} returned non-finite values (NaN or inf), e.g. "
-                f"func({a0:.6g}, {b0:.6g}) = {float(np.broadcast_to(out, shape)[at])}: a "
-                "kernel must be finite and positive where max(a, b) > 0"
+                f"func({a0:.6g}, {b0:.6g}) = {float(np.broadcast_to(out, shape)[at])}: {hint}"
             )
         return out
 

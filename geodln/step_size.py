@@ -55,9 +55,12 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     r"""Largest absolute Hessian eigenvalue :math:`\|\nabla^2 E(X)\|_2` by power iteration.
 
     Hessian–vector products are central differences of ``loss.euclidean_gradient``, exact
-    (to rounding) for quadratic losses. A loss with a ``lipschitz_constant()`` method (the
-    factored least-squares losses of :mod:`geodln.lowrank`, whose Hessian is known from their
-    measurement operator) answers directly; ``point`` may then be a factored point.
+    (to rounding) for quadratic losses; the difference step is
+    :math:`\max(10^{-4}\max(\|X\|_F, 1), 10^{-8}\|\nabla E(X)\|_F)`, so a gradient far larger
+    than the point (data of size 1e100) is not lost to cancellation. A loss with a
+    ``lipschitz_constant()`` method (the factored least-squares losses of
+    :mod:`geodln.lowrank`, whose Hessian is known from their measurement operator) answers
+    directly; ``point`` may then be a factored point.
 
     Parameters
     ----------
@@ -92,13 +95,18 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     x = check_matrix(point, "point")
     if not callable(getattr(loss, "euclidean_gradient", None)):
         raise ValueError("loss must have a euclidean_gradient(X) method")
-    scale = np.maximum(np.linalg.norm(x, axis=(-2, -1), keepdims=True), 1.0)
-    eps = 1e-4 * scale
-
     def grad(y):
         g = loss.euclidean_gradient(y)
         g = g.toarray() if hasattr(g, "toarray") else np.asarray(g, dtype=float)
         return g
+
+    scale = np.maximum(np.linalg.norm(x, axis=(-2, -1), keepdims=True), 1.0)
+    # the difference of two gradients of size |g| carries a rounding error ~1e-16 |g| / eps: a
+    # gradient far larger than the point (data of size 1e100) needs a larger step, exact for
+    # a quadratic loss and an over-estimate (a safe, smaller GD step) otherwise
+    with np.errstate(over="ignore", invalid="ignore"):
+        g_norm = np.linalg.norm(grad(x), axis=(-2, -1), keepdims=True)
+    eps = np.maximum(1e-4 * scale, 1e-8 * np.where(np.isfinite(g_norm), g_norm, 0.0))
 
     def hvp(v):
         return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)

@@ -17,6 +17,8 @@ from geodln.flows import compare_flows, downstairs_flow, gradient_descent
 from geodln.langevin import Chains, brownian_motion, riemannian_langevin
 from geodln.losses import MatrixCompletion
 from geodln.lowrank import (
+    FactoredDLNMetric,
+    FactoredPoint,
     bottleneck_factors,
     lowrank_flow,
     lowrank_gradient_descent,
@@ -26,6 +28,7 @@ from geodln.lowrank import (
 )
 from geodln.metric import SpectralMetric
 from geodln.spectral import CallableKernel
+from geodln.step_size import gradient_lipschitz_constant
 
 START = [[1.0, 0.2], [0.0, 1.0]]
 B = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -276,3 +279,33 @@ def test_connection_at_extreme_scales_follows_the_homothety(scale):
     np.testing.assert_allclose(gamma * scale, metric.christoffels(BASE), rtol=1e-12, atol=1e-15)
     expected = float(metric.sectional_curvature(A_VEC, B_VEC, BASE)) * scale ** (4 / 3 - 2)
     assert k == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("data_scale", [1e100, 1e150])
+def test_hessian_norm_of_completion_with_huge_data(data_scale):
+    """The Hessian of a completion loss is the projection onto the observed set: norm 1."""
+    loss = MatrixCompletion(mask=OBSERVED, values=data_scale * np.array([[0.0, 2.0], [3.0, 1.0]]))
+    assert gradient_lipschitz_constant(loss, np.eye(2)) == pytest.approx(1.0, rel=1e-6)
+    tr = gradient_descent(loss, np.eye(2), None, 2, metric=2)  # default step: no false error
+    assert tr.status == "completed"
+
+
+def test_norms_overflow_to_inf_without_warning_dense_and_factored():
+    """|Z|_X^2 ~ 1e600 / sigma: not representable, so inf, and no RuntimeWarning leaks."""
+    z = 1e300 * np.array([[1.0, 0.3, 0.0], [0.5, -1.0, 0.2], [0.0, 0.1, 0.7]])
+    point = random_factored_point(3, 3, 2, seed=0)
+    point = FactoredPoint(point.u, 1e-150 * point.s, point.v)
+    dense = DLNMetric(RankMatrices(3, 3), depth=2)
+    factored = FactoredDLNMetric(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert float(dense.norm(z, 1e-150 * X3)) == np.inf
+        tangent = factored.sharp(z, point)
+        assert float(factored.squared_norm(1e150 * tangent, point)) == np.inf
+
+
+def test_kernel_without_degree_at_overflowing_squares_asks_for_the_degree():
+    kernel = CallableKernel(lambda a, b: np.sqrt(a) * np.sqrt(b) / (a + b), name="ratio")
+    metric = SpectralMetric(RankMatrices(2, 2), kernel)
+    with np.errstate(invalid="ignore"), pytest.raises(ValueError, match="degree"):
+        metric.sharp(np.ones((2, 2)), np.diag([1e200, 1.0]))

@@ -186,7 +186,9 @@ class FactoredSpectralMetric:
         """
         base_point = self._point(base_point)
         a = self._tangent(tangent_vec_a, base_point, "tangent_vec_a")
-        return a.frobenius_inner(self.flat(tangent_vec_b, base_point))
+        b = self.flat(tangent_vec_b, base_point)
+        with np.errstate(over="ignore"):  # inf, without a warning, only where g_X overflows
+            return a.frobenius_inner(b)
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
         r"""Co-metric inner product :math:`\mathrm{tr}(G_1^T A_X G_2)`."""
