@@ -34,6 +34,7 @@ random low-rank completion problem at several depths and on the Razinâ€“Cohen 2Ã
 import argparse
 import csv
 import importlib
+import io
 import json
 import os
 import re
@@ -432,6 +433,7 @@ def _run_compare(args):
 
     from geodln.flows import Solver, compare_flows
     from geodln.plotting.trajectory import comparison_figure
+    from geodln.storage import atomic_write, save_text
 
     for name in ("size", "rank", "n_grid"):
         if getattr(args, name) < 1:
@@ -449,21 +451,22 @@ def _run_compare(args):
     rows = [r.as_dict() for r in results]
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, "compare.csv")
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: (json.dumps(v) if isinstance(v, list) else v)
-                          for k, v in row.items()} for row in rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows({k: (json.dumps(v) if isinstance(v, list) else v)
+                      for k, v in row.items()} for row in rows)
+    save_text(csv_path, table.getvalue())
     json_path = os.path.join(args.out, "compare.json")
     settings = {k: v for k, v in vars(args).items() if k != "func"}
-    with open(json_path, "w") as fh:
-        json.dump({"settings": settings, "rows": rows}, fh, indent=2)
+    save_text(json_path, json.dumps({"settings": settings, "rows": rows}, indent=2))
     traj_dir = os.path.join(args.out, "trajectories")
     for i, r in enumerate(results):
         r.upstairs.save(os.path.join(traj_dir, f"run{i}_N{r.depth}_upstairs.npz"))
         r.downstairs.save(os.path.join(traj_dir, f"run{i}_N{r.depth}_downstairs.npz"))
     fig_path = os.path.join(args.out, "compare.png")
-    comparison_figure(results, log_time).savefig(fig_path, dpi=110)
+    fig = comparison_figure(results, log_time)
+    atomic_write(fig_path, lambda fh: fig.savefig(fh, format="png", dpi=110), "wb")
     print(_format_table(rows))
     print(f"\nwrote {csv_path}, {json_path}, {fig_path} and {traj_dir}/")
     return 0
