@@ -22,6 +22,7 @@ from scipy.integrate import solve_ivp
 
 from geodln._checks import check_positive_real, check_start_loss, real_scalar
 from geodln.flows.recording import evaluate_metrics
+from geodln.flows.runge_kutta import integrate_batch
 from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
 from geodln.flows.trajectory import Trajectory
 
@@ -30,6 +31,11 @@ __all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
 #: Largest state size for which ``method="auto"`` picks LSODA for a single run.
 AUTO_LSODA_MAX_DIM = 64
 METHODS = ("auto", "RK45", "DOP853", "RK23", "LSODA", "Radau", "BDF")
+#: Explicit Runge–Kutta methods: a NaN velocity rejects the trial step (invariant domains).
+EXPLICIT = ("RK45", "DOP853", "RK23")
+LEFT_DOMAIN = ("stepped across the singular set (det X changed sign, which the exact flow "
+               "cannot do); the run ends at its last state inside; use an explicit method "
+               "(RK45, DOP853, RK23), whose steps that leave it are rejected")
 
 
 def check_t_span(t_span):
@@ -264,6 +270,15 @@ def integrate(field, y0, t_span, rules, solver, record):
     check_start_loss(loss0)
     n_rhs = 0
     cache = {"y": None, "f": None}
+    domain = field.domain_reference(y0)
+    if domain is not None and field.pointwise_domain and domain[0] == 0:
+        domain = None  # a singular square start: no component to keep
+    if domain is not None and method in EXPLICIT:
+        # scipy's solve_ivp has no rejection hook: the batched engine rejects a step that
+        # leaves the invariant domain (the same method, tableau and step-size control)
+        return integrate_batch(field, y0, t_span, rules, solver, record, method=method)[0]
+    last_inside = {"t": t0, "y": y0}
+    crossed = False
 
     def rhs(t, y):
         nonlocal n_rhs
@@ -282,6 +297,15 @@ def integrate(field, y0, t_span, rules, solver, record):
         ts, ys = np.array([t0]), y0
     else:
         events, statuses = _events(field, rules, cache)
+        if domain is not None:  # implicit methods: detect only
+            def left(t, y):  # called once at each accepted step end
+                if field.in_domain(last_inside["y"], y[None], domain)[0]:
+                    last_inside["t"], last_inside["y"] = t, y[None].copy()
+                    return False
+                return True
+
+            events.append(_Latch(left))
+            statuses.append("left_domain")
         opts = {"max_step": solver.max_step}
         if solver.first_step is not None:
             opts["first_step"] = solver.first_step
@@ -300,6 +324,17 @@ def integrate(field, y0, t_span, rules, solver, record):
                 ys = np.concatenate([ys.reshape(-1, y_start.size), y_stop[None]])
         else:
             status = "failed"
+        if status == "left_domain":
+            if solver.method == "auto":  # LSODA crossed: the explicit method that cannot
+                retry = Solver("RK45", solver.rtol, solver.atol, solver.max_step,
+                               solver.first_step)
+                out = integrate(field, y0, t_span, rules, retry, record)
+                out.metadata["auto_fallback"] = f"{method} {LEFT_DOMAIN.split(';')[0]}"
+                return out
+            keep = ts < last_inside["t"]  # end at the last step end inside the domain
+            ts = np.append(ts[keep], last_inside["t"])
+            ys = np.concatenate([ys.reshape(-1, y_start.size)[keep], last_inside["y"]])
+            status, crossed = "failed", True
         if ts.size == 0:
             ts, ys = np.array([t0]), y0
         keep = np.all(np.isfinite(ys), axis=-1)  # a blow-up keeps the last finite state
@@ -328,7 +363,9 @@ def integrate(field, y0, t_span, rules, solver, record):
     if field.mode == "upstairs":
         records["factors"] = [w.copy() for w in field.factors(ys[-1])]
     message = describe(status, ts[-1])
-    if status == "failed":
+    if crossed:
+        message += f" ({method} {LEFT_DOMAIN})"
+    elif status == "failed":
         message += (f" ({sol.message}); a solution that blows up in finite time ends this way, "
                     "use StoppingRules(max_norm=...) to stop it earlier")
     return Trajectory(ts, xs, losses, mode=field.mode, status=status, message=message,
