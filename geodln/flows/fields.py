@@ -556,7 +556,7 @@ class DownstairsField(VectorField):
         return out
 
     def domain_reference(self, y0):
-        r"""Reference of the invariant domain of each member, or None (no invariant domain).
+        r"""Return the reference of the invariant domain of each member, or None (none).
 
         When the co-metric vanishes on the singular set (:attr:`keeps_rank`: the DLN metrics
         of depth :math:`N \ge 2` and :math:`N = \infty`), a kept singular value obeys
