@@ -747,20 +747,11 @@ class SVDFrame:
         core, left, right = blocks
         self._check_metric_defined(kernel, eigenvalues, left is not None or right is not None)
         if not self._out_of_range(eigenvalues):  # the common case: sqrt of the plain sum
-            K, ell = eigenvalues
-            try:
-                with np.errstate(over="raise", under="raise", invalid="raise",
-                                 divide="raise"):
-                    total = np.sum(core * (core / K), axis=(-2, -1))
-                    if left is not None:
-                        total = total + np.sum(left * (left / ell[..., None, :]), axis=(-2, -1))
-                    if right is not None:
-                        total = total + np.sum(right * (right / ell[..., :, None]),
-                                               axis=(-2, -1))
-                if np.all((total >= _TINY) | (total == 0)):
-                    return np.sqrt(total)
-            except FloatingPointError:  # a term left the float range: logarithms below
-                pass
+            total = self.inner_product_blocks(kernel, blocks, blocks, eigenvalues)
+            # (terms below the smallest normal float then cost < 2**-100 of the total; a
+            # total of 0 may be underflow: the logarithms below decide)
+            if np.all((total >= 2.0**-960) & (total < np.inf)):
+                return np.sqrt(total)
         lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
         mants, logs = [], []
         for block, log2_lam in ((core, lk), (left, None if ll is None else ll[..., None, :]),

@@ -133,7 +133,8 @@ def test_factored_norm_of_a_zero_vector_is_zero():
 # -- item 2: dense norm (finite and infinite depth) -----------------------------------------
 @pytest.mark.parametrize("depth", [2, 3, 7])
 @pytest.mark.parametrize("scale,z_scale", [(1e300, 1.0), (1e-300, 1.0), (1e-300, 1e-300),
-                                           (1e300, 1e300), (1e-250, 1e-250), (1e200, 1e-100)])
+                                           (1e300, 1e300), (1e-250, 1e-250), (1e200, 1e-100),
+                                           (1.0, 1e-200), (1.0, 1e200)])
 def test_norm_matches_mpmath_where_the_squared_norm_is_out_of_range(depth, scale, z_scale):
     metric = DLNMetric(RankMatrices(2, 2), depth=depth)
     ainv = _mp_metric_on_tangent(_mp_cometric_matrix(X2, depth, scale))
