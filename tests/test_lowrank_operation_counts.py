@@ -132,8 +132,9 @@ def test_factored_step_performs_the_floor_plus_the_explicit_tangent_blocks(tally
 def test_upstairs_steps_library_and_hand_written(tally):
     loss, x0 = tally
     factors = [w.view(Tally) for w in bottleneck_factors(x0, 3)]
+    # the library's step forms W3 W2 once, like the hand-written one
     assert tallied(lambda lo, ws: upstairs_gradient(lo, ws), loss, factors) == counted(
-        "shared", "upstairs", "upstairs_library_extra")
+        "shared", "upstairs")
     assert tallied(_handwritten_upstairs_step, loss, factors) == counted("shared", "upstairs")
 
 
@@ -145,5 +146,3 @@ def test_floor_ratio_is_the_quotient_of_the_sums():
     assert c["floor"]["U' = [U, G V] T1"] == 2 * 213 * 50 ** 2
     assert arithmetic_floor_ratio(213, 320, 50, 17040) == pytest.approx(
         (total["shared"] + total["floor"]) / (total["shared"] + total["upstairs"]))
-    assert arithmetic_floor_ratio(213, 320, 50, 17040, library=True) < arithmetic_floor_ratio(
-        213, 320, 50, 17040)

@@ -186,14 +186,14 @@ def upstairs_gradient(loss, factors, shared=True):
     shared = check_bool(shared, "shared")
     factors = _check_factor_list(factors, "factors")
     depth = len(factors)
-    left, right = end_to_end_factors(factors)
-    value, g = loss.value_and_gradient((left, right))
-    # suffixes S_p = W_N ... W_{p+1} (S_N = I is implicit), prefixes P_p = W_{p-1} ... W_1
+    # suffixes S_p = W_N ... W_{p+1} (S_N = I is implicit), prefixes P_p = W_{p-1} ... W_1;
+    # the end-to-end left factor W_N ... W_2 is the first suffix (formed once)
     suffix = [None] * depth
     acc = None
     for p in range(depth - 1, 0, -1):  # suffix[p-1] = W_N ... W_{p+1} for 0-based p-1
         acc = factors[p] if acc is None else acc @ factors[p]
         suffix[p - 1] = acc
+    value, g = loss.value_and_gradient((suffix[0], _swap(factors[0])))
     grads = [_swap(np.asarray(_transpose_matmul(g, suffix[0])))]  # W_1: (Gᵀ S_1)ᵀ
     if shared:
         gw1 = np.asarray(g @ _swap(factors[0]))  # G W_1ᵀ, m×d_1
