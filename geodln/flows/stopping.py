@@ -14,6 +14,7 @@ limits are checked after each accepted step (for ``solve_ivp`` they are *latched
 functions: +1 before the step where they fire, -1 from then on).
 """
 
+import copy
 import time
 
 import numpy as np
@@ -136,6 +137,42 @@ class StoppingRules:
         if callable(stop):
             return cls(stop=stop)
         raise ValueError(f"stop must be a StoppingRules, a callable or None, got {stop!r}")
+
+    def for_single_run(self):
+        """Return these rules with the user rule called as a single run's rule.
+
+        The batched engines check every run as a batch; for a single run the user rule
+        ``stop`` must still receive ``t`` float, ``X`` ``[m, n]`` and ``loss`` float, as this
+        class documents. The copy wraps it so; rules without a user rule are returned as is.
+
+        Returns
+        -------
+        rules : StoppingRules
+
+        Raises
+        ------
+        ValueError
+            Never for valid rules (the user rule's own errors propagate).
+
+        References
+        ----------
+        .. [1] HNW93: Hairer, Nørsett, Wanner, Solving ODEs I (2nd ed., 1993), Section II.4
+           (the step-by-step integration these rules stop).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rules = StoppingRules(stop=lambda t, X, loss: isinstance(t, float) and X.ndim == 2)
+        >>> single = rules.for_single_run()
+        >>> single.check(np.zeros(1), np.eye(2)[None], np.ones(1)).tolist()
+        ['stopped']
+        """
+        if self.stop is None:
+            return self
+        user = self.stop
+        out = copy.copy(self)
+        out.stop = lambda t, x, loss: np.array([bool(user(float(t[0]), x[0], float(loss[0])))])
+        return out
 
     def start_clock(self):
         """Reset the wall-time reference."""
