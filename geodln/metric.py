@@ -32,7 +32,7 @@ import autograd.numpy as anp
 import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
-from geodln._checks import check_matrix
+from geodln._checks import check_batch_shapes, check_matrix
 from geodln.geodesics import HamiltonianExpSolver, LeviCivitaMixin, NewtonLogSolver
 from geodln.matrix_power import sym_power
 from geodln.spectral import DLNKernel, SpectralKernel
@@ -176,6 +176,7 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> f"{out.max():.6e}"
         '2.796509e+214'
         """
+        check_batch_shapes(cotangent_vec=cotangent_vec, base_point=base_point)
         z = self._vec(cotangent_vec, "cotangent_vec")
         return self.frame(base_point).apply(self.kernel, z)
 
@@ -211,6 +212,7 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> np.round(metric.flat(np.ones((2, 2)), np.diag([2.0, 1.0])), 12).tolist()
         [[0.25, 0.333333333333], [0.333333333333, 0.5]]
         """
+        check_batch_shapes(tangent_vec=tangent_vec, base_point=base_point)
         z = self._vec(tangent_vec, "tangent_vec")
         return self.frame(base_point).apply_inverse(self.kernel, z)
 
@@ -279,6 +281,8 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> f"{metric.inner_product(z, z, 1e160 * np.diag([1.0, 2.0, 3.0])):.6e}"
         '6.504498e-214'
         """
+        check_batch_shapes(tangent_vec_a=tangent_vec_a, tangent_vec_b=tangent_vec_b,
+                           base_point=base_point)
         a = self._vec(tangent_vec_a, "tangent_vec_a")
         b = self._vec(tangent_vec_b, "tangent_vec_b")
         return self.frame(base_point).inner_product(self.kernel, a, b)

@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 
-from geodln._checks import check_bool, check_depth, real_scalar
+from geodln._checks import check_bool, check_depth, check_symmetric_kernel, real_scalar
 
 __all__ = [
     "SpectralKernel",
@@ -1060,7 +1060,8 @@ class CallableKernel(SpectralKernel):
     Raises
     ------
     ValueError
-        If ``func`` is not callable or ``degree`` is not a finite number.
+        If ``func`` is not callable, not symmetric (``func(a, b) != func(b, a)`` at a few
+        sample points: a co-metric's kernel is symmetric), or ``degree`` is not a finite number.
 
     References
     ----------
@@ -1078,6 +1079,7 @@ class CallableKernel(SpectralKernel):
     def __init__(self, func, name=None, degree=None):
         if not callable(func):
             raise ValueError(f"func must be callable, got {type(func).__name__}")
+        check_symmetric_kernel(func, "func")
         if degree is not None:
             if real_scalar(degree) is None or not np.isfinite(real_scalar(degree)):
                 raise ValueError(f"degree must be a finite number or None, got {degree!r}")

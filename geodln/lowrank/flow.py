@@ -150,7 +150,8 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     Raises
     ------
     ValueError
-        If an argument is invalid, or ``loss`` is not finite at ``X0``.
+        If an argument is invalid, ``loss`` is not defined on matrices of ``X0``'s shape, or
+        ``loss`` is not finite at ``X0``.
 
     References
     ----------
@@ -172,8 +173,8 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
     metric = as_factored_metric(metric)
-    check_loss(loss)
     x0, single = as_batch(check_start(X0))
+    check_loss(loss, x0.shape, "X0")
     t_span = check_finite(t_span, "t_span")
     if t_span.shape != (2,):
         raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")
