@@ -29,7 +29,13 @@ one step, safe for every member (the smallest of the members' steps).
 
 import numpy as np
 
-from geodln._checks import as_generator, check_depth, check_matrix, check_positive_real
+from geodln._checks import (
+    as_generator,
+    check_depth,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+)
 
 __all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm",
            "solution_scale", "default_step_size"]
@@ -37,6 +43,7 @@ __all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm",
 
 def _power_iteration(apply, shape, n_iter, seed):
     """Largest |eigenvalue| of a symmetric map on ``[..., m, n]`` arrays, per batch member."""
+    n_iter = check_positive_int(n_iter, "n_iter", maximum=10**6)
     rng = as_generator(seed)
     v = rng.standard_normal(shape)
     v /= np.linalg.norm(v, axis=(-2, -1), keepdims=True)
@@ -81,7 +88,8 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     Raises
     ------
     ValueError
-        If ``point`` is not a finite matrix or ``loss`` has no usable gradient.
+        If ``point`` is not a finite matrix, ``loss`` has no usable gradient, ``n_iter`` is not
+        an integer in ``[1, 10**6]`` or ``seed`` is not a seed (bools are not numbers).
 
     Examples
     --------
@@ -165,8 +173,8 @@ def cometric_norm(metric, point, n_iter=50, seed=0):
     ------
     ValueError
         If ``point`` is not a finite matrix, ``metric`` is neither a depth (an int in
-        ``[1, 10**6]``) nor has ``sharp``, or a factored point comes with a
-        metric object.
+        ``[1, 10**6]``) nor has ``sharp``, a factored point comes with a metric object, or
+        ``n_iter`` is not an integer in ``[1, 10**6]`` (metric objects).
 
     References
     ----------

@@ -159,3 +159,42 @@ def test_per_member_step_sizes_match_solo_runs(which):
         run(batch, [0.01, 0.02, 0.03])  # not one per member
     with pytest.raises(ValueError, match="step_size"):
         run(batch[0], [0.01, 0.02])  # a per-member step needs a batched start
+
+
+# -- 1 (everywhere): numpy bools are refused by the other scalar parameters too ----------------
+def _bool_calls(flag):
+    from geodln import discretisation
+    from geodln.geodesics import (
+        DLNCometric,
+        HamiltonianExpSolver,
+        InfiniteDepthCometric,
+        root_chart_velocity,
+    )
+    from geodln.langevin.balanced_chart import balanced_chart_gram
+    from geodln.lowrank.retraction import truncated_svd_of_dense
+    from geodln.step_size import gradient_lipschitz_constant
+
+    x = np.diag([2.0, 1.0])
+    space = geodln.RankMatrices(2, 2)
+    return [
+        ("depth", lambda: DLNCometric(flag)),
+        ("n_nodes", lambda: InfiniteDepthCometric(flag)),
+        ("depth", lambda: root_chart_velocity(x, x, flag)),
+        ("singular_tol", lambda: HamiltonianExpSolver(space, geodln.DLNKernel(2),
+                                                      singular_tol=flag)),
+        ("depth", lambda: balanced_chart_gram(np.array([2.0, 1.0]), flag)),
+        ("rank", lambda: truncated_svd_of_dense(np.diag([3.0, 2.0, 1.0]), flag)),
+        ("n_iter", lambda: gradient_lipschitz_constant(losses.razin_cohen_completion(), x,
+                                                       n_iter=flag)),
+        ("seed", lambda: discretisation.run("unused-out-dir", seed=flag)),
+    ]
+
+
+@pytest.mark.parametrize("flag", [np.bool_(True), np.bool_(False), True])
+@pytest.mark.parametrize("index", range(8))
+def test_bools_are_not_numbers_in_scalar_parameters(flag, index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name, call = _bool_calls(flag)[index]
+    with pytest.raises(ValueError, match=name):
+        call()
+    assert not any(tmp_path.iterdir())  # refused before anything was written
