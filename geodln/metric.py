@@ -290,6 +290,9 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
         """Co-metric inner product :math:`\\mathrm{tr}(P_1^T A_X P_2)`.
 
+        Summed in the singular frame (:meth:`geodln.svd_frame.SVDFrame.inner_product_blocks`),
+        exact where :math:`A_X P_2` overflows but the product is representable.
+
         Parameters
         ----------
         cotangent_vec_a, cotangent_vec_b : array-like, shape=[..., m, n]
@@ -312,8 +315,13 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> float(metric.inner_coproduct(np.eye(2), np.eye(2), np.diag([2.0, 1.0])))
         6.0
         """
+        check_batch_shapes(cotangent_vec_a=cotangent_vec_a, cotangent_vec_b=cotangent_vec_b,
+                           base_point=base_point)
         a = self._vec(cotangent_vec_a, "cotangent_vec_a")
-        return np.sum(a * self.sharp(cotangent_vec_b, base_point), axis=(-2, -1))
+        b = self._vec(cotangent_vec_b, "cotangent_vec_b")
+        frame = self.frame(base_point)
+        return frame.inner_product_blocks(self.kernel, frame.blocks(a), frame.blocks(b),
+                                          inverse=False)
 
     def squared_norm(self, vector, base_point):
         """Squared norm :math:`g_X(Z, Z)`.

@@ -630,7 +630,8 @@ class SVDFrame:
         """
         return self.inner_product_blocks(kernel, self.blocks(z_a), self.blocks(z_b), eigenvalues)
 
-    def inner_product_blocks(self, kernel, blocks_a, blocks_b, eigenvalues=None):
+    def inner_product_blocks(self, kernel, blocks_a, blocks_b, eigenvalues=None,
+                             inverse=True):
         r"""Metric inner product of two tangent vectors given by blocks ``(core, left, right)``.
 
         The blocks are Frobenius-orthogonal, so this is
@@ -647,6 +648,9 @@ class SVDFrame:
             ``(core [..., r, r], left [..., m, r] or None, right [..., r, n] or None)``.
         eigenvalues : tuple, optional
             ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+        inverse : bool
+            ``True`` (default): the metric, divide by the eigenvalues. ``False``: the
+            co-metric inner product :math:`\mathrm{tr}(P_a^\top A_X P_b)`, multiply.
 
         Returns
         -------
@@ -655,7 +659,8 @@ class SVDFrame:
         Raises
         ------
         ValueError
-            If a needed co-metric eigenvalue is 0 (see :meth:`apply_inverse_blocks`).
+            If ``inverse`` and a needed co-metric eigenvalue is 0 (see
+            :meth:`apply_inverse_blocks`).
 
         References
         ----------
@@ -673,20 +678,24 @@ class SVDFrame:
         """
         a, b = blocks_a, blocks_b
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        self._check_metric_defined(kernel, eigenvalues, b[1] is not None or b[2] is not None)
+        if inverse:
+            self._check_metric_defined(kernel, eigenvalues, b[1] is not None or b[2] is not None)
         if not self._out_of_range(eigenvalues):
             K, ell = eigenvalues
+            op = np.divide if inverse else np.multiply
             try:
                 with np.errstate(over="raise", invalid="raise", divide="raise"):
-                    total = np.sum(a[0] * (b[0] / K), axis=(-2, -1))
+                    total = np.sum(a[0] * op(b[0], K), axis=(-2, -1))
                     if a[1] is not None:
-                        total = total + np.sum(a[1] * (b[1] / ell[..., None, :]), axis=(-2, -1))
+                        total = total + np.sum(a[1] * op(b[1], ell[..., None, :]), axis=(-2, -1))
                     if a[2] is not None:
-                        total = total + np.sum(a[2] * (b[2] / ell[..., :, None]), axis=(-2, -1))
+                        total = total + np.sum(a[2] * op(b[2], ell[..., :, None]), axis=(-2, -1))
                     return total
             except FloatingPointError:  # a term overflowed: exact scaled terms below
                 pass
         lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        if inverse:
+            lk, ll = -lk, None if ll is None else -ll
         (a0, a1, a2), shift_a = _normalised(a)
         (b0, b1, b2), shift_b = _normalised(b)
 
@@ -698,7 +707,7 @@ class SVDFrame:
                 total = total + np.sum(a2 * b2 * ml[..., :, None], axis=(-2, -1))
             return total
 
-        return self._banded((-lk, None if ll is None else -ll), evaluate, shift_a + shift_b)
+        return self._banded((lk, ll), evaluate, shift_a + shift_b)
 
     def norm_blocks(self, kernel, blocks, eigenvalues=None):
         r"""Metric norm :math:`\sqrt{g_X(Z, Z)}` of a tangent vector given by its blocks.

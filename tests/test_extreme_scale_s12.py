@@ -125,6 +125,22 @@ def test_factored_inner_product_and_norm_match_mpmath(scale, a_scale):
                                rtol=1e-10)
 
 
+@pytest.mark.parametrize("scale,p_scale", [(1e300, 1e-50), (1e-300, 1e200), (1e300, 1e-200),
+                                           (1e-200, 1e100), (1e250, 1e-150)])
+def test_inner_coproduct_matches_mpmath(scale, p_scale):
+    """tr(P_aᵀ A_X P_b) where A_X P_b overflows but the product is representable."""
+    u, v, unit, za, zb = _factored_case()
+    A = _mp_cometric_matrix(unit.to_dense(), 3, scale)
+    expected = float(_mp_inner(A, za, zb, p_scale, p_scale))
+    assert np.isfinite(expected) and abs(expected) > 1e-290
+    point = lr.FactoredPoint(u, scale * np.array([2.0, 1.0]), v)
+    got = _quiet(lr.FactoredDLNMetric(3).inner_coproduct, p_scale * za, p_scale * zb, point)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    dense = DLNMetric(RankMatrices(5, 4, rank=2), depth=3)
+    got = _quiet(dense.inner_coproduct, p_scale * za, p_scale * zb, point.to_dense())
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
 def test_factored_norm_of_a_zero_vector_is_zero():
     _, _, unit, za, _ = _factored_case()
     assert _quiet(lr.FactoredDLNMetric(3).norm, 0.0 * za, unit) == 0.0

@@ -194,7 +194,9 @@ class FactoredSpectralMetric:
         r"""Co-metric inner product :math:`\mathrm{tr}(G_1^T A_X G_2)`."""
         base_point = self._point(base_point)
         a = self._tangent(cotangent_vec_a, base_point, "cotangent_vec_a")
-        return a.frobenius_inner(self.sharp(cotangent_vec_b, base_point))
+        b = self._tangent(cotangent_vec_b, base_point, "cotangent_vec_b")
+        return base_point.inner_product_blocks(
+            self.kernel, self._blocks(a, base_point), self._blocks(b, base_point), inverse=False)
 
     def squared_norm(self, vector, base_point):
         """Squared norm :math:`g_X(Z, Z)`."""
