@@ -244,6 +244,22 @@ def test_a_step_above_the_stable_one_diverges_at_the_loss_overflow_with_its_last
         assert np.all(np.isfinite(tr.X)) and np.isfinite(tr.final_loss)
         want = c * _closed_form(X0, (1 - eta) ** (first_over - 1))
         np.testing.assert_allclose(tr.final_X, want, rtol=1e-10, atol=1e-10 * c)
+    field = UpstairsField.from_factors(_loss(c), [c * X0])  # the numpy path of the same run
+    tr = descend(field, field.pack([c * X0]), eta, 100, StoppingRules(), Every(1),
+                 kernel="numpy")[0]
+    assert tr.status == "diverged" and tr.n_rhs == first_over - 1
+    np.testing.assert_allclose(tr.final_X, want, rtol=1e-10, atol=1e-10 * c)
+
+
+def test_factored_descent_above_the_stable_step_diverges_with_a_finite_last_state():
+    c = 1e150
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = lowrank_gradient_descent(SparseCompletion((ROWS, COLS), c * VALUES, (3, 3)),
+                                      _factored(X0, c), 1, 5.0, 200)
+    assert tr.status == "diverged" and 1 < tr.n_rhs < 200
+    assert np.all(np.isfinite(tr.final_X.s)) and np.isfinite(tr.final_loss)
+    assert tr.final_X.s.max() > 1e3 * c  # it grew far past the former bound before stopping
 
 
 def test_a_flow_heading_to_overflow_stops_before_inf():
@@ -333,3 +349,10 @@ def test_stopping_rules_diverge_only_outside_the_float_range():
     assert frobenius_norms(x[:2]).tolist() == pytest.approx([1e300 * 3**0.5, 1e-300 * 3**0.5],
                                                           rel=1e-15)
     assert 1e307 < OVERFLOW_NORM < np.finfo(float).max
+
+
+def test_the_compiled_kernel_has_the_same_bound():
+    """numba freezes the kernel's constant into its cache: it is written in its own file."""
+    from geodln.flows import descent_kernel
+
+    assert vars(descent_kernel)["_OVERFLOW_NORM"] == OVERFLOW_NORM

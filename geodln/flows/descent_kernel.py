@@ -46,8 +46,6 @@ import os
 
 import numpy as np
 
-from geodln.flows.stopping import OVERFLOW_NORM
-
 try:  # the optional "fast" extra; GEODLN_NO_JIT=1 turns every compiled path off
     if os.environ.get("GEODLN_NO_JIT", "") not in ("", "0"):
         raise ImportError("disabled by GEODLN_NO_JIT")
@@ -64,8 +62,9 @@ MAX_WIDTH = 8
 STATUS_CODES = ("running", "completed", "diverged", "loss_tol", "grad_tol", "max_norm",
                 "max_steps")
 
-#: the divergence bound of the numpy path, frozen into the compiled code as a constant
-_OVERFLOW_NORM = OVERFLOW_NORM
+#: :data:`geodln.flows.stopping.OVERFLOW_NORM`, written here: numba freezes globals into the
+#: cached machine code and re-compiles only when this file changes (a test checks the two agree)
+_OVERFLOW_NORM = 2.0**1020
 #: sums of squares between these bounds are exact to rounding (else: recomputed scaled)
 _SUM_LO, _SUM_HI = 2.0**-968, 2.0**1000
 
