@@ -198,7 +198,8 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         ValueError
             If an argument is not a finite array of the space's shape, ``base_point`` has rank
             > r, or a co-metric eigenvalue is 0 (rank < r, or infinite depth at a
-            rank-deficient point: the metric is not defined at base_point).
+            rank-deficient point: the metric is not defined at base_point), or the kernel has
+            no homogeneity degree and its values at ``base_point`` leave the float range.
 
         References
         ----------
@@ -494,7 +495,9 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
             If the space is not full rank, ``base_point`` is not a finite array of its shape,
             or a co-metric eigenvalue is 0 (a singular base_point). An eigenvalue that merely
             underflows (e.g. ``diag(2e-300, 1e-300)`` at N = 3) is no error: the entries are
-            exact, ``inf`` where they overflow.
+            exact, ``inf`` where they overflow. For a kernel without a homogeneity degree
+            whose values at the squared singular values leave the float range, a ValueError
+            says so.
 
         Examples
         --------
@@ -517,6 +520,14 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
                 return (basis * inverse) @ np.swapaxes(basis, -1, -2)
         logs = log2_lam()
         if not np.all(np.isfinite(logs)):
+            sig = np.linalg.svd(np.asarray(base_point, float), compute_uv=False)
+            if (getattr(self.kernel, "degree", None) is None and np.all(sig > 0)
+                    and (np.any(sig >= 2.0**511) or np.any(sig < 2.0**-511))):
+                raise ValueError(
+                    "the co-metric eigenvalues at base_point leave the float range and kernel "
+                    f"{self.kernel!r} has no homogeneity degree to rescale them (give it one, "
+                    "e.g. CallableKernel(func, degree=d), to evaluate at any scale)"
+                )
             raise ValueError(
                 "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
                 "(a singular base_point, or a kernel vanishing on its mixed blocks)"

@@ -370,7 +370,9 @@ class SVDFrame:
             zero singular value within the rank, or a kernel vanishing on the mixed blocks of
             a rank-deficient point, e.g. infinite depth). An eigenvalue that merely
             underflowed (positive singular values, a kernel with a homogeneity degree) is no
-            error: the exact values are returned (``inf`` where out of range).
+            error: the exact values are returned (``inf`` where out of range). Without a
+            degree, an eigenvalue lost to a squared singular value out of the float range
+            raises a ValueError saying so.
 
         Examples
         --------
@@ -411,7 +413,17 @@ class SVDFrame:
         if np.all(K > 0) and (not mixed or np.all(ell > 0)):
             return
         degree = getattr(kernel, "degree", None)
-        if degree is None or not np.all(self.s > 0) or (mixed and kernel.degenerate_on_mixed()):
+        positive = np.all(self.s > 0)
+        squares_out = np.any(self.s >= 2.0**511) or np.any(self.s < 2.0**-511)  # sigma^2 out
+        if (degree is None and positive and squares_out
+                and not (mixed and kernel.degenerate_on_mixed())):
+            raise ValueError(
+                "the co-metric eigenvalues at base_point leave the float range (squared "
+                f"singular values out of range) and kernel {kernel!r} has no homogeneity "
+                "degree to rescale them (give it one, e.g. CallableKernel(func, degree=d), to "
+                "evaluate at any scale)"
+            )
+        if degree is None or not positive or (mixed and kernel.degenerate_on_mixed()):
             raise ValueError(
                 "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
                 "(a zero singular value within the rank, or a kernel that vanishes on the "

@@ -310,3 +310,16 @@ def test_infinite_depth_kernel_on_a_mixed_block_of_a_huge_point():
     got = _quiet(metric.cometric_matrix, x)
     assert not np.any(np.isnan(got))
     assert np.isinf(got[0, 0]) and got[4, 4] == 0.0  # (3, 1) entry: a mixed block, k = 0
+
+
+def test_kernel_without_degree_out_of_range_says_so():
+    """No degree: no rescaling is possible; the error names the range, not a singular point."""
+    kernel = geodln.CallableKernel(lambda a, b: 0.5 * (a + b))
+    metric = SpectralMetric(RankMatrices(2, 2), kernel)
+    for call in (lambda: metric.flat(ZA, 1e-300 * X2), lambda: metric.norm(ZA, 1e-300 * X2),
+                 lambda: metric.metric_matrix(1e-300 * X2),
+                 lambda: metric.metric_matrix(1e300 * X2)):
+        with pytest.raises(ValueError, match="float range .* no homogeneity degree"):
+            _quiet(call)
+    with pytest.raises(ValueError, match="not defined"):  # a singular point still is one
+        metric.metric_matrix(np.diag([1.0, 0.0]))

@@ -291,7 +291,9 @@ class LeviCivitaMixin:
         ValueError
             If ``tangent_vec_a`` and ``tangent_vec_b`` do not span a plane in some member (one
             of them is zero, or they are parallel: the sine of their angle in the metric is
-            at most :data:`PLANE_RTOL`), naming the members; or as :meth:`curvature`.
+            at most :data:`PLANE_RTOL`), naming the members; if the kernel has no homogeneity
+            degree and the metric at ``base_point`` leaves the float range (no rescaling is
+            possible then); or as :meth:`curvature`.
 
         Examples
         --------
@@ -317,7 +319,15 @@ class LeviCivitaMixin:
         x, exponent = self._unit_scaled(x)
         a, b, x = np.broadcast_arrays(a, b, x)
         (a, _), (b, _) = _entry_scaled(a), _entry_scaled(b)
+        self._field(x)  # NotImplementedError first for a kernel without a co-metric operator
         aa, bb = self.squared_norm(a, x), self.squared_norm(b, x)
+        nonzero = np.any(a != 0, axis=(-2, -1)) & np.any(b != 0, axis=(-2, -1))
+        if np.any(nonzero & ~((aa > 0) & (aa < np.inf) & (bb > 0) & (bb < np.inf))):
+            raise ValueError(
+                "the metric at base_point leaves the float range and kernel "
+                f"{self.kernel!r} has no homogeneity degree to rescale it (give it one, "
+                "e.g. CallableKernel(func, degree=d), for base points of any scale)"
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(aa > 0, self.inner_product(a, b, x) / aa, 0.0)
         b_perp = b - c[..., None, None] * a
