@@ -164,6 +164,7 @@ def test_per_member_step_sizes_match_solo_runs(which):
 # -- 1 (everywhere): numpy bools are refused by the other scalar parameters too ----------------
 def _bool_calls(flag):
     from geodln import discretisation
+    from geodln.convergence.guarantees import acgh_bound
     from geodln.geodesics import (
         DLNCometric,
         HamiltonianExpSolver,
@@ -171,6 +172,7 @@ def _bool_calls(flag):
         root_chart_velocity,
     )
     from geodln.langevin.balanced_chart import balanced_chart_gram
+    from geodln.lowrank.flow import FlowOptions
     from geodln.lowrank.retraction import truncated_svd_of_dense
     from geodln.step_size import gradient_lipschitz_constant
 
@@ -187,11 +189,13 @@ def _bool_calls(flag):
         ("n_iter", lambda: gradient_lipschitz_constant(losses.razin_cohen_completion(), x,
                                                        n_iter=flag)),
         ("seed", lambda: discretisation.run("unused-out-dir", seed=flag)),
+        ("initial_loss", lambda: acgh_bound(100, flag, 0.01, 1.0, 3)),
+        ("rtol", lambda: FlowOptions(rtol=flag)),
     ]
 
 
 @pytest.mark.parametrize("flag", [np.bool_(True), np.bool_(False), True])
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 def test_bools_are_not_numbers_in_scalar_parameters(flag, index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     name, call = _bool_calls(flag)[index]

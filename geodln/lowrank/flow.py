@@ -45,7 +45,13 @@ array, cost independent of the depth.
 
 import numpy as np
 
-from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
+from geodln._checks import (
+    check_finite,
+    check_nonnegative_real,
+    check_positive_int,
+    check_positive_real,
+    real_scalar,
+)
 from geodln.flows.ode import Solver
 from geodln.flows.recording import as_record
 from geodln.flows.runge_kutta import integrate_batch
@@ -98,10 +104,7 @@ class FlowOptions:
                  max_steps=100000):
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        for name, val in (("rtol", rtol), ("atol", atol)):
-            if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
-                                                and real_scalar(val) >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
+        rtol, atol = check_nonnegative_real(rtol, "rtol"), check_nonnegative_real(atol, "atol")
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol cannot both be 0")
         if first_step is not None:
