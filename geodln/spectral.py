@@ -627,8 +627,11 @@ class DLNKernel(SpectralKernel):
         3e+150
         """
         hi, phi = _larger_and_phi(s_k, s_l, self._p, 2.0)
-        with np.errstate(over="ignore", under="ignore"):
-            return self._c * hi ** (2.0 * self.degree) / phi
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            out = self._c * hi ** (2.0 * self.degree) / phi
+        # phi = inf only where the kernel vanishes (infinite depth, one argument 0): 0 also
+        # where hi**(2 - 2/N) overflows (inf / inf)
+        return np.where(phi == np.inf, 0.0, out)
 
     def log_values(self, s_k, s_l):
         r"""Return :math:`\log k(\sigma_k^2, \sigma_l^2)`, never over- or underflowing.

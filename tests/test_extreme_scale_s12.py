@@ -272,3 +272,41 @@ def test_the_tester_reproduction_of_sectional_curvature():
     for c in [1e-300, 1e-180, 1e-160, 1e160, 1e300]:
         got = _quiet(metric.sectional_curvature, A_VEC, B_VEC, c * X2)
         np.testing.assert_allclose(got, k0 * _power(c, mp.mpf(-2) / 3), rtol=1e-8)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("exponent", [-400, -200, 200, 400])
+def test_inner_product_derivative_matrix_homogeneity(depth, exponent):
+    """d g(cX) = c^{-2d-1} d g(X), c = 2**e: exact, inf where out of range, never NaN."""
+    metric = DLNMetric(RankMatrices(2, 2), depth=depth)
+    unit = metric.inner_product_derivative_matrix(X2)
+    got = _quiet(metric.inner_product_derivative_matrix, np.ldexp(X2, exponent))
+    power = -(2.0 * (1.0 - 1.0 / depth) + 1.0) * exponent
+    assert not np.any(np.isnan(got))
+    expected = np.array([float(mp.mpf(v) * mp.mpf(2) ** power) for v in unit.ravel()])
+    expected = expected.reshape(unit.shape)
+    big = np.abs(unit) > 1e-6 * np.max(np.abs(unit))
+    assert np.array_equal(np.isinf(got[big]), np.isinf(expected[big]))
+    ok = big & np.isfinite(expected) & (np.abs(expected) > 1e-290)
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-8)
+
+
+def test_connection_at_infinite_depth_on_a_non_square_space_is_refused():
+    """The metric is not defined there (k(a, 0) = 0): a ValueError, no divide-by-zero."""
+    metric = SpectralMetric(RankMatrices(3, 2), InfiniteDepthKernel())
+    x = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    for call in (lambda: metric.christoffels(x), lambda: metric.riemann_tensor(x),
+                 lambda: metric.curvature(x, x, x, x)):
+        with pytest.raises(ValueError, match="mixed blocks"):
+            _quiet(call)
+
+
+def test_infinite_depth_kernel_on_a_mixed_block_of_a_huge_point():
+    """k(sigma^2, 0) = 0 at infinite depth also where sigma^2 overflows (was NaN)."""
+    got = _quiet(InfiniteDepthKernel().values, np.array([1e160, 1e300]), np.zeros(2))
+    assert got.tolist() == [0.0, 0.0]
+    metric = SpectralMetric(RankMatrices(3, 2), InfiniteDepthKernel())
+    x = 1e160 * np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    got = _quiet(metric.cometric_matrix, x)
+    assert not np.any(np.isnan(got))
+    assert np.isinf(got[0, 0]) and got[4, 4] == 0.0  # (3, 1) entry: a mixed block, k = 0

@@ -94,6 +94,13 @@ class LeviCivitaMixin:
                 f"{what} are given in entry coordinates, which are coordinates of M_r only for "
                 f"full-rank spaces; this space has rank {space.rank} < min(m, n)"
             )
+        kernel = getattr(self, "kernel", None)
+        if space.m != space.n and kernel is not None and kernel.degenerate_on_mixed():
+            raise ValueError(
+                f"{what} are not defined: the metric is not defined on this {space.m}x{space.n} "
+                f"space (kernel {kernel!r} vanishes on the mixed blocks of a non-square "
+                "point, e.g. infinite depth)"
+            )
         x = check_matrix(base_point, "base_point", shape=space.shape)
         s = np.linalg.svd(x, compute_uv=False)
         if np.any(~(s[..., -1] > self.exp_solver.singular_tol * s[..., 0])):
@@ -148,7 +155,9 @@ class LeviCivitaMixin:
         Raises
         ------
         ValueError
-            If the space is not full rank, or ``base_point`` is invalid or singular.
+            If the space is not full rank, or ``base_point`` is invalid or singular, or the
+            kernel vanishes on the mixed blocks of a non-square space (infinite depth: the
+            metric is not defined there).
         NotImplementedError
             If the kernel has no power-sum co-metric.
 
@@ -195,9 +204,16 @@ class LeviCivitaMixin:
         ValueError
             As :meth:`christoffels`.
         """
-        gamma = self.christoffels(base_point)
-        lowered = np.einsum("...lm,...mij->...lij", self.metric_matrix(base_point), gamma)
-        return lowered + np.swapaxes(lowered, -3, -2)
+        x, _ = self._full_rank_point(base_point, "inner_product_derivative_matrix")
+        # d g(cX) = c**(-2d - 1) d g(X) (degree d): evaluated at unit size, rescaled last
+        x, exponent = self._unit_scaled(x)
+        gamma = self.christoffels(x)
+        lowered = np.einsum("...lm,...mij->...lij", self.metric_matrix(x), gamma)
+        out = lowered + np.swapaxes(lowered, -3, -2)
+        degree = getattr(self.kernel, "degree", None)
+        if degree is None:
+            return out
+        return times_pow2(out, -(2.0 * degree + 1.0) * exponent[..., None, None, None])
 
     # -- curvature -----------------------------------------------------------------------
     def curvature(self, tangent_vec_a, tangent_vec_b, tangent_vec_c, base_point):
