@@ -203,7 +203,7 @@ def _read_npz(path):
         with open(path, "rb") as fh:  # np.load would take other bytes for a pickle
             head = fh.read(4)
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from exc
+        raise ValueError(f"cannot read path {path}: {exc}") from exc
     if head != _ZIP_MAGIC:
         raise ValueError(f"{path} is truncated or not a geodln .npz file (not a zip archive)")
     try:
@@ -642,7 +642,9 @@ def load_json(path, kind):
     try:
         with open(path, encoding="utf-8") as fh:
             meta = json.load(fh)
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except OSError as exc:
+        raise ValueError(f"cannot read path {path}: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(
             f"{path} is truncated, unreadable or not a geodln JSON file: {exc}"
         ) from exc

@@ -356,3 +356,23 @@ def test_the_compiled_kernel_has_the_same_bound():
     from geodln.flows import descent_kernel
 
     assert vars(descent_kernel)["_OVERFLOW_NORM"] == OVERFLOW_NORM
+
+
+def test_gradient_norm_rule_of_a_single_flow_at_1e_170():
+    """Depth 1: |v(t)| = e^-t |v(0)|; grad_tol = 1e-3 |v(0)| fires at t* = log 1000, at any
+    scale (the plain sum of squares of a velocity ~1e-170 underflows to 0)."""
+    c = 1e-170
+    r0 = float(np.linalg.norm(X0[ROWS, COLS] - VALUES))
+    t_star = math.log(1000.0)
+    runs = []
+    for scale in (1.0, c):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            runs.append(geodln.downstairs_flow(
+                _loss(scale), scale * X0, 1, (0.0, 50.0),
+                solver=Solver("RK45", atol=1e-10 * scale),
+                stop=StoppingRules(grad_tol=1e-3 * scale * r0)))
+    for tr in runs:
+        assert tr.status == "grad_tol"
+        assert t_star * (1 - 1e-6) < tr.final_time < 2 * t_star
+    assert runs[1].final_time == pytest.approx(runs[0].final_time, rel=1e-6)

@@ -202,3 +202,13 @@ def test_bools_are_not_numbers_in_scalar_parameters(flag, index, tmp_path, monke
     with pytest.raises(ValueError, match=name):
         call()
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_loading_a_directory_names_path(tmp_path):
+    from geodln.storage import load_json
+
+    for load in (geodln.Trajectory.load, lambda p: load_json(p, "demo")):
+        with pytest.raises(ValueError, match="cannot read path"):
+            load(tmp_path)
+        with pytest.raises(ValueError, match="cannot read path"):
+            load(tmp_path / "missing.npz")

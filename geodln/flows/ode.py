@@ -188,7 +188,7 @@ def _events(field, rules, cache):
         def small_velocity(t, y):
             k = cache["f"] if cache["y"] is not None and np.array_equal(cache["y"], y) \
                 else field.velocity(y[None])[0]
-            return float(np.linalg.norm(k)) <= rules.grad_tol
+            return float(field.velocity_norm(k[None])[0]) <= rules.grad_tol  # scaled
 
         add(_Latch(small_velocity), -1, "grad_tol")
     if rules.stop is not None:
