@@ -286,3 +286,34 @@ def test_early_stopping_rule_inside_factored_gd_keeps_the_validation_best_point(
     assert stop.best_value == pytest.approx(scores[upto].min(), rel=1e-10)
     np.testing.assert_allclose(stop.best_point.to_dense(), dense[steps == stop.best_step][0],
                                rtol=1e-10, atol=1e-12)
+
+
+def test_early_stopping_nan_first_value_and_numpy_numbers():
+    stop = EarlyStopping(lambda v: v, patience=2, min_delta=np.float32(0.0))
+    assert [stop(s, float("nan")) for s in (0, 1, 2)] == [False, True, True]
+    assert stop.best_step is None and stop.best_point is None
+    rule = EarlyStopping(lambda v: v, patience=1).stop_rule(every=1, step_size=np.int64(1))
+    assert rule(0.0, 1.0, None) is False
+    with pytest.raises(ValueError, match="one run"):
+        rule(np.zeros(3), np.ones(3), None)
+
+
+def test_early_stopping_rule_with_dense_gradient_descent_single_run():
+    import geodln
+
+    loss = geodln.MatrixCompletion(indices=([0, 1], [0, 1]), values=[1.0, 1.0], shape=(2, 2))
+    # metric: distance to the minimiser I; it falls every step, so the best is the last point
+    stop = EarlyStopping(lambda x: float(np.sum((x - np.eye(2)) ** 2)), patience=1)
+    traj = geodln.gradient_descent(loss, 0.1 * np.eye(2), 0.05, 20, metric=2,
+                                   stop=stop.stop_rule(every=5, step_size=0.05))
+    assert [s for s, _ in stop.history] == [0, 5, 10, 15, 20]
+    assert stop.best_step == 20
+    np.testing.assert_allclose(stop.best_point, traj.final_X, rtol=1e-15)
+
+
+def test_readers_refuse_non_paths():
+    from geodln.data import read_movielens
+
+    for bad in (True, 0, None, 1.5, ["u.data"]):
+        with pytest.raises(ValueError, match="path"):
+            read_movielens(bad)

@@ -111,3 +111,21 @@ def test_train_depth_returns_validation_best(tmp_path):
     k_best = int(np.argmin(rmse))
     assert row["best_step"] == int(round(traj.times[k_best] / row["step_size"]))
     assert row["validation_rmse"] == pytest.approx(rmse[k_best], rel=1e-9)
+
+
+def test_replot_study_refuses_bad_folders_and_tables(tmp_path):
+    from geodln.experiments.depth_study import replot_study
+
+    with pytest.raises(ValueError, match="out_dir"):
+        replot_study(None, "movielens", "RMSE")
+    (tmp_path / "s.csv").write_text("depth,status,best_step,validation_rmse,lambda,rank\n")
+    (tmp_path / "s_history.csv").write_text("depth,step,validation\n")
+    with pytest.raises(ValueError, match="baseline row"):
+        replot_study(str(tmp_path), "s", "RMSE")
+    # a NaN validation value (a diverged run) still plots
+    (tmp_path / "s.csv").write_text(
+        "depth,status,best_step,validation_rmse,lambda,rank\n"
+        "2,diverged,0,nan,,\n"
+        ",,,0.5,0.1,3\n")
+    (tmp_path / "s_history.csv").write_text("depth,step,validation\n2,0,nan\n2,10,nan\n")
+    assert replot_study(str(tmp_path), "s", "RMSE").endswith("s.png")

@@ -250,7 +250,9 @@ class EarlyStopping:
             patience < 1
         ):
             raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, int | float) or not (
+        if isinstance(min_delta, bool) or not isinstance(
+            min_delta, int | float | np.integer | np.floating
+        ) or not (
             np.isfinite(min_delta) and min_delta >= 0
         ):
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
@@ -303,13 +305,18 @@ class EarlyStopping:
         """
         if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
             raise ValueError(f"every must be an integer >= 1, got {every!r}")
-        if isinstance(step_size, bool) or not isinstance(step_size, int | float | np.floating) \
+        if isinstance(step_size, bool) or not isinstance(
+                step_size, int | float | np.integer | np.floating) \
                 or not (np.isfinite(step_size) and step_size > 0):
             raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
         every, eta = int(every), float(step_size)
 
         def rule(t, point, loss):
-            step = int(round(t / eta))
+            if np.ndim(t) != 0:
+                raise ValueError("stop: an EarlyStopping rule follows one run; it got the "
+                                 f"times of a batch of {np.size(t)} runs (give each run its own "
+                                 "EarlyStopping)")
+            step = int(round(float(t) / eta))
             return step % every == 0 and self(step, point)
 
         return rule
@@ -327,6 +334,7 @@ class EarlyStopping:
         Returns
         -------
         stop : bool
+            A non-finite metric value (a diverged model) counts as no improvement.
         """
         value = float(self.metric(point))
         self.history.append((step, value))
@@ -338,4 +346,5 @@ class EarlyStopping:
         self._waited += 1
         if self._waited < self.patience:
             return False
-        return step - self.best_step >= self.relative_patience * self.best_step
+        best = 0 if self.best_step is None else self.best_step  # no finite value seen yet
+        return step - best >= self.relative_patience * best

@@ -11,6 +11,7 @@ used throughout geodln) by :meth:`Ratings.to_loss`.
 Nothing is downloaded: the user supplies the file.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -264,6 +265,9 @@ def _parse(path, sep, n_fields, names, value_range):
     """Parse a delimited text file strictly; ``ValueError`` with the line number on any fault."""
     rows, cols, vals = [], [], []
     seen = {}
+    # a path only: open() also takes integer file descriptors (True is 1: stdout)
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise ValueError(f"path must be a file path (str or os.PathLike), got {path!r}")
     try:
         handle = open(path, encoding="utf-8")
     except OSError as exc:

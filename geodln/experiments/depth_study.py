@@ -264,15 +264,15 @@ def validation_figure(rows, metric_name="validation RMSE"):
         ax.plot([row["best_step"]], [row["validation_rmse"]], "o", color=line.get_color())
         if diverged:
             ax.plot([steps[-1]], [values[-1]], "x", color=line.get_color())
-        starts.append(values[0])
-        lows.append(row["validation_rmse"])
+        starts += [v for v in values[:1] if np.isfinite(v)]
+        lows += [v for v in (row["validation_rmse"],) if np.isfinite(v)]
     base = rows[-1]
     ax.axhline(base["validation_rmse"], color="k", ls="--",
                label=f"soft-impute (λ = {base['lambda']:.3g}, rank {base['rank']})")
-    if starts:
+    if starts and lows:
         # the interesting range: from below the best values to a little above the starts;
         # curves of overfitting runs leave through the top
-        low = min(lows + [base["validation_rmse"]])
+        low = min(lows + [v for v in (base["validation_rmse"],) if np.isfinite(v)])
         span = max(starts) - low
         ax.set_ylim(low - 0.1 * span, max(starts) + 0.25 * span)
     ax.set_xscale("symlog", linthresh=10)
@@ -311,6 +311,8 @@ def replot_study(out_dir, name, metric_name):
 
     from geodln.experiments._common import save_figure
 
+    if not isinstance(out_dir, str | os.PathLike):
+        raise ValueError(f"out_dir must be a folder path, got {out_dir!r}")
     try:
         with open(os.path.join(out_dir, f"{name}.csv"), newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -330,9 +332,12 @@ def replot_study(out_dir, name, metric_name):
             else:
                 table.append({"validation_rmse": float(row["validation_rmse"]),
                               "lambda": float(row["lambda"]), "rank": int(row["rank"])})
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"out_dir: no readable {name}.csv / {name}_history.csv in "
-                         f"{out_dir!r} ({exc})") from None
+                         f"{out_dir!r} ({type(exc).__name__}: {exc})") from None
+    if not table or "depth" in table[-1] or not any("depth" in row for row in table):
+        raise ValueError(f"out_dir: {name}.csv in {out_dir!r} must hold the depth rows and "
+                         "the baseline row that save_study writes")
     return save_figure(validation_figure(table, metric_name),
                        os.path.join(out_dir, f"{name}.png"))
 

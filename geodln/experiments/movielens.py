@@ -62,14 +62,20 @@ def split_paths(data, split=1):
     if data is None:
         raise ValueError("data: pass the path of your MovieLens-100K folder (ml-100k) or of "
                          "a uK.base file; it is not shipped or downloaded")
+    if not isinstance(data, str | os.PathLike):
+        raise ValueError(f"data must be a path (str or os.PathLike), got {data!r}")
     data = os.fspath(data)
     if os.path.isdir(data):
         base = os.path.join(data, f"u{split}.base")
     else:
         base = data
     test = base[: -len(".base")] + ".test" if base.endswith(".base") else None
-    if test is None or not (os.path.isfile(base) and os.path.isfile(test)):
-        raise ValueError(f"data: expected {base!r} and its .test file beside it")
+    if test is None:
+        raise ValueError(f"data: expected the ml-100k folder or a uK.base file (its uK.test "
+                         f"beside it), got {base!r}; the experiment needs the data set's own "
+                         f"train/test split, not the whole u.data")
+    if not (os.path.isfile(base) and os.path.isfile(test)):
+        raise ValueError(f"data: expected {base!r} and its .test file {test!r} beside it")
     return base, test
 
 

@@ -375,6 +375,8 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
         field = UpstairsField.from_factors(loss, factors, "start")
         y0 = field.pack(factors, "start")
         batched = factors[0].ndim == 3
+    if not batched:
+        rules = rules.for_single_run()
     if eta is None:
         eta = _default_step(loss, field, y0, metric if mode == "downstairs" else len(factors))
     elif np.ndim(eta) == 1 and (not batched or eta.size != y0.shape[0]):

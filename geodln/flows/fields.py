@@ -56,6 +56,7 @@ from geodln import small_cometric
 from geodln._checks import check_depth, check_matrix
 from geodln.factors import balance_defect, check_factors, product, product_adjoint, widths_of
 from geodln.flows.recording import evaluate_metrics
+from geodln.flows.stopping import frobenius_norms
 from geodln.flows.trajectory import Trajectory
 from geodln.metric import DLNMetric, SpectralMetric
 from geodln.small_svd import apply_2x2
@@ -302,9 +303,8 @@ class VectorField:
         return obj
 
     def velocity_norm(self, k):
-        """Frobenius norm of each member's velocity, ``[B]``."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(np.sum(k * k, axis=-1))
+        """Frobenius norm of each member's velocity, ``[B]`` (scaled: no overflow)."""
+        return frobenius_norms(k, axes=1)
 
     def value_and_velocity(self, y):
         """Loss ``[B]`` and velocity of each member (one loss call where the loss allows)."""
@@ -324,8 +324,7 @@ class VectorField:
     def point_norm(self, y, x=None):
         """Frobenius norm of each member's end-to-end point, ``[B]`` (``x``: ``point(y)``)."""
         x = self.point(y) if x is None else x
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(np.sum(x * x, axis=(-2, -1)))
+        return frobenius_norms(x)
 
     def initial_step(self, y0, f0, t_left, order, rtol, atol, max_step):
         """First step of each member (scipy's ``select_initial_step``); ``(h [B], n_rhs)``.
@@ -345,19 +344,25 @@ class VectorField:
         ----------
         .. [1] HW96: Hairer, Wanner, Solving ODEs II (1996); scipy's ``select_initial_step``.
         """
-        def rms(v):
-            return np.sqrt(np.mean(v * v, axis=-1))
+        def rms(v):  # scaled: no overflow of the squares for states near the range's top
+            with np.errstate(over="ignore", invalid="ignore"):
+                return frobenius_norms(v, axes=1) / np.sqrt(v.shape[-1])
 
         scale = atol + np.abs(y0) * rtol
         d0, d1 = rms(y0 / scale), rms(f0 / scale)
         h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.where(d1 > 0, d1, 1.0))
         h0 = np.minimum(h0, t_left)
         f1 = self.velocity(self.combine(y0, h0, np.ones(1), f0[None]))
-        d2 = rms((f1 - f0) / scale) / h0
-        small = (d1 <= 1e-15) & (d2 <= 1e-15)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            change = rms((f1 - f0) / scale)
+            d2 = change / h0
+            small = (d1 <= 1e-15) & (d2 <= 1e-15)
             h1 = np.where(small, np.maximum(1e-6, h0 * 1e-3),
                           (0.01 / np.maximum(d1, d2)) ** (1.0 / (order + 1)))
+            # d2 beyond the float range (a fast flow near the range's top): the same h1 in logs
+            log_h1 = (np.log(0.01) - np.maximum(np.log(d1), np.log(change) - np.log(h0))) \
+                / (order + 1)
+            h1 = np.where(np.isinf(d2) & np.isfinite(change), np.exp(log_h1), h1)
         h1 = np.where(np.isfinite(h1), h1, 1e-6)
         return np.minimum(np.minimum(100 * h0, h1), min(t_left, max_step)), 1
 

@@ -23,7 +23,7 @@ from scipy.integrate import solve_ivp
 from geodln._checks import check_positive_real, check_start_loss, real_scalar
 from geodln.flows.recording import evaluate_metrics
 from geodln.flows.runge_kutta import integrate_batch
-from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
+from geodln.flows.stopping import OVERFLOW_NORM, describe, frobenius_norms, is_blow_up
 from geodln.flows.trajectory import Trajectory
 
 __all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
@@ -86,7 +86,9 @@ class Solver:
         ``solve_ivp`` for a single run), ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``;
         batches run member by member).
     rtol, atol : float
-        Relative and absolute tolerances.
+        Relative and absolute tolerances. ``atol`` is in the units of the state: for a problem
+        at scale c (states of norm ~c, e.g. 1e150 or 1e-150) pass ``atol`` times c, so the
+        error control is the one of the unscaled problem.
     max_step : float
         Largest step (default unbounded).
     first_step : float, optional
@@ -176,13 +178,12 @@ def _events(field, rules, cache):
         statuses.append(status)
 
     def norm_of(y):
-        with np.errstate(over="ignore", invalid="ignore"):
-            n = float(np.linalg.norm(field.point(y[None])))
+        n = float(field.point_norm(y[None])[0])  # scaled: inf only past the float range
         return n if np.isfinite(n) else np.inf
 
     # a latch, not a root: past the overflow bound the dense output may be inf/NaN on both
     # sides of the step, where scipy's root finding would raise instead of stopping
-    add(_Latch(lambda t, y: norm_of(y) >= OVERFLOW_NORM), -1, "diverged")
+    add(_Latch(lambda t, y: norm_of(y) > OVERFLOW_NORM), -1, "diverged")
     if rules.loss_tol is not None:
         tol = rules.loss_tol
         add(lambda t, y: float(field.loss_value(y[None])[0]) - tol, -1, "loss_tol")
@@ -193,7 +194,7 @@ def _events(field, rules, cache):
         def small_velocity(t, y):
             k = cache["f"] if cache["y"] is not None and np.array_equal(cache["y"], y) \
                 else field.velocity(y[None])[0]
-            return float(np.linalg.norm(k)) <= rules.grad_tol
+            return float(field.velocity_norm(k[None])[0]) <= rules.grad_tol  # scaled
 
         add(_Latch(small_velocity), -1, "grad_tol")
     if rules.stop is not None:
@@ -214,6 +215,33 @@ def _events(field, rules, cache):
     if rules.max_wall_time is not None:
         add(_Latch(lambda t, y: rules.elapsed() >= rules.max_wall_time), -1, "wall_time")
     return events, statuses
+
+
+def _lsoda_first_step(y0, f0, t_span, solver):
+    r"""LSODA's own first step, computed scaled, where ODEPACK's formula over- or underflows.
+
+    ODEPACK's LSODA starts with :math:`h_0 = (1/(\tau w_0^2) + \tau\|f_0/w\|_\infty^2)^{-1/2}`
+    (:math:`\tau` = rtol clipped to [100 u, 1e-3], :math:`w_0 = \max(|t_0|, |t_1|)`, error
+    weights :math:`w = \mathrm{rtol}|y_0| + \mathrm{atol}`), capped by the span and
+    ``max_step``. For states or velocities near the top of the float range over short spans
+    (a flow of norm 1e150 runs on a time scale :math:`c^{-(2-2/N)}`) the square overflows,
+    :math:`h_0 = 0` and LSODA never advances. Returns None where the formula is finite (LSODA
+    computes it itself, unchanged), else the same value evaluated without overflow.
+    """
+    t0, t1 = t_span
+    tdist, w0 = abs(t1 - t0), np.float64(max(abs(t0), abs(t1)))
+    tol = np.float64(min(max(solver.rtol, 100 * np.finfo(float).eps), 1e-3))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        s = np.max(np.abs(f0) / (solver.rtol * np.abs(y0) + solver.atol))
+        plain = 1.0 / np.sqrt(1.0 / (tol * w0 * w0) + tol * s**2)
+        if np.isfinite(plain) and plain > 0:
+            return None
+        p, q = np.sqrt(tol) * w0, 1.0 / (np.sqrt(tol) * s)  # h0 = 1/sqrt(1/p^2 + 1/q^2)
+        small, large = min(p, q), max(p, q)
+        h0 = small / np.hypot(1.0, small / large)
+    if not (np.isfinite(h0) and h0 > 0):
+        return None
+    return float(min(h0, tdist, solver.max_step))
 
 
 def integrate(field, y0, t_span, rules, solver, record):
@@ -309,6 +337,10 @@ def integrate(field, y0, t_span, rules, solver, record):
         opts = {"max_step": solver.max_step}
         if solver.first_step is not None:
             opts["first_step"] = solver.first_step
+        elif method == "LSODA":
+            first = _lsoda_first_step(y_start, k0[0], (t0, t1), solver)
+            if first is not None:
+                opts["first_step"] = first
         with np.errstate(over="ignore", invalid="ignore"):
             sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_eval,
                             events=events, rtol=solver.rtol, atol=solver.atol, **opts)
@@ -340,6 +372,7 @@ def integrate(field, y0, t_span, rules, solver, record):
         keep = np.all(np.isfinite(ys), axis=-1)  # a blow-up keeps the last finite state
         with np.errstate(over="ignore", invalid="ignore"):
             keep[keep] &= np.isfinite(field.loss_value(ys[keep]))  # ... and its finite loss
+            keep[keep] &= field.point_norm(ys[keep]) <= OVERFLOW_NORM  # ... inside the range
         if not keep.all():
             ts, ys = ts[keep], ys[keep]
             status = "diverged"
@@ -348,7 +381,7 @@ def integrate(field, y0, t_span, rules, solver, record):
         if status == "failed" and ts.size:  # step size underflow: a blow-up is a divergence
             with np.errstate(over="ignore", invalid="ignore"):
                 f_last = field.velocity(ys[-1:])
-            if is_blow_up(ts[-1:], np.linalg.norm(ys[-1:], axis=-1),
+            if is_blow_up(ts[-1:], frobenius_norms(ys[-1:], axes=1),
                           field.velocity_norm(f_last))[0]:
                 status = "diverged"
         if record.times is None and record.every > 1 and ts.size > 2:

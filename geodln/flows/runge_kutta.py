@@ -42,7 +42,7 @@ from scipy.integrate import DOP853, RK23, RK45
 
 from geodln._checks import check_start_loss
 from geodln.flows.recording import RecordBuffer
-from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
+from geodln.flows.stopping import OVERFLOW_NORM, describe, frobenius_norms, is_blow_up
 
 __all__ = ["Tableau", "integrate_batch", "BATCH_METHODS"]
 
@@ -243,7 +243,7 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             ha = np.clip(h_abs[idx], min_step, solver.max_step)
             if tiny.any():
                 blow = nonfinite[idx[tiny]] | is_blow_up(
-                    tt[tiny], np.sqrt(np.sum(yy[tiny] ** 2, axis=-1)),
+                    tt[tiny], frobenius_norms(yy[tiny], axes=1),
                     field.velocity_norm(ff[tiny]))
                 status[idx[tiny]] = np.where(blow, "diverged", "failed")
                 running[idx[tiny]] = False
@@ -322,6 +322,14 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                 hit = continuous[found]
                 t[members[hit]] = t_old[hit] + frac[found] * h_acc[hit]
                 y[members[hit]] = dense(hit, frac[found])
+                # a divergence not located on the norm (the loss or the velocity left the
+                # float range first), or located where the loss is not finite, keeps the
+                # step's start: the last state with finite state, loss and velocity
+                div = continuous[new_status[continuous] == "diverged"]
+                if div.size:
+                    back = div[~np.isfinite(field.loss_value(y[members[div]]))
+                               | ~np.isin(div, hit)]
+                    t[members[back]], y[members[back]] = t_old[back], y_old[back]
             done = new_status != "running"
             done |= t[members] >= t1
             new_status[(new_status == "running") & done] = "completed"
@@ -471,5 +479,6 @@ def _locate(field, rules, status, dense, sub, max_iter=200):
         hi[mh], g_hi[mh], side[mh] = x[move_hi], gx[move_hi], 1
         ex = active[exact]
         lo[ex] = hi[ex] = x[exact]
-    frac = np.where(np.abs(g_lo) <= np.abs(g_hi), lo, hi)
+    # a divergence stops below the bound (lo), the others at the closer end of the bracket
+    frac = np.where((np.abs(g_lo) <= np.abs(g_hi)) | (status == "diverged"), lo, hi)
     return frac, found
