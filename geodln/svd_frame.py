@@ -873,7 +873,14 @@ def banded_sum(logs, evaluate, shift=0.0):
 
     Returns
     -------
-    total : ndarray
+    total : ndarray, shape=[...]
+        The shape of ``evaluate``'s result.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the eigenvalues).
+    .. [2] HIG02: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (SIAM, 2002),
+       Chapter 2 (floating-point arithmetic: scaling by a power of 2 is exact in range).
 
     Examples
     --------
@@ -912,13 +919,18 @@ def times_pow2(x, shift):
 
     Parameters
     ----------
-    x : array-like
-    shift : array-like
-        Real (not necessarily integer) binary exponents, ``±inf`` allowed.
+    x : array-like, shape=[...]
+    shift : array-like, shape=[...]
+        Real (not necessarily integer) binary exponents, ``±inf`` allowed; broadcast with x.
 
     Returns
     -------
-    out : ndarray
+    out : ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] HIG02: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (SIAM, 2002),
+       Chapter 2 (floating-point arithmetic: scaling by a power of 2 is exact in range).
 
     Examples
     --------
