@@ -177,3 +177,18 @@ def test_compare_size_one_depth_two():
     loose = geodln.downstairs_flow(loss, [[1.4e-3]], 2, (0, 100.0),
                                    solver=Solver("RK45", **TIGHT), record=grid)
     assert np.all(loose.X > 0)
+
+
+def test_single_explicit_run_follows_scipy_where_nothing_crosses():
+    # single explicit runs of a depth >= 2 downstairs flow go through the batched engine (its
+    # domain check); far from the singular set they follow scipy's own solve_ivp run
+    field = DownstairsField(LOSS, 3)
+    x0 = np.array([[0.5, 0.1], [-0.2, 0.4]])
+    times = np.linspace(0.0, 5.0, 11)
+    for method in ("RK45", "DOP853"):
+        ref = solve_ivp(lambda t, y: field.velocity(y[None])[0], (0.0, 5.0), x0.ravel(),
+                        method=method, t_eval=times, **TIGHT)
+        tr = geodln.downstairs_flow(LOSS, x0, 3, (0.0, 5.0), solver=Solver(method, **TIGHT),
+                                    record=At(times))
+        assert tr.metadata["integrator"].startswith("batched")
+        np.testing.assert_allclose(tr.X.reshape(len(times), 4), ref.y.T, rtol=1e-7, atol=1e-9)

@@ -83,8 +83,10 @@ class Solver:
     method : str
         ``"auto"`` (default: LSODA for small single runs, RK45 otherwise and for batches),
         ``"RK45"``/``"DOP853"``/``"RK23"`` (batched with a step size per member, or
-        ``solve_ivp`` for a single run), ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``;
-        batches run member by member).
+        ``solve_ivp`` for a single run — except downstairs runs of depth N >= 2, which use the
+        batched engine for its rejection of steps that cross the singular set),
+        ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``; batches run member by member; a
+        downstairs run of depth N >= 2 that crosses the singular set ends ``"failed"``).
     rtol, atol : float
         Relative and absolute tolerances. ``atol`` is in the units of the state: for a problem
         at scale c (states of norm ~c, e.g. 1e150 or 1e-150) pass ``atol`` times c, so the
