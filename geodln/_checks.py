@@ -222,6 +222,45 @@ def check_matrix(x, name, shape=None, allow_batch=True):
     return arr
 
 
+def as_array(x, name):
+    """Return ``numpy.asarray(x)``; a ragged or unconvertible input raises ``ValueError``.
+
+    numpy's own error for nested lists of unequal lengths ("inhomogeneous shape") does not say
+    which argument was ragged: this one names it.
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    array : ndarray
+        Of numpy's dtype for ``x`` (no conversion to float; see :func:`as_real_array`).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is ragged (nested sequences of unequal lengths) or numpy cannot convert it.
+
+    Examples
+    --------
+    >>> as_array([[1, 2], [3, 4]], "X0").shape
+    (2, 2)
+    >>> as_array([[1.0], [1.0, 2.0]], "X0")
+    Traceback (most recent call last):
+    ...
+    ValueError: X0 must be a rectangular array (nested sequences of equal lengths), ...
+    """
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be a rectangular array (nested sequences of equal "
+                         f"lengths), got {_short(x)} ({exc})") from None
+
+
 def as_real_array(x, name):
     """Return ``x`` as a float array, refusing what is not a real numeric array.
 
@@ -251,10 +290,7 @@ def as_real_array(x, name):
     ...
     ValueError: values must be a real numeric array, got dtype complex128
     """
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real numeric array ({exc})") from None
+    arr = as_array(x, name)
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     return arr.astype(float, copy=False)
@@ -496,3 +532,175 @@ def as_generator(seed, name="seed", *, global_state=False):
         raise ValueError(
             f"{name} must be None, an int, a SeedSequence or a Generator, got {seed!r}"
         ) from exc
+
+
+def check_fraction(value, name):
+    """Return ``value`` as a ``float`` in ``(0, 1]`` or raise ``ValueError`` naming ``name``.
+
+    Parameters
+    ----------
+    value : float
+        A fraction (bools, Python or numpy, are not numbers).
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a real number in ``(0, 1]``.
+
+    Examples
+    --------
+    >>> check_fraction(0.5, "fraction")
+    0.5
+    >>> check_fraction(True, "fraction")
+    Traceback (most recent call last):
+    ...
+    ValueError: fraction must be a number in (0, 1], got True
+    """
+    real = real_scalar(value)
+    if real is None or not 0 < real <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {_short(value)}")
+    return real
+
+
+def check_step_sizes(step_size, name="step_size", batch=None):
+    """Return one step ``η > 0`` (a float) or one per member (a 1-d float array).
+
+    Parameters
+    ----------
+    step_size : float or array-like, shape=[B]
+        The step(s), as the caller gave them (bools are not numbers).
+    name : str
+        Public argument name used in the error message.
+    batch : int or None
+        Number of members of the batched start, or None for an unbatched start (which takes
+        one step only).
+
+    Returns
+    -------
+    eta : float or ndarray, shape=[B]
+
+    Raises
+    ------
+    ValueError
+        If ``step_size`` is not a positive finite number or a 1-d array of them (ragged, bool,
+        complex...), or an array does not have one entry per member of the batch.
+
+    Examples
+    --------
+    >>> check_step_sizes(0.1)
+    0.1
+    >>> check_step_sizes([0.1, 0.2], batch=2).tolist()
+    [0.1, 0.2]
+    >>> check_step_sizes([0.1, 0.2])
+    Traceback (most recent call last):
+    ...
+    ValueError: step_size has 2 entries; a per-member step needs a batched start ... (got one)
+    """
+    arr = as_array(step_size, name)
+    if arr.ndim == 0:
+        return check_positive_real(arr.item() if arr.dtype.kind in "iuf" else step_size, name)
+    if (arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf"
+            or not np.all(np.isfinite(arr)) or np.any(arr <= 0)):
+        raise ValueError(f"{name} must be a positive finite number or a 1-d array of them "
+                         f"(one per member), got {_short(step_size)}")
+    if batch is None or arr.size != batch:
+        raise ValueError(f"{name} has {arr.size} entries; a per-member step needs a batched "
+                         f"start of as many members (got {'one' if batch is None else batch})")
+    return arr.astype(float)
+
+
+def check_batch_shapes(**arrays):
+    """Raise ``ValueError`` naming the arguments whose batch axes ``[...]`` do not broadcast.
+
+    Each argument is a matrix or a batch of matrices ``[..., m, n]``; their leading batch
+    shapes must broadcast together (equal, or 1, or absent), as numpy's own rules would
+    apply them later, but with an error that names the arguments.
+
+    Parameters
+    ----------
+    **arrays : array-like, shape=[..., m, n]
+        The arguments by their public names.
+
+    Raises
+    ------
+    ValueError
+        If an argument is ragged, or two batch shapes do not broadcast.
+
+    Examples
+    --------
+    >>> check_batch_shapes(tangent_vec=np.ones((2, 3, 3)), base_point=np.ones((3, 3)))
+    >>> check_batch_shapes(tangent_vec=np.ones((2, 3, 3)), base_point=np.ones((3, 3, 3)))
+    Traceback (most recent call last):
+    ...
+    ValueError: tangent_vec has batch shape (2,) and base_point batch shape (3,): ...
+    """
+    batches = {name: as_array(x, name).shape[:-2] for name, x in arrays.items()}
+    names = list(batches)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            try:
+                np.broadcast_shapes(batches[first], batches[second])
+            except ValueError:
+                raise ValueError(
+                    f"{first} has batch shape {batches[first]} and {second} batch shape "
+                    f"{batches[second]}: the batch axes [...] of [..., m, n] must be equal "
+                    "(or 1, or absent)") from None
+
+
+def check_symmetric_kernel(func, name="func"):
+    """Raise ``ValueError`` naming ``name`` if ``func(a, b) != func(b, a)`` at sample points.
+
+    The kernel :math:`k(\\sigma_i^2, \\sigma_j^2)` of a spectral co-metric multiplies the
+    entry :math:`(i, j)` of :math:`U^\\top Z V`; symmetry in its two arguments is what makes
+    the co-metric self-adjoint (CMV23, Lemma 2.4). The check evaluates ``func`` on a few
+    positive sample pairs; where it raises or returns non-finite values nothing is decided
+    here (the kernel's own evaluation reports that when it is used).
+
+    Parameters
+    ----------
+    func : callable
+        ``func(a, b) -> array``, elementwise on arrays of squared singular values.
+    name : str
+        Public argument name used in the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``func`` is not symmetric (relative difference above 1e-8) at a sample pair.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+    Examples
+    --------
+    >>> check_symmetric_kernel(lambda a, b: a * b)
+    >>> check_symmetric_kernel(lambda a, b: a + 2 * b)
+    Traceback (most recent call last):
+    ...
+    ValueError: func must be symmetric, func(a, b) = func(b, a) (the kernel of a co-metric), ...
+    """
+    a = np.array([0.25, 1.0, 3.5, 0.01])
+    b = np.array([2.0, 0.5, 1.0, 7.0])
+    try:
+        with np.errstate(all="ignore"):
+            ab = np.asarray(func(a, b), dtype=float)
+            ba = np.asarray(func(b, a), dtype=float)
+            ab, ba = np.broadcast_arrays(ab, ba, a)[:2]
+    except Exception:  # noqa: BLE001 - a failing kernel is reported where it is evaluated
+        return
+    ok = np.isfinite(ab) & np.isfinite(ba)
+    bad = ok & (np.abs(ab - ba) > 1e-8 * np.maximum(np.abs(ab), np.abs(ba)))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        label = getattr(func, "__name__", type(func).__name__)
+        raise ValueError(
+            f"{name} must be symmetric, {name}(a, b) = {name}(b, a) (the kernel of a "
+            f"co-metric), but {label}({a[i]:g}, {b[i]:g}) = {ab[i]:.6g} and "
+            f"{label}({b[i]:g}, {a[i]:g}) = {ba[i]:.6g}")

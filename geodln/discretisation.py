@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from geodln._checks import (
+    check_bool,
     check_depth,
     check_finite,
     check_matrix,
@@ -400,11 +401,17 @@ def run(out_dir, full=False, seed=0):
     full : bool
         More step sizes and a larger hyperbola ensemble.
     seed : int
+        Seed of the start and of the hyperbola ensemble (an integer >= 0).
 
     Returns
     -------
     summary : dict
         Slopes and deviations (also written as JSON).
+
+    Raises
+    ------
+    ValueError
+        If ``full`` is not a bool or ``seed`` is not an integer >= 0 (bools are not numbers).
 
     References
     ----------
@@ -417,6 +424,8 @@ def run(out_dir, full=False, seed=0):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    full = check_bool(full, "full")
+    seed = check_positive_int(seed, "seed", minimum=0, maximum=2**128 - 1)
     os.makedirs(out_dir, exist_ok=True)
     etas = np.geomspace(2e-3, 3.2e-2, 5) if full else np.array([4e-3, 1.6e-2])
     rng = np.random.default_rng(seed)

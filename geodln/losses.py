@@ -32,15 +32,16 @@ differentiates it with autograd.
   gradient by reverse-mode autodiff.
 """
 
-import numbers
 
 import autograd
 import autograd.numpy as anp
 import numpy as np
 
 from geodln._checks import (
+    as_array,
     as_generator,
     check_finite,
+    check_fraction,
     check_matrix,
     check_positive_int,
     check_rank,
@@ -327,7 +328,7 @@ class MatrixCompletion(Loss):
         if values is None:
             raise ValueError("values is required")
         if mask is not None:
-            mask = np.asarray(mask)
+            mask = as_array(mask, "mask")
             if mask.dtype != bool or mask.ndim != 2:
                 raise ValueError(f"mask must be a 2-d boolean array, got {mask.dtype} {mask.shape}")
             if shape is not None and tuple(shape) != mask.shape:
@@ -369,10 +370,11 @@ class MatrixCompletion(Loss):
 
     @staticmethod
     def _parse_indices(indices):
-        if isinstance(indices, tuple | list) and len(indices) == 2 and np.ndim(indices[0]) == 1:
-            rows, cols = (np.asarray(a) for a in indices)
+        if isinstance(indices, tuple | list) and len(indices) == 2 and np.ndim(
+                as_array(indices[0], "indices")) == 1:
+            rows, cols = (as_array(a, "indices") for a in indices)
         else:
-            arr = np.asarray(indices)
+            arr = as_array(indices, "indices")
             if arr.ndim != 2 or arr.shape[1] != 2:
                 raise ValueError(
                     f"indices must be (rows, cols) or an integer array [k, 2], got shape "
@@ -664,8 +666,8 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
     ------
     ValueError
         If ``rank`` is not an integer rank in 1..min(m, n); if ``seed`` is not None, an integer
-        seed or a ``numpy.random.Generator``; otherwise with the message ``fraction must be in
-        (0, 1], got …``.
+        seed or a ``numpy.random.Generator``; otherwise with the message ``fraction must be a
+        number in (0, 1], got …`` (bools are not numbers).
 
     References
     ----------
@@ -687,8 +689,7 @@ def random_completion(shape, rank, fraction=0.5, seed=None):
     """
     shape = _shape_arg(shape)
     rank = check_rank(rank, *shape)
-    if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    fraction = check_fraction(fraction, "fraction")
     rng = as_generator(seed)
     truth = _ground_truth(shape, rank, rng)
     mask = rng.random(shape) < fraction

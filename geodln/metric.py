@@ -17,7 +17,11 @@ O(mnr) work, independently of the depth.
 kernel values, for singular values anywhere in the float range (the kernels are evaluated
 from the singular values, :mod:`geodln.spectral`; LAPACK's SVD scales internally), and
 returns ``inf``/``0`` only where the exact value is not representable (never NaN, and no numpy
-``RuntimeWarning`` leaks: out-of-range results are a documented outcome, not an error). A
+``RuntimeWarning`` leaks: out-of-range results are a documented outcome, not an error). This
+holds for ``sharp``, ``flat``, the inner products, ``norm`` (summed from the logarithms of the
+eigenvalues: exact where :math:`g_X(Z, Z)` itself under- or overflows) and the entry-coordinate
+matrices ``cometric_matrix``/``metric_matrix`` (evaluated in bands of binary orders where an
+eigenvalue is out of range). A
 ``base_point`` of
 rank > r (a singular value beyond r above ``geodln.svd_frame.RANK_RTOL`` times the largest)
 raises ``ValueError`` instead of being truncated. The flows use the unvalidated fast path
@@ -28,11 +32,11 @@ import autograd.numpy as anp
 import numpy as np
 from geomstats.geometry.riemannian_metric import RiemannianMetric
 
-from geodln._checks import check_matrix
+from geodln._checks import check_batch_shapes, check_matrix
 from geodln.geodesics import HamiltonianExpSolver, LeviCivitaMixin, NewtonLogSolver
 from geodln.matrix_power import sym_power
 from geodln.spectral import DLNKernel, SpectralKernel
-from geodln.svd_frame import SVDFrame
+from geodln.svd_frame import SVDFrame, banded_sum
 
 
 class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
@@ -172,6 +176,7 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> f"{out.max():.6e}"
         '2.796509e+214'
         """
+        check_batch_shapes(cotangent_vec=cotangent_vec, base_point=base_point)
         z = self._vec(cotangent_vec, "cotangent_vec")
         return self.frame(base_point).apply(self.kernel, z)
 
@@ -193,7 +198,8 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         ValueError
             If an argument is not a finite array of the space's shape, ``base_point`` has rank
             > r, or a co-metric eigenvalue is 0 (rank < r, or infinite depth at a
-            rank-deficient point: the metric is not defined at base_point).
+            rank-deficient point: the metric is not defined at base_point), or the kernel has
+            no homogeneity degree and its values at ``base_point`` leave the float range.
 
         References
         ----------
@@ -207,6 +213,7 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> np.round(metric.flat(np.ones((2, 2)), np.diag([2.0, 1.0])), 12).tolist()
         [[0.25, 0.333333333333], [0.333333333333, 0.5]]
         """
+        check_batch_shapes(tangent_vec=tangent_vec, base_point=base_point)
         z = self._vec(tangent_vec, "tangent_vec")
         return self.frame(base_point).apply_inverse(self.kernel, z)
 
@@ -275,12 +282,17 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> f"{metric.inner_product(z, z, 1e160 * np.diag([1.0, 2.0, 3.0])):.6e}"
         '6.504498e-214'
         """
+        check_batch_shapes(tangent_vec_a=tangent_vec_a, tangent_vec_b=tangent_vec_b,
+                           base_point=base_point)
         a = self._vec(tangent_vec_a, "tangent_vec_a")
         b = self._vec(tangent_vec_b, "tangent_vec_b")
         return self.frame(base_point).inner_product(self.kernel, a, b)
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
         """Co-metric inner product :math:`\\mathrm{tr}(P_1^T A_X P_2)`.
+
+        Summed in the singular frame (:meth:`geodln.svd_frame.SVDFrame.inner_product_blocks`),
+        exact where :math:`A_X P_2` overflows but the product is representable.
 
         Parameters
         ----------
@@ -304,8 +316,13 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> float(metric.inner_coproduct(np.eye(2), np.eye(2), np.diag([2.0, 1.0])))
         6.0
         """
+        check_batch_shapes(cotangent_vec_a=cotangent_vec_a, cotangent_vec_b=cotangent_vec_b,
+                           base_point=base_point)
         a = self._vec(cotangent_vec_a, "cotangent_vec_a")
-        return np.sum(a * self.sharp(cotangent_vec_b, base_point), axis=(-2, -1))
+        b = self._vec(cotangent_vec_b, "cotangent_vec_b")
+        frame = self.frame(base_point)
+        return frame.inner_product_blocks(self.kernel, frame.blocks(a), frame.blocks(b),
+                                          inverse=False)
 
     def squared_norm(self, vector, base_point):
         """Squared norm :math:`g_X(Z, Z)`.
@@ -360,22 +377,27 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> float(metric.norm(np.eye(2), np.diag([4.0, 4.0])))
         0.5
 
-        The vector is scaled by its largest entry first, so the norm is exact where
-        :math:`g_X(Z, Z)` itself would under- or overflow:
+        Exact wherever the norm is representable, also where :math:`g_X(Z, Z)` itself
+        under- or overflows (the terms are summed from the logarithms of the eigenvalues,
+        :meth:`geodln.svd_frame.SVDFrame.norm`):
 
         >>> float(metric.norm(1e-200 * np.eye(2), np.diag([4.0, 4.0])))
         5e-201
+        >>> deep = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=3)
+        >>> f"{deep.norm(np.eye(2), 1e300 * np.eye(2)):.6e}"  # g_X(Z, Z) underflows
+        '8.164966e-201'
         """
         z = self._vec(vector, "vector")
-        scale = np.max(np.abs(z), axis=(-2, -1), keepdims=True)
-        scale = np.where(scale > 0, scale, 1.0)
-        root = np.sqrt(self.frame(base_point).inner_product(self.kernel, z / scale, z / scale))
-        with np.errstate(over="ignore"):  # inf only where the norm itself is out of range
-            return scale[..., 0, 0] * root
+        return self.frame(base_point).norm(self.kernel, z)
 
     # -- matrices in entry coordinates ----------------------------------------------------
     def _entry_eigenvalues(self, base_point):
-        """Full SVD and the eigenvalues on ``u_i v_jᵀ`` [..., m, n] (0 on the normal block)."""
+        """Full SVD: the basis ``u_i v_jᵀ``, eigenvalues [..., 1, mn] and their log2 (lazy).
+
+        Returns ``(basis, lam, log2_lam)`` with ``lam`` 0 on the normal block and
+        ``log2_lam()`` computing ``log2`` of the eigenvalues from the kernel's exact
+        ``log_values`` (``-inf`` on the normal block).
+        """
         x = check_matrix(base_point, "base_point", shape=self._space.shape)
         SVDFrame(x, self._space.rank, check=False).check_rank("base_point")
         m, n = self._space.shape
@@ -383,17 +405,45 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         u, s, vt = np.linalg.svd(x, full_matrices=True)
         sig = np.zeros(x.shape[:-2] + (max(m, n),))
         sig[..., :r] = s[..., :r]
-        lam = np.asarray(self.kernel.values(sig[..., :m, None], sig[..., None, :n]), float)
+        sk, sl = sig[..., :m, None], sig[..., None, :n]
         normal = (np.arange(m)[:, None] >= r) & (np.arange(n)[None, :] >= r)
+        with np.errstate(over="ignore", under="ignore"):
+            lam = np.asarray(self.kernel.values(sk, sl), float)
         lam = np.where(normal, 0.0, lam)
         v = np.swapaxes(vt, -1, -2)
         basis = np.einsum("...ik,...jl->...ijkl", u, v).reshape(x.shape[:-2] + (m * n, m * n))
-        return basis, lam.reshape(x.shape[:-2] + (1, m * n)), normal.reshape(-1)
+        shape = x.shape[:-2] + (1, m * n)
+
+        def log2_lam():
+            with np.errstate(divide="ignore", over="ignore", under="ignore"):
+                logs = np.asarray(self.kernel.log_values(sk, sl), float) / np.log(2.0)
+            return np.where(normal, -np.inf, logs).reshape(shape)
+
+        return basis, lam.reshape(shape), log2_lam
+
+    @staticmethod
+    def _entry_matrix(basis, lam, log2_lam, positive):
+        """``basis diag(lam) basisᵀ``; from ``log2_lam`` in bands where ``lam`` is out of range.
+
+        ``lam`` is out of range where it is not finite, or not normal (below the smallest
+        normal float) although its ``log2`` is finite (``positive``: the exact value is > 0).
+        """
+        small = positive & ~(np.abs(lam) >= np.finfo(float).tiny)
+        if np.all(np.isfinite(lam)) and not np.any(small):
+            return (basis * lam) @ np.swapaxes(basis, -1, -2)
+
+        def evaluate(mult, _):
+            return (basis * mult) @ np.swapaxes(basis, -1, -2)
+
+        return banded_sum((log2_lam, None), evaluate)
 
     def cometric_matrix(self, base_point):
         """Matrix of :math:`A_X` in row-major entry coordinates, shape [..., mn, mn].
 
-        Built from the full SVD: :math:`(U \\otimes V)\\,\\mathrm{diag}(K)\\,(U \\otimes V)^T`.
+        Built from the full SVD: :math:`(U \\otimes V)\\,\\mathrm{diag}(K)\\,(U \\otimes V)^T`;
+        where an eigenvalue leaves the float range the sum is evaluated in bands of binary
+        orders from the logarithms of the eigenvalues (``inf`` only where an entry overflows,
+        never NaN).
 
         Parameters
         ----------
@@ -415,9 +465,15 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         >>> metric = geodln.SpectralMetric(geodln.RankMatrices(2, 2), geodln.EuclideanKernel())
         >>> metric.cometric_matrix(np.diag([2.0, 1.0])).round(12).tolist() == np.eye(4).tolist()
         True
+        >>> deep = geodln.DLNMetric(geodln.RankMatrices(2, 2), depth=3)
+        >>> np.diag(deep.cometric_matrix(np.diag([2e300, 1e300]))).tolist()  # N sigma^(4/3)
+        [inf, inf, inf, inf]
         """
-        basis, lam, _ = self._entry_eigenvalues(base_point)
-        return (basis * lam) @ np.swapaxes(basis, -1, -2)
+        basis, lam, log2_lam = self._entry_eigenvalues(base_point)
+        if np.all(np.isfinite(lam)) and np.all((lam == 0) | (lam >= np.finfo(float).tiny)):
+            return (basis * lam) @ np.swapaxes(basis, -1, -2)
+        logs = log2_lam()
+        return self._entry_matrix(basis, lam, logs, np.isfinite(logs))
 
     def metric_matrix(self, base_point):
         """Matrix of :math:`A_X^{-1}` in row-major entry coordinates (full-rank points only).
@@ -437,7 +493,11 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
         ------
         ValueError
             If the space is not full rank, ``base_point`` is not a finite array of its shape,
-            or a co-metric eigenvalue is 0 (a singular base_point).
+            or a co-metric eigenvalue is 0 (a singular base_point). An eigenvalue that merely
+            underflows (e.g. ``diag(2e-300, 1e-300)`` at N = 3) is no error: the entries are
+            exact, ``inf`` where they overflow. For a kernel without a homogeneity degree
+            whose values at the squared singular values leave the float range, a ValueError
+            says so.
 
         Examples
         --------
@@ -452,13 +512,29 @@ class SpectralMetric(LeviCivitaMixin, RiemannianMetric):
                 "metric_matrix is defined in entry coordinates only for full-rank spaces; "
                 f"this space has rank {self._space.rank} < min(m, n)"
             )
-        basis, lam, _ = self._entry_eigenvalues(base_point)
-        if not np.all(lam > 0):
+        basis, lam, log2_lam = self._entry_eigenvalues(base_point)
+        if np.all(np.isfinite(lam)) and np.all(lam >= np.finfo(float).tiny):
+            with np.errstate(over="ignore"):
+                inverse = 1.0 / lam
+            if np.all(np.isfinite(inverse)):
+                return (basis * inverse) @ np.swapaxes(basis, -1, -2)
+        logs = log2_lam()
+        if not np.all(np.isfinite(logs)):
+            sig = np.linalg.svd(np.asarray(base_point, float), compute_uv=False)
+            if (getattr(self.kernel, "degree", None) is None and np.all(sig > 0)
+                    and (np.any(sig >= 2.0**511) or np.any(sig < 2.0**-511))):
+                raise ValueError(
+                    "the co-metric eigenvalues at base_point leave the float range and kernel "
+                    f"{self.kernel!r} has no homogeneity degree to rescale them (give it one, "
+                    "e.g. CallableKernel(func, degree=d), to evaluate at any scale)"
+                )
             raise ValueError(
                 "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
                 "(a singular base_point, or a kernel vanishing on its mixed blocks)"
             )
-        return (basis / lam) @ np.swapaxes(basis, -1, -2)
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            inverse = 1.0 / lam
+        return self._entry_matrix(basis, inverse, -logs, np.isfinite(logs))
 
 
 class DLNMetric(SpectralMetric):

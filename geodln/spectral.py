@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 
-from geodln._checks import check_bool, check_depth, real_scalar
+from geodln._checks import check_bool, check_depth, check_symmetric_kernel, real_scalar
 
 __all__ = [
     "SpectralKernel",
@@ -627,8 +627,11 @@ class DLNKernel(SpectralKernel):
         3e+150
         """
         hi, phi = _larger_and_phi(s_k, s_l, self._p, 2.0)
-        with np.errstate(over="ignore", under="ignore"):
-            return self._c * hi ** (2.0 * self.degree) / phi
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            out = self._c * hi ** (2.0 * self.degree) / phi
+        # phi = inf only where the kernel vanishes (infinite depth, one argument 0): 0 also
+        # where hi**(2 - 2/N) overflows (inf / inf)
+        return np.where(phi == np.inf, 0.0, out)
 
     def log_values(self, s_k, s_l):
         r"""Return :math:`\log k(\sigma_k^2, \sigma_l^2)`, never over- or underflowing.
@@ -1060,7 +1063,8 @@ class CallableKernel(SpectralKernel):
     Raises
     ------
     ValueError
-        If ``func`` is not callable or ``degree`` is not a finite number.
+        If ``func`` is not callable, not symmetric (``func(a, b) != func(b, a)`` at a few
+        sample points: a co-metric's kernel is symmetric), or ``degree`` is not a finite number.
 
     References
     ----------
@@ -1078,6 +1082,7 @@ class CallableKernel(SpectralKernel):
     def __init__(self, func, name=None, degree=None):
         if not callable(func):
             raise ValueError(f"func must be callable, got {type(func).__name__}")
+        check_symmetric_kernel(func, "func")
         if degree is not None:
             if real_scalar(degree) is None or not np.isfinite(real_scalar(degree)):
                 raise ValueError(f"degree must be a finite number or None, got {degree!r}")

@@ -29,7 +29,13 @@ one step, safe for every member (the smallest of the members' steps).
 
 import numpy as np
 
-from geodln._checks import as_generator, check_matrix, check_positive_real
+from geodln._checks import (
+    as_generator,
+    check_depth,
+    check_matrix,
+    check_positive_int,
+    check_positive_real,
+)
 
 __all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm",
            "solution_scale", "default_step_size"]
@@ -37,6 +43,7 @@ __all__ = ["stable_step_size", "gradient_lipschitz_constant", "cometric_norm",
 
 def _power_iteration(apply, shape, n_iter, seed):
     """Largest |eigenvalue| of a symmetric map on ``[..., m, n]`` arrays, per batch member."""
+    n_iter = check_positive_int(n_iter, "n_iter", maximum=10**6)
     rng = as_generator(seed)
     v = rng.standard_normal(shape)
     v /= np.linalg.norm(v, axis=(-2, -1), keepdims=True)
@@ -81,7 +88,8 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
     Raises
     ------
     ValueError
-        If ``point`` is not a finite matrix or ``loss`` has no usable gradient.
+        If ``point`` is not a finite matrix, ``loss`` has no usable gradient, ``n_iter`` is not
+        an integer in ``[1, 10**6]`` or ``seed`` is not a seed (bools are not numbers).
 
     Examples
     --------
@@ -115,7 +123,11 @@ def gradient_lipschitz_constant(loss, point, n_iter=50, seed=0):
 
 
 def _is_depth(metric):
-    return isinstance(metric, int | np.integer) and not isinstance(metric, bool) and metric >= 1
+    """Whether ``metric`` is a depth N (an int; out of ``[1, MAX_DEPTH]`` it is refused)."""
+    if isinstance(metric, int | np.integer) and not isinstance(metric, bool):
+        check_depth(metric, "metric", allow_inf=False)
+        return True
+    return False
 
 
 def _top_singular_value(point):
@@ -160,8 +172,9 @@ def cometric_norm(metric, point, n_iter=50, seed=0):
     Raises
     ------
     ValueError
-        If ``point`` is not a finite matrix, ``metric`` is neither a depth nor has ``sharp``,
-        or a factored point comes with a metric object.
+        If ``point`` is not a finite matrix, ``metric`` is neither a depth (an int in
+        ``[1, 10**6]``) nor has ``sharp``, a factored point comes with a metric object, or
+        ``n_iter`` is not an integer in ``[1, 10**6]`` (metric objects).
 
     References
     ----------
@@ -305,7 +318,8 @@ def stable_step_size(loss, start, metric, reference=None, safety=0.5, lipschitz=
     ------
     ValueError
         If ``start``/``reference`` are not finite matrices of the loss's shape, ``metric`` is
-        not a depth or a metric, or ``safety`` is not in (0, 1].
+        not a depth (an int in ``[1, 10**6]``; deeper is the limit N = inf, which has no finite
+        stable step) or a metric, or ``safety`` is not in (0, 1].
 
     References
     ----------

@@ -105,7 +105,9 @@ def atomic_write(path, writer, mode="wb", prefix=".tmp-"):
     Raises
     ------
     ValueError
-        If ``mode`` is not ``"wb"`` or ``"w"``, or ``path`` is not a str or os.PathLike.
+        If ``mode`` is not ``"wb"`` or ``"w"``, ``path`` is not a str or os.PathLike, names
+        an existing directory (or ends with a separator), or a component of its folder is
+        a file.
 
     Examples
     --------
@@ -121,8 +123,15 @@ def atomic_write(path, writer, mode="wb", prefix=".tmp-"):
     if not isinstance(path, str | bytes | os.PathLike):
         raise ValueError(f"path must be a str or os.PathLike, got {path!r}")
     path = os.fspath(path)
+    text = os.fsdecode(path)
+    if not text or text.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise ValueError(f"path must name a file, got {path!r} (a directory)")
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"path {path!r}: its folder {folder!r} is a file, not a directory") \
+            from None
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=os.path.splitext(path)[1])
     try:
         with os.fdopen(fd, mode) as fh:
@@ -156,8 +165,8 @@ def save_arrays(path, arrays, kind, metadata=None, prefix=".tmp-"):
     Raises
     ------
     ValueError
-        If a key is reserved or not a string, an array is of dtype object or complex, or
-        ``metadata`` is not a dict.
+        If a key is reserved or not a string, an array is of dtype object or complex,
+        ``metadata`` is not a dict, or ``path`` is not a file path (:func:`atomic_write`).
 
     Examples
     --------
@@ -194,7 +203,7 @@ def _read_npz(path):
         with open(path, "rb") as fh:  # np.load would take other bytes for a pickle
             head = fh.read(4)
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from exc
+        raise ValueError(f"cannot read path {path}: {exc}") from exc
     if head != _ZIP_MAGIC:
         raise ValueError(f"{path} is truncated or not a geodln .npz file (not a zip archive)")
     try:
@@ -633,7 +642,9 @@ def load_json(path, kind):
     try:
         with open(path, encoding="utf-8") as fh:
             meta = json.load(fh)
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except OSError as exc:
+        raise ValueError(f"cannot read path {path}: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(
             f"{path} is truncated, unreadable or not a geodln JSON file: {exc}"
         ) from exc

@@ -37,7 +37,7 @@ import numpy as np
 from geodln._checks import check_matrix, check_rank
 from geodln.small_svd import svd_2x2
 
-__all__ = ["SVDFrame", "RANK_RTOL"]
+__all__ = ["SVDFrame", "RANK_RTOL", "banded_sum", "times_pow2"]
 
 #: Relative rank tolerance: singular values ``<= RANK_RTOL * sigma_1`` count as zero.
 RANK_RTOL = 1e-8
@@ -45,6 +45,9 @@ RANK_RTOL = 1e-8
 #: Width, in binary orders, of the bands of eigenvalues evaluated together when some
 #: eigenvalue or product is out of the float range (:meth:`SVDFrame._banded`).
 _BAND = 512
+
+#: Smallest normal float: a smaller (subnormal) eigenvalue has lost significant bits.
+_TINY = np.finfo(float).tiny
 
 
 class SVDFrame:
@@ -367,7 +370,9 @@ class SVDFrame:
             zero singular value within the rank, or a kernel vanishing on the mixed blocks of
             a rank-deficient point, e.g. infinite depth). An eigenvalue that merely
             underflowed (positive singular values, a kernel with a homogeneity degree) is no
-            error: the exact values are returned (``inf`` where out of range).
+            error: the exact values are returned (``inf`` where out of range). Without a
+            degree, an eigenvalue lost to a squared singular value out of the float range
+            raises a ValueError saying so.
 
         Examples
         --------
@@ -408,7 +413,17 @@ class SVDFrame:
         if np.all(K > 0) and (not mixed or np.all(ell > 0)):
             return
         degree = getattr(kernel, "degree", None)
-        if degree is None or not np.all(self.s > 0) or (mixed and kernel.degenerate_on_mixed()):
+        positive = np.all(self.s > 0)
+        squares_out = np.any(self.s >= 2.0**511) or np.any(self.s < 2.0**-511)  # sigma^2 out
+        if (degree is None and positive and squares_out
+                and not (mixed and kernel.degenerate_on_mixed())):
+            raise ValueError(
+                "the co-metric eigenvalues at base_point leave the float range (squared "
+                f"singular values out of range) and kernel {kernel!r} has no homogeneity "
+                "degree to rescale them (give it one, e.g. CallableKernel(func, degree=d), to "
+                "evaluate at any scale)"
+            )
+        if degree is None or not positive or (mixed and kernel.degenerate_on_mixed()):
             raise ValueError(
                 "the metric is not defined at base_point: a co-metric eigenvalue is 0 "
                 "(a zero singular value within the rank, or a kernel that vanishes on the "
@@ -416,14 +431,14 @@ class SVDFrame:
             )
 
     def _out_of_range(self, eigenvalues):
-        """Whether an eigenvalue over- or underflowed (inf, or 0 at positive singular values)."""
+        """Whether an eigenvalue over- or underflowed (inf, or 0 or subnormal at positive s)."""
         K, ell = eigenvalues
         for values in (K, ell):  # (ndarray methods: this runs once per co-metric call)
             if values is None:
                 continue
             values = np.asarray(values)
             if not np.isfinite(values).all() or (
-                    not (values > 0).all() and (np.asarray(self.s) > 0).all()):
+                    not (values >= _TINY).all() and (np.asarray(self.s) > 0).all()):
                 return True
         return False
 
@@ -443,33 +458,8 @@ class SVDFrame:
         return np.asarray(lk, dtype=float), None if ll is None else np.asarray(ll, dtype=float)
 
     def _banded(self, logs, evaluate, shift):
-        r"""``sum_b evaluate(m_b) * 2**(E_b + shift)`` over bands of the eigenvalue exponents.
-
-        The eigenvalues :math:`2^{L}` (``logs``: log2 of the core and mixed ones) are split
-        into bands of :data:`_BAND` binary orders; in band b the multipliers
-        :math:`2^{L - E_b}` lie in :math:`[2^{-256}, 2^{256})`, ``evaluate`` (linear in the
-        multipliers, on blocks normalised to entries <= 1) stays finite, and the exact power of
-        2 is applied last: ``inf`` or 0 only where the true value is out of range, never NaN.
-        """
-        lk, ll = (None if v is None else np.where(v == np.inf, 4 * _BAND, v) for v in logs)
-        finite = [v[np.isfinite(v)] for v in (lk, ll) if v is not None]
-        bands = np.unique(np.floor(np.concatenate(finite) / _BAND))
-
-        def multipliers(values, band, centre):
-            if values is None:
-                return None
-            with np.errstate(invalid="ignore"):
-                inside = np.floor(values / _BAND) == band
-            return np.where(inside, np.exp2(np.where(inside, values - centre, 0.0)), 0.0)
-
-        out = None
-        for band in bands if bands.size else [0.0]:
-            centre = (band + 0.5) * _BAND
-            part = evaluate(multipliers(lk, band, centre), multipliers(ll, band, centre))
-            part = _times_pow2(part, centre + shift)
-            with np.errstate(invalid="ignore", over="ignore"):
-                out = part if out is None else np.where(np.isinf(part), part, out + part)
-        return out
+        """:func:`banded_sum` (kept as a method for the frame's callers)."""
+        return banded_sum(logs, evaluate, shift)
 
     def _banded_assemble(self, kernel, eigenvalues, blocks, inverse):
         """:meth:`assemble` of the blocks times the eigenvalues (or divided), exact at any range."""
@@ -624,10 +614,8 @@ class SVDFrame:
     def inner_product(self, kernel, z_a, z_b, eigenvalues=None):
         r"""Metric inner product :math:`\mathrm{tr}(Z_a^\top A_X^{-1} Z_b)` in block coordinates.
 
-        The blocks are Frobenius-orthogonal, so this is
-        :math:`\sum \mathrm{core}_a\mathrm{core}_b/K + \sum \mathrm{left}_a\mathrm{left}_b/\ell
-        + \sum \mathrm{right}_a\mathrm{right}_b/\ell` (a sum of positive terms for
-        :math:`Z_a = Z_b`); normal components are ignored.
+        :meth:`inner_product_blocks` on the blocks of ``z_a`` and ``z_b``; normal components
+        are ignored.
 
         Parameters
         ----------
@@ -652,22 +640,74 @@ class SVDFrame:
         >>> float(SVDFrame(np.diag([2.0, 1.0])).inner_product(DLNKernel(2), np.eye(2), np.eye(2)))
         0.75
         """
-        a, b = self.blocks(z_a), self.blocks(z_b)
+        return self.inner_product_blocks(kernel, self.blocks(z_a), self.blocks(z_b), eigenvalues)
+
+    def inner_product_blocks(self, kernel, blocks_a, blocks_b, eigenvalues=None,
+                             inverse=True):
+        r"""Metric inner product of two tangent vectors given by blocks ``(core, left, right)``.
+
+        The blocks are Frobenius-orthogonal, so this is
+        :math:`\sum \mathrm{core}_a\mathrm{core}_b/K + \sum \mathrm{left}_a\mathrm{left}_b/\ell
+        + \sum \mathrm{right}_a\mathrm{right}_b/\ell` (a sum of positive terms for
+        :math:`Z_a = Z_b`). Where an eigenvalue or a term leaves the float range, the terms are
+        summed in bands of binary orders from the logarithms of the eigenvalues: ``inf`` or 0
+        only where the exact value is out of range, never NaN, no numpy warning.
+
+        Parameters
+        ----------
+        kernel : SpectralKernel
+        blocks_a, blocks_b : tuple
+            ``(core [..., r, r], left [..., m, r] or None, right [..., r, n] or None)``.
+        eigenvalues : tuple, optional
+            ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+        inverse : bool
+            ``True`` (default): the metric, divide by the eigenvalues. ``False``: the
+            co-metric inner product :math:`\mathrm{tr}(P_a^\top A_X P_b)`, multiply.
+
+        Returns
+        -------
+        inner : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            If ``inverse`` and a needed co-metric eigenvalue is 0 (see
+            :meth:`apply_inverse_blocks`).
+
+        References
+        ----------
+        .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln.spectral import DLNKernel
+        >>> from geodln.svd_frame import SVDFrame
+        >>> frame = SVDFrame(1e-300 * np.diag([2.0, 1.0]))
+        >>> blocks = (1e-300 * np.ones((2, 2)), None, None)
+        >>> f"{frame.inner_product_blocks(DLNKernel(3), blocks, blocks):.6e}"  # K ~ 1e-400
+        '8.572175e-201'
+        """
+        a, b = blocks_a, blocks_b
         eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
-        self._check_metric_defined(kernel, eigenvalues, b[1] is not None or b[2] is not None)
+        if inverse:
+            self._check_metric_defined(kernel, eigenvalues, b[1] is not None or b[2] is not None)
         if not self._out_of_range(eigenvalues):
             K, ell = eigenvalues
+            op = np.divide if inverse else np.multiply
             try:
                 with np.errstate(over="raise", invalid="raise", divide="raise"):
-                    total = np.sum(a[0] * (b[0] / K), axis=(-2, -1))
+                    total = np.sum(a[0] * op(b[0], K), axis=(-2, -1))
                     if a[1] is not None:
-                        total = total + np.sum(a[1] * (b[1] / ell[..., None, :]), axis=(-2, -1))
+                        total = total + np.sum(a[1] * op(b[1], ell[..., None, :]), axis=(-2, -1))
                     if a[2] is not None:
-                        total = total + np.sum(a[2] * (b[2] / ell[..., :, None]), axis=(-2, -1))
+                        total = total + np.sum(a[2] * op(b[2], ell[..., :, None]), axis=(-2, -1))
                     return total
             except FloatingPointError:  # a term overflowed: exact scaled terms below
                 pass
         lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        if inverse:
+            lk, ll = -lk, None if ll is None else -ll
         (a0, a1, a2), shift_a = _normalised(a)
         (b0, b1, b2), shift_b = _normalised(b)
 
@@ -679,7 +719,112 @@ class SVDFrame:
                 total = total + np.sum(a2 * b2 * ml[..., :, None], axis=(-2, -1))
             return total
 
-        return self._banded((-lk, None if ll is None else -ll), evaluate, shift_a + shift_b)
+        return self._banded((lk, ll), evaluate, shift_a + shift_b)
+
+    def norm_blocks(self, kernel, blocks, eigenvalues=None):
+        r"""Metric norm :math:`\sqrt{g_X(Z, Z)}` of a tangent vector given by its blocks.
+
+        Every term :math:`z_i^2/\lambda_i` is formed as a mantissa and a binary exponent
+        from the logarithms of the eigenvalues (``kernel.log_values``); the terms are summed
+        relative to the largest and the square root of its power of 2 is applied last. So
+        the norm is exact to a few ulps (times :math:`1 + |\log\sigma|` in the eigenvalues)
+        wherever the norm itself is representable, also where :math:`g_X(Z, Z)` or a
+        single eigenvalue under- or overflows; ``inf``/0 only where the norm is out of range.
+
+        Parameters
+        ----------
+        kernel : SpectralKernel
+        blocks : tuple
+            ``(core [..., r, r], left [..., m, r] or None, right [..., r, n] or None)``.
+        eigenvalues : tuple, optional
+            ``(K, ell)`` from :meth:`eigenvalues`, to reuse.
+
+        Returns
+        -------
+        norm : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            If a needed co-metric eigenvalue is 0 (see :meth:`apply_inverse_blocks`).
+
+        References
+        ----------
+        .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4.
+
+        Examples
+        --------
+        :math:`\sqrt{2/(3c^{4/3})}` for N = 3 at :math:`cI`, :math:`c = 10^{300}` (the
+        squared norm, about 6.7e-401, underflows):
+
+        >>> import numpy as np
+        >>> from geodln.spectral import DLNKernel
+        >>> from geodln.svd_frame import SVDFrame
+        >>> frame = SVDFrame(1e300 * np.eye(2))
+        >>> f"{frame.norm_blocks(DLNKernel(3), (np.eye(2), None, None)):.6e}"
+        '8.164966e-201'
+        """
+        eigenvalues = self.eigenvalues(kernel) if eigenvalues is None else eigenvalues
+        core, left, right = blocks
+        self._check_metric_defined(kernel, eigenvalues, left is not None or right is not None)
+        if not self._out_of_range(eigenvalues):  # the common case: sqrt of the plain sum
+            total = self.inner_product_blocks(kernel, blocks, blocks, eigenvalues)
+            # (terms below the smallest normal float then cost < 2**-100 of the total; a
+            # total of 0 may be underflow: the logarithms below decide)
+            if np.all((total >= 2.0**-960) & (total < np.inf)):
+                return np.sqrt(total)
+        lk, ll = self._log2_eigenvalues(kernel, eigenvalues)
+        mants, logs = [], []
+        for block, log2_lam in ((core, lk), (left, None if ll is None else ll[..., None, :]),
+                                (right, None if ll is None else ll[..., :, None])):
+            if block is None:
+                continue
+            mant, expo = np.frexp(block)
+            with np.errstate(invalid="ignore"):
+                log_term = np.where(mant != 0, 2.0 * expo - log2_lam, -np.inf)
+            batch = log_term.shape[:-2]
+            mants.append(np.broadcast_to(mant, log_term.shape).reshape(batch + (-1,)))
+            logs.append(log_term.reshape(batch + (-1,)))
+        batch = np.broadcast_shapes(*(v.shape[:-1] for v in logs))
+        mant = np.concatenate([np.broadcast_to(v, batch + v.shape[-1:]) for v in mants], -1)
+        log_term = np.concatenate([np.broadcast_to(v, batch + v.shape[-1:]) for v in logs], -1)
+        top = np.max(log_term, axis=-1)
+        finite_top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(under="ignore", invalid="ignore"):
+            total = np.sum(mant**2 * np.exp2(log_term - finite_top[..., None]), axis=-1)
+        out = times_pow2(np.sqrt(total), finite_top / 2)
+        out = np.where(top == -np.inf, 0.0, out)
+        return np.where(top == np.inf, np.inf, out)
+
+    def norm(self, kernel, z, eigenvalues=None):
+        r"""Metric norm :math:`\sqrt{g_X(Z, Z)}`, exact wherever it is representable.
+
+        :meth:`norm_blocks` on the blocks of ``z`` (normal components are ignored).
+
+        Parameters
+        ----------
+        kernel : SpectralKernel
+        z : ndarray, shape=[..., m, n]
+        eigenvalues : tuple, optional
+
+        Returns
+        -------
+        norm : ndarray, shape=[...]
+
+        Raises
+        ------
+        ValueError
+            If a needed co-metric eigenvalue is 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geodln.spectral import DLNKernel
+        >>> from geodln.svd_frame import SVDFrame
+        >>> float(SVDFrame(np.diag([4.0, 4.0])).norm(DLNKernel(2), np.eye(2)))
+        0.5
+        """
+        return self.norm_blocks(kernel, self.blocks(z), eigenvalues)
 
     def to_tangent(self, z):
         r"""Orthogonal (Frobenius) projection onto :math:`T_X M_r`.
@@ -708,11 +853,90 @@ class SVDFrame:
         return self.assemble(*self.blocks(z))
 
 
-def _times_pow2(x, shift):
+def banded_sum(logs, evaluate, shift=0.0):
+    r"""``sum_b evaluate(m_b) * 2**(E_b + shift)`` over bands of the eigenvalue exponents.
+
+    The eigenvalues :math:`2^{L}` (``logs``: log2 of the core and mixed ones) are split
+    into bands of :data:`_BAND` binary orders; in band b the multipliers
+    :math:`2^{L - E_b}` lie in :math:`[2^{-256}, 2^{256})`, ``evaluate`` (linear in the
+    multipliers, on blocks normalised to entries <= 1) stays finite, and the exact power of
+    2 is applied last: ``inf`` or 0 only where the true value is out of range, never NaN.
+
+    Parameters
+    ----------
+    logs : tuple
+        ``(lk, ll)``: arrays of log2 eigenvalues (``ll`` may be None); ``-inf`` for 0.
+    evaluate : callable
+        ``evaluate(mk, ml)``, linear in the multiplier arrays (shaped as ``lk``, ``ll``).
+    shift : float or ndarray
+        Extra power of 2 applied to every band (broadcast against the result).
+
+    Returns
+    -------
+    total : ndarray, shape=[...]
+        The shape of ``evaluate``'s result.
+
+    References
+    ----------
+    .. [1] CMV23: Cohen, Menon, Veraszto, arXiv:2210.12497, Lemma 2.4 (the eigenvalues).
+    .. [2] HIG02: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (SIAM, 2002),
+       Chapter 2 (floating-point arithmetic: scaling by a power of 2 is exact in range).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geodln.svd_frame import banded_sum
+    >>> logs = (np.array([2000.0, -1.0]), None)
+    >>> float(banded_sum(logs, lambda mk, ml: mk.sum(), shift=-2000.0))
+    1.0
+    """
+    lk, ll = (None if v is None else np.where(v == np.inf, 4 * _BAND, v) for v in logs)
+    finite = [v[np.isfinite(v)] for v in (lk, ll) if v is not None]
+    bands = np.unique(np.floor(np.concatenate(finite) / _BAND))
+
+    def multipliers(values, band, centre):
+        if values is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            inside = np.floor(values / _BAND) == band
+        return np.where(inside, np.exp2(np.where(inside, values - centre, 0.0)), 0.0)
+
+    out = None
+    for band in bands if bands.size else [0.0]:
+        centre = (band + 0.5) * _BAND
+        part = evaluate(multipliers(lk, band, centre), multipliers(ll, band, centre))
+        part = times_pow2(part, centre + shift)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = part if out is None else np.where(np.isinf(part), part, out + part)
+    return out
+
+
+def times_pow2(x, shift):
     """``x * 2**shift`` elementwise (``shift`` broadcast against ``x``), exact and range-safe.
 
     The integer part of ``shift`` is applied by ``ldexp``: 0 stays 0, out-of-range values
     become ``±inf`` or 0 (never NaN, no warning); ``shift = -inf`` gives 0.
+
+    Parameters
+    ----------
+    x : array-like, shape=[...]
+    shift : array-like, shape=[...]
+        Real (not necessarily integer) binary exponents, ``±inf`` allowed; broadcast with x.
+
+    Returns
+    -------
+    out : ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] HIG02: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (SIAM, 2002),
+       Chapter 2 (floating-point arithmetic: scaling by a power of 2 is exact in range).
+
+    Examples
+    --------
+    >>> from geodln.svd_frame import times_pow2
+    >>> f"{float(times_pow2(3.0, -2000 / 3)):.6e}"
+    '6.172449e-201'
     """
     shift = np.asarray(shift, dtype=float)
     finite = np.isfinite(shift)
@@ -743,11 +967,11 @@ def _scaled_products(logs, blocks):
     lk, ll = logs
     core, left, right = blocks
     mant, expo = np.frexp(core)
-    out = [_times_pow2(mant, expo + lk)]
+    out = [times_pow2(mant, expo + lk)]
     for b, axis in ((left, -2), (right, -1)):
         if b is None:
             out.append(None)
         else:
             mant, expo = np.frexp(b)
-            out.append(_times_pow2(mant, expo + np.expand_dims(ll, axis)))
+            out.append(times_pow2(mant, expo + np.expand_dims(ll, axis)))
     return tuple(out)

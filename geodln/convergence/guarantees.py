@@ -41,7 +41,13 @@ import dataclasses
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix, check_positive_real
+from geodln._checks import (
+    check_depth,
+    check_finite,
+    check_matrix,
+    check_nonnegative_real,
+    check_positive_real,
+)
 from geodln.factors import balance_defect, check_factors, product
 
 __all__ = [
@@ -237,8 +243,9 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
     Raises
     ------
     ValueError
-        If an argument is out of range (negative steps or loss, non-positive step or
-        margin, non-integer depth).
+        If an argument is out of range (negative, ragged or non-numeric steps, a loss that is
+        not a finite number >= 0 — bools are not numbers —, non-positive step or margin,
+        non-integer depth).
 
     References
     ----------
@@ -250,11 +257,10 @@ def acgh_bound(steps, initial_loss, step_size, margin, depth):
     >>> float(acgh_bound(100, 1.0, 0.01, 1.0, 3))  # exp(-1)
     0.36787944117144233
     """
-    t = np.asarray(steps, dtype=float)
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
+    t = check_finite(steps, "steps")
+    if np.any(t < 0):
         raise ValueError("steps must be finite and >= 0")
-    if isinstance(initial_loss, bool) or not np.isfinite(initial_loss) or initial_loss < 0:
-        raise ValueError(f"initial_loss must be a finite number >= 0, got {initial_loss!r}")
+    initial_loss = check_nonnegative_real(initial_loss, "initial_loss")
     eta = check_positive_real(step_size, "step_size")
     out = float(initial_loss) * np.exp(-eta * acgh_rate(margin, depth) * t)
     return out if out.ndim else float(out)

@@ -16,8 +16,12 @@ is upstairs, the loss is a :class:`~geodln.losses.MatrixCompletion` and every wi
 path of ``descend`` runs. Both follow one semantics:
 
 - the rules of :class:`~geodln.flows.stopping.StoppingRules` in its order (``diverged`` when
-  :math:`\|X\|_F` is not finite or exceeds ``OVERFLOW_NORM`` or the loss is not finite — the
-  member keeps its last finite state —, then ``loss_tol`` with ``check_every``/``patience``,
+  :math:`\|X\|_F` is not finite or exceeds
+  :data:`~geodln.flows.stopping.OVERFLOW_NORM` (the top of the float range), or the loss or
+  an entry of the velocity is not finite — the member keeps its last finite state —; the
+  norms and the loss are summed plainly and, where that sum over- or underflows, again with
+  the entries scaled by the largest one, so they are exact at any scale as on the numpy
+  path; then ``loss_tol`` with ``check_every``/``patience``,
   ``grad_tol``, ``max_norm``, ``max_steps``; a user ``stop`` callable needs the numpy path;
   ``max_wall_time`` is checked between chunks of steps);
 - a record every ``every`` steps, at a member's stop and at its last finite state.
@@ -58,7 +62,11 @@ MAX_WIDTH = 8
 STATUS_CODES = ("running", "completed", "diverged", "loss_tol", "grad_tol", "max_norm",
                 "max_steps")
 
-_OVERFLOW_NORM = 1e150
+#: :data:`geodln.flows.stopping.OVERFLOW_NORM`, written here: numba freezes globals into the
+#: cached machine code and re-compiles only when this file changes (a test checks the two agree)
+_OVERFLOW_NORM = 2.0**1020
+#: sums of squares between these bounds are exact to rounding (else: recomputed scaled)
+_SUM_LO, _SUM_HI = 2.0**-968, 2.0**1000
 
 
 def available():
@@ -107,6 +115,27 @@ def _mm_nt_neg(a, ao, n, k, b, bo, m, out, oo):
             out[oo + i * m + j] = -s
 
 
+def _sum_squares(a, ao, n, plain):
+    r"""``(sum of the squares of a[ao:ao+n]) = (s, scale)`` with the true sum ``s * scale**2``.
+
+    ``plain`` is the plain sum, kept (scale 1) where it is a normal float far from overflow;
+    otherwise the entries are divided by the largest absolute one first (``inf``/NaN entries
+    give a non-finite result).
+    """
+    if plain > _SUM_LO and plain < _SUM_HI:
+        return plain, 1.0
+    top = 0.0
+    for j in range(n):
+        top = max(top, abs(a[ao + j]))
+    if not (top > 0.0 and math.isfinite(top)):  # all zero (plain = 0) or non-finite entries
+        return plain, 1.0
+    s = 0.0
+    for j in range(n):
+        r = a[ao + j] / top
+        s = s + r * r
+    return s, top
+
+
 def _evaluate(y, widths, offsets, rows, cols, vals, pre, suf, grad, tmp, v):
     r"""Return the loss at the factors ``y`` [D]; write the velocity into ``v`` [D].
 
@@ -128,7 +157,8 @@ def _evaluate(y, widths, offsets, rows, cols, vals, pre, suf, grad, tmp, v):
         r = pre[xo + rows[q] * n + cols[q]] - vals[q]
         grad[rows[q] * n + cols[q]] = r
         loss = loss + r * r
-    loss = 0.5 * loss
+    total, scale = _sum_squares(grad, 0, m * n, loss)  # exact at any residual scale
+    loss = (0.5 * total * scale) * scale
     so = (depth - 1) * ws
     for j in range(m * m):
         suf[so + j] = 0.0
@@ -179,10 +209,16 @@ def _run_chunk(y, v, loss, steps, streak, status, eta, widths, offsets, rows, co
             nx = 0.0
             for j in range(m * n):
                 nx = nx + pre[xo + j] * pre[xo + j]
-            nx = math.sqrt(nx)
+            total, scale = _sum_squares(pre, xo, m * n, nx)
+            nx = math.sqrt(total) * scale
             k_new = k + 1
             code = 0
-            if not (math.isfinite(nx) and nx <= _OVERFLOW_NORM and math.isfinite(e)):
+            nv = 0.0
+            for j in range(d):
+                nv = nv + v_new[j] * v_new[j]
+            total, scale = _sum_squares(v_new, 0, d, nv)
+            nv = math.sqrt(total) * scale
+            if not (nx <= _OVERFLOW_NORM and math.isfinite(e) and math.isfinite(nv)):
                 code = 2
             if code == 0 and has_tol:
                 if k_new % check_every == 0:
@@ -193,10 +229,7 @@ def _run_chunk(y, v, loss, steps, streak, status, eta, widths, offsets, rows, co
                     if streak[i] > patience:
                         code = 3
             if code == 0 and has_grad:
-                nv = 0.0
-                for j in range(d):
-                    nv = nv + v_new[j] * v_new[j]
-                if math.sqrt(nv) <= grad_tol:
+                if nv <= grad_tol:
                     code = 4
             if code == 0 and has_norm and nx >= max_norm:
                 code = 5
@@ -234,6 +267,7 @@ if numba is not None:
     _mm = numba.njit(inline="always")(_mm)
     _mm_tn = numba.njit(inline="always")(_mm_tn)
     _mm_nt_neg = numba.njit(inline="always")(_mm_nt_neg)
+    _sum_squares = numba.njit(inline="always")(_sum_squares)
     _evaluate = numba.njit(inline="always")(_evaluate)
     _run_chunk = numba.njit(cache=True)(_run_chunk)
 

@@ -56,6 +56,7 @@ from geodln import small_cometric
 from geodln._checks import check_depth, check_matrix
 from geodln.factors import balance_defect, check_factors, product, product_adjoint, widths_of
 from geodln.flows.recording import evaluate_metrics
+from geodln.flows.stopping import frobenius_norms
 from geodln.flows.trajectory import Trajectory
 from geodln.metric import DLNMetric, SpectralMetric
 from geodln.small_svd import apply_2x2
@@ -131,6 +132,21 @@ def resolve_metric(metric, shape, rank=None):
     )
 
 
+def _det_sign(x):
+    """Sign of det of each matrix ``[..., r, r]`` (exact at any scale, 0 if singular)."""
+    return np.linalg.slogdet(x)[0]
+
+
+def _vanishes_at_zero(kernel):
+    """Whether a spectral kernel is 0 at a pair of zero singular values (rank preserving)."""
+    try:
+        with np.errstate(all="ignore"):
+            value = float(np.asarray(kernel.values(np.zeros(1), np.zeros(1))).reshape(-1)[0])
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return False
+    return value == 0.0
+
+
 def _trusted(loss, what):
     """Return the loss's unchecked method for the integrators' own (validated) states.
 
@@ -187,6 +203,9 @@ class VectorField:
     """
 
     mode = None
+    #: Whether :meth:`in_domain` depends on the step end only (then the single-run
+    #: integrator can test every stage against the start's reference).
+    pointwise_domain = False
 
     def pack(self, start):
         """Return the validated state ``[B, d]`` of a batched start."""
@@ -284,9 +303,8 @@ class VectorField:
         return obj
 
     def velocity_norm(self, k):
-        """Frobenius norm of each member's velocity, ``[B]``."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(np.sum(k * k, axis=-1))
+        """Frobenius norm of each member's velocity, ``[B]`` (scaled: no overflow)."""
+        return frobenius_norms(k, axes=1)
 
     def value_and_velocity(self, y):
         """Loss ``[B]`` and velocity of each member (one loss call where the loss allows)."""
@@ -306,8 +324,7 @@ class VectorField:
     def point_norm(self, y, x=None):
         """Frobenius norm of each member's end-to-end point, ``[B]`` (``x``: ``point(y)``)."""
         x = self.point(y) if x is None else x
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(np.sum(x * x, axis=(-2, -1)))
+        return frobenius_norms(x)
 
     def initial_step(self, y0, f0, t_left, order, rtol, atol, max_step):
         """First step of each member (scipy's ``select_initial_step``); ``(h [B], n_rhs)``.
@@ -327,21 +344,41 @@ class VectorField:
         ----------
         .. [1] HW96: Hairer, Wanner, Solving ODEs II (1996); scipy's ``select_initial_step``.
         """
-        def rms(v):
-            return np.sqrt(np.mean(v * v, axis=-1))
+        def rms(v):  # scaled: no overflow of the squares for states near the range's top
+            with np.errstate(over="ignore", invalid="ignore"):
+                return frobenius_norms(v, axes=1) / np.sqrt(v.shape[-1])
 
         scale = atol + np.abs(y0) * rtol
         d0, d1 = rms(y0 / scale), rms(f0 / scale)
         h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.where(d1 > 0, d1, 1.0))
         h0 = np.minimum(h0, t_left)
         f1 = self.velocity(self.combine(y0, h0, np.ones(1), f0[None]))
-        d2 = rms((f1 - f0) / scale) / h0
-        small = (d1 <= 1e-15) & (d2 <= 1e-15)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            change = rms((f1 - f0) / scale)
+            d2 = change / h0
+            small = (d1 <= 1e-15) & (d2 <= 1e-15)
             h1 = np.where(small, np.maximum(1e-6, h0 * 1e-3),
                           (0.01 / np.maximum(d1, d2)) ** (1.0 / (order + 1)))
+            # d2 beyond the float range (a fast flow near the range's top): the same h1 in logs
+            log_h1 = (np.log(0.01) - np.maximum(np.log(d1), np.log(change) - np.log(h0))) \
+                / (order + 1)
+            h1 = np.where(np.isinf(d2) & np.isfinite(change), np.exp(log_h1), h1)
         h1 = np.where(np.isfinite(h1), h1, 1e-6)
         return np.minimum(np.minimum(100 * h0, h1), min(t_left, max_step)), 1
+
+    def domain_reference(self, y0):
+        """Per-member reference of the invariant domain of the flow, or None (no domain).
+
+        The base field has no domain constraint; see :meth:`DownstairsField.domain_reference`.
+        """
+        return None
+
+    def in_domain(self, y_old, y_new, reference):
+        """Whether each step ``y_old -> y_new`` stays in the invariant domain, ``[b]`` bool.
+
+        ``reference`` is the members' part of :meth:`domain_reference` (never None here).
+        """
+        return np.ones(y_new.shape[0], dtype=bool)
 
     def record_row(self, y):
         """Return what a record keeps of states ``[b, d]`` (here: the states)."""
@@ -438,6 +475,9 @@ class DownstairsField(VectorField):
         self.project = bool(project) and self.rank < min(self.shape)
         self._lean = self.shape == (2, 2) and self.rank == 2
         m, n = self.shape
+        self.keeps_rank = _vanishes_at_zero(self.kernel)
+        self.square_full_rank = m == n == self.rank
+        self.pointwise_domain = self.keeps_rank and self.square_full_rank
         # the compiled loop: DLN kernels at full-rank square points up to MAX_SIZE (numba)
         self._compiled = (small_cometric.AVAILABLE and m == n == self.rank
                           and m <= small_cometric.MAX_SIZE
@@ -519,6 +559,97 @@ class DownstairsField(VectorField):
             x = self.point(y[finite])
             out[finite] = SVDFrame(x, self.rank, check=False).matrix().reshape(x.shape[0], -1)
         return out
+
+    def domain_reference(self, y0):
+        r"""Return the reference of the invariant domain of each member, or None (none).
+
+        When the co-metric vanishes on the singular set (:attr:`keeps_rank`: the DLN metrics
+        of depth :math:`N \ge 2` and :math:`N = \infty`), a kept singular value obeys
+        :math:`\dot\sigma \propto \sigma^{2-2/N}` and never reaches 0, so the exact flow stays
+        in the component of its start: ``sign det X = sign det X0`` for a square full-rank
+        start, rank exactly r on :math:`M_r` otherwise. The integrators reject a trial step
+        that leaves it (:meth:`in_domain`).
+
+        Parameters
+        ----------
+        y0 : ndarray, shape=[B, m*n]
+            Start states.
+
+        Returns
+        -------
+        reference : ndarray, shape=[B], or None
+            ``sign det X0`` for a square full-rank field (0 for a singular start: no
+            constraint), ones otherwise; None when the flow has no invariant domain.
+
+        References
+        ----------
+        .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (the end-to-end flow
+           :math:`\dot X = -A_{N,X}(\nabla E)`; along it
+           :math:`\tfrac{d}{dt}\log|\det X| = -N\,\mathrm{tr}(\Sigma^{(N-2)/N}U^\top\nabla E\,V)`
+           stays finite).
+        .. [2] RC20: Razin, Cohen, arXiv:2005.06398, Section 3 (det X cannot change sign under
+           the flow of a deep matrix factorisation).
+
+        Examples
+        --------
+        >>> from geodln.losses import razin_cohen_completion
+        >>> field = DownstairsField(razin_cohen_completion(), 2)
+        >>> field.domain_reference(field.pack(np.diag([1.0, -2.0]))).tolist()
+        [-1.0]
+        >>> DownstairsField(razin_cohen_completion(), 1).domain_reference(field.pack(np.eye(2)))
+        """
+        if not self.keeps_rank:
+            return None
+        if not self.square_full_rank:
+            return np.ones(y0.shape[0])
+        return _det_sign(self.point(y0))
+
+    def in_domain(self, y_old, y_new, reference):
+        r"""Whether each trial step ``y_old -> y_new`` stays in the invariant domain.
+
+        Square full-rank field: ``sign det X_new`` equals the reference (exact at any scale:
+        the sign of an LU factorisation). Otherwise the step end is compressed onto the
+        rank-r singular frame :math:`(U_r, V_r)` of ``X_old``: :math:`\det(U_r^\top X_{new}
+        V_r)` is :math:`\prod_{i \le r}\sigma_i > 0` at ``X_old``, continuous along the step,
+        invariant under rotations inside the frame (repeated singular values), and changes
+        sign exactly when a kept singular value passes through 0 in the step — the
+        rectangular analogue of a change of ``sign det X`` (for a square full-rank X the two
+        tests coincide). A non-finite member counts as inside (its error estimate rejects it).
+
+        Parameters
+        ----------
+        y_old, y_new : ndarray, shape=[b, m*n]
+            States at the start and end of the trial step.
+        reference : ndarray, shape=[b]
+            The members' :meth:`domain_reference`.
+
+        Returns
+        -------
+        inside : ndarray of bool, shape=[b]
+
+        Examples
+        --------
+        >>> from geodln.losses import razin_cohen_completion
+        >>> field = DownstairsField(razin_cohen_completion(), 2)
+        >>> y0 = field.pack(np.stack([np.diag([1.0, 1e-12]), np.diag([1.0, 1e-12])]))
+        >>> y1 = field.pack(np.stack([np.diag([1.0, 1e-13]), np.diag([1.0, -1e-13])]))
+        >>> field.in_domain(y0, y1, field.domain_reference(y0)).tolist()
+        [True, False]
+        """
+        inside = np.ones(y_new.shape[0], dtype=bool)
+        finite = np.all(np.isfinite(y_new), axis=-1) & np.all(np.isfinite(y_old), axis=-1)
+        if not finite.any():
+            return inside
+        x_new = self.point(y_new[finite])
+        if self.square_full_rank:
+            ref = reference[finite]
+            inside[finite] = (_det_sign(x_new) == ref) | (ref == 0)
+            return inside
+        u, _, vt = np.linalg.svd(self.point(y_old[finite]))
+        r = self.rank
+        core = np.swapaxes(u[..., :r], -1, -2) @ x_new @ np.swapaxes(vt[..., :r, :], -1, -2)
+        inside[finite] = _det_sign(core) > 0
+        return inside
 
     def metadata(self):
         """Depth, normalisation, scale, rank and kernel of the metric."""

@@ -4,7 +4,10 @@ Both entry points build a velocity field (:mod:`geodln.flows.fields`) and hand i
 integrator: ``solve_ivp`` for a single start (:func:`geodln.flows.ode.integrate`), the
 per-member embedded Runge–Kutta method for a batch of starts
 (:func:`geodln.flows.runge_kutta.integrate_batch`). A comparison of the two flows therefore
-differs only in the line that turns :math:`\nabla E` into a velocity.
+differs only in the line that turns :math:`\nabla E` into a velocity. A single downstairs run
+of depth :math:`N \ge 2` with an explicit method (RK45, DOP853, RK23) also goes through the
+per-member engine, which rejects a step that crosses the singular set (``sign det X``, the
+rank); see :meth:`geodln.flows.fields.DownstairsField.domain_reference`.
 
 Agreement (Arora–Cohen–Hazan, ACH18, Theorem 1; Bah–Rauhut–Terstiege–Westdickenberg, BRTW21):
 from balanced factors with product :math:`X_0`, the upstairs flow's :math:`X(t)` equals the

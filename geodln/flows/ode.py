@@ -22,7 +22,8 @@ from scipy.integrate import solve_ivp
 
 from geodln._checks import check_positive_real, check_start_loss, real_scalar
 from geodln.flows.recording import evaluate_metrics
-from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
+from geodln.flows.runge_kutta import integrate_batch
+from geodln.flows.stopping import OVERFLOW_NORM, describe, frobenius_norms, is_blow_up
 from geodln.flows.trajectory import Trajectory
 
 __all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
@@ -30,6 +31,11 @@ __all__ = ["Solver", "integrate", "check_t_span", "AUTO_LSODA_MAX_DIM"]
 #: Largest state size for which ``method="auto"`` picks LSODA for a single run.
 AUTO_LSODA_MAX_DIM = 64
 METHODS = ("auto", "RK45", "DOP853", "RK23", "LSODA", "Radau", "BDF")
+#: Explicit Runge–Kutta methods: a NaN velocity rejects the trial step (invariant domains).
+EXPLICIT = ("RK45", "DOP853", "RK23")
+LEFT_DOMAIN = ("stepped across the singular set (det X changed sign, which the exact flow "
+               "cannot do); the run ends at its last state inside; use an explicit method "
+               "(RK45, DOP853, RK23), whose steps that leave it are rejected")
 
 
 def check_t_span(t_span):
@@ -77,10 +83,14 @@ class Solver:
     method : str
         ``"auto"`` (default: LSODA for small single runs, RK45 otherwise and for batches),
         ``"RK45"``/``"DOP853"``/``"RK23"`` (batched with a step size per member, or
-        ``solve_ivp`` for a single run), ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``;
-        batches run member by member).
+        ``solve_ivp`` for a single run — except downstairs runs of depth N >= 2, which use the
+        batched engine for its rejection of steps that cross the singular set),
+        ``"LSODA"``/``"Radau"``/``"BDF"`` (``solve_ivp``; batches run member by member; a
+        downstairs run of depth N >= 2 that crosses the singular set ends ``"failed"``).
     rtol, atol : float
-        Relative and absolute tolerances.
+        Relative and absolute tolerances. ``atol`` is in the units of the state: for a problem
+        at scale c (states of norm ~c, e.g. 1e150 or 1e-150) pass ``atol`` times c, so the
+        error control is the one of the unscaled problem.
     max_step : float
         Largest step (default unbounded).
     first_step : float, optional
@@ -170,13 +180,12 @@ def _events(field, rules, cache):
         statuses.append(status)
 
     def norm_of(y):
-        with np.errstate(over="ignore", invalid="ignore"):
-            n = float(np.linalg.norm(field.point(y[None])))
+        n = float(field.point_norm(y[None])[0])  # scaled: inf only past the float range
         return n if np.isfinite(n) else np.inf
 
     # a latch, not a root: past the overflow bound the dense output may be inf/NaN on both
     # sides of the step, where scipy's root finding would raise instead of stopping
-    add(_Latch(lambda t, y: norm_of(y) >= OVERFLOW_NORM), -1, "diverged")
+    add(_Latch(lambda t, y: norm_of(y) > OVERFLOW_NORM), -1, "diverged")
     if rules.loss_tol is not None:
         tol = rules.loss_tol
         add(lambda t, y: float(field.loss_value(y[None])[0]) - tol, -1, "loss_tol")
@@ -187,7 +196,7 @@ def _events(field, rules, cache):
         def small_velocity(t, y):
             k = cache["f"] if cache["y"] is not None and np.array_equal(cache["y"], y) \
                 else field.velocity(y[None])[0]
-            return float(np.linalg.norm(k)) <= rules.grad_tol
+            return float(field.velocity_norm(k[None])[0]) <= rules.grad_tol  # scaled
 
         add(_Latch(small_velocity), -1, "grad_tol")
     if rules.stop is not None:
@@ -208,6 +217,33 @@ def _events(field, rules, cache):
     if rules.max_wall_time is not None:
         add(_Latch(lambda t, y: rules.elapsed() >= rules.max_wall_time), -1, "wall_time")
     return events, statuses
+
+
+def _lsoda_first_step(y0, f0, t_span, solver):
+    r"""LSODA's own first step, computed scaled, where ODEPACK's formula over- or underflows.
+
+    ODEPACK's LSODA starts with :math:`h_0 = (1/(\tau w_0^2) + \tau\|f_0/w\|_\infty^2)^{-1/2}`
+    (:math:`\tau` = rtol clipped to [100 u, 1e-3], :math:`w_0 = \max(|t_0|, |t_1|)`, error
+    weights :math:`w = \mathrm{rtol}|y_0| + \mathrm{atol}`), capped by the span and
+    ``max_step``. For states or velocities near the top of the float range over short spans
+    (a flow of norm 1e150 runs on a time scale :math:`c^{-(2-2/N)}`) the square overflows,
+    :math:`h_0 = 0` and LSODA never advances. Returns None where the formula is finite (LSODA
+    computes it itself, unchanged), else the same value evaluated without overflow.
+    """
+    t0, t1 = t_span
+    tdist, w0 = abs(t1 - t0), np.float64(max(abs(t0), abs(t1)))
+    tol = np.float64(min(max(solver.rtol, 100 * np.finfo(float).eps), 1e-3))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        s = np.max(np.abs(f0) / (solver.rtol * np.abs(y0) + solver.atol))
+        plain = 1.0 / np.sqrt(1.0 / (tol * w0 * w0) + tol * s**2)
+        if np.isfinite(plain) and plain > 0:
+            return None
+        p, q = np.sqrt(tol) * w0, 1.0 / (np.sqrt(tol) * s)  # h0 = 1/sqrt(1/p^2 + 1/q^2)
+        small, large = min(p, q), max(p, q)
+        h0 = small / np.hypot(1.0, small / large)
+    if not (np.isfinite(h0) and h0 > 0):
+        return None
+    return float(min(h0, tdist, solver.max_step))
 
 
 def integrate(field, y0, t_span, rules, solver, record):
@@ -264,6 +300,15 @@ def integrate(field, y0, t_span, rules, solver, record):
     check_start_loss(loss0)
     n_rhs = 0
     cache = {"y": None, "f": None}
+    domain = field.domain_reference(y0)
+    if domain is not None and field.pointwise_domain and domain[0] == 0:
+        domain = None  # a singular square start: no component to keep
+    if domain is not None and method in EXPLICIT:
+        # scipy's solve_ivp has no rejection hook: the batched engine rejects a step that
+        # leaves the invariant domain (the same method, tableau and step-size control)
+        return integrate_batch(field, y0, t_span, rules, solver, record, method=method)[0]
+    last_inside = {"t": t0, "y": y0}
+    crossed = False
 
     def rhs(t, y):
         nonlocal n_rhs
@@ -282,9 +327,22 @@ def integrate(field, y0, t_span, rules, solver, record):
         ts, ys = np.array([t0]), y0
     else:
         events, statuses = _events(field, rules, cache)
+        if domain is not None:  # implicit methods: detect only
+            def left(t, y):  # called once at each accepted step end
+                if field.in_domain(last_inside["y"], y[None], domain)[0]:
+                    last_inside["t"], last_inside["y"] = t, y[None].copy()
+                    return False
+                return True
+
+            events.append(_Latch(left))
+            statuses.append("left_domain")
         opts = {"max_step": solver.max_step}
         if solver.first_step is not None:
             opts["first_step"] = solver.first_step
+        elif method == "LSODA":
+            first = _lsoda_first_step(y_start, k0[0], (t0, t1), solver)
+            if first is not None:
+                opts["first_step"] = first
         with np.errstate(over="ignore", invalid="ignore"):
             sol = solve_ivp(rhs, (t0, t1), y_start, method=method, t_eval=t_eval,
                             events=events, rtol=solver.rtol, atol=solver.atol, **opts)
@@ -300,11 +358,23 @@ def integrate(field, y0, t_span, rules, solver, record):
                 ys = np.concatenate([ys.reshape(-1, y_start.size), y_stop[None]])
         else:
             status = "failed"
+        if status == "left_domain":
+            if solver.method == "auto":  # LSODA crossed: the explicit method that cannot
+                retry = Solver("RK45", solver.rtol, solver.atol, solver.max_step,
+                               solver.first_step)
+                out = integrate(field, y0, t_span, rules, retry, record)
+                out.metadata["auto_fallback"] = f"{method} {LEFT_DOMAIN.split(';')[0]}"
+                return out
+            keep = ts < last_inside["t"]  # end at the last step end inside the domain
+            ts = np.append(ts[keep], last_inside["t"])
+            ys = np.concatenate([ys.reshape(-1, y_start.size)[keep], last_inside["y"]])
+            status, crossed = "failed", True
         if ts.size == 0:
             ts, ys = np.array([t0]), y0
         keep = np.all(np.isfinite(ys), axis=-1)  # a blow-up keeps the last finite state
         with np.errstate(over="ignore", invalid="ignore"):
             keep[keep] &= np.isfinite(field.loss_value(ys[keep]))  # ... and its finite loss
+            keep[keep] &= field.point_norm(ys[keep]) <= OVERFLOW_NORM  # ... inside the range
         if not keep.all():
             ts, ys = ts[keep], ys[keep]
             status = "diverged"
@@ -313,7 +383,7 @@ def integrate(field, y0, t_span, rules, solver, record):
         if status == "failed" and ts.size:  # step size underflow: a blow-up is a divergence
             with np.errstate(over="ignore", invalid="ignore"):
                 f_last = field.velocity(ys[-1:])
-            if is_blow_up(ts[-1:], np.linalg.norm(ys[-1:], axis=-1),
+            if is_blow_up(ts[-1:], frobenius_norms(ys[-1:], axes=1),
                           field.velocity_norm(f_last))[0]:
                 status = "diverged"
         if record.times is None and record.every > 1 and ts.size > 2:
@@ -328,7 +398,9 @@ def integrate(field, y0, t_span, rules, solver, record):
     if field.mode == "upstairs":
         records["factors"] = [w.copy() for w in field.factors(ys[-1])]
     message = describe(status, ts[-1])
-    if status == "failed":
+    if crossed:
+        message += f" ({method} {LEFT_DOMAIN})"
+    elif status == "failed":
         message += (f" ({sol.message}); a solution that blows up in finite time ends this way, "
                     "use StoppingRules(max_norm=...) to stop it earlier")
     return Trajectory(ts, xs, losses, mode=field.mode, status=status, message=message,

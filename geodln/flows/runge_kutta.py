@@ -18,6 +18,17 @@ gradient-norm, user, step-count and wall-time rules act at step ends. Records: e
 accepted step (:class:`~geodln.flows.recording.Every`) or the dense output at given times
 (:class:`~geodln.flows.recording.At`).
 
+Invariant domain (``isoutofdomain`` of DifferentialEquations.jl): when the field has one
+(``field.domain_reference``, e.g. ``sign det X`` for the downstairs flow of depth N >= 2,
+whose co-metric vanishes on the singular set), a trial step whose end leaves it
+(``field.in_domain``) is rejected whatever its error estimate and retried with the step shrunk
+by the largest factor (0.2), per member; the others are not affected. A sign that still
+changes after :data:`MAX_DOMAIN_REJECTIONS` such shrinkings is rounding noise (the smallest
+singular value below the resolution of the largest in a non-diagonal basis): the step is then
+taken and the member's message says so. Without this, once a
+decaying singular value is below ``atol`` the error control no longer sees it and a step can
+cross the singular set into the other component.
+
 Manifold states: every stage point, step end and dense-output point is built by
 ``field.combine(y, h, weights, ks)`` :math:`= R(y + h\sum_j w_j k_j)` with the field's
 retraction R (projected Runge–Kutta; identity for vector spaces), and the error norm by
@@ -31,11 +42,14 @@ from scipy.integrate import DOP853, RK23, RK45
 
 from geodln._checks import check_start_loss
 from geodln.flows.recording import RecordBuffer
-from geodln.flows.stopping import OVERFLOW_NORM, describe, is_blow_up
+from geodln.flows.stopping import OVERFLOW_NORM, describe, frobenius_norms, is_blow_up
 
 __all__ = ["Tableau", "integrate_batch", "BATCH_METHODS"]
 
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+#: Consecutive rejections of a member's steps for leaving the invariant domain (each shrinks
+#: the step 5-fold, 8 by 0.2**8 ~ 3e-6) after which its sign change is taken as rounding noise.
+MAX_DOMAIN_REJECTIONS = 8
 #: Event location ends when an iterate moves by less than this fraction of the step.
 SETTLED = 1e-11
 BATCH_METHODS = {"RK45": RK45, "DOP853": DOP853, "RK23": RK23}
@@ -213,6 +227,9 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             n_rhs[idx] += extra
     rejected = np.zeros(b, dtype=bool)
     nonfinite = np.zeros(b, dtype=bool)
+    domain = field.domain_reference(y0)  # None: no invariant domain to keep
+    streak = np.zeros(b, dtype=np.int64)  # consecutive steps rejected for the domain only
+    overrides = np.zeros(b, dtype=np.int64)
     n_k = tab.n_stages + 1
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while running.any():
@@ -226,7 +243,7 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             ha = np.clip(h_abs[idx], min_step, solver.max_step)
             if tiny.any():
                 blow = nonfinite[idx[tiny]] | is_blow_up(
-                    tt[tiny], np.sqrt(np.sum(yy[tiny] ** 2, axis=-1)),
+                    tt[tiny], frobenius_norms(yy[tiny], axes=1),
                     field.velocity_norm(ff[tiny]))
                 status[idx[tiny]] = np.where(blow, "diverged", "failed")
                 running[idx[tiny]] = False
@@ -246,6 +263,20 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
             err = field.error_norm(yy, y_new, h, ks, tab, rtol, atol)
             nonfinite[idx] = ~np.isfinite(err)
             ok = err < 1
+            if domain is not None:  # a step end outside the invariant domain is rejected
+                out = (err < 1) & ~field.in_domain(yy, y_new, domain[idx])
+                # ... unless shrinking the step MAX_DOMAIN_REJECTIONS times did not help: the
+                # sign is then rounding noise (sigma_min below eps * sigma_1 in a non-diagonal
+                # basis); the step is taken, counted and the member's reference follows it
+                give_up = out & (streak[idx] >= MAX_DOMAIN_REJECTIONS)
+                if give_up.any():
+                    gi = idx[give_up]
+                    overrides[gi] += 1
+                    domain[gi] = field.domain_reference(y_new[give_up])
+                    out &= ~give_up
+                streak[idx] = np.where(out, streak[idx] + 1, 0)
+                ok &= ~out
+                err = np.where(out, np.inf, err)  # shrink by MIN_FACTOR
             fac_ok = np.where(err == 0, MAX_FACTOR,
                               np.minimum(MAX_FACTOR, SAFETY * err ** tab.error_exponent))
             fac_ok = np.where(rejected[idx], np.minimum(1.0, fac_ok), fac_ok)
@@ -291,6 +322,14 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
                 hit = continuous[found]
                 t[members[hit]] = t_old[hit] + frac[found] * h_acc[hit]
                 y[members[hit]] = dense(hit, frac[found])
+                # a divergence not located on the norm (the loss or the velocity left the
+                # float range first), or located where the loss is not finite, keeps the
+                # step's start: the last state with finite state, loss and velocity
+                div = continuous[new_status[continuous] == "diverged"]
+                if div.size:
+                    back = div[~np.isfinite(field.loss_value(y[members[div]]))
+                               | ~np.isin(div, hit)]
+                    t[members[back]], y[members[back]] = t_old[back], y_old[back]
             done = new_status != "running"
             done |= t[members] >= t1
             new_status[(new_status == "running") & done] = "completed"
@@ -306,8 +345,16 @@ def integrate_batch(field, y0, t_span, rules, solver, record, method=None):
     wall = time.perf_counter() - clock
     tt, rows, counts = records.assemble(b)
     meta["n_steps"] = steps.tolist()
+    message = [describe(s, ti) for s, ti in zip(status, t)]
+    if overrides.any():
+        meta["domain_overrides"] = overrides.tolist()
+        for k in np.flatnonzero(overrides):
+            message[k] += (f"; the sign of det X (or of a kept singular value) changed "
+                           f"{overrides[k]} times at rounding level: the smallest singular "
+                           "value fell below the resolution of the largest, the component of "
+                           "the result is not determined in floating point")
     return field.trajectory(tt, rows, counts, y, record=record, status=status,
-                            message=[describe(s, ti) for s, ti in zip(status, t)],
+                            message=message,
                             n_rhs=n_rhs, wall_time=wall, metadata=meta)
 
 
@@ -432,5 +479,6 @@ def _locate(field, rules, status, dense, sub, max_iter=200):
         hi[mh], g_hi[mh], side[mh] = x[move_hi], gx[move_hi], 1
         ex = active[exact]
         lo[ex] = hi[ex] = x[exact]
-    frac = np.where(np.abs(g_lo) <= np.abs(g_hi), lo, hi)
+    # a divergence stops below the bound (lo), the others at the closer end of the bracket
+    frac = np.where((np.abs(g_lo) <= np.abs(g_hi)) | (status == "diverged"), lo, hi)
     return frac, found

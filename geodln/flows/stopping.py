@@ -2,10 +2,18 @@ r"""When a run stops: :class:`StoppingRules`, checked per member of a batch.
 
 A member stops when its loss falls to ``loss_tol``, when the norm of its velocity (the
 gradient of the flow) falls to ``grad_tol``, when :math:`\|X\|_F` reaches ``max_norm``
-(divergence guard: Razin–Cohen (RC20) trajectories go to infinity by design), when its state
-overflows or becomes non-finite (:math:`\|X\|_F >` :data:`OVERFLOW_NORM`; always on, status
-``"diverged"``), when a user rule ``stop(t, X, loss)`` returns True, after ``max_steps``
-accepted steps, or after ``max_wall_time`` seconds. Stopped members freeze; the others go on.
+(divergence guard: Razin–Cohen (RC20) trajectories go to infinity by design), when it diverges
+(always on, status ``"diverged"``), when a user rule ``stop(t, X, loss)`` returns True, after
+``max_steps`` accepted steps, or after ``max_wall_time`` seconds. Stopped members freeze; the
+others go on.
+
+Divergence means that the run left the floating-point range, not that it grew large: its
+state, its loss or its velocity is not representable (non-finite), its Frobenius norm exceeds
+:data:`OVERFLOW_NORM` (a bound a factor 16 below the largest float, so a run heading to
+overflow stops before it produces ``inf``), or it blows up in finite time (:func:`is_blow_up`).
+States of any norm inside the range (1e-150, 1e150, 1e300, ...) run as normal states. Norms
+are computed scaled (:func:`frobenius_norms`), so a norm is ``inf`` only when the true norm
+overflows. The member keeps its last state whose state, loss and velocity are all finite.
 
 For :func:`scipy.integrate.solve_ivp` the loss and norm rules are continuous event functions
 (the stopping time is found by root finding on the dense output); the batched Runge–Kutta
@@ -20,11 +28,14 @@ import time
 import numpy as np
 
 from geodln._checks import MAX_STEPS, check_positive_int, real_scalar
+from geodln.measures import frobenius_norm_from_singular_values
 
-__all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES", "is_blow_up"]
+__all__ = ["StoppingRules", "OVERFLOW_NORM", "STATUSES", "is_blow_up", "frobenius_norms"]
 
-#: Norm of X beyond which a run is declared diverged (even when ``max_norm`` is None).
-OVERFLOW_NORM = 1e150
+#: Frobenius norm of X beyond which a run is declared diverged (even when ``max_norm`` is
+#: None): :math:`2^{1020} \approx 1.1\cdot10^{307}`, the largest float divided by 16 — the
+#: top of the range, kept as a margin for the rounding of a step, not a limit on valid states.
+OVERFLOW_NORM = 2.0**1020
 
 #: Why a run stopped.
 STATUSES = {
@@ -33,8 +44,9 @@ STATUSES = {
     "loss_tol": "loss fell to loss_tol",
     "grad_tol": "the norm of the velocity fell to grad_tol (a critical point)",
     "max_norm": "the Frobenius norm of X reached max_norm (divergence guard)",
-    "diverged": "the state overflowed, became non-finite or blew up in finite time; the last "
-                "finite state is kept",
+    "diverged": "the state, the loss or the velocity is not representable (non-finite, or the "
+                "norm of X beyond OVERFLOW_NORM ~1.1e307, the top of the float range), or the "
+                "run blew up in finite time; the last finite state is kept",
     "stopped": "the user stopping rule returned True",
     "max_steps": "the limit on accepted steps was reached",
     "wall_time": "the wall-time limit was reached",
@@ -192,6 +204,7 @@ class StoppingRules:
         x : ndarray, shape=[b, m, n]
         loss : ndarray, shape=[b]
         velocity_norm : ndarray, shape=[b], optional
+            Norms of the velocities (a non-finite one is a divergence).
         steps : ndarray of int, shape=[b], optional
             Accepted steps so far.
         batched : bool
@@ -216,11 +229,10 @@ class StoppingRules:
         t = np.asarray(t, float)
         loss = np.asarray(loss, float)
         out = np.full(t.shape, "running", dtype="<U9")
-        if norm is None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                norm = np.sqrt(np.sum(x * x, axis=(-2, -1)))
-        norm = np.asarray(norm, float)
-        bad = ~np.isfinite(norm) | (norm > OVERFLOW_NORM) | ~np.isfinite(loss)
+        norm = frobenius_norms(x) if norm is None else np.asarray(norm, float)
+        bad = ~(norm <= OVERFLOW_NORM) | ~np.isfinite(loss)
+        if velocity_norm is not None:
+            bad |= ~np.isfinite(np.asarray(velocity_norm, float))
         out[bad] = "diverged"
         free = ~bad
         if self.loss_tol is not None:
@@ -262,6 +274,40 @@ class StoppingRules:
         if self.per_check:
             set_ += [f"check_every={self.check_every}", f"patience={self.patience}"]
         return f"StoppingRules({', '.join(set_)})"
+
+
+def frobenius_norms(x, axes=2):
+    r"""Frobenius norms of the last ``axes`` axes, scaled: exact at any scale of the entries.
+
+    :math:`a\,\|x/a\|_F` with :math:`a` the largest absolute entry (as LAPACK's ``dnrm2``),
+    through :func:`geodln.measures.frobenius_norm_from_singular_values`: ``inf`` only when the
+    true norm exceeds the float range, NaN for entries that are NaN or ``inf``, no warning.
+    (``numpy.linalg.norm`` squares the entries and overflows from about 1e154.)
+
+    Parameters
+    ----------
+    x : array-like, shape=[..., m, n] (``axes=2``) or [..., d] (``axes=1``)
+        Matrices, or flat states/velocities.
+    axes : {1, 2}
+        How many trailing axes make one member.
+
+    Returns
+    -------
+    norms : ndarray, shape=[...]
+
+    References
+    ----------
+    .. [1] HIG08: Higham, Functions of Matrices (2008), Appendix B (norms); LAPACK ``dnrm2``.
+
+    Examples
+    --------
+    >>> frobenius_norms(np.stack([1e200 * np.eye(2), 1e-200 * np.eye(2)])) / np.sqrt(2)
+    array([1.e+200, 1.e-200])
+    """
+    x = np.asarray(x, dtype=float)
+    flat = x.reshape(x.shape[:x.ndim - axes] + (-1,))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(frobenius_norm_from_singular_values(flat), dtype=float)
 
 
 #: float spacings of t within which a state that changes by its own size is a blow-up

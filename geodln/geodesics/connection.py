@@ -31,10 +31,16 @@ code cannot provide for matrix-shaped points:
 Depth 1 is the Euclidean metric: Christoffel symbols and curvature vanish (the divided
 differences of :math:`\mu^0` are 0).
 
-For a kernel with a homogeneity degree the dilation :math:`X \mapsto cX` is a homothety of the
-metric, so :math:`\Gamma_{cX} = \Gamma_X / c` and :math:`R_{cX} = R_X / c^2`: ``christoffels``
-and ``curvature`` are evaluated at the point scaled by a power of 2 to unit size and rescaled
-exactly, hence valid for base points of any scale (e.g. entries of size 1e-150 or 1e150).
+For a kernel with a homogeneity degree d (:math:`A_{cX} = c^{2d}A_X`; :math:`d = 1 - 1/N` for
+:math:`g^N`) the dilation :math:`X \mapsto cX` is a homothety of the metric, so
+:math:`\Gamma_{cX} = \Gamma_X / c`, :math:`R_{cX} = R_X / c^2` (for the same vectors) and the
+sectional curvature is :math:`K_{cX} = c^{2d-2}K_X` (:math:`c^{-2/N}K_X` for :math:`g^N`).
+``christoffels``, ``curvature``, ``sectional_curvature`` and ``riemann_tensor`` are evaluated
+at the point scaled by a power of 2 to unit size, with the tangent vectors scaled to unit size
+too (R is trilinear, K does not depend on their size), and rescaled exactly last: valid for
+base points and vectors anywhere in the float range (entries 1e-300 … 1e300), ``inf``/0 only
+where the exact value is out of range, no numpy warning. For a kernel without a degree nothing
+is rescaled (the range is that of the kernel's own arithmetic).
 
 References
 ----------
@@ -48,6 +54,7 @@ import numpy as np
 
 from geodln._checks import check_matrix
 from geodln.geodesics.newton_log import check_connected
+from geodln.svd_frame import times_pow2
 
 __all__ = ["LeviCivitaMixin", "PLANE_RTOL"]
 
@@ -86,6 +93,13 @@ class LeviCivitaMixin:
             raise ValueError(
                 f"{what} are given in entry coordinates, which are coordinates of M_r only for "
                 f"full-rank spaces; this space has rank {space.rank} < min(m, n)"
+            )
+        kernel = getattr(self, "kernel", None)
+        if space.m != space.n and kernel is not None and kernel.degenerate_on_mixed():
+            raise ValueError(
+                f"{what} are not defined: the metric is not defined on this {space.m}x{space.n} "
+                f"space (kernel {kernel!r} vanishes on the mixed blocks of a non-square "
+                "point, e.g. infinite depth)"
             )
         x = check_matrix(base_point, "base_point", shape=space.shape)
         s = np.linalg.svd(x, compute_uv=False)
@@ -141,7 +155,9 @@ class LeviCivitaMixin:
         Raises
         ------
         ValueError
-            If the space is not full rank, or ``base_point`` is invalid or singular.
+            If the space is not full rank, or ``base_point`` is invalid or singular, or the
+            kernel vanishes on the mixed blocks of a non-square space (infinite depth: the
+            metric is not defined there).
         NotImplementedError
             If the kernel has no power-sum co-metric.
 
@@ -188,9 +204,16 @@ class LeviCivitaMixin:
         ValueError
             As :meth:`christoffels`.
         """
-        gamma = self.christoffels(base_point)
-        lowered = np.einsum("...lm,...mij->...lij", self.metric_matrix(base_point), gamma)
-        return lowered + np.swapaxes(lowered, -3, -2)
+        x, _ = self._full_rank_point(base_point, "inner_product_derivative_matrix")
+        # d g(cX) = c**(-2d - 1) d g(X) (degree d): evaluated at unit size, rescaled last
+        x, exponent = self._unit_scaled(x)
+        gamma = self.christoffels(x)
+        lowered = np.einsum("...lm,...mij->...lij", self.metric_matrix(x), gamma)
+        out = lowered + np.swapaxes(lowered, -3, -2)
+        degree = getattr(self.kernel, "degree", None)
+        if degree is None:
+            return out
+        return times_pow2(out, -(2.0 * degree + 1.0) * exponent[..., None, None, None])
 
     # -- curvature -----------------------------------------------------------------------
     def curvature(self, tangent_vec_a, tangent_vec_b, tangent_vec_c, base_point):
@@ -232,14 +255,16 @@ class LeviCivitaMixin:
         smin = np.ldexp(smin, -exponent)
         a, b, c, x = np.broadcast_arrays(a, b, c, x)
         smin = np.broadcast_to(smin, x.shape[:-2])
-        exponent = np.broadcast_to(exponent, x.shape[:-2])
+        # R is trilinear in (a, b, c): evaluate on vectors scaled to unit size, rescale last
+        (a, e_a), (b, e_b), (c, e_c) = _entry_scaled(a), _entry_scaled(b), _entry_scaled(c)
+        exponent = e_a + e_b + e_c - 2 * np.broadcast_to(exponent, x.shape[:-2])
         field = self._field(x)
         g_bc, g_ac = field.christoffel(b, c), field.christoffel(a, c)
         d_a = self._directional(x, smin, a, lambda y: self._gamma(y, b, c))
         d_b = self._directional(x, smin, b, lambda y: self._gamma(y, a, c))
         out = d_a - d_b + field.christoffel(a, g_bc) - field.christoffel(b, g_ac)
-        with np.errstate(over="ignore", under="ignore"):  # R_X = 4**-e R_{2**-e X}
-            return np.ldexp(out, -2 * exponent[..., None, None])
+        # R_X(a, b)c = 2**(e_a + e_b + e_c - 2e) R_{2**-e X}(2**-e_a a, 2**-e_b b) 2**-e_c c
+        return times_pow2(out, exponent[..., None, None])
 
     def sectional_curvature(self, tangent_vec_a, tangent_vec_b, base_point=None):
         r"""Sectional curvature :math:`K(a, b)` of the plane spanned by ``a`` and ``b``.
@@ -266,7 +291,9 @@ class LeviCivitaMixin:
         ValueError
             If ``tangent_vec_a`` and ``tangent_vec_b`` do not span a plane in some member (one
             of them is zero, or they are parallel: the sine of their angle in the metric is
-            at most :data:`PLANE_RTOL`), naming the members; or as :meth:`curvature`.
+            at most :data:`PLANE_RTOL`), naming the members; if the kernel has no homogeneity
+            degree and the metric at ``base_point`` leaves the float range (no rescaling is
+            possible then); or as :meth:`curvature`.
 
         Examples
         --------
@@ -287,9 +314,20 @@ class LeviCivitaMixin:
         shape = self._space.shape
         a = check_matrix(tangent_vec_a, "tangent_vec_a", shape=shape)
         b = check_matrix(tangent_vec_b, "tangent_vec_b", shape=shape)
+        # K(cX) = c**(2d - 2) K(X) (homothety, degree d), and K does not depend on the scale
+        # of a and b: everything is evaluated at unit size and K rescaled exactly last
+        x, exponent = self._unit_scaled(x)
         a, b, x = np.broadcast_arrays(a, b, x)
-        a, b = _entry_scaled(a), _entry_scaled(b)
+        (a, _), (b, _) = _entry_scaled(a), _entry_scaled(b)
+        self._field(x)  # NotImplementedError first for a kernel without a co-metric operator
         aa, bb = self.squared_norm(a, x), self.squared_norm(b, x)
+        nonzero = np.any(a != 0, axis=(-2, -1)) & np.any(b != 0, axis=(-2, -1))
+        if np.any(nonzero & ~((aa > 0) & (aa < np.inf) & (bb > 0) & (bb < np.inf))):
+            raise ValueError(
+                "the metric at base_point leaves the float range and kernel "
+                f"{self.kernel!r} has no homogeneity degree to rescale it (give it one, "
+                "e.g. CallableKernel(func, degree=d), for base points of any scale)"
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(aa > 0, self.inner_product(a, b, x) / aa, 0.0)
         b_perp = b - c[..., None, None] * a
@@ -307,7 +345,11 @@ class LeviCivitaMixin:
             )
         a_hat = a / np.sqrt(aa)[..., None, None]
         b_hat = b_perp / np.sqrt(pp)[..., None, None]
-        return self.inner_product(self.curvature(a_hat, b_hat, b_hat, x), a_hat, x)
+        unit = self.inner_product(self.curvature(a_hat, b_hat, b_hat, x), a_hat, x)
+        degree = getattr(self.kernel, "degree", None)
+        if degree is None:
+            return unit
+        return times_pow2(unit, (2.0 * degree - 2.0) * np.broadcast_to(exponent, unit.shape))
 
     def riemann_tensor(self, base_point):
         r"""Riemann tensor :math:`R_{ijk}^l` in entry coordinates (geomstats' index convention).
@@ -328,6 +370,8 @@ class LeviCivitaMixin:
             As :meth:`christoffels`.
         """
         x, smin = self._full_rank_point(base_point, "riemann_tensor")
+        x, exponent = self._unit_scaled(x)  # R_X = 4**-e R_{2**-e X} in entry coordinates
+        smin = np.ldexp(smin, -exponent)
         m, n = self._space.shape
         d = m * n
         gamma = self.christoffels(x)
@@ -338,8 +382,9 @@ class LeviCivitaMixin:
             for e in range(d)], axis=-1)
         # geomstats 2.8 Connection.riemann_tensor, with this Jacobian
         prod = np.einsum("...ijk,...klm->...ijlm", gamma, gamma)
-        return (np.einsum("...ijlm->...lmji", jac) - np.einsum("...ijlm->...ljmi", jac)
-                + np.einsum("...ijlm->...mjli", prod) - np.einsum("...ijlm->...lmji", prod))
+        out = (np.einsum("...ijlm->...lmji", jac) - np.einsum("...ijlm->...ljmi", jac)
+               + np.einsum("...ijlm->...mjli", prod) - np.einsum("...ijlm->...lmji", prod))
+        return times_pow2(out, -2 * exponent[..., None, None, None, None])
 
     # -- distance ------------------------------------------------------------------------
     def squared_dist(self, point_a, point_b):
@@ -408,7 +453,7 @@ class LeviCivitaMixin:
 
 
 def _entry_scaled(z):
-    """``z`` divided by the power of 2 of its largest entry per member (zero stays zero)."""
+    """``(2**-e z, e)``: ``z`` over the power of 2 of its largest entry per member (0 stays 0)."""
     top = np.max(np.abs(z), axis=(-2, -1))
     exponent = np.frexp(np.where(top > 0, top, 1.0))[1]
-    return np.ldexp(z, -exponent[..., None, None])
+    return np.ldexp(z, -exponent[..., None, None]), exponent

@@ -39,7 +39,7 @@ from autograd import grad
 from geomstats.numerics.geodesic import ExpSolver
 from scipy.integrate import solve_ivp
 
-from geodln._checks import check_matrix, check_positive_int
+from geodln._checks import check_matrix, check_positive_int, real_scalar
 from geodln.geodesics.operators import PowerSumCometric, cometric_operator, hamiltonian
 from geodln.geodesics.power_sum_field import PowerSumField
 from geodln.svd_frame import SVDFrame
@@ -165,13 +165,13 @@ class HamiltonianExpSolver(ExpSolver):
         self.field = field
         self._space = space
         self.kernel = kernel
-        if not (0 < rtol < 1):
+        if real_scalar(rtol) is None or not (0 < real_scalar(rtol) < 1):
             raise ValueError(f"rtol must be in (0, 1), got {rtol!r}")
-        if not (0 <= singular_tol < 1):
+        if real_scalar(singular_tol) is None or not (0 <= real_scalar(singular_tol) < 1):
             raise ValueError(f"singular_tol must be in [0, 1), got {singular_tol!r}")
-        self.rtol = float(rtol)
+        self.rtol = real_scalar(rtol)
         self.method = method
-        self.singular_tol = float(singular_tol)
+        self.singular_tol = real_scalar(singular_tol)
         self.max_evals = check_positive_int(max_evals, "max_evals")
         self._operator = None
         self._grad = None

@@ -50,7 +50,7 @@ References
 import numpy as np
 from geomstats.numerics.geodesic import LogSolver
 
-from geodln._checks import check_positive_int
+from geodln._checks import check_depth, check_positive_int
 from geodln.geodesics.hamiltonian_exp import RANK_TOL, broadcast_flat
 from geodln.geodesics.root_chart_collocation import root_chart_collocation
 from geodln.geodesics.root_log import RootLogSolver
@@ -120,6 +120,11 @@ def root_chart_velocity(point, base_point, depth, rank=None):
     -------
     tangent_vec : ndarray, shape=[..., m, n]
 
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer in ``[1, 10**6]`` (bools are not numbers).
+
     References
     ----------
     .. [1] GEO25: Chen, "Geodesics in the Deep Linear Network", arXiv:2510.07324, Abstract
@@ -134,6 +139,8 @@ def root_chart_velocity(point, base_point, depth, rank=None):
     >>> bool(np.allclose(np.diag(v), [3.0, 3 * 2 ** (2 / 3) * (1 - 2 ** (1 / 3))], atol=1e-6))
     True
     """
+    depth = check_depth(depth, "depth", allow_inf=False)
+
     def power(z, p):
         f = SVDFrame(z, rank, check=False)
         return (f.u * f.s[..., None, :] ** p) @ f.vt

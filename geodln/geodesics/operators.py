@@ -36,6 +36,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 import autograd.numpy as anp
 import numpy as np
 
+from geodln._checks import check_bool, check_depth, check_positive_int
 from geodln.geodesics.power_family import sym_power_family
 
 __all__ = [
@@ -45,6 +46,9 @@ __all__ = [
     "cometric_operator",
     "hamiltonian",
 ]
+
+#: most Gauss–Legendre nodes of :class:`InfiniteDepthCometric` (16 already give ~1e-15)
+MAX_NODES = 1000
 
 
 def _t(a):
@@ -147,6 +151,12 @@ class DLNCometric(PowerSumCometric):
     rank : int, optional
         Rank of the base points (see :class:`PowerSumCometric`).
 
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer in ``[1, 10**6]`` (bools are not numbers) or
+        ``normalized`` is not a bool.
+
     References
     ----------
     .. [1] ACH18: Arora, Cohen, Hazan, arXiv:1802.06509, Theorem 1 (end-to-end dynamics
@@ -168,7 +178,8 @@ class DLNCometric(PowerSumCometric):
     """
 
     def __init__(self, depth, normalized=False, rank=None):
-        N = int(depth)
+        N = check_depth(depth, "depth", allow_inf=False)
+        normalized = check_bool(normalized, "normalized")
         coef = 1.0 / N if normalized else 1.0
         super().__init__(
             [(N - j) / N for j in range(1, N + 1)],
@@ -186,7 +197,13 @@ class InfiniteDepthCometric(PowerSumCometric):
     Parameters
     ----------
     n_nodes : int
-        Quadrature nodes (default 16; see the module docstring for the error).
+        Quadrature nodes, 1 to ``MAX_NODES`` = 1000 (default 16; see the module docstring for
+        the error).
+
+    Raises
+    ------
+    ValueError
+        If ``n_nodes`` is not an integer in ``[1, 1000]`` (bools are not numbers).
 
     References
     ----------
@@ -208,7 +225,8 @@ class InfiniteDepthCometric(PowerSumCometric):
     """
 
     def __init__(self, n_nodes=16):
-        nodes, weights = np.polynomial.legendre.leggauss(int(n_nodes))
+        n_nodes = check_positive_int(n_nodes, "n_nodes", maximum=MAX_NODES)
+        nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
         s = 0.5 * (nodes + 1.0)
         super().__init__(1.0 - s, s, 0.5 * weights, rank=None)
         self.n_nodes = int(n_nodes)

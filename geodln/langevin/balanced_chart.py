@@ -68,7 +68,12 @@ vanish together (rank d−2). For E depending on X only through its singular val
 
 import numpy as np
 
-from geodln._checks import check_nonnegative_real, check_positive_int, check_positive_real
+from geodln._checks import (
+    check_depth,
+    check_nonnegative_real,
+    check_positive_int,
+    check_positive_real,
+)
 from geodln.factors import balance_defect, check_factors, product, product_adjoint
 from geodln.langevin.factors import FactorLangevinPath, finite_product_record
 from geodln.langevin.path import (
@@ -183,6 +188,7 @@ def balanced_chart_gram(lam, depth):
     ----------
     lam : ndarray, shape=[..., d]
     depth : int
+        N, in ``[1, 10**6]``.
 
     Returns
     -------
@@ -191,6 +197,11 @@ def balanced_chart_gram(lam, depth):
         - 2\lambda_i\lambda_j\,(\text{off-diagonal ones})`, pairs i < j in row-major order.
     pairs : tuple of ndarray, shapes [d(d-1)/2]
         Indices ``(i, j)`` of the pairs.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an integer in ``[1, 10**6]`` (bools are not numbers).
 
     References
     ----------
@@ -211,7 +222,7 @@ def balanced_chart_gram(lam, depth):
     """
     d = lam.shape[-1]
     i, j = np.triu_indices(d, k=1)
-    dmat, off = _pair_matrices(depth)
+    dmat, off = _pair_matrices(check_depth(depth, "depth", allow_inf=False))
     a = (lam[..., i] ** 2 + lam[..., j] ** 2)[..., None, None]
     b = (lam[..., i] * lam[..., j])[..., None, None]
     return a * dmat - 2.0 * b * off, (i, j)

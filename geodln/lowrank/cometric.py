@@ -186,23 +186,32 @@ class FactoredSpectralMetric:
         """
         base_point = self._point(base_point)
         a = self._tangent(tangent_vec_a, base_point, "tangent_vec_a")
-        b = self.flat(tangent_vec_b, base_point)
-        with np.errstate(over="ignore"):  # inf, without a warning, only where g_X overflows
-            return a.frobenius_inner(b)
+        b = self._tangent(tangent_vec_b, base_point, "tangent_vec_b")
+        return base_point.inner_product_blocks(
+            self.kernel, self._blocks(a, base_point), self._blocks(b, base_point))
 
     def inner_coproduct(self, cotangent_vec_a, cotangent_vec_b, base_point):
         r"""Co-metric inner product :math:`\mathrm{tr}(G_1^T A_X G_2)`."""
         base_point = self._point(base_point)
         a = self._tangent(cotangent_vec_a, base_point, "cotangent_vec_a")
-        return a.frobenius_inner(self.sharp(cotangent_vec_b, base_point))
+        b = self._tangent(cotangent_vec_b, base_point, "cotangent_vec_b")
+        return base_point.inner_product_blocks(
+            self.kernel, self._blocks(a, base_point), self._blocks(b, base_point), inverse=False)
 
     def squared_norm(self, vector, base_point):
         """Squared norm :math:`g_X(Z, Z)`."""
         return self.inner_product(vector, vector, base_point)
 
     def norm(self, vector, base_point):
-        r"""Norm :math:`\sqrt{g_X(Z, Z)}` per member."""
-        out = np.sqrt(self.squared_norm(vector, base_point))
+        r"""Norm :math:`\sqrt{g_X(Z, Z)}` per member, exact wherever it is representable.
+
+        Evaluated from the logarithms of the eigenvalues
+        (:meth:`geodln.svd_frame.SVDFrame.norm_blocks`), so it is exact also where
+        :math:`g_X(Z, Z)` under- or overflows.
+        """
+        base_point = self._point(base_point)
+        z = self._tangent(vector, base_point, "vector")
+        out = base_point.norm_blocks(self.kernel, self._blocks(z, base_point))
         return float(out) if np.ndim(out) == 0 else out
 
     def __repr__(self):

@@ -8,13 +8,14 @@ O(|Ω|·r) and the Euclidean gradient, :math:`\nabla E = \sum_\Omega (X_{ij} - b
 is returned as a ``scipy.sparse`` CSR matrix whose sparsity structure is built once.
 """
 
-import numbers
 
 import numpy as np
 
 from geodln._checks import (
+    as_array,
     as_generator,
     check_finite,
+    check_fraction,
     check_nonnegative_real,
     check_positive_int,
     check_rank,
@@ -37,7 +38,7 @@ DENSE_MAX_ENTRIES = 1 << 22
 
 
 def _index_array(a, name):
-    a = np.asarray(a)
+    a = as_array(a, name)
     if a.ndim != 1:
         raise ValueError(f"{name} must be a 1-d integer array, got shape {a.shape}")
     if a.size and not np.issubdtype(a.dtype, np.integer):
@@ -95,7 +96,7 @@ class SparseCompletion(FactoredLeastSquares):
             rows = _index_array(indices[0], "indices[0] (rows)")
             cols = _index_array(indices[1], "indices[1] (cols)")
         else:
-            arr = np.asarray(indices)
+            arr = as_array(indices, "indices")
             if arr.ndim != 2 or arr.shape[1] != 2:
                 raise ValueError(
                     f"indices must be (rows, cols) or an integer array [k, 2], got {arr.shape}"
@@ -312,7 +313,8 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
         If ``rank`` is not an integer rank in 1..min(m, n); if ``n_observed`` is not an integer
         >= 1 (bools are refused); if ``seed`` is not None, an integer seed or a
         ``numpy.random.Generator``; otherwise with the message ``give exactly one of fraction
-        and n_observed``; or ``fraction must be in (0, 1], got …``.
+        and n_observed``; or ``fraction must be a number in (0, 1], got …`` (bools are not
+        numbers).
 
     References
     ----------
@@ -336,8 +338,7 @@ def random_sparse_completion(shape, rank, fraction=None, n_observed=None, seed=N
     if (fraction is None) == (n_observed is None):
         raise ValueError("give exactly one of fraction and n_observed")
     if fraction is not None:
-        if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        fraction = check_fraction(fraction, "fraction")
         n_observed = max(1, int(round(fraction * m * n)))
     n_observed = check_positive_int(n_observed, "n_observed")
     rng = as_generator(seed)

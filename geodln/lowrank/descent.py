@@ -64,8 +64,10 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     metric : int, numpy.inf, FactoredSpectralMetric, geodln.SpectralMetric or SpectralKernel
         An int is the depth N of :math:`g^N` (plain sum :math:`A_{N,X}`); see
         :func:`geodln.lowrank.cometric.as_factored_metric`.
-    step_size : float, optional
-        η > 0. Default (None, with an int depth ``metric``):
+    step_size : float or array-like, shape=[B], optional
+        η > 0, or one step per member of a batched ``X0`` (as :func:`geodln.gradient_descent`;
+        member i then runs exactly as it would alone with ``step_size[i]``). Default (None,
+        with an int depth ``metric``):
         :func:`geodln.step_size.default_step_size`, the stable step at the start and at the
         estimated solution scale (recorded in ``metadata["step_size"]``).
     n_steps : int
@@ -89,8 +91,10 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     Raises
     ------
     ValueError
-        If ``X0`` is not a finite FactoredPoint, ``metric``, ``step_size``, ``n_steps``,
-        ``stop`` or ``record`` is invalid, or ``loss`` is not finite at ``X0``.
+        If ``X0`` is not a finite FactoredPoint, ``loss`` is not defined on matrices of
+        ``X0``'s shape, ``metric``, ``step_size`` (a per-member array needs a batched ``X0``
+        of as many members), ``n_steps``, ``stop`` or ``record`` is invalid, or ``loss`` is
+        not finite at ``X0``.
 
     References
     ----------
@@ -110,13 +114,14 @@ def lowrank_gradient_descent(loss, X0, metric=None, step_size=None, n_steps=None
     if metric is None:
         raise ValueError("metric (a depth N or a spectral metric) is required")
     x0, single = as_batch(check_start(X0))
+    check_loss(loss, x0.shape, "X0")
     if step_size is None:  # the stable step at the start and the solution's scale
         if isinstance(metric, bool) or not isinstance(metric, int | np.integer):
             raise ValueError(f"step_size is required with metric={metric!r} (the default step "
                              "is defined for a depth N)")
         step_size = default_step_size(loss, x0, int(metric))
     metric = as_factored_metric(metric)
-    eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
-    check_loss(loss)
+    eta = check_step_size(step_size, None if single else x0.batch_shape[0])
+    n_steps = check_n_steps(n_steps)
     field = FactoredField(loss, metric, x0.shape, x0.rank)
     return run_fixed_steps(field, field.pack(x0), eta, n_steps, stop, record, single)

@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 
-from geodln._checks import check_positive_int
+from geodln._checks import check_positive_int, check_step_sizes
 from geodln.flows.descent import descend
 from geodln.flows.recording import as_record
 from geodln.flows.stopping import StoppingRules
@@ -65,43 +65,42 @@ def stopping_of(stop):
                      f"got {stop!r}")
 
 
-def check_step_size(step_size):
-    """Return ``step_size`` as a positive finite float (``ValueError`` naming it otherwise).
+def check_step_size(step_size, batch=None):
+    """Return ``step_size`` as one positive finite float or one per member (``ValueError``).
+
+    The rule of :func:`geodln.gradient_descent`, shared through
+    :func:`geodln._checks.check_step_sizes`: bools (Python or numpy) are not numbers; an array
+    ``[B]`` gives each member of a batched start its own step.
 
     Parameters
     ----------
-    step_size : float
+    step_size : float or array-like, shape=[B]
         :math:`\\eta`, as the caller gave it.
+    batch : int or None
+        Number of members of the batched start (None: an unbatched start, one step).
 
     Returns
     -------
-    eta : float
+    eta : float or ndarray, shape=[B]
 
     Raises
     ------
     ValueError
-        With the message ``step_size must be a positive finite number, got …``.
+        With the message ``step_size must be a positive finite number…``, or ``step_size has
+        k entries; a per-member step needs a batched start of as many members…``.
 
     Examples
     --------
+    >>> import numpy as np
     >>> from geodln.lowrank.driver import check_step_size
-    >>> check_step_size(0.1)
-    0.1
-    >>> check_step_size(True)
+    >>> check_step_size(0.1), check_step_size([0.1, 0.2], batch=2).tolist()
+    (0.1, [0.1, 0.2])
+    >>> check_step_size(np.True_)
     Traceback (most recent call last):
     ...
-    ValueError: step_size must be a positive finite number, got True
+    ValueError: step_size must be a positive finite number, got np.True_
     """
-    if isinstance(step_size, bool):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
-    try:
-        eta = float(step_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}") \
-            from None
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"step_size must be a positive finite number, got {step_size!r}")
-    return eta
+    return check_step_sizes(step_size, "step_size", batch)
 
 
 def check_n_steps(n_steps):
@@ -169,13 +168,18 @@ def as_batch(point):
     return FactoredPoint(point.u[None], point.s[None], point.v[None], check=False), True
 
 
-def check_loss(loss):
-    """Return ``loss`` if it has ``value_and_gradient(point)`` (a factored loss).
+def check_loss(loss, shape=None, start="X0"):
+    """Return ``loss`` if it has ``value_and_gradient(point)`` (and the start's shape).
 
     Parameters
     ----------
     loss : object
         The loss the caller passed.
+    shape : tuple of int, optional
+        ``(m, n)`` of the start's end-to-end matrix, compared with ``loss.shape`` (when the
+        loss has one).
+    start : str
+        Public name of the start in the message.
 
     Returns
     -------
@@ -185,7 +189,7 @@ def check_loss(loss):
     Raises
     ------
     ValueError
-        Naming ``loss`` otherwise.
+        Naming ``loss`` otherwise, or naming ``start`` and ``loss`` when their shapes differ.
 
     Examples
     --------
@@ -198,6 +202,10 @@ def check_loss(loss):
     if not callable(getattr(loss, "value_and_gradient", None)):
         raise ValueError("loss must be a factored loss with value_and_gradient(point) (e.g. "
                          f"geodln.lowrank.SparseCompletion), got {type(loss).__name__}")
+    expected = getattr(loss, "shape", None)
+    if shape is not None and expected is not None and tuple(shape) != tuple(expected):
+        raise ValueError(f"{start} gives matrices of shape {tuple(shape)} but loss is defined on "
+                         f"{tuple(expected)} matrices")
     return loss
 
 

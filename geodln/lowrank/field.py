@@ -31,6 +31,7 @@ import numpy as np
 
 from geodln.flows.fields import VectorField
 from geodln.flows.recording import Every
+from geodln.flows.stopping import frobenius_norms
 from geodln.flows.trajectory import Trajectory
 from geodln.lowrank.point import FactoredPoint
 from geodln.lowrank.retraction import (
@@ -231,8 +232,8 @@ class FactoredField(FactoredRecords):
     def velocity_norm(self, k):
         """:math:`\\|K\\|_F = (\\|M\\|^2 + \\|U_p\\|^2 + \\|V_p\\|^2)^{1/2}` per member."""
         mc, up, vp, _, _ = self._parts(k)
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.sqrt(sum(np.sum(a * a, axis=(-2, -1)) for a in (mc, up, vp)))
+        parts = np.stack([frobenius_norms(a) for a in (mc, up, vp)], axis=-1)
+        return frobenius_norms(parts, axes=1)  # scaled: no overflow
 
     def _sum(self, coefs, ks, point=None):
         """Factors ``(L, R)`` of ``X + sum_j coefs[j] K_j`` (``coefs`` [s, b])."""

@@ -45,7 +45,13 @@ array, cost independent of the depth.
 
 import numpy as np
 
-from geodln._checks import check_finite, check_positive_int, check_positive_real, real_scalar
+from geodln._checks import (
+    check_finite,
+    check_nonnegative_real,
+    check_positive_int,
+    check_positive_real,
+    real_scalar,
+)
 from geodln.flows.ode import Solver
 from geodln.flows.recording import as_record
 from geodln.flows.runge_kutta import integrate_batch
@@ -98,10 +104,7 @@ class FlowOptions:
                  max_steps=100000):
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        for name, val in (("rtol", rtol), ("atol", atol)):
-            if real_scalar(val) is None or not (np.isfinite(real_scalar(val))
-                                                and real_scalar(val) >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
+        rtol, atol = check_nonnegative_real(rtol, "rtol"), check_nonnegative_real(atol, "atol")
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol cannot both be 0")
         if first_step is not None:
@@ -150,7 +153,8 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     Raises
     ------
     ValueError
-        If an argument is invalid, or ``loss`` is not finite at ``X0``.
+        If an argument is invalid, ``loss`` is not defined on matrices of ``X0``'s shape, or
+        ``loss`` is not finite at ``X0``.
 
     References
     ----------
@@ -172,8 +176,8 @@ def lowrank_flow(loss, X0, metric=None, t_span=(0.0, 1.0), *, options=None, stop
     if not isinstance(options, FlowOptions):
         raise ValueError(f"options must be a FlowOptions, got {options!r}")
     metric = as_factored_metric(metric)
-    check_loss(loss)
     x0, single = as_batch(check_start(X0))
+    check_loss(loss, x0.shape, "X0")
     t_span = check_finite(t_span, "t_span")
     if t_span.shape != (2,):
         raise ValueError(f"t_span must be a pair (t0, t1), got shape {t_span.shape}")

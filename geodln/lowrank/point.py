@@ -17,6 +17,7 @@ of every spectral kernel are evaluated by the same code for dense and factored p
 import numpy as np
 
 from geodln._checks import (
+    as_array,
     as_generator,
     check_bool,
     check_finite,
@@ -79,7 +80,7 @@ def _swap(a):
 
 
 def _array(x, name):
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
         raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):

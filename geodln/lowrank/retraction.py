@@ -150,10 +150,16 @@ def truncated_svd_of_dense(x, rank):
     ----------
     x : ndarray, shape=[..., m, n]
     rank : int
+        In ``1..min(m, n)``.
 
     Returns
     -------
     point : FactoredPoint
+
+    Raises
+    ------
+    ValueError
+        If ``rank`` is not an integer in ``1..min(m, n)`` (bools are not numbers).
 
     References
     ----------
@@ -168,6 +174,7 @@ def truncated_svd_of_dense(x, rank):
     >>> truncated_svd_of_dense(np.diag([3.0, 2.0, 1.0]), 2).s
     array([3., 2.])
     """
+    rank = check_rank(rank, *x.shape[-2:])
     ok = finite_members(x)
     if not np.all(ok):
         x = np.where(ok[..., None, None], x, 0.0)

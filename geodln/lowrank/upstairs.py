@@ -321,8 +321,10 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     factors0 : list of ndarray
         ``[W_1, ..., W_N]`` (N >= 2), each ``[d_p, d_{p-1}]`` or a batch
         ``[B, d_p, d_{p-1}]``, e.g. :func:`bottleneck_factors`.
-    step_size : float, optional
-        η > 0. Default (None): :func:`geodln.step_size.default_step_size` of depth N at the
+    step_size : float or array-like, shape=[B], optional
+        η > 0, or one step per member of batched factors (member i then runs exactly as it
+        would alone with ``step_size[i]``). Default (None):
+        :func:`geodln.step_size.default_step_size` of depth N at the
         product of the factors (recorded in ``metadata["step_size"]``).
     n_steps : int
         Number of steps (>= 1; required).
@@ -344,8 +346,10 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
     Raises
     ------
     ValueError
-        If ``factors0`` is not a chained list of at least 2 finite matrices (same batch), or
-        another argument is invalid, or ``loss`` is not finite at the start.
+        If ``factors0`` is not a chained list of at least 2 finite matrices (same batch) whose
+        product has the loss's shape, ``step_size`` is not a positive number or one per member
+        of batched factors, another argument is invalid, or ``loss`` is not finite at the
+        start.
 
     References
     ----------
@@ -369,14 +373,15 @@ def upstairs_gradient_descent(loss, factors0, step_size=None, n_steps=None, *, s
         raise ValueError("factors0 must share one batch axis (or none), got shapes "
                          f"{[w.shape for w in factors]}")
     single = factors[0].ndim == 2
+    check_loss(loss, (factors[-1].shape[-2], factors[0].shape[-1]), "factors0")
     state = [w[None].copy() if single else w.copy() for w in factors]
     if step_size is None:  # the stable step of depth N at the product and the solution scale
         step_size = default_step_size(loss, FactoredPoint.from_product(
             *end_to_end_factors(state)), len(factors))
-    eta, n_steps = check_step_size(step_size), check_n_steps(n_steps)
+    eta = check_step_size(step_size, None if single else factors[0].shape[0])
+    n_steps = check_n_steps(n_steps)
     field = ThinFactorField(loss, [factors[0].shape[-1]] + [w.shape[-2] for w in factors],
                             shared)
-    check_loss(loss)
     out = run_fixed_steps(field, field.pack(state), eta, n_steps, stop, record, False)
     final = [w[0] for w in out.factors] if single else out.factors
     out.metadata = {**out.metadata,
