@@ -450,6 +450,40 @@ def check_positive_real(value, name):
     return real
 
 
+def check_finite_real(value, name):
+    """Return ``value`` as a finite ``float`` or raise ``ValueError`` naming ``name``.
+
+    Parameters
+    ----------
+    value : float
+        The number (bools, Python or numpy, are not numbers; strings are not either).
+    name : str
+        Public argument name used in the error message.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a finite real number.
+
+    Examples
+    --------
+    >>> check_finite_real(-0.5, "power")
+    -0.5
+    >>> check_finite_real("2", "power")
+    Traceback (most recent call last):
+    ...
+    ValueError: power must be a finite real number, got '2'
+    """
+    real = real_scalar(value)
+    if real is None or not np.isfinite(real):
+        raise ValueError(f"{name} must be a finite real number, got {_short(value)}")
+    return real
+
+
 def check_nonnegative_real(value, name, allow_inf=False):
     """Return ``value`` as a ``float`` >= 0 (finite unless ``allow_inf``), else ``ValueError``.
 

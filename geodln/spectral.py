@@ -57,7 +57,12 @@ import math
 
 import numpy as np
 
-from geodln._checks import check_bool, check_depth, check_symmetric_kernel, real_scalar
+from geodln._checks import (
+    check_bool,
+    check_depth,
+    check_finite_real,
+    check_symmetric_kernel,
+)
 
 __all__ = [
     "SpectralKernel",
@@ -912,6 +917,11 @@ class ArithmeticMeanKernel(SpectralKernel):
     power : float
         The power p.
 
+    Raises
+    ------
+    ValueError
+        If ``power`` is not a finite real number (bools are not numbers).
+
     References
     ----------
     .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504, Section 1, Eq. (1) (the Bures–Wasserstein
@@ -926,7 +936,7 @@ class ArithmeticMeanKernel(SpectralKernel):
     """
 
     def __init__(self, power=1.0):
-        self.power = float(power)
+        self.power = check_finite_real(power, "power")
         self.degree = self.power
         self.name = f"arith(p={self.power:g})"
 
@@ -969,6 +979,11 @@ class GeometricMeanKernel(SpectralKernel):
     power : float
         The power p.
 
+    Raises
+    ------
+    ValueError
+        If ``power`` is not a finite real number (bools are not numbers).
+
     References
     ----------
     .. [1] BJL19: Bhatia, Jain, Lim, arXiv:1712.01504, Section 1, Eq. (1) (the Bures–Wasserstein
@@ -983,7 +998,7 @@ class GeometricMeanKernel(SpectralKernel):
     """
 
     def __init__(self, power=1.0):
-        self.power = float(power)
+        self.power = check_finite_real(power, "power")
         self.degree = self.power
         self.name = f"geom(p={self.power:g})"
 
@@ -1084,9 +1099,7 @@ class CallableKernel(SpectralKernel):
             raise ValueError(f"func must be callable, got {type(func).__name__}")
         check_symmetric_kernel(func, "func")
         if degree is not None:
-            if real_scalar(degree) is None or not np.isfinite(real_scalar(degree)):
-                raise ValueError(f"degree must be a finite number or None, got {degree!r}")
-            degree = real_scalar(degree)
+            degree = check_finite_real(degree, "degree")
         if name is not None and not isinstance(name, str):
             raise ValueError(f"name must be a string or None, got {type(name).__name__}")
         self.func = func

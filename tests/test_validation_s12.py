@@ -212,3 +212,23 @@ def test_loading_a_directory_names_path(tmp_path):
             load(tmp_path)
         with pytest.raises(ValueError, match="cannot read path"):
             load(tmp_path / "missing.npz")
+# -- 5, 6 in geodln.flows (needs the flows patch): the engine's entry points name their arguments
+def test_flows_entry_points_name_their_arguments():
+    rc = losses.razin_cohen_completion()
+    with pytest.raises(ValueError, match="start"):  # widths multiply to 3 x 2, loss is 2 x 2
+        geodln.gradient_descent(rc, [np.ones((3, 2)), np.ones((3, 3))], 0.1, 2, mode="upstairs")
+    with pytest.raises(ValueError, match="step_size"):
+        geodln.gradient_descent(rc, 0.1 * np.eye(2), RAGGED, 2, metric=2)
+    with pytest.raises(ValueError, match="X0"):
+        geodln.downstairs_flow(rc, RAGGED, 3, (0.0, 0.1))
+
+
+@pytest.mark.parametrize("call", [
+    lambda flag: geodln.spectral.ArithmeticMeanKernel(flag),
+    lambda flag: geodln.spectral.GeometricMeanKernel(flag),
+    lambda flag: geodln.flows.compare.numerical_rank(np.eye(2), flag),
+])
+@pytest.mark.parametrize("flag", [np.bool_(True), True, "2"])
+def test_kernel_powers_and_rank_tolerance_are_numbers(call, flag):
+    with pytest.raises(ValueError, match="power|rtol"):
+        call(flag)

@@ -13,7 +13,7 @@ loss, status).
 
 import numpy as np
 
-from geodln._checks import check_depth, check_matrix, is_factor_list
+from geodln._checks import check_depth, check_matrix, check_nonnegative_real, is_factor_list
 from geodln.factors import balance_defect, balanced_factors, check_factors, product
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.gradient_flow import run_flow
@@ -37,18 +37,25 @@ def numerical_rank(x, rtol=RANK_RTOL):
     x : array-like, shape=[m, n]
         A matrix.
     rtol : float
-        Relative threshold.
+        Relative threshold, >= 0.
 
     Returns
     -------
     rank : int
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite matrix or ``rtol`` is not a finite real number >= 0 (bools
+        are not numbers).
 
     Examples
     --------
     >>> numerical_rank(np.diag([1.0, 1e-12]))
     1
     """
-    s = np.linalg.svd(np.asarray(x, float), compute_uv=False)
+    rtol = check_nonnegative_real(rtol, "rtol")
+    s = np.linalg.svd(check_matrix(x, "x", allow_batch=False), compute_uv=False)
     return int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geodln._checks import (
+    as_array,
     check_choice,
     check_matrix,
     check_positive_int,
@@ -254,7 +255,7 @@ def _dedupe(ss, yy, counts):
 
 def _step_size(step_size):
     """Return a positive finite float, or a 1-d array of them (one per member)."""
-    if np.ndim(step_size) == 0:
+    if as_array(step_size, "step_size").ndim == 0:
         return check_positive_real(step_size, "step_size")
     try:
         eta = np.asarray(step_size)

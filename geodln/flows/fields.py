@@ -671,11 +671,13 @@ class UpstairsField(VectorField):
     loss : geodln.losses.Loss
     widths : sequence of int
         All widths ``(d_0 = n, d_1, ..., d_N = m)``.
+    name : str
+        Public name of the factors in the error message (``"factors0"``, ``"start"``).
 
     Raises
     ------
     ValueError
-        If the widths do not multiply to the loss's shape.
+        If the widths do not multiply to the loss's shape (naming ``name``).
 
     References
     ----------
@@ -692,13 +694,13 @@ class UpstairsField(VectorField):
 
     mode = "upstairs"
 
-    def __init__(self, loss, widths):
+    def __init__(self, loss, widths, name="factors0"):
         self.loss = loss
         self.shape = tuple(loss.shape)
         self.widths = tuple(int(w) for w in widths)
         if (self.widths[-1], self.widths[0]) != self.shape:
             raise ValueError(
-                f"factors0 multiply to shape ({self.widths[-1]}, {self.widths[0]}) but the loss "
+                f"{name} multiply to shape ({self.widths[-1]}, {self.widths[0]}) but the loss "
                 f"is defined on {self.shape} matrices"
             )
         self.depth = len(self.widths) - 1
@@ -718,7 +720,7 @@ class UpstairsField(VectorField):
         batch = {w.shape[:-2] for w in factors}
         if len(batch) != 1 or len(next(iter(batch))) > 1:
             raise ValueError(f"{name}: factors must be matrices or share one batch axis [B, d, d']")
-        return cls(loss, widths_of(factors))
+        return cls(loss, widths_of(factors), name)
 
     def pack(self, start, name="factors0"):
         """Validate factors (each ``[d_p, d_{p-1}]`` or ``[B, d_p, d_{p-1}]``); state ``[B, D]``.

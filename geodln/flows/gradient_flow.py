@@ -19,6 +19,7 @@ Abbreviations: CMV = Cohen, Menon, Veraszto (CMV23).
 
 import numpy as np
 
+from geodln._checks import as_array
 from geodln.factors import check_factors
 from geodln.flows.fields import DownstairsField, UpstairsField
 from geodln.flows.ode import Solver, check_t_span, integrate
@@ -152,7 +153,7 @@ def downstairs_flow(loss, X0, metric=None, t_span=None, *, solver=None, stop=Non
     >>> tr.status, tr.final_X.shape
     ('completed', (2, 2))
     """
-    shape = np.shape(X0)[-2:] if np.ndim(X0) >= 2 else None
+    shape = as_array(X0, "X0").shape[-2:] if as_array(X0, "X0").ndim >= 2 else None
     loss = as_loss(loss, shape)
     if metric is None:
         raise ValueError("metric is required: a depth N (int or numpy.inf) or a metric object")
