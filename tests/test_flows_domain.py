@@ -192,3 +192,25 @@ def test_single_explicit_run_follows_scipy_where_nothing_crosses():
                                     record=At(times))
         assert tr.metadata["integrator"].startswith("batched")
         np.testing.assert_allclose(tr.X.reshape(len(times), 4), ref.y.T, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["DOP853", "RK45"])
+def test_lower_rank_start_on_a_full_rank_field_runs(method):
+    # SMG14's aligned start: rank 3 on the 4 x 5 matrices (rank 4); its missing singular value
+    # sits at rounding level, so there is no component to keep and no step is refused
+    from geodln import At, Solver, downstairs_flow
+    from geodln.convergence import aligned_start, mode_strength, mode_strengths, mode_time
+    from geodln.losses import LeastSquares
+
+    g = np.random.default_rng(0)
+    u = np.linalg.qr(g.standard_normal((4, 3)))[0]
+    v = np.linalg.qr(g.standard_normal((5, 3)))[0]
+    s, a0 = np.array([3.0, 2.0, 1.0]), np.full(3, 1e-2)
+    loss = LeastSquares(np.eye(5), u @ np.diag(s) @ v.T)
+    t_end = float(np.max(mode_time(s * (1 - 1e-4), s, a0, 2)))
+    times = np.linspace(0.0, t_end, 12)
+    tr = downstairs_flow(loss, aligned_start(u, v, a0), 2, (0.0, t_end),
+                         solver=Solver(method, rtol=1e-12, atol=1e-15), record=At(times))
+    assert tr.status == "completed" and tr.X.shape == (12, 4, 5)
+    ref = mode_strength(times[:, None], s, a0, 2)  # SMG14's closed form
+    np.testing.assert_allclose(mode_strengths(tr.X, u, v), ref, rtol=1e-7)

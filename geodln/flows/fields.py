@@ -62,7 +62,7 @@ from geodln.metric import DLNMetric, SpectralMetric
 from geodln.small_svd import apply_2x2
 from geodln.spaces import RankMatrices
 from geodln.spectral import DLNKernel, SpectralKernel
-from geodln.svd_frame import SVDFrame
+from geodln.svd_frame import RANK_RTOL, SVDFrame
 
 __all__ = ["VectorField", "DownstairsField", "UpstairsField", "resolve_metric"]
 
@@ -578,8 +578,11 @@ class DownstairsField(VectorField):
         Returns
         -------
         reference : ndarray, shape=[B], or None
-            ``sign det X0`` for a square full-rank field (0 for a singular start: no
-            constraint), ones otherwise; None when the flow has no invariant domain.
+            ``sign det X0`` for a square full-rank field, ones otherwise; 0 (no constraint)
+            for a start whose r-th singular value is at most ``RANK_RTOL`` times the first (a
+            start of lower rank than the field's: its missing singular values sit at the
+            rounding level, where their sign is not determined); None when the flow has no
+            invariant domain.
 
         References
         ----------
@@ -600,9 +603,13 @@ class DownstairsField(VectorField):
         """
         if not self.keeps_rank:
             return None
+        x = self.point(y0)
+        with np.errstate(all="ignore"):
+            sv = np.linalg.svd(x, compute_uv=False)
+        full = sv[..., self.rank - 1] > RANK_RTOL * sv[..., 0]
         if not self.square_full_rank:
-            return np.ones(y0.shape[0])
-        return _det_sign(self.point(y0))
+            return full.astype(float)
+        return np.where(full, _det_sign(x), 0.0)
 
     def in_domain(self, y_old, y_new, reference):
         r"""Whether each trial step ``y_old -> y_new`` stays in the invariant domain.
@@ -648,7 +655,7 @@ class DownstairsField(VectorField):
         u, _, vt = np.linalg.svd(self.point(y_old[finite]))
         r = self.rank
         core = np.swapaxes(u[..., :r], -1, -2) @ x_new @ np.swapaxes(vt[..., :r, :], -1, -2)
-        inside[finite] = _det_sign(core) > 0
+        inside[finite] = (_det_sign(core) > 0) | (reference[finite] == 0)
         return inside
 
     def metadata(self):

@@ -301,8 +301,8 @@ def integrate(field, y0, t_span, rules, solver, record):
     n_rhs = 0
     cache = {"y": None, "f": None}
     domain = field.domain_reference(y0)
-    if domain is not None and field.pointwise_domain and domain[0] == 0:
-        domain = None  # a singular square start: no component to keep
+    if domain is not None and domain[0] == 0:
+        domain = None  # a start of lower rank than the field's: no component to keep
     if domain is not None and method in EXPLICIT:
         # scipy's solve_ivp has no rejection hook: the batched engine rejects a step that
         # leaves the invariant domain (the same method, tableau and step-size control)
