@@ -62,7 +62,7 @@ from geodln.metric import DLNMetric, SpectralMetric
 from geodln.small_svd import apply_2x2
 from geodln.spaces import RankMatrices
 from geodln.spectral import DLNKernel, SpectralKernel
-from geodln.svd_frame import RANK_RTOL, SVDFrame
+from geodln.svd_frame import SVDFrame
 
 __all__ = ["VectorField", "DownstairsField", "UpstairsField", "resolve_metric"]
 
@@ -579,10 +579,10 @@ class DownstairsField(VectorField):
         -------
         reference : ndarray, shape=[B], or None
             ``sign det X0`` for a square full-rank field, ones otherwise; 0 (no constraint)
-            for a start whose r-th singular value is at most ``RANK_RTOL`` times the first (a
-            start of lower rank than the field's: its missing singular values sit at the
-            rounding level, where their sign is not determined); None when the flow has no
-            invariant domain.
+            for a start of lower numerical rank than the field's (r-th singular value at most
+            max(m, n)·eps times the first, the tolerance of ``numpy.linalg.matrix_rank``: its
+            missing singular values sit at rounding level, where their sign is not
+            determined); None when the flow has no invariant domain.
 
         References
         ----------
@@ -606,7 +606,8 @@ class DownstairsField(VectorField):
         x = self.point(y0)
         with np.errstate(all="ignore"):
             sv = np.linalg.svd(x, compute_uv=False)
-        full = sv[..., self.rank - 1] > RANK_RTOL * sv[..., 0]
+        # numerical rank at rounding level (numpy.linalg.matrix_rank's default tolerance)
+        full = sv[..., self.rank - 1] > max(x.shape[-2:]) * np.finfo(float).eps * sv[..., 0]
         if not self.square_full_rank:
             return full.astype(float)
         return np.where(full, _det_sign(x), 0.0)
