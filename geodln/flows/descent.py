@@ -22,12 +22,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geodln._checks import (
-    as_array,
     check_choice,
     check_matrix,
     check_positive_int,
-    check_positive_real,
     check_start_loss,
+    check_step_sizes,
     is_factor_list,
 )
 from geodln.factors import balanced_factors, check_factors, product
@@ -253,22 +252,6 @@ def _dedupe(ss, yy, counts):
     return yy, ss, counts
 
 
-def _step_size(step_size):
-    """Return a positive finite float, or a 1-d array of them (one per member)."""
-    if as_array(step_size, "step_size").ndim == 0:
-        return check_positive_real(step_size, "step_size")
-    try:
-        eta = np.asarray(step_size)
-        ok = eta.ndim == 1 and eta.size > 0 and eta.dtype.kind in "iuf"
-        eta = eta.astype(float) if ok else None
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not np.all(np.isfinite(eta)) or np.any(eta <= 0):
-        raise ValueError("step_size must be a positive finite number or a 1-d array of them "
-                         f"(one per member), got {step_size!r}")
-    return eta
-
-
 def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, mode="downstairs",
                      stop=None, record=None):
     r"""Fixed-step gradient descent upstairs or downstairs, batched, with a per-step log.
@@ -341,7 +324,6 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
     ('completed', 50)
     """
     check_choice(mode, "mode", ("downstairs", "upstairs"))
-    eta = None if step_size is None else _step_size(step_size)
     if n_steps is None:
         raise ValueError("n_steps is required (a positive int)")
     n_steps = check_positive_int(n_steps, "n_steps")
@@ -378,11 +360,10 @@ def gradient_descent(loss, start, step_size=None, n_steps=None, *, metric=None, 
         batched = factors[0].ndim == 3
     if not batched:
         rules = rules.for_single_run()
-    if eta is None:
+    if step_size is None:
         eta = _default_step(loss, field, y0, metric if mode == "downstairs" else len(factors))
-    elif np.ndim(eta) == 1 and (not batched or eta.size != y0.shape[0]):
-        raise ValueError(f"step_size has {eta.size} entries; a per-member step needs a batched "
-                         f"start of as many members (got {y0.shape[0] if batched else 'one'})")
+    else:
+        eta = check_step_sizes(step_size, batch=y0.shape[0] if batched else None)
     traj = descend(field, y0, eta, n_steps, rules, record)
     return traj if batched else traj[0]
 
